@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# vhx: in-kernel vhost-net and vhost-blk.
+#
+#   make            module (for KVER/KDIR) + userspace tools + selftests
+#   make check      the whole test suite, in a test VM, on every supported kernel
+#   make demo       boot a guest under vhx-vm with vhx-served net and disk
+#   make bench      side-by-side benchmarks (not run in CI)
+#   make sparse     the module under sparse
+
+TOP   := $(CURDIR)
+BUILD := $(TOP)/build
+KVER  ?= $(shell uname -r)
+KDIR  ?= $(shell $(TOP)/scripts/kdir.sh $(KVER))
+
+.PHONY: all module sparse user unit deps check demo bench clean
+
+all: module user
+
+module:
+	@test -n "$(KDIR)" || { echo "no kernel build directory (KDIR)"; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(TOP) W=1 modules
+
+sparse:
+	$(MAKE) -C $(KDIR) M=$(TOP) W=1 C=2 modules
+
+user:
+	$(MAKE) -C userspace BUILD=$(BUILD)/user
+	$(MAKE) -C selftests BUILD=$(BUILD)/user
+
+unit:
+	$(MAKE) -C selftests/unit BUILD=$(BUILD)/unit run
+
+deps:
+	$(TOP)/scripts/install-deps.sh
+
+check:
+	$(TOP)/scripts/check.sh
+
+demo:
+	$(TOP)/scripts/demo.sh
+
+bench:
+	$(TOP)/scripts/bench.sh
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(TOP) clean
+	rm -rf $(BUILD)

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The vhx core: a device owns virtqueues, a memory table and worker threads
+ * that run the queues in the owner's address space.  It knows nothing about
+ * net or blk; those register a handler per queue and a backend.
+ */
+#ifndef VHX_H
+#define VHX_H
+
+#include <linux/eventfd.h>
+#include <linux/llist.h>
+#include <linux/mutex.h>
+#include <linux/poll.h>
+#include <linux/sched.h>
+#include <linux/wait.h>
+#include <uapi/linux/vhost.h>
+
+#include "compat.h"
+#include "ring.h"
+
+struct vhx_dev;
+struct vhx_vq;
+struct vhx_worker;
+
+/* A unit of work run on a worker thread; queued at most once at a time. */
+struct vhx_work {
+	struct llist_node node;
+	unsigned long flags;
+	void (*fn)(struct vhx_work *work);
+};
+
+/* Wakes a work item when a file (eventfd, socket) becomes ready. */
+struct vhx_poll {
+	wait_queue_entry_t wait;
+	poll_table table;
+	wait_queue_head_t *wqh;
+	__poll_t mask;
+	struct vhx_work *work;
+	struct vhx_worker *worker;
+};
+
+struct vhx_vq {
+	struct vhx_dev *dev;
+	unsigned int index;
+	struct mutex mutex;		/* serialises ioctls against the handler */
+	struct vhx_ring ring;
+	bool addr_set;
+	bool broken;			/* stopped on bad guest input */
+	struct file *kick;
+	struct eventfd_ctx *call;
+	struct eventfd_ctx *err;
+	struct vhx_poll kick_poll;
+	struct vhx_work work;		/* runs handle() */
+	void (*handle)(struct vhx_vq *vq);
+	void *backend;			/* non-NULL while the queue runs */
+	struct vhx_worker *worker;
+	u32 busyloop_us;
+	u64 features;			/* acked features, copied under mutex */
+
+	/* Scratch owned by the handler, valid under mutex. */
+	struct iovec *iov;
+	struct vhx_used_elem *used;	/* entries not yet published */
+	u32 nused;
+	void *private;			/* net/blk per-queue state */
+};
+
+struct vhx_dev {
+	struct mutex mutex;		/* serialises ioctls; taken before vq->mutex */
+	const char *name;		/* "net" or "blk", for messages and threads */
+	struct mm_struct *mm;		/* owner's, NULL when unowned */
+	struct vhx_mem *mem;
+	struct vhx_vq *vqs;
+	unsigned int nvqs;
+	bool worker_per_vq;		/* blk: each queue its own thread */
+	struct vhx_worker **workers;	/* nvqs slots; [0] only unless per vq */
+	u64 offered;			/* features GET_FEATURES reports */
+	u64 features;			/* features acked by SET_FEATURES */
+	u64 backend_features;
+	/* Called with dev->mutex held when a queue stops or the owner resets. */
+	void (*stop_vq)(struct vhx_vq *vq);
+};
+
+/* Per-queue byte and request budgets before a handler yields the worker. */
+#define VHX_WEIGHT_BYTES	0x80000
+#define VHX_WEIGHT_REQS		256
+
+int vhx_dev_init(struct vhx_dev *d, struct vhx_vq *vqs, unsigned int nvqs,
+		 const char *name, u64 offered);
+void vhx_dev_cleanup(struct vhx_dev *d);
+long vhx_dev_ioctl(struct vhx_dev *d, unsigned int cmd, void __user *argp);
+int vhx_dev_check_owner(struct vhx_dev *d);
+void vhx_dev_reset_owner(struct vhx_dev *d);
+void vhx_dev_flush(struct vhx_dev *d);
+
+/* Queue lifecycle, called with vq->mutex held. */
+int vhx_vq_start(struct vhx_vq *vq, void *backend);
+void *vhx_vq_stop(struct vhx_vq *vq);
+bool vhx_vq_running(struct vhx_vq *vq);
+
+/* Used by handlers (worker context, vq->mutex held). */
+int vhx_vq_get(struct vhx_vq *vq, struct vhx_chain *c, u32 iov_off);
+void vhx_vq_unget(struct vhx_vq *vq, u16 n);
+int vhx_vq_add_used(struct vhx_vq *vq, u16 head, u32 len);
+int vhx_vq_flush_used(struct vhx_vq *vq);
+bool vhx_vq_wait_kick(struct vhx_vq *vq);
+void vhx_vq_fail(struct vhx_vq *vq, int err, const char *why);
+void vhx_vq_requeue(struct vhx_vq *vq);
+void vhx_vq_signal(struct vhx_vq *vq);
+
+/* Works and polls: the building blocks backends use for their own files. */
+void vhx_work_init(struct vhx_work *work, void (*fn)(struct vhx_work *));
+void vhx_work_queue(struct vhx_worker *w, struct vhx_work *work);
+void vhx_worker_flush(struct vhx_worker *w);
+void vhx_poll_init(struct vhx_poll *p, struct vhx_work *work, __poll_t mask);
+int vhx_poll_start(struct vhx_poll *p, struct vhx_worker *w, struct file *f);
+void vhx_poll_stop(struct vhx_poll *p);
+
+#define vhx_vq_err(vq, fmt, ...) \
+	pr_debug("vhx-%s vq%u: " fmt, (vq)->dev->name, (vq)->index, ##__VA_ARGS__)
+
+/* Misc devices. */
+int vhx_net_init(void);
+void vhx_net_exit(void);
+int vhx_blk_init(void);
+void vhx_blk_exit(void);
+
+#endif /* VHX_H */
