@@ -1,0 +1,130 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build the test VM's initramfs for one installed kernel:
+#
+#   mkinitramfs.sh KVER OUTFILE
+#
+# The initramfs holds only busybox, the modules needed to reach the host's
+# root file system over virtio-9p (decompressed, so busybox insmod can load
+# them), and an init that mounts that root read-only under a tmpfs overlay
+# and hands over to scripts/vm-guest.sh.  The protocol with vm-run.sh:
+#
+#   virtio-9p tag "hostroot"  the host's /, mounted read-only
+#   virtio-9p tag "vhxout"    vm-run.sh's --out directory, read-write; it
+#                             holds vm-job.env, which names the guest
+#                             runner (VHX_GUEST) and the directory's host
+#                             path (VHX_OUT), where it is mounted again
+set -euo pipefail
+
+if [ $# -ne 2 ]; then
+	echo "usage: mkinitramfs.sh KVER OUTFILE" >&2
+	exit 2
+fi
+kver=$1
+outfile=$2
+moddir=/lib/modules/$kver
+busybox=/bin/busybox
+
+if [ ! -d "$moddir" ]; then
+	echo "mkinitramfs: no modules for $kver in $moddir" >&2
+	exit 1
+fi
+if [ ! -x "$busybox" ] || ! "$busybox" --list | grep -qx insmod; then
+	echo "mkinitramfs: $busybox missing or incomplete;" \
+	     "install busybox-static (scripts/install-deps.sh)" >&2
+	exit 1
+fi
+
+stage=$(mktemp -d "${TMPDIR:-/tmp}/vhx-initramfs.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage"/{bin,dev,proc,sys,modules,mnt/lower,mnt/rw,mnt/root,mnt/out}
+cp "$busybox" "$stage/bin/busybox"
+# Without /dev/console the kernel starts init with no stdio; the init
+# script reopens the console after mounting devtmpfs, so this is only a
+# convenience where we are allowed to create device nodes.
+mknod -m 600 "$stage/dev/console" c 5 1 2>/dev/null || true
+
+# modprobe takes one module per call here: further names would be parsed
+# as module parameters.  Keep the first occurrence of each dependency.
+: > "$stage/modules.list"
+n=0
+for mod in virtio_pci 9pnet_virtio 9p overlay; do
+	deps=$(modprobe -S "$kver" --show-depends "$mod") || {
+		echo "mkinitramfs: modprobe cannot resolve $mod for $kver" >&2
+		exit 1
+	}
+	while read -r verb path _; do
+		[ "$verb" = insmod ] || continue	# "builtin NAME"
+		name=$(basename "$path")
+		name=${name%.xz}
+		name=${name%.zst}
+		name=${name%.gz}
+		grep -qx "[0-9]*-$name" "$stage/modules.list" && continue
+		n=$((n + 1))
+		dst=$(printf '%02d-%s' "$n" "$name")
+		case $path in
+		*.xz)	"$busybox" xzcat "$path" > "$stage/modules/$dst" ;;
+		*.gz)	gzip -dc "$path" > "$stage/modules/$dst" ;;
+		*.zst)	zstd -qdc "$path" > "$stage/modules/$dst" ;;
+		*)	cp "$path" "$stage/modules/$dst" ;;
+		esac
+		echo "$dst" >> "$stage/modules.list"
+	done <<< "$deps"
+done
+
+cat > "$stage/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t devtmpfs devtmpfs /dev
+exec </dev/console >/dev/console 2>&1
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+
+die() {
+	echo "vm-init: $*"
+	echo "vm-init: cannot start the test, powering off"
+	sync
+	poweroff -f
+	sleep 5
+	reboot -f
+}
+
+for m in $(cat /modules.list); do
+	insmod "/modules/$m" || die "insmod $m failed"
+done
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 \
+	hostroot /mnt/lower || die "cannot mount the host root (9p)"
+mount -t tmpfs -o mode=0755 tmpfs /mnt/rw || die "tmpfs"
+mkdir -p /mnt/rw/upper /mnt/rw/work
+mount -t overlay -o lowerdir=/mnt/lower,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work \
+	overlay /mnt/root || die "cannot mount the overlay"
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 \
+	vhxout /mnt/out || die "cannot mount the output directory (9p)"
+[ -r /mnt/out/vm-job.env ] || die "no vm-job.env in the output directory"
+VHX_OUT=$(sed -n 's/^VHX_OUT=//p' /mnt/out/vm-job.env)
+VHX_GUEST=$(sed -n 's/^VHX_GUEST=//p' /mnt/out/vm-job.env)
+[ -n "$VHX_OUT" ] && [ -n "$VHX_GUEST" ] || die "bad vm-job.env"
+mkdir -p "/mnt/root$VHX_OUT" || die "cannot create $VHX_OUT"
+mount --move /mnt/out "/mnt/root$VHX_OUT" || die "cannot move $VHX_OUT"
+mount --move /proc /mnt/root/proc
+mount --move /sys /mnt/root/sys
+mount --move /dev /mnt/root/dev
+
+# Stay PID 1 here, so that whatever the runner does, the VM powers off
+# instead of panicking because init exited.
+chroot /mnt/root /bin/bash "$VHX_GUEST" "$VHX_OUT/vm-job.env"
+echo "vm-init: runner exited with $?"
+sync
+poweroff -f
+sleep 5
+reboot -f
+EOF
+chmod 755 "$stage/init"
+
+mkdir -p "$(dirname "$outfile")"
+tmp=$outfile.tmp.$$
+(cd "$stage" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) |
+	gzip -1 > "$tmp"
+mv "$tmp" "$outfile"

@@ -1,0 +1,236 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Run one command as root inside a test VM: an installed Debian kernel
+# under QEMU TCG, with the host's root file system shared read-only under a
+# tmpfs overlay (see /work/shared/ENVIRONMENT.md for why this shape).
+#
+#   vm-run.sh [--kernel KVER] [--module PATH/vhx.ko] [--log CONSOLE_LOG]
+#             [--out DIR] [--smp N] [--mem MiB] [--timeout SECONDS]
+#             [--append "kernel args"] -- command args...
+#
+# Inside the VM: /proc, /sys, /dev, /dev/pts, /dev/shm, /tmp, /run and
+# /sys/kernel/debug are mounted, lo is up, tun tap macvtap veth dummy
+# vhost_net brd null_blk are loaded (failures noted in DIR/setup.log), then
+# --module is insmod'ed (a failure ends the run), then the command runs in
+# the repository directory (same absolute path as on the host).  DIR is
+# mounted read-write at its host path, so the command can leave files
+# there; everything else it writes vanishes with the VM.  Environment:
+# VHX_IN_VM=1, VHX_KVER, VHX_OUT=DIR.  After the command the module is
+# unloaded again, which catches leaked references and slab objects.
+#
+# The command's stdout and stderr are streamed to this script's stdout and
+# kept in DIR/output.txt; the serial console goes to CONSOLE_LOG (default
+# DIR/console.log), the kernel log after the run to DIR/dmesg.txt.
+# DIR defaults to build/vm/KVER.  DIR/vm-status summarises the run.
+#
+# Exit status: the command's, if the run was clean.  Otherwise non-zero
+# even if the command succeeded: 1 on a kernel splat in the console log or
+# dmesg (offending lines are printed on stderr), 124 if --timeout
+# (default 1200 s) killed QEMU, 125 if the guest never reported an exit
+# status (boot failure, panic) or the module failed to load or unload,
+# 2 on bad usage.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+me=vm-run
+
+die() {
+	echo "$me: $*" >&2
+	exit 2
+}
+
+usage() {
+	sed -n '/^#   vm-run.sh/,/^#$/s/^#  \?//p' "$0" >&2
+	exit 2
+}
+
+is_number() {
+	[[ $1 =~ ^[1-9][0-9]*$ ]]
+}
+
+kver=
+module=
+log=
+out=
+smp=2
+mem=4096
+timeout_s=1200
+append=
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--)
+		shift
+		break
+		;;
+	-h | --help)
+		usage
+		;;
+	--kernel | --module | --log | --out | --smp | --mem | --timeout | --append)
+		[ $# -ge 2 ] || die "option $1 needs an argument"
+		case $1 in
+		--kernel) kver=$2 ;;
+		--module) module=$2 ;;
+		--log) log=$2 ;;
+		--out) out=$2 ;;
+		--smp) smp=$2 ;;
+		--mem) mem=$2 ;;
+		--timeout) timeout_s=$2 ;;
+		--append) append=$2 ;;
+		esac
+		shift 2
+		;;
+	*)
+		die "unknown option '$1' (the command goes after --; see --help)"
+		;;
+	esac
+done
+[ $# -gt 0 ] || die "no command given (usage: vm-run.sh [options] -- command args...)"
+is_number "$smp" || die "--smp wants a positive number, not '$smp'"
+is_number "$mem" || die "--mem wants a size in MiB, not '$mem'"
+is_number "$timeout_s" || die "--timeout wants seconds, not '$timeout_s'"
+
+if [ -z "$kver" ]; then
+	kver=$(find /boot -maxdepth 1 -name 'vmlinuz-*' -printf '%f\n' |
+	       sed 's/^vmlinuz-//' | sort -V | tail -n 1)
+	[ -n "$kver" ] || die "no kernel in /boot (run scripts/install-deps.sh)"
+fi
+kernel=/boot/vmlinuz-$kver
+[ -f "$kernel" ] || die "no kernel image $kernel"
+[ -r "$kernel" ] || die "cannot read $kernel"
+[ -d "/lib/modules/$kver" ] || die "no module directory /lib/modules/$kver"
+
+if [ -n "$module" ]; then
+	[ -f "$module" ] || die "--module: no such file: $module"
+	module=$(realpath "$module")
+fi
+
+command -v qemu-system-x86_64 >/dev/null ||
+	die "qemu-system-x86_64 not found (run scripts/install-deps.sh)"
+
+[ -n "$out" ] || out=$top/build/vm/$kver
+mkdir -p "$out" || die "cannot create $out"
+out=$(cd "$out" && pwd)
+# These paths travel through the kernel command line and job files
+# unquoted; refuse what would need quoting rather than mangle it.
+for p in "$out" "$top"; do
+	[[ $p =~ ^[A-Za-z0-9._/+-]+$ ]] ||
+		die "path '$p' has characters the VM protocol cannot carry"
+done
+[ -n "$log" ] || log=$out/console.log
+mkdir -p "$(dirname "$log")" || die "cannot create the directory of $log"
+log=$(realpath "$log")
+
+rm -f "$out/output.txt" "$out/dmesg.txt" "$out/exit-code" \
+	"$out/setup.log" "$out/vm-status" "$out/vm-job.env" "$log"
+
+# The initramfs depends only on the kernel's modules, busybox and the
+# script that makes it; rebuild it when any of them changes.
+initrd=$top/build/vm/initramfs-$kver.cpio.gz
+stamp=$initrd.stamp
+mkdir -p "$top/build/vm"
+want=$( {
+	sha256sum "$top/scripts/mkinitramfs.sh" /bin/busybox
+	stat -c '%n %s %Y' "$kernel" "/lib/modules/$kver/modules.dep"
+} | sha256sum | cut -d' ' -f1)
+(
+	flock 9
+	if [ ! -f "$initrd" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+		echo "$me: building the initramfs for $kver" >&2
+		"$top/scripts/mkinitramfs.sh" "$kver" "$initrd"
+		echo "$want" > "$stamp"
+	fi
+) 9> "$initrd.lock" || die "cannot build the initramfs for $kver"
+
+{
+	echo "VHX_OUT=$out"
+	echo "VHX_GUEST=$top/scripts/vm-guest.sh"
+	printf 'VHX_CWD=%q\n' "$top"
+	printf 'VHX_MODULE=%q\n' "$module"
+	printf 'VHX_ARGV=('
+	printf ' %q' "$@"
+	printf ' )\n'
+} > "$out/vm-job.env"
+
+# QEMU option values separate fields with commas; double them in paths.
+qpath() {
+	printf '%s' "${1//,/,,}"
+}
+
+qemu=(qemu-system-x86_64 -nodefaults -no-user-config -no-reboot
+	-accel tcg -cpu max -smp "$smp" -m "$mem" -display none
+	-kernel "$kernel" -initrd "$initrd"
+	-append "console=ttyS0 panic=-1 slub_debug=FZPU rdinit=/init $append"
+	-chardev "file,id=console,path=$(qpath "$log")" -serial chardev:console
+	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
+	-virtfs "local,path=$(qpath "$out"),mount_tag=vhxout,security_model=none,multidevs=remap"
+)
+
+qemu_pid=
+tail_pid=
+cleanup() {
+	[ -z "$qemu_pid" ] || kill "$qemu_pid" 2>/dev/null || true
+	[ -z "$tail_pid" ] || kill "$tail_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start=$(date +%s)
+timeout -k 10 "$timeout_s" "${qemu[@]}" < /dev/null &
+qemu_pid=$!
+# Stream the command's output while it runs; tail exits once QEMU is gone,
+# after printing what is left.
+tail -n +1 -s 0.2 -F --pid="$qemu_pid" "$out/output.txt" 2>/dev/null &
+tail_pid=$!
+
+qemu_status=0
+wait "$qemu_pid" || qemu_status=$?
+qemu_pid=
+wait "$tail_pid" || true
+tail_pid=
+elapsed=$(($(date +%s) - start))
+
+status=0
+timed_out=0
+splat=0
+cmd_status=none
+if [ $qemu_status -eq 124 ] || [ $qemu_status -eq 137 ]; then
+	timed_out=1
+	echo "$me: timeout: QEMU killed after $timeout_s s (console: $log)" >&2
+	status=124
+elif [ $qemu_status -ne 0 ]; then
+	echo "$me: QEMU failed with status $qemu_status" >&2
+fi
+
+if [ -f "$out/exit-code" ]; then
+	cmd_status=$(cat "$out/exit-code")
+	[[ $cmd_status =~ ^[0-9]+$ ]] || cmd_status=none
+fi
+if [ "$cmd_status" = none ]; then
+	[ $timed_out = 1 ] ||
+		echo "$me: the guest reported no exit status (boot failure or" \
+		     "crash?); see $log" >&2
+	[ $status -ne 0 ] || status=125
+elif [ $status -eq 0 ]; then
+	status=$cmd_status
+fi
+
+logs=("$log")
+[ ! -f "$out/dmesg.txt" ] || logs+=("$out/dmesg.txt")
+if [ -f "$log" ] && ! "$top/scripts/splat-check.sh" "${logs[@]}" >&2; then
+	splat=1
+	[ $status -ne 0 ] || status=1
+fi
+
+cat > "$out/vm-status" <<EOF
+kernel=$kver
+elapsed=$elapsed
+command_status=$cmd_status
+timeout=$timed_out
+splat=$splat
+status=$status
+EOF
+echo "$me: $kver: command status $cmd_status, splat $splat," \
+     "timeout $timed_out, ${elapsed}s; exit $status" >&2
+exit $status
