@@ -61,8 +61,12 @@ struct vhx_vq {
 	struct iovec *iov;
 	struct vhx_used_elem *used;	/* entries not yet published */
 	u32 nused;
+	bool unsignalled;		/* published since the last call check */
 	void *private;			/* net/blk per-queue state */
 };
+
+/* Used entries gathered before they are published in one go. */
+#define VHX_USED_BATCH		64
 
 struct vhx_dev {
 	struct mutex mutex;		/* serialises ioctls; taken before vq->mutex */
@@ -87,9 +91,10 @@ struct vhx_dev {
 int vhx_dev_init(struct vhx_dev *d, struct vhx_vq *vqs, unsigned int nvqs,
 		 const char *name, u64 offered);
 void vhx_dev_cleanup(struct vhx_dev *d);
+/* The generic vhost ioctls; called with d->mutex held. */
 long vhx_dev_ioctl(struct vhx_dev *d, unsigned int cmd, void __user *argp);
+int vhx_dev_set_features(struct vhx_dev *d, u64 features);
 int vhx_dev_check_owner(struct vhx_dev *d);
-void vhx_dev_reset_owner(struct vhx_dev *d);
 void vhx_dev_flush(struct vhx_dev *d);
 
 /* Queue lifecycle, called with vq->mutex held. */
@@ -102,7 +107,7 @@ int vhx_vq_get(struct vhx_vq *vq, struct vhx_chain *c, u32 iov_off);
 void vhx_vq_unget(struct vhx_vq *vq, u16 n);
 int vhx_vq_add_used(struct vhx_vq *vq, u16 head, u32 len);
 int vhx_vq_flush_used(struct vhx_vq *vq);
-bool vhx_vq_wait_kick(struct vhx_vq *vq);
+bool vhx_vq_rearm(struct vhx_vq *vq);
 void vhx_vq_fail(struct vhx_vq *vq, int err, const char *why);
 void vhx_vq_requeue(struct vhx_vq *vq);
 void vhx_vq_signal(struct vhx_vq *vq);

@@ -1,0 +1,834 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The vhx core: owner, memory table, vring ioctls, worker threads, kick
+ * polling and call signalling, shared by net and blk.
+ *
+ * Locking: d->mutex serialises ioctls and is taken before any vq->mutex.
+ * A queue's handler runs on a worker with only vq->mutex held, so anything
+ * the handler uses (ring, memory table, backend, eventfds) is replaced
+ * under vq->mutex and may be freed as soon as that mutex is dropped.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/cgroup.h>
+#include <linux/file.h>
+#include <linux/kthread.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/nospec.h>
+#include <linux/sched/clock.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+
+#include "vhx.h"
+
+static unsigned int max_mem_regions = 64;
+module_param(max_mem_regions, uint, 0444);
+MODULE_PARM_DESC(max_mem_regions, "Most regions in a memory table (default 64)");
+
+#define VHX_WORK_QUEUED	0
+
+struct vhx_worker {
+	struct task_struct *task;
+	struct llist_head list;
+	struct mm_struct *mm;
+};
+
+struct vhx_flush {
+	struct vhx_work work;
+	struct completion done;
+};
+
+void vhx_work_init(struct vhx_work *work, void (*fn)(struct vhx_work *))
+{
+	work->flags = 0;
+	work->fn = fn;
+}
+
+void vhx_work_queue(struct vhx_worker *w, struct vhx_work *work)
+{
+	if (!w || test_and_set_bit(VHX_WORK_QUEUED, &work->flags))
+		return;
+	llist_add(&work->node, &w->list);
+	wake_up_process(w->task);
+}
+
+static void run_works(struct llist_node *node)
+{
+	struct vhx_work *work, *next;
+
+	node = llist_reverse_order(node);
+	llist_for_each_entry_safe(work, next, node, node) {
+		/* A wakeup from here on must run the work again. */
+		clear_bit(VHX_WORK_QUEUED, &work->flags);
+		smp_mb__after_atomic();
+		work->fn(work);
+		cond_resched();
+	}
+}
+
+static int worker_fn(void *data)
+{
+	struct vhx_worker *w = data;
+	struct llist_node *node;
+
+	/* Guest memory is the owner's memory: run in its address space. */
+	kthread_use_mm(w->mm);
+	for (;;) {
+		set_current_state(TASK_INTERRUPTIBLE);
+		if (kthread_should_stop()) {
+			__set_current_state(TASK_RUNNING);
+			break;
+		}
+		node = llist_del_all(&w->list);
+		if (!node) {
+			schedule();
+			continue;
+		}
+		__set_current_state(TASK_RUNNING);
+		run_works(node);
+	}
+	kthread_unuse_mm(w->mm);
+	return 0;
+}
+
+static void flush_fn(struct vhx_work *work)
+{
+	complete(&container_of(work, struct vhx_flush, work)->done);
+}
+
+void vhx_worker_flush(struct vhx_worker *w)
+{
+	struct vhx_flush f;
+
+	if (!w)
+		return;
+	vhx_work_init(&f.work, flush_fn);
+	init_completion(&f.done);
+	vhx_work_queue(w, &f.work);
+	wait_for_completion(&f.done);
+}
+
+static struct vhx_worker *worker_create(struct vhx_dev *d, unsigned int id)
+{
+	struct vhx_worker *w;
+	struct task_struct *task;
+	int ret;
+
+	w = kzalloc(sizeof(*w), GFP_KERNEL_ACCOUNT);
+	if (!w)
+		return ERR_PTR(-ENOMEM);
+	init_llist_head(&w->list);
+	w->mm = d->mm;
+	task = kthread_create(worker_fn, w, "vhx-%s-%d.%u", d->name,
+			      task_pid_nr(current), id);
+	if (IS_ERR(task)) {
+		kfree(w);
+		return ERR_CAST(task);
+	}
+	w->task = task;
+	/* The worker's CPU time and memory count against the owner. */
+	ret = cgroup_attach_task_all(current, task);
+	if (ret) {
+		kthread_stop(task);
+		kfree(w);
+		return ERR_PTR(ret);
+	}
+	wake_up_process(task);
+	return w;
+}
+
+static void worker_destroy(struct vhx_worker *w)
+{
+	vhx_worker_flush(w);
+	kthread_stop(w->task);
+	kfree(w);
+}
+
+static void poll_add_wait(struct file *file, wait_queue_head_t *wqh,
+			    poll_table *pt)
+{
+	struct vhx_poll *p = container_of(pt, struct vhx_poll, table);
+
+	p->wqh = wqh;
+	add_wait_queue(wqh, &p->wait);
+}
+
+static int poll_wakeup(wait_queue_entry_t *wait, unsigned int mode, int sync,
+		       void *key)
+{
+	struct vhx_poll *p = container_of(wait, struct vhx_poll, wait);
+
+	if (key_to_poll(key) & p->mask)
+		vhx_work_queue(p->worker, p->work);
+	return 0;
+}
+
+void vhx_poll_init(struct vhx_poll *p, struct vhx_work *work, __poll_t mask)
+{
+	init_waitqueue_func_entry(&p->wait, poll_wakeup);
+	init_poll_funcptr(&p->table, poll_add_wait);
+	p->mask = mask;
+	p->work = work;
+	p->wqh = NULL;
+	p->worker = NULL;
+}
+
+int vhx_poll_start(struct vhx_poll *p, struct vhx_worker *w, struct file *f)
+{
+	__poll_t mask;
+
+	if (p->wqh)
+		return 0;
+	p->worker = w;
+	mask = vfs_poll(f, &p->table);
+	if (mask & EPOLLERR) {
+		vhx_poll_stop(p);
+		return -EINVAL;
+	}
+	if (mask & p->mask)
+		vhx_work_queue(w, p->work);
+	return 0;
+}
+
+void vhx_poll_stop(struct vhx_poll *p)
+{
+	if (p->wqh) {
+		remove_wait_queue(p->wqh, &p->wait);
+		p->wqh = NULL;
+	}
+}
+
+static void vq_work_fn(struct vhx_work *work)
+{
+	struct vhx_vq *vq = container_of(work, struct vhx_vq, work);
+
+	mutex_lock(&vq->mutex);
+	if (vq->backend && !vq->broken)
+		vq->handle(vq);
+	mutex_unlock(&vq->mutex);
+}
+
+static void vq_reset(struct vhx_vq *vq)
+{
+	memset(&vq->ring, 0, sizeof(vq->ring));
+	vq->addr_set = false;
+	vq->broken = false;
+	vq->busyloop_us = 0;
+	vq->features = 0;
+	vq->nused = 0;
+	vq->unsignalled = false;
+	vq->worker = NULL;
+}
+
+int vhx_dev_init(struct vhx_dev *d, struct vhx_vq *vqs, unsigned int nvqs,
+		 const char *name, u64 offered)
+{
+	unsigned int i;
+
+	mutex_init(&d->mutex);
+	d->name = name;
+	d->vqs = vqs;
+	d->nvqs = nvqs;
+	d->offered = offered;
+	d->workers = kcalloc(nvqs, sizeof(*d->workers), GFP_KERNEL_ACCOUNT);
+	if (!d->workers)
+		return -ENOMEM;
+	for (i = 0; i < nvqs; i++) {
+		struct vhx_vq *vq = &vqs[i];
+
+		vq->dev = d;
+		vq->index = i;
+		mutex_init(&vq->mutex);
+		vq_reset(vq);
+		vhx_work_init(&vq->work, vq_work_fn);
+		vhx_poll_init(&vq->kick_poll, &vq->work, EPOLLIN);
+		vq->iov = kvmalloc_array(VHX_IOV_MAX, sizeof(*vq->iov),
+					 GFP_KERNEL_ACCOUNT);
+		vq->used = kmalloc_array(VHX_USED_BATCH, sizeof(*vq->used),
+					 GFP_KERNEL_ACCOUNT);
+		if (!vq->iov || !vq->used)
+			goto fail;
+	}
+	return 0;
+fail:
+	for (i = 0; i < nvqs; i++) {
+		kvfree(vqs[i].iov);
+		kfree(vqs[i].used);
+	}
+	kfree(d->workers);
+	return -ENOMEM;
+}
+
+static void vq_drop_files(struct vhx_vq *vq)
+{
+	if (vq->kick)
+		fput(vq->kick);
+	if (vq->call)
+		eventfd_ctx_put(vq->call);
+	if (vq->err)
+		eventfd_ctx_put(vq->err);
+	vq->kick = NULL;
+	vq->call = NULL;
+	vq->err = NULL;
+}
+
+/* Stop every queue, drain the workers, and forget the owner. */
+static void dev_release_owner(struct vhx_dev *d)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->nvqs; i++) {
+		mutex_lock(&d->vqs[i].mutex);
+		if (d->stop_vq)
+			d->stop_vq(&d->vqs[i]);
+		vhx_vq_stop(&d->vqs[i]);
+		mutex_unlock(&d->vqs[i].mutex);
+	}
+	for (i = 0; i < d->nvqs; i++) {
+		if (d->workers[i])
+			worker_destroy(d->workers[i]);
+		d->workers[i] = NULL;
+	}
+	for (i = 0; i < d->nvqs; i++) {
+		vq_drop_files(&d->vqs[i]);
+		vq_reset(&d->vqs[i]);
+	}
+	kvfree(d->mem);
+	d->mem = NULL;
+	d->features = 0;
+	d->backend_features = 0;
+	if (d->mm)
+		mmput(d->mm);
+	d->mm = NULL;
+}
+
+void vhx_dev_cleanup(struct vhx_dev *d)
+{
+	unsigned int i;
+
+	mutex_lock(&d->mutex);
+	dev_release_owner(d);
+	mutex_unlock(&d->mutex);
+	for (i = 0; i < d->nvqs; i++) {
+		kvfree(d->vqs[i].iov);
+		kfree(d->vqs[i].used);
+	}
+	kfree(d->workers);
+}
+
+void vhx_dev_flush(struct vhx_dev *d)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->nvqs; i++)
+		vhx_worker_flush(d->workers[i]);
+}
+
+int vhx_dev_check_owner(struct vhx_dev *d)
+{
+	return d->mm && d->mm == current->mm ? 0 : -EPERM;
+}
+
+static long set_owner(struct vhx_dev *d)
+{
+	struct vhx_worker *w;
+
+	if (d->mm)
+		return -EBUSY;
+	d->mm = get_task_mm(current);
+	if (!d->mm)
+		return -EINVAL;
+	w = worker_create(d, 0);
+	if (IS_ERR(w)) {
+		mmput(d->mm);
+		d->mm = NULL;
+		return PTR_ERR(w);
+	}
+	d->workers[0] = w;
+	return 0;
+}
+
+int vhx_dev_set_features(struct vhx_dev *d, u64 features)
+{
+	unsigned int i;
+
+	if (features & ~d->offered)
+		return -EOPNOTSUPP;
+	d->features = features;
+	for (i = 0; i < d->nvqs; i++) {
+		struct vhx_vq *vq = &d->vqs[i];
+
+		mutex_lock(&vq->mutex);
+		vq->features = features;
+		vq->ring.event_idx = features & BIT_ULL(VIRTIO_RING_F_EVENT_IDX);
+		vq->ring.indirect =
+			features & BIT_ULL(VIRTIO_RING_F_INDIRECT_DESC);
+		vq->ring.notify_on_empty =
+			features & BIT_ULL(VIRTIO_F_NOTIFY_ON_EMPTY);
+		mutex_unlock(&vq->mutex);
+	}
+	return 0;
+}
+
+static int cmp_region(const void *a, const void *b)
+{
+	const struct vhx_mem_region *x = a, *y = b;
+
+	return x->gpa < y->gpa ? -1 : x->gpa > y->gpa;
+}
+
+static struct vhx_mem *mem_from_user(struct vhost_memory __user *arg)
+{
+	struct vhost_memory_region __user *uregions = arg->regions;
+	struct vhost_memory_region ur;
+	struct vhost_memory hdr;
+	struct vhx_mem *mem;
+	u32 i;
+	int ret;
+
+	if (copy_from_user(&hdr, arg, sizeof(hdr)))
+		return ERR_PTR(-EFAULT);
+	if (hdr.nregions > max_mem_regions)
+		return ERR_PTR(-E2BIG);
+	mem = kvzalloc(struct_size(mem, regions, hdr.nregions),
+		       GFP_KERNEL_ACCOUNT);
+	if (!mem)
+		return ERR_PTR(-ENOMEM);
+	mem->nregions = hdr.nregions;
+	for (i = 0; i < hdr.nregions; i++) {
+		if (copy_from_user(&ur, &uregions[i], sizeof(ur)))
+			goto fault;
+		if (!access_ok(vhx_uptr(ur.userspace_addr), ur.memory_size))
+			goto fault;
+		mem->regions[i].gpa = ur.guest_phys_addr;
+		mem->regions[i].size = ur.memory_size;
+		mem->regions[i].uaddr = ur.userspace_addr;
+	}
+	sort(mem->regions, mem->nregions, sizeof(mem->regions[0]), cmp_region,
+	     NULL);
+	ret = vhx_mem_check(mem);
+	if (ret) {
+		kvfree(mem);
+		return ERR_PTR(ret);
+	}
+	return mem;
+fault:
+	kvfree(mem);
+	return ERR_PTR(-EFAULT);
+}
+
+static long set_mem_table(struct vhx_dev *d, struct vhost_memory __user *arg)
+{
+	struct vhx_mem *mem, *old = d->mem;
+	unsigned int i;
+
+	mem = mem_from_user(arg);
+	if (IS_ERR(mem))
+		return PTR_ERR(mem);
+	for (i = 0; i < d->nvqs; i++) {
+		struct vhx_vq *vq = &d->vqs[i];
+
+		mutex_lock(&vq->mutex);
+		vq->ring.mem = mem;
+		/* A running ring the new table no longer covers is dead. */
+		if (vq->backend && !vq->broken && vhx_ring_start(&vq->ring))
+			vhx_vq_fail(vq, -EFAULT, "ring outside new memory table");
+		mutex_unlock(&vq->mutex);
+	}
+	d->mem = mem;
+	kvfree(old);
+	return 0;
+}
+
+static long set_vring_addr(struct vhx_vq *vq, void __user *argp)
+{
+	struct vhost_vring_addr a;
+
+	if (copy_from_user(&a, argp, sizeof(a)))
+		return -EFAULT;
+	if (a.flags & ~BIT(VHOST_VRING_F_LOG))
+		return -EOPNOTSUPP;
+	if ((a.avail_user_addr & (VRING_AVAIL_ALIGN_SIZE - 1)) ||
+	    (a.used_user_addr & (VRING_USED_ALIGN_SIZE - 1)) ||
+	    (a.log_guest_addr & (VRING_USED_ALIGN_SIZE - 1)))
+		return -EINVAL;
+	if (a.flags & BIT(VHOST_VRING_F_LOG))
+		return -EOPNOTSUPP;	/* no dirty logging (VHOST_F_LOG_ALL) */
+	if (vq->backend) {
+		struct vhx_ring r = vq->ring;
+
+		r.desc = a.desc_user_addr;
+		r.avail = a.avail_user_addr;
+		r.used = a.used_user_addr;
+		if (vhx_ring_start(&r))
+			return -EINVAL;
+	}
+	vq->ring.desc = a.desc_user_addr;
+	vq->ring.avail = a.avail_user_addr;
+	vq->ring.used = a.used_user_addr;
+	vq->addr_set = true;
+	vq->broken = false;
+	return 0;
+}
+
+static long set_vring_kick(struct vhx_vq *vq, int fd)
+{
+	struct file *f = NULL;
+
+	if (fd != VHOST_FILE_UNBIND) {
+		f = eventfd_fget(fd);
+		if (IS_ERR(f))
+			return PTR_ERR(f);
+	}
+	vhx_poll_stop(&vq->kick_poll);
+	if (vq->kick)
+		fput(vq->kick);
+	vq->kick = f;
+	if (f && vq->backend)
+		return vhx_poll_start(&vq->kick_poll, vq->worker, f);
+	return 0;
+}
+
+static long set_vring_eventfd(struct eventfd_ctx **slot, int fd)
+{
+	struct eventfd_ctx *ctx = NULL;
+
+	if (fd != VHOST_FILE_UNBIND) {
+		ctx = eventfd_ctx_fdget(fd);
+		if (IS_ERR(ctx))
+			return PTR_ERR(ctx);
+	}
+	if (*slot)
+		eventfd_ctx_put(*slot);
+	*slot = ctx;
+	return 0;
+}
+
+static long vring_state_ioctl(struct vhx_vq *vq, unsigned int cmd,
+			      void __user *argp)
+{
+	struct vhost_vring_state s;
+
+	if (copy_from_user(&s, argp, sizeof(s)))
+		return -EFAULT;
+	switch (cmd) {
+	case VHOST_SET_VRING_NUM:
+		if (vq->backend)
+			return -EBUSY;
+		if (!s.num || s.num > VHX_RING_MAX || (s.num & (s.num - 1)))
+			return -EINVAL;
+		vq->ring.num = s.num;
+		vq->broken = false;
+		return 0;
+	case VHOST_SET_VRING_BASE:
+		if (vq->backend)
+			return -EBUSY;
+		if (s.num > 0xffff)
+			return -EINVAL;
+		vq->ring.last_avail = s.num;
+		vq->ring.avail_idx = s.num;
+		vq->broken = false;
+		return 0;
+	case VHOST_GET_VRING_BASE:
+		s.num = vq->ring.last_avail;
+		break;
+	case VHOST_SET_VRING_BUSYLOOP_TIMEOUT:
+		vq->busyloop_us = s.num;
+		return 0;
+	case VHOST_GET_VRING_BUSYLOOP_TIMEOUT:
+		s.num = vq->busyloop_us;
+		break;
+	default:
+		return -ENOIOCTLCMD;
+	}
+	return copy_to_user(argp, &s, sizeof(s)) ? -EFAULT : 0;
+}
+
+static long vring_file_ioctl(struct vhx_vq *vq, unsigned int cmd,
+			     void __user *argp)
+{
+	struct vhost_vring_file f;
+
+	if (copy_from_user(&f, argp, sizeof(f)))
+		return -EFAULT;
+	switch (cmd) {
+	case VHOST_SET_VRING_KICK:
+		return set_vring_kick(vq, f.fd);
+	case VHOST_SET_VRING_CALL:
+		return set_vring_eventfd(&vq->call, f.fd);
+	case VHOST_SET_VRING_ERR:
+		return set_vring_eventfd(&vq->err, f.fd);
+	}
+	return -ENOIOCTLCMD;
+}
+
+static long vring_ioctl(struct vhx_dev *d, unsigned int cmd,
+			void __user *argp)
+{
+	struct vhx_vq *vq;
+	u32 idx;
+	long ret;
+
+	/* Every vring ioctl's argument starts with the queue index. */
+	if (get_user(idx, (u32 __user *)argp))
+		return -EFAULT;
+	if (idx >= d->nvqs)
+		return -ENOBUFS;
+	vq = &d->vqs[array_index_nospec(idx, d->nvqs)];
+	mutex_lock(&vq->mutex);
+	if (cmd == VHOST_SET_VRING_ADDR)
+		ret = set_vring_addr(vq, argp);
+	else if (_IOC_SIZE(cmd) == sizeof(struct vhost_vring_file))
+		ret = vring_file_ioctl(vq, cmd, argp);
+	else
+		ret = vring_state_ioctl(vq, cmd, argp);
+	mutex_unlock(&vq->mutex);
+	return ret;
+}
+
+static long features_ioctl(struct vhx_dev *d, unsigned int cmd,
+			   u64 __user *argp)
+{
+	u64 features;
+
+	switch (cmd) {
+	case VHOST_GET_FEATURES:
+		return put_user(d->offered, argp);
+	case VHOST_SET_FEATURES:
+		if (get_user(features, argp))
+			return -EFAULT;
+		return vhx_dev_set_features(d, features);
+	case VHOST_GET_BACKEND_FEATURES:
+		return put_user(0ULL, argp);
+	case VHOST_SET_BACKEND_FEATURES:
+		if (get_user(features, argp))
+			return -EFAULT;
+		/* No IOTLB: vhx offers no backend features. */
+		return features ? -EOPNOTSUPP : 0;
+	}
+	return -ENOIOCTLCMD;
+}
+
+long vhx_dev_ioctl(struct vhx_dev *d, unsigned int cmd, void __user *argp)
+{
+	long ret;
+
+	ret = features_ioctl(d, cmd, argp);
+	if (ret != -ENOIOCTLCMD)
+		return ret;
+	if (cmd == VHOST_SET_OWNER)
+		return set_owner(d);
+	ret = vhx_dev_check_owner(d);
+	if (ret)
+		return ret;
+	switch (cmd) {
+	case VHOST_RESET_OWNER:
+		dev_release_owner(d);
+		return 0;
+	case VHOST_SET_MEM_TABLE:
+		return set_mem_table(d, argp);
+	case VHOST_SET_LOG_BASE:
+		return -EOPNOTSUPP;
+	case VHOST_SET_LOG_FD:
+		return -EOPNOTSUPP;
+	case VHOST_SET_VRING_NUM:
+	case VHOST_SET_VRING_ADDR:
+	case VHOST_SET_VRING_BASE:
+	case VHOST_GET_VRING_BASE:
+	case VHOST_SET_VRING_KICK:
+	case VHOST_SET_VRING_CALL:
+	case VHOST_SET_VRING_ERR:
+	case VHOST_SET_VRING_BUSYLOOP_TIMEOUT:
+	case VHOST_GET_VRING_BUSYLOOP_TIMEOUT:
+		return vring_ioctl(d, cmd, argp);
+	}
+	return -ENOIOCTLCMD;
+}
+
+static struct vhx_worker *vq_worker(struct vhx_vq *vq)
+{
+	struct vhx_dev *d = vq->dev;
+	unsigned int slot = d->worker_per_vq ? vq->index : 0;
+	struct vhx_worker *w = d->workers[slot];
+
+	if (!w && d->mm) {
+		w = worker_create(d, slot);
+		if (IS_ERR(w))
+			return w;
+		d->workers[slot] = w;
+	}
+	return w ? w : ERR_PTR(-EPERM);
+}
+
+/*
+ * Start processing with the given backend; d->mutex and vq->mutex held.
+ * The ring is checked against the memory table first and the used index
+ * is picked up from guest memory, as a resumed queue expects.
+ */
+int vhx_vq_start(struct vhx_vq *vq, void *backend)
+{
+	struct vhx_worker *w;
+	int ret;
+
+	if (!vq->addr_set)
+		return -EFAULT;
+	w = vq_worker(vq);
+	if (IS_ERR(w))
+		return PTR_ERR(w);
+	ret = vhx_ring_start(&vq->ring);
+	if (ret)
+		return ret == -EINVAL ? -EINVAL : -EFAULT;
+	vq->worker = w;
+	vq->backend = backend;
+	vq->broken = false;
+	vq->nused = 0;
+	if (vq->kick) {
+		ret = vhx_poll_start(&vq->kick_poll, w, vq->kick);
+		if (ret) {
+			vq->backend = NULL;
+			return ret;
+		}
+	}
+	/* Pick up whatever the guest queued while we were not looking. */
+	vhx_vq_requeue(vq);
+	return 0;
+}
+
+/* Stop processing and return the old backend; vq->mutex held. */
+void *vhx_vq_stop(struct vhx_vq *vq)
+{
+	void *old = vq->backend;
+
+	vhx_poll_stop(&vq->kick_poll);
+	vq->backend = NULL;
+	return old;
+}
+
+bool vhx_vq_running(struct vhx_vq *vq)
+{
+	return vq->backend && !vq->broken;
+}
+
+int vhx_vq_get(struct vhx_vq *vq, struct vhx_chain *c, u32 iov_off)
+{
+	return vhx_ring_get(&vq->ring, c, vq->iov + iov_off,
+			    VHX_IOV_MAX - iov_off);
+}
+
+void vhx_vq_unget(struct vhx_vq *vq, u16 n)
+{
+	vhx_ring_unget(&vq->ring, n);
+}
+
+static int publish_used(struct vhx_vq *vq)
+{
+	int ret = vhx_ring_put(&vq->ring, vq->used, vq->nused);
+
+	vq->unsignalled |= vq->nused && !ret;
+	vq->nused = 0;
+	return ret;
+}
+
+/* Queue a used entry; full batches are published without a call. */
+int vhx_vq_add_used(struct vhx_vq *vq, u16 head, u32 len)
+{
+	int ret;
+
+	vq->used[vq->nused].id = cpu_to_le32(head);
+	vq->used[vq->nused].len = cpu_to_le32(len);
+	if (++vq->nused < VHX_USED_BATCH)
+		return 0;
+	ret = publish_used(vq);
+	if (ret)
+		vhx_vq_fail(vq, ret, "cannot write used ring");
+	return ret;
+}
+
+/* Publish what is pending and call the guest if it wants to be called. */
+int vhx_vq_flush_used(struct vhx_vq *vq)
+{
+	int ret;
+
+	if (vq->nused) {
+		ret = publish_used(vq);
+		if (ret)
+			goto fail;
+	}
+	if (!vq->unsignalled)
+		return 0;
+	vq->unsignalled = false;
+	ret = vhx_ring_need_call(&vq->ring);
+	if (ret < 0)
+		goto fail;
+	if (ret)
+		vhx_vq_signal(vq);
+	return 0;
+fail:
+	vhx_vq_fail(vq, ret, "cannot update used ring");
+	return ret;
+}
+
+void vhx_vq_signal(struct vhx_vq *vq)
+{
+	if (vq->call)
+		vhx_eventfd_signal(vq->call);
+}
+
+/* Poll the avail index for up to busyloop_us before sleeping. */
+static bool busy_wait(struct vhx_vq *vq)
+{
+	u64 end = local_clock() + (u64)vq->busyloop_us * NSEC_PER_USEC;
+
+	while (!need_resched() && local_clock() < end) {
+		if (vhx_ring_pending(&vq->ring))
+			return true;
+		cpu_relax();
+	}
+	return false;
+}
+
+/*
+ * The ring looked empty: re-enable kicks.  Returns true if entries arrived
+ * in the meantime and the handler should go on instead of sleeping.
+ */
+bool vhx_vq_rearm(struct vhx_vq *vq)
+{
+	int ret;
+
+	if (vq->busyloop_us && busy_wait(vq))
+		return true;
+	ret = vhx_ring_notify_on(&vq->ring);
+	if (ret < 0) {
+		vhx_vq_fail(vq, ret, "cannot enable notification");
+		return false;
+	}
+	if (!ret)
+		return false;
+	if (vhx_ring_notify_off(&vq->ring)) {
+		vhx_vq_fail(vq, -EFAULT, "cannot disable notification");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Bad guest input: stop the queue and tell the VMM through the ERR
+ * eventfd.  The queue stays stopped until the VMM sets it up again.
+ */
+void vhx_vq_fail(struct vhx_vq *vq, int err, const char *why)
+{
+	if (vq->broken)
+		return;
+	vq->broken = true;
+	pr_info_ratelimited("%s queue %u stopped: %s (%d)\n", vq->dev->name,
+			    vq->index, why, err);
+	if (vq->err)
+		vhx_eventfd_signal(vq->err);
+}
+
+void vhx_vq_requeue(struct vhx_vq *vq)
+{
+	vhx_work_queue(vq->worker, &vq->work);
+}

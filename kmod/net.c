@@ -1,0 +1,503 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vhx-net: the upstream vhost-net ABI on the vhx core.  Queue 0 receives
+ * (tap -> guest), queue 1 transmits (guest -> tap).  One open of
+ * /dev/vhx-net serves one queue pair with its own worker; multiqueue is
+ * one open per pair, as upstream.
+ *
+ * The vnet header is either the tap's business (the tap was set up with
+ * IFF_VNET_HDR and passes checksum/GSO metadata through) or, when the VMM
+ * acks VHOST_NET_F_VIRTIO_NET_HDR, ours: we strip it on TX and write an
+ * empty one on RX.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/file.h>
+#include <linux/if_tap.h>
+#include <linux/if_tun.h>
+#include <linux/if_vlan.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/net.h>
+#include <linux/nospec.h>
+#include <linux/ptr_ring.h>
+#include <linux/skbuff.h>
+#include <linux/slab.h>
+#include <linux/virtio_net.h>
+#include <net/sock.h>
+#include <net/xdp.h>
+
+#include "vhx.h"
+
+#define VHX_NET_RX	0
+#define VHX_NET_TX	1
+
+#define VHX_NET_FEATURES (BIT_ULL(VIRTIO_F_VERSION_1) |			\
+			  BIT_ULL(VIRTIO_RING_F_EVENT_IDX) |		\
+			  BIT_ULL(VIRTIO_RING_F_INDIRECT_DESC) |	\
+			  BIT_ULL(VIRTIO_F_ANY_LAYOUT) |		\
+			  BIT_ULL(VIRTIO_F_NOTIFY_ON_EMPTY) |		\
+			  BIT_ULL(VIRTIO_NET_F_MRG_RXBUF) |		\
+			  BIT_ULL(VHOST_NET_F_VIRTIO_NET_HDR))
+
+struct rx_head {
+	u16 id;
+	u32 len;
+};
+
+struct vhx_net_queue {
+	struct file *file;		/* tap or macvtap; holds the socket */
+	struct socket *sock;
+	struct ptr_ring *rx_ring;	/* the tap's queue, to size RX packets */
+	struct vhx_poll poll;		/* RX: readable, TX: writable again */
+	u32 vhost_hlen;			/* header bytes we add/strip */
+	u32 sock_hlen;			/* header bytes the tap adds/takes */
+	struct rx_head *heads;		/* RX: buffers gathered for a packet */
+};
+
+struct vhx_net {
+	struct vhx_dev dev;
+	struct vhx_vq vqs[2];
+	struct vhx_net_queue queues[2];
+};
+
+static struct vhx_net_queue *net_queue(struct vhx_vq *vq)
+{
+	return vq->private;
+}
+
+static bool weight_exceeded(struct vhx_vq *vq, u64 bytes, u32 pkts)
+{
+	if (bytes < VHX_WEIGHT_BYTES && pkts < VHX_WEIGHT_REQS)
+		return false;
+	vhx_vq_requeue(vq);
+	return true;
+}
+
+/* Send one chain; false when the tap pushed back and we must wait. */
+static bool tx_one(struct vhx_vq *vq, struct vhx_net_queue *q,
+		   struct vhx_chain *c)
+{
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT };
+	int ret;
+
+	iov_iter_init(&msg.msg_iter, ITER_SOURCE, vq->iov, c->out, c->out_len);
+	iov_iter_advance(&msg.msg_iter, q->vhost_hlen);
+	ret = q->sock->ops->sendmsg(q->sock, &msg, c->out_len - q->vhost_hlen);
+	if (ret == -EAGAIN || ret == -ENOMEM || ret == -ENOBUFS) {
+		vhx_vq_unget(vq, 1);
+		if (vhx_poll_start(&q->poll, vq->worker, q->file))
+			vhx_vq_requeue(vq);
+		return false;
+	}
+	/* Anything else the tap refused (a malformed frame) is dropped. */
+	return true;
+}
+
+static void handle_tx(struct vhx_vq *vq)
+{
+	struct vhx_net_queue *q = net_queue(vq);
+	struct vhx_chain c;
+	u64 bytes = 0;
+	u32 pkts = 0;
+	int ret;
+
+	vhx_poll_stop(&q->poll);
+	if (vhx_ring_notify_off(&vq->ring)) {
+		vhx_vq_fail(vq, -EFAULT, "cannot write used flags");
+		return;
+	}
+	for (;;) {
+		ret = vhx_vq_get(vq, &c, 0);
+		if (ret < 0) {
+			vhx_vq_fail(vq, ret, "bad TX chain");
+			break;
+		}
+		if (!ret) {
+			if (vhx_vq_rearm(vq))
+				continue;
+			break;
+		}
+		if (c.in || c.out_len < q->vhost_hlen) {
+			vhx_vq_fail(vq, -EINVAL, "TX chain layout");
+			break;
+		}
+		if (!tx_one(vq, q, &c))
+			break;
+		if (vhx_vq_add_used(vq, c.head, 0))
+			break;
+		bytes += c.out_len;
+		if (weight_exceeded(vq, bytes, ++pkts))
+			break;
+	}
+	vhx_vq_flush_used(vq);
+}
+
+static int ptr_len(void *ptr)
+{
+	struct sk_buff *skb = ptr;
+
+	if (!ptr)
+		return 0;
+	if (tun_is_xdp_frame(ptr))
+		return ((struct xdp_frame *)tun_ptr_to_xdp(ptr))->len;
+	/* tun and macvtap put a VLAN tag back inline on the way out. */
+	return skb->len + (skb_vlan_tag_present(skb) ? VLAN_HLEN : 0);
+}
+
+/* Length of the next packet the tap will hand us, 0 if none. */
+static int rx_peek(struct vhx_net_queue *q)
+{
+	return PTR_RING_PEEK_CALL(q->rx_ring, ptr_len);
+}
+
+/*
+ * Take guest buffers for a packet of need bytes: one chain, or as many as
+ * it takes with mergeable buffers.  Returns the number of chains, 0 when
+ * the guest has not posted enough (nothing is kept), < 0 on a bad ring.
+ */
+static int rx_gather(struct vhx_vq *vq, struct vhx_net_queue *q, u64 need,
+		     u32 *niov, u64 *space)
+{
+	bool mergeable = vq->features & BIT_ULL(VIRTIO_NET_F_MRG_RXBUF);
+	struct vhx_chain c;
+	u64 have = 0;
+	int n = 0, ret;
+
+	*niov = 0;
+	do {
+		if (n == VHX_IOV_MAX)
+			ret = -ENOBUFS;
+		else
+			ret = vhx_vq_get(vq, &c, *niov);
+		if (ret < 0 || (ret > 0 && c.out)) {
+			vhx_vq_fail(vq, ret < 0 ? ret : -EINVAL, "bad RX chain");
+			return -EINVAL;
+		}
+		if (!ret) {
+			vhx_vq_unget(vq, n);
+			return 0;
+		}
+		q->heads[n].id = c.head;
+		q->heads[n].len = min_t(u64, c.in_len, U32_MAX);
+		*niov += c.in;
+		have += c.in_len;
+		n++;
+	} while (mergeable && have < need);
+	*space = have;
+	return n;
+}
+
+/* Report each buffer's share of a packet of total bytes as used. */
+static int rx_add_used(struct vhx_vq *vq, struct vhx_net_queue *q, int n,
+		       u32 total)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		u32 len = i == n - 1 ? total : min(total, q->heads[i].len);
+
+		if (vhx_vq_add_used(vq, q->heads[i].id, len))
+			return -EFAULT;
+		total -= len;
+	}
+	return 0;
+}
+
+/*
+ * Receive the next packet into n gathered chains.  Returns 1 when it was
+ * delivered, 0 when it was dropped or vanished (the chains were given
+ * back), < 0 when the queue must stop.
+ */
+static int rx_one(struct vhx_vq *vq, struct vhx_net_queue *q, int n,
+		  u32 niov, u64 space, u32 want)
+{
+	bool mergeable = vq->features & BIT_ULL(VIRTIO_NET_F_MRG_RXBUF);
+	struct virtio_net_hdr_mrg_rxbuf hdr = {};
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT };
+	struct iov_iter fixup;
+	__le16 nbuf;
+	int ret;
+
+	if (space < q->vhost_hlen) {
+		vhx_vq_unget(vq, n);
+		return -EINVAL;
+	}
+	iov_iter_init(&msg.msg_iter, ITER_DEST, vq->iov, niov, space);
+	fixup = msg.msg_iter;
+	if (copy_to_iter(&hdr, q->vhost_hlen, &msg.msg_iter) != q->vhost_hlen)
+		return -EFAULT;
+	ret = q->sock->ops->recvmsg(q->sock, &msg, space - q->vhost_hlen,
+				    MSG_DONTWAIT | MSG_TRUNC);
+	if (ret < 0 || ret != want) {
+		/* Too big for a non-mergeable buffer, or raced: drop it. */
+		vhx_vq_unget(vq, n);
+		return ret == -EAGAIN ? -EAGAIN : 0;
+	}
+	if (mergeable) {
+		nbuf = cpu_to_le16(n);
+		iov_iter_advance(&fixup, offsetof(typeof(hdr), num_buffers));
+		if (copy_to_iter(&nbuf, sizeof(nbuf), &fixup) != sizeof(nbuf))
+			return -EFAULT;
+	}
+	return rx_add_used(vq, q, n, ret + q->vhost_hlen) ? -EFAULT : 1;
+}
+
+static void handle_rx(struct vhx_vq *vq)
+{
+	struct vhx_net_queue *q = net_queue(vq);
+	u32 niov, want, pkts = 0;
+	u64 bytes = 0, space;
+	int n, ret;
+
+	if (vhx_ring_notify_off(&vq->ring)) {
+		vhx_vq_fail(vq, -EFAULT, "cannot write used flags");
+		return;
+	}
+	while ((want = rx_peek(q))) {
+		want += q->sock_hlen;
+		n = rx_gather(vq, q, want + q->vhost_hlen, &niov, &space);
+		if (n < 0)
+			break;
+		if (!n) {
+			/* Out of buffers: the guest kicks when it adds some. */
+			if (vhx_vq_rearm(vq))
+				continue;
+			break;
+		}
+		ret = rx_one(vq, q, n, niov, space, want);
+		if (ret == -EAGAIN)
+			break;
+		if (ret < 0) {
+			vhx_vq_fail(vq, ret, "cannot write RX buffer");
+			break;
+		}
+		bytes += want;
+		if (weight_exceeded(vq, bytes, ++pkts))
+			break;
+	}
+	vhx_vq_flush_used(vq);
+}
+
+/* Detach the tap from a queue; vq->mutex held.  Returns the file to put. */
+static struct file *net_detach(struct vhx_vq *vq)
+{
+	struct vhx_net_queue *q = net_queue(vq);
+	struct file *file = q->file;
+
+	vhx_poll_stop(&q->poll);
+	vhx_vq_stop(vq);
+	q->file = NULL;
+	q->sock = NULL;
+	q->rx_ring = NULL;
+	return file;
+}
+
+static void net_stop_vq(struct vhx_vq *vq)
+{
+	struct file *file = net_detach(vq);
+
+	if (file)
+		fput(file);
+}
+
+/* A tap or macvtap fd, and the socket and queue behind it. */
+static struct file *tap_lookup(int fd, struct socket **sock,
+			       struct ptr_ring **ring)
+{
+	struct file *file = fget(fd);
+
+	/* Like upstream: anything that is not a tap is -ENOTSOCK. */
+	if (!file)
+		return ERR_PTR(-ENOTSOCK);
+	*sock = tun_get_socket(file);
+	if (!IS_ERR(*sock)) {
+		*ring = tun_get_tx_ring(file);
+		return file;
+	}
+	*sock = tap_get_socket(file);
+	if (!IS_ERR(*sock)) {
+		*ring = tap_get_ptr_ring(file);
+		return file;
+	}
+	fput(file);
+	return ERR_PTR(-ENOTSOCK);
+}
+
+static int net_attach(struct vhx_vq *vq, struct file *file,
+		      struct socket *sock, struct ptr_ring *ring)
+{
+	struct vhx_net_queue *q = net_queue(vq);
+	int ret;
+
+	q->file = file;
+	q->sock = sock;
+	q->rx_ring = ring;
+	ret = vhx_vq_start(vq, sock);
+	if (!ret && vq->index == VHX_NET_RX)
+		ret = vhx_poll_start(&q->poll, vq->worker, file);
+	if (ret)
+		net_detach(vq);
+	return ret;
+}
+
+static long net_set_backend(struct vhx_net *n, void __user *argp)
+{
+	struct file *file = NULL, *old;
+	struct ptr_ring *ring = NULL;
+	struct socket *sock = NULL;
+	struct vhost_vring_file f;
+	struct vhx_vq *vq;
+	long ret;
+
+	if (copy_from_user(&f, argp, sizeof(f)))
+		return -EFAULT;
+	ret = vhx_dev_check_owner(&n->dev);
+	if (ret)
+		return ret;
+	if (f.index >= ARRAY_SIZE(n->vqs))
+		return -ENOBUFS;
+	vq = &n->vqs[array_index_nospec(f.index, ARRAY_SIZE(n->vqs))];
+	if (f.fd != VHOST_FILE_UNBIND) {
+		file = tap_lookup(f.fd, &sock, &ring);
+		if (IS_ERR(file))
+			return PTR_ERR(file);
+	}
+	mutex_lock(&vq->mutex);
+	old = net_detach(vq);
+	if (file) {
+		ret = net_attach(vq, file, sock, ring);
+		if (ret)
+			fput(file);
+	}
+	mutex_unlock(&vq->mutex);
+	if (old)
+		fput(old);
+	return ret;
+}
+
+static long net_set_features(struct vhx_net *n, u64 __user *argp)
+{
+	u64 features;
+	u32 hlen;
+	int i;
+
+	if (get_user(features, argp))
+		return -EFAULT;
+	if (features & ~VHX_NET_FEATURES)
+		return -EOPNOTSUPP;
+	hlen = features & (BIT_ULL(VIRTIO_NET_F_MRG_RXBUF) |
+			   BIT_ULL(VIRTIO_F_VERSION_1)) ?
+	       sizeof(struct virtio_net_hdr_mrg_rxbuf) :
+	       sizeof(struct virtio_net_hdr);
+	for (i = 0; i < ARRAY_SIZE(n->vqs); i++) {
+		struct vhx_net_queue *q = &n->queues[i];
+
+		mutex_lock(&n->vqs[i].mutex);
+		if (features & BIT_ULL(VHOST_NET_F_VIRTIO_NET_HDR)) {
+			q->vhost_hlen = hlen;
+			q->sock_hlen = 0;
+		} else {
+			q->vhost_hlen = 0;
+			q->sock_hlen = hlen;
+		}
+		mutex_unlock(&n->vqs[i].mutex);
+	}
+	return vhx_dev_set_features(&n->dev, features);
+}
+
+static long net_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
+{
+	struct vhx_net *n = f->private_data;
+	void __user *argp = (void __user *)arg;
+	long ret;
+
+	mutex_lock(&n->dev.mutex);
+	switch (cmd) {
+	case VHOST_NET_SET_BACKEND:
+		ret = net_set_backend(n, argp);
+		break;
+	case VHOST_SET_FEATURES:
+		ret = net_set_features(n, argp);
+		break;
+	default:
+		ret = vhx_dev_ioctl(&n->dev, cmd, argp);
+	}
+	mutex_unlock(&n->dev.mutex);
+	return ret == -ENOIOCTLCMD ? -ENOTTY : ret;
+}
+
+static void net_free(struct vhx_net *n)
+{
+	kfree(n->queues[VHX_NET_RX].heads);
+	kvfree(n);
+}
+
+static int net_open(struct inode *inode, struct file *f)
+{
+	struct vhx_net *n;
+	int i, ret;
+
+	n = kvzalloc(sizeof(*n), GFP_KERNEL_ACCOUNT);
+	if (!n)
+		return -ENOMEM;
+	n->queues[VHX_NET_RX].heads =
+		kmalloc_array(VHX_IOV_MAX, sizeof(struct rx_head),
+			      GFP_KERNEL_ACCOUNT);
+	if (!n->queues[VHX_NET_RX].heads) {
+		net_free(n);
+		return -ENOMEM;
+	}
+	ret = vhx_dev_init(&n->dev, n->vqs, ARRAY_SIZE(n->vqs), "net",
+			   VHX_NET_FEATURES);
+	if (ret) {
+		net_free(n);
+		return ret;
+	}
+	n->dev.stop_vq = net_stop_vq;
+	n->vqs[VHX_NET_RX].handle = handle_rx;
+	n->vqs[VHX_NET_TX].handle = handle_tx;
+	for (i = 0; i < ARRAY_SIZE(n->vqs); i++) {
+		n->vqs[i].private = &n->queues[i];
+	}
+	vhx_poll_init(&n->queues[VHX_NET_RX].poll, &n->vqs[VHX_NET_RX].work,
+		      EPOLLIN);
+	vhx_poll_init(&n->queues[VHX_NET_TX].poll, &n->vqs[VHX_NET_TX].work,
+		      EPOLLOUT);
+	f->private_data = n;
+	return 0;
+}
+
+static int net_release(struct inode *inode, struct file *f)
+{
+	struct vhx_net *n = f->private_data;
+
+	vhx_dev_cleanup(&n->dev);
+	net_free(n);
+	return 0;
+}
+
+static const struct file_operations vhx_net_fops = {
+	.owner		= THIS_MODULE,
+	.open		= net_open,
+	.release	= net_release,
+	.unlocked_ioctl	= net_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.llseek		= noop_llseek,
+};
+
+static struct miscdevice vhx_net_misc = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "vhx-net",
+	.fops	= &vhx_net_fops,
+};
+
+int vhx_net_init(void)
+{
+	return misc_register(&vhx_net_misc);
+}
+
+void vhx_net_exit(void)
+{
+	misc_deregister(&vhx_net_misc);
+}

@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The split virtqueue walker.  Every byte it reads from the ring is written
+ * by the guest, possibly while we read it, so each descriptor is copied
+ * once into local memory and only that copy is checked and used.  Anything
+ * out of bounds is an error for the caller to turn into a stopped queue;
+ * nothing here retries or guesses.
+ *
+ * This file is built both into the module and into userspace tests.
+ */
+#include "ring.h"
+
+#define AVAIL_FLAGS(r)		((r)->avail)
+#define AVAIL_IDX(r)		((r)->avail + 2)
+#define AVAIL_ENTRY(r, i)	((r)->avail + 4 + 2 * (u64)(i))
+#define USED_EVENT(r)		AVAIL_ENTRY(r, (r)->num)
+#define USED_FLAGS(r)		((r)->used)
+#define USED_IDX(r)		((r)->used + 2)
+#define USED_ENTRY(r, i)	((r)->used + 4 + 8 * (u64)(i))
+#define AVAIL_EVENT(r)		USED_ENTRY(r, (r)->num)
+
+static u64 desc_bytes(u32 num)
+{
+	return 16 * (u64)num;
+}
+
+static u64 avail_bytes(u32 num)
+{
+	return 6 + 2 * (u64)num;
+}
+
+static u64 used_bytes(u32 num)
+{
+	return 6 + 8 * (u64)num;
+}
+
+/* A table is valid when regions are non-empty, sorted and disjoint. */
+int vhx_mem_check(const struct vhx_mem *mem)
+{
+	const struct vhx_mem_region *r;
+	u32 i;
+
+	for (i = 0; i < mem->nregions; i++) {
+		r = &mem->regions[i];
+		if (!r->size)
+			return -EINVAL;
+		if (r->size > ~0ULL - r->gpa || r->size > ~0ULL - r->uaddr)
+			return -EFAULT;
+		if (i && r->gpa - mem->regions[i - 1].gpa <
+			 mem->regions[i - 1].size)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+const struct vhx_mem_region *vhx_mem_find(const struct vhx_mem *mem, u64 gpa)
+{
+	u32 lo = 0, hi = mem->nregions;
+
+	while (lo < hi) {
+		u32 mid = lo + (hi - lo) / 2;
+		const struct vhx_mem_region *r = &mem->regions[mid];
+
+		if (gpa < r->gpa)
+			hi = mid;
+		else if (gpa - r->gpa >= r->size)
+			lo = mid + 1;
+		else
+			return r;
+	}
+	return NULL;
+}
+
+/*
+ * Append the user-address segments that back [gpa, gpa + len) to iov.  A
+ * range that wraps or leaves the table, even by one byte, is -EFAULT.
+ */
+int vhx_mem_to_iov(const struct vhx_mem *mem, u64 gpa, u64 len,
+		   struct iovec *iov, u32 max, u32 *n)
+{
+	const struct vhx_mem_region *r;
+	u64 off, chunk;
+
+	if (!mem || len > ~0ULL - gpa)
+		return -EFAULT;
+	while (len) {
+		r = vhx_mem_find(mem, gpa);
+		if (!r)
+			return -EFAULT;
+		if (*n >= max)
+			return -ENOBUFS;
+		off = gpa - r->gpa;
+		chunk = r->size - off < len ? r->size - off : len;
+		vhx_set_iov(&iov[(*n)++], r->uaddr + off, chunk);
+		gpa += chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
+bool vhx_mem_holds_uaddr(const struct vhx_mem *mem, u64 uaddr, u64 len)
+{
+	const struct vhx_mem_region *r;
+	u32 i;
+
+	if (!mem)
+		return false;
+	for (i = 0; i < mem->nregions; i++) {
+		r = &mem->regions[i];
+		if (uaddr >= r->uaddr && uaddr - r->uaddr <= r->size &&
+		    len <= r->size - (uaddr - r->uaddr))
+			return true;
+	}
+	return false;
+}
+
+/* Copy len bytes at guest address gpa, which may span regions. */
+static int read_gpa(const struct vhx_mem *mem, u64 gpa, void *dst, u32 len)
+{
+	struct iovec iov[4];
+	u32 i, n = 0;
+	char *p = dst;
+	int ret;
+
+	ret = vhx_mem_to_iov(mem, gpa, len, iov, 4, &n);
+	if (ret)
+		return ret == -ENOBUFS ? -EFAULT : ret;
+	for (i = 0; i < n; i++) {
+		ret = vhx_read(p, (u64)(uintptr_t)iov[i].iov_base,
+			       iov[i].iov_len);
+		if (ret)
+			return ret;
+		p += iov[i].iov_len;
+	}
+	return 0;
+}
+
+/*
+ * Check the ring layout against the memory table and pick up where the
+ * guest's used ring stands.  Called before a queue starts processing and
+ * whenever the table or ring addresses change.
+ */
+int vhx_ring_start(struct vhx_ring *r)
+{
+	if (!r->num || r->num > VHX_RING_MAX || (r->num & (r->num - 1)))
+		return -EINVAL;
+	if (!vhx_mem_holds_uaddr(r->mem, r->desc, desc_bytes(r->num)) ||
+	    !vhx_mem_holds_uaddr(r->mem, r->avail, avail_bytes(r->num)) ||
+	    !vhx_mem_holds_uaddr(r->mem, r->used, used_bytes(r->num)))
+		return -EFAULT;
+	r->signalled_valid = false;
+	r->avail_idx = r->last_avail;
+	return vhx_read16(USED_IDX(r), &r->used_idx);
+}
+
+/* Re-read avail->idx: > 0 when entries are waiting, 0 when empty. */
+int vhx_ring_pending(struct vhx_ring *r)
+{
+	u16 idx;
+	int ret;
+
+	ret = vhx_read16(AVAIL_IDX(r), &idx);
+	if (ret)
+		return ret;
+	/* The guest may only publish entries it has; more is a broken ring. */
+	if ((u16)(idx - r->last_avail) > r->num)
+		return -EINVAL;
+	r->avail_idx = idx;
+	return idx != r->last_avail;
+}
+
+static int add_segment(struct vhx_ring *r, const struct vhx_desc *d,
+		       struct vhx_chain *c, struct iovec *iov, u32 iov_max)
+{
+	u16 flags = le16_to_cpu(d->flags);
+	u32 len = le32_to_cpu(d->len);
+	u32 n = c->out + c->in;
+	int ret;
+
+	ret = vhx_mem_to_iov(r->mem, le64_to_cpu(d->addr), len, iov, iov_max,
+			     &n);
+	if (ret)
+		return ret;
+	if (flags & VHX_DESC_F_WRITE) {
+		c->in = n - c->out;
+		c->in_len += len;
+	} else {
+		/* The device reads first, then writes; never the reverse. */
+		if (c->in)
+			return -EINVAL;
+		c->out = n;
+		c->out_len += len;
+	}
+	return 0;
+}
+
+static int walk_indirect(struct vhx_ring *r, const struct vhx_desc *table,
+			 struct vhx_chain *c, struct iovec *iov, u32 iov_max)
+{
+	u32 len = le32_to_cpu(table->len);
+	u64 base = le64_to_cpu(table->addr);
+	u32 count = len / sizeof(struct vhx_desc);
+	u32 i = 0, steps = 0;
+	struct vhx_desc d;
+	int ret;
+
+	if (!r->indirect || !len || len % sizeof(struct vhx_desc) ||
+	    count > VHX_RING_MAX)
+		return -EINVAL;
+	for (;;) {
+		if (++steps > count)
+			return -ELOOP;
+		ret = read_gpa(r->mem, base + (u64)i * sizeof(d), &d,
+			       sizeof(d));
+		if (ret)
+			return ret;
+		if (le16_to_cpu(d.flags) & VHX_DESC_F_INDIRECT)
+			return -EINVAL;
+		ret = add_segment(r, &d, c, iov, iov_max);
+		if (ret)
+			return ret;
+		c->ndesc++;
+		if (!(le16_to_cpu(d.flags) & VHX_DESC_F_NEXT))
+			return 0;
+		i = le16_to_cpu(d.next);
+		if (i >= count)
+			return -EINVAL;
+	}
+}
+
+static int walk_chain(struct vhx_ring *r, struct vhx_chain *c,
+		      struct iovec *iov, u32 iov_max)
+{
+	u32 i = c->head, steps = 0;
+	struct vhx_desc d;
+	u16 flags;
+	int ret;
+
+	for (;;) {
+		if (++steps > r->num)
+			return -ELOOP;
+		ret = vhx_read(&d, r->desc + (u64)i * sizeof(d), sizeof(d));
+		if (ret)
+			return ret;
+		flags = le16_to_cpu(d.flags);
+		if (flags & VHX_DESC_F_INDIRECT) {
+			/* A table ends its chain (virtio spec 2.7.5.3.1). */
+			if (flags & VHX_DESC_F_NEXT)
+				return -EINVAL;
+			return walk_indirect(r, &d, c, iov, iov_max);
+		}
+		ret = add_segment(r, &d, c, iov, iov_max);
+		if (ret)
+			return ret;
+		c->ndesc++;
+		if (!(flags & VHX_DESC_F_NEXT))
+			return 0;
+		i = le16_to_cpu(d.next);
+		if (i >= r->num)
+			return -EINVAL;
+	}
+}
+
+/*
+ * Take the next available chain.  Returns 1 with the chain's segments in
+ * iov[0 .. c->out + c->in), readable ones first; 0 when the ring is empty;
+ * a negative errno when the ring is malformed (the entry is not consumed).
+ */
+int vhx_ring_get(struct vhx_ring *r, struct vhx_chain *c,
+		 struct iovec *iov, u32 iov_max)
+{
+	u16 head;
+	int ret;
+
+	if (r->avail_idx == r->last_avail) {
+		ret = vhx_ring_pending(r);
+		if (ret <= 0)
+			return ret;
+		/* Entries are read only after the index that published them. */
+		vhx_rmb();
+	}
+	ret = vhx_read16(AVAIL_ENTRY(r, r->last_avail & (r->num - 1)), &head);
+	if (ret)
+		return ret;
+	if (head >= r->num)
+		return -EINVAL;
+	memset(c, 0, sizeof(*c));
+	c->head = head;
+	ret = walk_chain(r, c, iov, iov_max);
+	if (ret)
+		return ret;
+	r->last_avail++;
+	return 1;
+}
+
+/* Give back the last n chains taken, to be taken again later. */
+void vhx_ring_unget(struct vhx_ring *r, u16 n)
+{
+	r->last_avail -= n;
+}
+
+/* Publish n used elements, then the index that makes them visible. */
+int vhx_ring_put(struct vhx_ring *r, const struct vhx_used_elem *elems,
+		 u32 n)
+{
+	u32 start = r->used_idx & (r->num - 1);
+	u32 first = n < r->num - start ? n : r->num - start;
+	int ret;
+
+	if (!n)
+		return 0;
+	ret = vhx_write(USED_ENTRY(r, start), elems, first * sizeof(*elems));
+	if (!ret && first < n)
+		ret = vhx_write(USED_ENTRY(r, 0), elems + first,
+				(n - first) * sizeof(*elems));
+	if (ret)
+		return ret;
+	vhx_wmb();
+	ret = vhx_write16(USED_IDX(r), r->used_idx + n);
+	if (!ret)
+		r->used_idx += n;
+	return ret;
+}
+
+/* Has used_idx moved past event since old?  (virtio spec 2.7.10) */
+static bool event_crossed(u16 event, u16 new_idx, u16 old)
+{
+	return (u16)(new_idx - event - 1) < (u16)(new_idx - old);
+}
+
+/* Should the guest be interrupted for what was just published? */
+int vhx_ring_need_call(struct vhx_ring *r)
+{
+	u16 flags, event, old;
+	bool valid;
+	int ret;
+
+	/* Our used->idx store must be visible before we read its wishes. */
+	vhx_mb();
+	if (r->notify_on_empty) {
+		ret = vhx_ring_pending(r);
+		if (ret <= 0)
+			return ret < 0 ? ret : 1;
+	}
+	if (!r->event_idx) {
+		ret = vhx_read16(AVAIL_FLAGS(r), &flags);
+		return ret ? ret : !(flags & VHX_AVAIL_F_NO_INTERRUPT);
+	}
+	ret = vhx_read16(USED_EVENT(r), &event);
+	if (ret)
+		return ret;
+	old = r->signalled_used;
+	valid = r->signalled_valid;
+	r->signalled_used = r->used_idx;
+	r->signalled_valid = true;
+	return !valid || event_crossed(event, r->used_idx, old);
+}
+
+/*
+ * Ask the guest to kick again.  Returns > 0 if entries arrived meanwhile,
+ * in which case the caller should keep going instead of sleeping.
+ */
+int vhx_ring_notify_on(struct vhx_ring *r)
+{
+	int ret;
+
+	if (r->event_idx)
+		ret = vhx_write16(AVAIL_EVENT(r), r->avail_idx);
+	else
+		ret = vhx_write16(USED_FLAGS(r), 0);
+	if (ret)
+		return ret;
+	/* The flag must be visible before we look at avail->idx again. */
+	vhx_mb();
+	return vhx_ring_pending(r);
+}
+
+/* Tell the guest kicks are not needed while we are polling the ring. */
+int vhx_ring_notify_off(struct vhx_ring *r)
+{
+	if (r->event_idx)
+		return 0;
+	return vhx_write16(USED_FLAGS(r), VHX_USED_F_NO_NOTIFY);
+}
