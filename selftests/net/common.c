@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: GPL-2.0
+/* A vhost-net device driven by the test process: see common.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <linux/if_tun.h>
+
+#include "common.h"
+
+#define ARENA_SIZE	(64u << 20)
+#define CANARY		0xa5
+#define GAP		64
+
+int eventfd_for_test(void)
+{
+	return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
+void net_fill_canary(void *p, size_t len)
+{
+	memset(p, CANARY, len);
+}
+
+bool net_canary_intact(const void *p, size_t len, const char *what)
+{
+	const uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (b[i] != CANARY) {
+			kt_diag("%s: canary byte %zu of %zu overwritten (%#x)",
+				what, i, len, b[i]);
+			return false;
+		}
+	}
+	return true;
+}
+
+int net_attach(struct net_env *e, int fd)
+{
+	int ret;
+
+	ret = vhxg_net_set_backend(&e->dev, RXQ, fd);
+	if (!ret)
+		ret = vhxg_net_set_backend(&e->dev, TXQ, fd);
+	if (ret)
+		kt_diag("NET_SET_BACKEND fd %d: %s", fd, strerror(-ret));
+	return ret;
+}
+
+/* Owner, features, memory table, rings: everything but opening. */
+static int net_configure(struct net_env *e)
+{
+	uint64_t offered, want = e->cfg.features;
+	unsigned int num = e->cfg.num;
+	int ret;
+
+	if (e->cfg.hdr == HDR_VHOST)
+		want |= NET_F_HDR;
+	ret = vhxg_set_owner(&e->dev);
+	if (!ret)
+		ret = vhxg_get_features(&e->dev, &offered);
+	if (ret) {
+		kt_diag("SET_OWNER/GET_FEATURES: %s", strerror(-ret));
+		return ret;
+	}
+	if (want & ~offered) {
+		kt_diag("features %#llx not offered (offered %#llx)",
+			(unsigned long long)(want & ~offered),
+			(unsigned long long)offered);
+		return -EOPNOTSUPP;
+	}
+	ret = vhxg_set_features(&e->dev, want);
+	if (!ret)
+		ret = vhxg_set_mem_identity(&e->dev);
+	if (!ret)
+		ret = vhxg_vq_setup(&e->dev, RXQ, num);
+	if (!ret)
+		ret = vhxg_vq_setup(&e->dev, TXQ, num);
+	if (ret) {
+		kt_diag("device setup: %s", strerror(-ret));
+		return ret;
+	}
+	e->rx = &e->dev.vqs[RXQ];
+	e->tx = &e->dev.vqs[TXQ];
+	e->tx_slots = vhxg_alloc(e->arena, (size_t)num * TX_SLOT, 64);
+	if (!e->tx_slots)
+		return -ENOMEM;
+	memset(e->rx_slots, 0, sizeof(e->rx_slots));
+	return net_attach(e, e->tap_fd);
+}
+
+int net_setup_dev(struct net_env *e)
+{
+	int ret = vhxg_open(&e->dev, kt_dev, e->arena);
+
+	if (ret) {
+		kt_diag("open %s: %s", kt_dev, strerror(-ret));
+		return ret;
+	}
+	return net_configure(e);
+}
+
+static int net_make_tap(struct net_env *e)
+{
+	int ret;
+
+	e->tap_fd = tap_open(e->ifname, NULL,
+			     e->cfg.hdr == HDR_TAP ? IFF_VNET_HDR : 0);
+	if (e->tap_fd < 0)
+		return e->tap_fd;
+	if (e->cfg.hdr == HDR_TAP) {
+		ret = tap_set_hdr_sz(e->tap_fd, e->hdr_len);
+		if (!ret)
+			ret = tap_set_offload(e->tap_fd, TUN_F_CSUM |
+					      TUN_F_TSO4 | TUN_F_TSO6);
+		if (ret)
+			return ret;
+	}
+	return netif_prepare(e->ifname);
+}
+
+int net_setup(struct net_env *e, const struct net_cfg *cfg)
+{
+	int ret;
+
+	memset(e, 0, sizeof(*e));
+	e->cfg = *cfg;
+	if (!e->cfg.num)
+		e->cfg.num = 256;
+	e->tap_fd = -1;
+	e->pkt_fd = -1;
+	e->dev.fd = -1;
+	e->hdr_len = cfg->hdr == HDR_NONE ? 0 :
+		     vhxg_net_hdr_len(cfg->features);
+	e->arena = cfg->arena;
+	if (!e->arena) {
+		ret = vhxg_arena_init(&e->own_arena, ARENA_SIZE);
+		if (ret)
+			return ret;
+		e->arena = &e->own_arena;
+	}
+	if (cfg->backend_fd > 0) {
+		e->tap_fd = cfg->backend_fd;
+		snprintf(e->ifname, IFNAMSIZ, "%s", cfg->ifname);
+	} else {
+		ret = net_make_tap(e);
+		if (ret)
+			return ret;
+	}
+	ret = net_setup_dev(e);
+	if (ret)
+		return ret;
+	e->pkt_fd = pkt_open(e->ifname, cfg->pkt_vnet_hdr);
+	return e->pkt_fd < 0 ? e->pkt_fd : 0;
+}
+
+/* ---- TX ----------------------------------------------------------------- */
+
+int net_tx(struct net_env *e, const void *frame, size_t len,
+	   const struct virtio_net_hdr_mrg_rxbuf *vh, unsigned int nsplit,
+	   unsigned int add_flags)
+{
+	static const struct virtio_net_hdr_mrg_rxbuf zero_hdr;
+	size_t total = e->hdr_len + len, piece, off = 0;
+	struct vhxg_buf bufs[16];
+	struct vhxg_vq *vq = e->tx;
+	unsigned int i;
+	uint8_t *buf;
+	int head;
+
+	if (!nsplit || nsplit > 16 || nsplit > total)
+		return -EINVAL;
+	if (!vq->num_free)
+		vhxg_vq_reap(vq, NULL, vq->num);
+	if (total <= TX_SLOT)
+		buf = e->tx_slots + (size_t)vq->free_head * TX_SLOT;
+	else
+		buf = vhxg_alloc(e->arena, total, 64);
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, vh ? vh : &zero_hdr, e->hdr_len);
+	memcpy(buf + e->hdr_len, frame, len);
+	piece = total / nsplit;
+	for (i = 0; i < nsplit; i++) {
+		bufs[i].addr = buf + off;
+		bufs[i].len = i + 1 < nsplit ? piece : total - off;
+		off += bufs[i].len;
+	}
+	head = vhxg_vq_add(vq, bufs, nsplit, NULL, 0, add_flags);
+	if (head < 0)
+		return head;
+	vhxg_vq_publish(vq);
+	head = vhxg_vq_kick(vq);
+	return head < 0 ? head : 0;
+}
+
+int net_tx_reap(struct net_env *e, unsigned int n)
+{
+	struct vhxg_used u[64];
+	unsigned int got = 0;
+	int ret;
+
+	while (got < n) {
+		ret = vhxg_vq_wait_used(e->tx, WAIT_MS);
+		if (ret <= 0) {
+			kt_diag("TX: %u of %u chains used (%s)", got, n,
+				ret ? strerror(-ret) : "timeout");
+			return ret ? ret : -ETIMEDOUT;
+		}
+		ret = vhxg_vq_reap(e->tx, u, n - got < 64 ? n - got : 64);
+		got += ret;
+	}
+	if (e->tx->bad_used) {
+		kt_diag("TX: %lu used entries with a bad id", e->tx->bad_used);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int net_expect_frame(struct net_env *e, const void *frame, size_t len)
+{
+	static uint8_t got[MAX_FRAME];
+	struct virtio_net_hdr vh;
+	ssize_t n;
+
+	n = pkt_recv(e->pkt_fd, got, sizeof(got), WAIT_MS, TEST_ETHERTYPE,
+		     e->cfg.pkt_vnet_hdr ? &vh : NULL);
+	if (n <= 0) {
+		kt_diag("no frame of %zu bytes out of %s (%s)", len, e->ifname,
+			n ? strerror((int)-n) : "timeout");
+		return KT_FAIL;
+	}
+	if ((size_t)n != len) {
+		kt_diag("frame out of %s is %zd bytes, want %zu (seed %#x)",
+			e->ifname, n, len, frame_seed(got));
+		return KT_FAIL;
+	}
+	return bytes_equal(got, frame, len, "TX frame") ? KT_PASS : KT_FAIL;
+}
+
+int net_expect_silence(struct net_env *e)
+{
+	static uint8_t got[MAX_FRAME];
+	struct virtio_net_hdr vh;
+	ssize_t n;
+
+	n = pkt_recv(e->pkt_fd, got, sizeof(got), QUIET_MS, TEST_ETHERTYPE,
+		     e->cfg.pkt_vnet_hdr ? &vh : NULL);
+	if (n > 0) {
+		kt_diag("unexpected frame of %zd bytes (seed %#x) out of %s",
+			n, frame_seed(got), e->ifname);
+		return KT_FAIL;
+	}
+	return n < 0 ? KT_FAIL : KT_PASS;
+}
+
+int net_tx_check(struct net_env *e, size_t len, uint32_t seed)
+{
+	static uint8_t frame[MAX_FRAME];
+
+	frame_build(frame, len, NULL, seed);
+	KT_OK(net_tx(e, frame, len, NULL, 1, 0));
+	KT_RUN(net_expect_frame(e, frame, len));
+	KT_OK(net_tx_reap(e, 1));
+	return KT_PASS;
+}
+
+/* ---- RX ----------------------------------------------------------------- */
+
+int net_rx_post(struct net_env *e, unsigned int n, uint32_t buflen,
+		unsigned int ndesc, unsigned int add_flags)
+{
+	struct vhxg_buf bufs[64];
+	uint32_t stride = buflen + GAP;
+	unsigned int i, j;
+
+	if (!ndesc || ndesc > 64)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		size_t size = (size_t)ndesc * stride + GAP;
+		uint8_t *area = vhxg_alloc(e->arena, size, 64);
+		int head;
+
+		if (!area)
+			return -ENOMEM;
+		net_fill_canary(area, size);
+		for (j = 0; j < ndesc; j++) {
+			bufs[j].addr = area + GAP + (size_t)j * stride;
+			bufs[j].len = buflen;
+		}
+		head = vhxg_vq_add(e->rx, NULL, 0, bufs, ndesc, add_flags);
+		if (head < 0)
+			return head;
+		e->rx_slots[head] = (struct rx_slot){
+			.base = area + GAP, .buflen = buflen,
+			.ndesc = ndesc, .stride = stride,
+		};
+	}
+	vhxg_vq_publish(e->rx);
+	i = vhxg_vq_kick(e->rx);
+	return (int)i < 0 ? (int)i : 0;
+}
+
+/* Copy what the device wrote into one chain; check the gaps around it. */
+static ssize_t gather(struct net_env *e, const struct vhxg_used *u,
+		      uint8_t *dst, size_t room)
+{
+	struct rx_slot *s;
+	uint32_t left = u->len, j;
+	size_t off = 0;
+
+	if (u->id >= e->rx->num || !e->rx_slots[u->id].base) {
+		kt_diag("RX used id %u was never posted", u->id);
+		return -EPROTO;
+	}
+	s = &e->rx_slots[u->id];
+	if (u->len > s->buflen * s->ndesc || u->len > room) {
+		kt_diag("RX used len %u > chain of %u x %u", u->len,
+			s->ndesc, s->buflen);
+		return -EPROTO;
+	}
+	for (j = 0; j < s->ndesc && left; j++) {
+		uint32_t n = left < s->buflen ? left : s->buflen;
+
+		memcpy(dst + off, s->base + (size_t)j * s->stride, n);
+		off += n;
+		left -= n;
+	}
+	for (j = 0; j <= s->ndesc; j++)
+		if (!net_canary_intact(s->base - GAP + (size_t)j * s->stride,
+				       GAP, "RX buffer gap"))
+			return -EPROTO;
+	s->base = NULL;
+	return off;
+}
+
+static ssize_t reap_one(struct net_env *e, uint8_t *dst, size_t room,
+			int timeout_ms)
+{
+	struct vhxg_used u;
+	int ret;
+
+	ret = vhxg_vq_wait_used(e->rx, timeout_ms);
+	if (ret <= 0)
+		return ret;
+	vhxg_vq_reap(e->rx, &u, 1);
+	e->rx_last_len = u.len;
+	return gather(e, &u, dst, room);
+}
+
+ssize_t net_rx_get(struct net_env *e, void *frame, size_t max,
+		   struct virtio_net_hdr_mrg_rxbuf *vh, int timeout_ms)
+{
+	static uint8_t buf[2 * MAX_FRAME];
+	bool mrg = e->hdr_len && (e->dev.features & F(VIRTIO_NET_F_MRG_RXBUF));
+	struct virtio_net_hdr_mrg_rxbuf h = { 0 };
+	ssize_t n, total;
+	unsigned int k;
+
+	for (;;) {
+		total = reap_one(e, buf, sizeof(buf), timeout_ms);
+		if (total <= 0)
+			return total;
+		e->rx_nused = 1;
+		memcpy(&h, buf, e->hdr_len);
+		for (k = 1; mrg && k < h.num_buffers; k++) {
+			n = reap_one(e, buf + total, sizeof(buf) - total,
+				     WAIT_MS);
+			if (n <= 0) {
+				kt_diag("RX: buffer %u of %u missing", k + 1,
+					h.num_buffers);
+				return n ? n : -ETIMEDOUT;
+			}
+			total += n;
+			e->rx_nused++;
+		}
+		if ((size_t)total < e->hdr_len + ETH_HLEN_) {
+			kt_diag("RX: runt of %zd bytes", total);
+			return -EPROTO;
+		}
+		if (frame_ethertype(buf + e->hdr_len) == TEST_ETHERTYPE)
+			break;
+		kt_diag("RX: dropping a frame of ethertype %#x",
+			frame_ethertype(buf + e->hdr_len));
+	}
+	if (vh)
+		*vh = h;
+	total -= e->hdr_len;
+	memcpy(frame, buf + e->hdr_len, (size_t)total < max ? (size_t)total : max);
+	return total;
+}
+
+int net_rx_check(struct net_env *e, size_t len, uint32_t seed)
+{
+	static uint8_t frame[MAX_FRAME], got[MAX_FRAME];
+	struct virtio_net_hdr zero = { 0 };
+	ssize_t n;
+
+	frame_build(frame, len, NULL, seed);
+	KT_OK(pkt_send(e->pkt_fd, frame, len,
+		       e->cfg.pkt_vnet_hdr ? &zero : NULL));
+	n = net_rx_get(e, got, sizeof(got), NULL, WAIT_MS);
+	KT_ASSERT(n > 0, "no RX frame of %zu bytes (%s)", len,
+		  n ? strerror((int)-n) : "timeout");
+	KT_ASSERT((size_t)n == len, "RX frame is %zd bytes, want %zu", n, len);
+	KT_ASSERT(bytes_equal(got, frame, len, "RX frame"), "seed %#x", seed);
+	return KT_PASS;
+}
+
+/* ---- reset -------------------------------------------------------------- */
+
+int net_reset_and_verify(struct net_env *e)
+{
+	static uint8_t frame[MAX_FRAME], got[MAX_FRAME];
+	uint32_t seed = 0x5e5e0000 + getpid();
+	struct virtio_net_hdr zero = { 0 };
+	unsigned int tries;
+	ssize_t n;
+
+	KT_OK(vhxg_reset_owner(&e->dev));
+	vhxg_vq_fini(e->rx);
+	vhxg_vq_fini(e->tx);
+	KT_OK(net_configure(e));
+	KT_RUN(net_tx_check(e, 100, seed));
+	KT_OK(net_rx_post(e, 16, 2048, 1, 0));
+	frame_build(frame, 200, NULL, seed + 1);
+	KT_OK(pkt_send(e->pkt_fd, frame, 200,
+		       e->cfg.pkt_vnet_hdr ? &zero : NULL));
+	/* Frames queued in the tap before the reset may come first. */
+	for (tries = 0; tries < 8; tries++) {
+		n = net_rx_get(e, got, sizeof(got), NULL, WAIT_MS);
+		KT_ASSERT(n > 0, "no RX after reset (%s)",
+			  n ? strerror((int)-n) : "timeout");
+		if (frame_seed(got) == seed + 1)
+			break;
+		kt_diag("RX after reset: older frame, seed %#x",
+			frame_seed(got));
+	}
+	KT_ASSERT(n == 200 && bytes_equal(got, frame, 200, "RX after reset"),
+		  "len %zd", n);
+	return KT_PASS;
+}

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A vhost-net device driven by the test process: one RX and one TX queue
+ * laid out in an identity-mapped arena, a tap (or a given fd) as backend,
+ * and an AF_PACKET socket on the link to see and inject frames.
+ */
+#ifndef NET_COMMON_H
+#define NET_COMMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <net/if.h>
+
+#include "vhxg.h"
+#include "ktap.h"
+#include "netutil.h"
+
+#define RXQ		0	/* vhost-net queue numbering */
+#define TXQ		1
+#define F(bit)		(1ULL << (bit))
+#define NET_F_HDR	F(VHOST_NET_F_VIRTIO_NET_HDR)
+#define WAIT_MS		5000	/* for what must happen (TCG is slow) */
+#define QUIET_MS	400	/* for what must not happen */
+#define TX_SLOT		2048	/* per-head TX buffer */
+#define MAX_FRAME	65536
+
+/* Where the virtio-net header of guest buffers comes from and goes to. */
+enum hdr_mode {
+	HDR_NONE,	/* no header at all: buffers hold bare frames */
+	HDR_TAP,	/* tap with IFF_VNET_HDR + TUNSETVNETHDRSZ (QEMU's way) */
+	HDR_VHOST,	/* VHOST_NET_F_VIRTIO_NET_HDR: vhost adds/strips it */
+};
+
+struct net_cfg {
+	uint64_t features;	/* virtio features; NET_F_HDR added by hdr */
+	enum hdr_mode hdr;
+	unsigned int num;	/* ring size, 0 = 256 */
+	bool pkt_vnet_hdr;	/* AF_PACKET socket with PACKET_VNET_HDR */
+	int backend_fd;		/* > 0: use it (tap link @ifname) */
+	const char *ifname;
+	struct vhxg_arena *arena;	/* shared arena, NULL = own */
+};
+
+struct rx_slot {
+	uint8_t *base;		/* first buffer */
+	uint32_t buflen;	/* bytes per descriptor */
+	uint32_t ndesc;
+	uint32_t stride;	/* distance between the buffers */
+};
+
+struct net_env {
+	struct net_cfg cfg;
+	struct vhxg_arena own_arena;
+	struct vhxg_arena *arena;
+	struct vhxg_dev dev;
+	struct vhxg_vq *rx, *tx;
+	char ifname[IFNAMSIZ];
+	int tap_fd;
+	int pkt_fd;
+	size_t hdr_len;		/* header bytes at the start of guest buffers */
+	uint8_t *tx_slots;	/* num * TX_SLOT */
+	struct rx_slot rx_slots[1024];
+	uint32_t rx_last_len;	/* used len of the last reaped RX entry */
+	unsigned int rx_nused;	/* used entries of the last RX frame */
+};
+
+/* The features every net test negotiates at least. */
+#define BASE_FEATURES	F(VIRTIO_F_VERSION_1)
+
+int net_setup(struct net_env *e, const struct net_cfg *cfg);
+/* Device part only (owner, features, memory, rings, backend). */
+int net_setup_dev(struct net_env *e);
+int net_attach(struct net_env *e, int fd);
+
+/* TX: one frame in one chain of @nsplit descriptors (1 = contiguous). */
+int net_tx(struct net_env *e, const void *frame, size_t len,
+	   const struct virtio_net_hdr_mrg_rxbuf *vh, unsigned int nsplit,
+	   unsigned int add_flags);
+/* Wait until @n TX chains are used and reap them. */
+int net_tx_reap(struct net_env *e, unsigned int n);
+/* Wait for @frame to come out of the link; KT_PASS or KT_FAIL. */
+int net_expect_frame(struct net_env *e, const void *frame, size_t len);
+/* Assert that no test frame comes out within QUIET_MS. */
+int net_expect_silence(struct net_env *e);
+/* Build, send, see it out and reaped: KT_PASS or KT_FAIL. */
+int net_tx_check(struct net_env *e, size_t len, uint32_t seed);
+
+/* RX: post @n chains of @ndesc buffers of @buflen bytes each. */
+int net_rx_post(struct net_env *e, unsigned int n, uint32_t buflen,
+		unsigned int ndesc, unsigned int add_flags);
+/*
+ * Reap one received test frame (all its buffers when mergeable) into
+ * @frame; the header goes to @vh.  Non-test frames are dropped.  Returns
+ * the frame length, 0 on timeout, -errno.
+ */
+ssize_t net_rx_get(struct net_env *e, void *frame, size_t max,
+		   struct virtio_net_hdr_mrg_rxbuf *vh, int timeout_ms);
+/* Inject @len/@seed into the link and check it lands intact. */
+int net_rx_check(struct net_env *e, size_t len, uint32_t seed);
+
+/* RESET_OWNER, then a full fresh setup and traffic both ways. */
+int net_reset_and_verify(struct net_env *e);
+
+/* A fresh non-blocking eventfd; the case's exit closes it. */
+int eventfd_for_test(void);
+
+void net_fill_canary(void *p, size_t len);
+bool net_canary_intact(const void *p, size_t len, const char *what);
+
+#endif /* NET_COMMON_H */
