@@ -72,8 +72,9 @@ const struct vhx_mem_region *vhx_mem_find(const struct vhx_mem *mem, u64 gpa)
 }
 
 /*
- * Append the user-address segments that back [gpa, gpa + len) to iov.  A
- * range that wraps or leaves the table, even by one byte, is -EFAULT.
+ * Append the user-address segments that back [gpa, gpa + len) to iov, or
+ * with iov NULL just check the range.  A range that wraps or leaves the
+ * table, even by one byte, is -EFAULT.
  */
 int vhx_mem_to_iov(const struct vhx_mem *mem, u64 gpa, u64 len,
 		   struct iovec *iov, u32 max, u32 *n)
@@ -87,11 +88,13 @@ int vhx_mem_to_iov(const struct vhx_mem *mem, u64 gpa, u64 len,
 		r = vhx_mem_find(mem, gpa);
 		if (!r)
 			return -EFAULT;
-		if (*n >= max)
-			return -ENOBUFS;
 		off = gpa - r->gpa;
 		chunk = r->size - off < len ? r->size - off : len;
-		vhx_set_iov(&iov[(*n)++], r->uaddr + off, chunk);
+		if (iov) {
+			if (*n >= max)
+				return -ENOBUFS;
+			vhx_set_iov(&iov[(*n)++], r->uaddr + off, chunk);
+		}
 		gpa += chunk;
 		len -= chunk;
 	}
@@ -207,6 +210,10 @@ static int walk_indirect(struct vhx_ring *r, const struct vhx_desc *table,
 	if (!r->indirect || !len || len % sizeof(struct vhx_desc) ||
 	    count > VHX_RING_MAX)
 		return -EINVAL;
+	/* The whole table must be guest memory, not just what we walk. */
+	ret = vhx_mem_to_iov(r->mem, base, len, NULL, 0, &steps);
+	if (ret)
+		return ret;
 	for (;;) {
 		if (++steps > count)
 			return -ELOOP;
