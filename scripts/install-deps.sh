@@ -3,8 +3,6 @@
 # bookworm-backports.  Idempotent: does nothing when everything is present.
 set -euo pipefail
 
-BPO_KVER_PATTERN='linux-image-6.12.*+bpo-amd64'
-
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "install-deps: must run as root to install packages" >&2
@@ -38,14 +36,26 @@ for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
 		missing="$missing $p"
 done
-have_bpo_image=$(ls /boot/vmlinuz-6.12.* 2>/dev/null | head -1 || true)
-have_bpo_headers=$(ls -d /usr/src/linux-headers-6.12.*-amd64 2>/dev/null | head -1 || true)
+# Both supported kernel families, image and headers: 6.1 from bookworm
+# (or bookworm-security), 6.12 from bookworm-backports.
+have_kernel() {
+	local k
+	for k in /boot/vmlinuz-"$1".*-amd64; do
+		[ -f "$k" ] || continue
+		[ -e "/lib/modules/${k#/boot/vmlinuz-}/build/Makefile" ] && return 0
+	done
+	return 1
+}
+have_61=0
+have_612=0
+have_kernel 6.1 && have_61=1
+have_kernel 6.12 && have_612=1
 qemu_ok=0
 if command -v qemu-system-x86_64 >/dev/null; then
 	qemu_ok=1
 fi
 
-if [ -z "$missing" ] && [ -n "$have_bpo_image" ] && [ -n "$have_bpo_headers" ] &&
+if [ -z "$missing" ] && [ $have_61 = 1 ] && [ $have_612 = 1 ] &&
    [ $qemu_ok = 1 ]; then
 	exit 0
 fi
@@ -57,7 +67,19 @@ add_backports
 apt-get update -qq
 # shellcheck disable=SC2086
 [ -z "$missing" ] || apt-get install -y -qq --no-install-recommends $missing
-if [ -z "$have_bpo_image" ] || [ -z "$have_bpo_headers" ]; then
+if [ $have_61 = 0 ]; then
+	# By name: the linux-image-amd64 meta-package may already point at
+	# the backports kernel.
+	abi=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' |
+	      cut -d' ' -f1 | sed 's/^linux-image-//' | sort -V | tail -n 1)
+	if [ -z "$abi" ]; then
+		echo "install-deps: no linux-image-6.1.0-*-amd64 in the archive" >&2
+		exit 1
+	fi
+	apt-get install -y -qq --no-install-recommends \
+		"linux-image-$abi" "linux-headers-$abi"
+fi
+if [ $have_612 = 0 ]; then
 	apt-get install -y -qq --no-install-recommends -t bookworm-backports \
 		linux-image-amd64 linux-headers-amd64
 fi
@@ -65,3 +87,10 @@ if [ $qemu_ok = 0 ]; then
 	apt-get install -y -qq --no-install-recommends -t bookworm-backports \
 		qemu-system-x86 qemu-utils
 fi
+for family in 6.1 6.12; do
+	if ! have_kernel $family; then
+		echo "install-deps: kernel $family (image and headers) still" \
+		     "missing after installation" >&2
+		exit 1
+	fi
+done
