@@ -390,6 +390,8 @@ static struct vhx_mem *mem_from_user(struct vhost_memory __user *arg)
 
 	if (copy_from_user(&hdr, arg, sizeof(hdr)))
 		return ERR_PTR(-EFAULT);
+	if (hdr.padding)
+		return ERR_PTR(-EOPNOTSUPP);
 	if (hdr.nregions > max_mem_regions)
 		return ERR_PTR(-E2BIG);
 	mem = kvzalloc(struct_size(mem, regions, hdr.nregions),
@@ -578,12 +580,18 @@ static long vring_ioctl(struct vhx_dev *d, unsigned int cmd,
 		return -ENOBUFS;
 	vq = &d->vqs[array_index_nospec(idx, d->nvqs)];
 	mutex_lock(&vq->mutex);
-	if (cmd == VHOST_SET_VRING_ADDR)
+	switch (cmd) {
+	case VHOST_SET_VRING_ADDR:
 		ret = set_vring_addr(vq, argp);
-	else if (_IOC_SIZE(cmd) == sizeof(struct vhost_vring_file))
+		break;
+	case VHOST_SET_VRING_KICK:
+	case VHOST_SET_VRING_CALL:
+	case VHOST_SET_VRING_ERR:
 		ret = vring_file_ioctl(vq, cmd, argp);
-	else
+		break;
+	default:
 		ret = vring_state_ioctl(vq, cmd, argp);
+	}
 	mutex_unlock(&vq->mutex);
 	return ret;
 }

@@ -492,12 +492,40 @@ static struct miscdevice vhx_net_misc = {
 	.fops	= &vhx_net_fops,
 };
 
+/*
+ * Tools that always open /dev/vhost-net (libvirt, QEMU's plain vhost=on)
+ * pick vhx up when it takes upstream's name and minor.  Only one driver
+ * can: with upstream vhost_net loaded this fails and says so.
+ */
+static bool as_vhost_net;
+module_param(as_vhost_net, bool, 0444);
+MODULE_PARM_DESC(as_vhost_net,
+		 "Also register as /dev/vhost-net (upstream vhost_net must not be loaded)");
+
+static struct miscdevice vhx_net_alias = {
+	.minor	= VHOST_NET_MINOR,
+	.name	= "vhost-net",
+	.fops	= &vhx_net_fops,
+};
+
 int vhx_net_init(void)
 {
-	return misc_register(&vhx_net_misc);
+	int ret = misc_register(&vhx_net_misc);
+
+	if (ret || !as_vhost_net)
+		return ret;
+	ret = misc_register(&vhx_net_alias);
+	if (ret) {
+		pr_err("cannot register /dev/vhost-net (%d): is upstream vhost_net loaded?\n",
+		       ret);
+		misc_deregister(&vhx_net_misc);
+	}
+	return ret;
 }
 
 void vhx_net_exit(void)
 {
+	if (as_vhost_net)
+		misc_deregister(&vhx_net_alias);
 	misc_deregister(&vhx_net_misc);
 }

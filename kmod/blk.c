@@ -1,0 +1,855 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vhx-blk: virtio-blk queues served from a regular file or a block device.
+ *
+ * Every queue has its own worker.  The worker takes requests off the ring
+ * and submits reads and writes to the backend as asynchronous kiocbs
+ * (direct I/O on block devices and on files opened O_DIRECT, buffered and
+ * so synchronous otherwise).  Completions may arrive in interrupt context:
+ * they only go on a lock-free list and wake the worker, which writes the
+ * status bytes and publishes the used entries in batches, because guest
+ * memory is the owner's user memory and only the worker runs in its mm.
+ * Flush, discard and write-zeroes are rare and run synchronously on the
+ * worker.
+ *
+ * A queue is stopped only after every request it submitted has completed,
+ * so the backend file and the request pool outlive all I/O.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/blkdev.h>
+#include <linux/bvec.h>
+#include <linux/falloc.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/uio.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_byteorder.h>
+#include <uapi/linux/vhx.h>
+
+#include "vhx.h"
+
+#define VHX_BLK_MAX_QUEUES	16
+/* Requests one queue may have at the backend at once. */
+#define VHX_BLK_MAX_INFLIGHT	256
+/*
+ * Data segments a request may carry.  Well below VHX_IOV_MAX: a segment
+ * that crosses memory regions takes more than one iovec.
+ */
+#define VHX_BLK_SEG_MAX		254
+/* Discard and write-zeroes limits; they bound the time a worker blocks. */
+#define VHX_BLK_DWZ_SEGS	16
+#define VHX_BLK_DWZ_SECTORS	(1U << 16)
+
+#define VHX_BLK_FEATURES (BIT_ULL(VIRTIO_F_VERSION_1) |			\
+			  BIT_ULL(VIRTIO_RING_F_EVENT_IDX) |		\
+			  BIT_ULL(VIRTIO_RING_F_INDIRECT_DESC) |	\
+			  BIT_ULL(VIRTIO_BLK_F_SEG_MAX) |		\
+			  BIT_ULL(VIRTIO_BLK_F_BLK_SIZE) |		\
+			  BIT_ULL(VIRTIO_BLK_F_FLUSH) |			\
+			  BIT_ULL(VIRTIO_BLK_F_DISCARD) |		\
+			  BIT_ULL(VIRTIO_BLK_F_WRITE_ZEROES) |		\
+			  BIT_ULL(VIRTIO_BLK_F_MQ) |			\
+			  BIT_ULL(VIRTIO_BLK_F_RO))
+
+struct blk_queue;
+
+/* One read or write at the backend. */
+struct blk_req {
+	struct kiocb iocb;
+	struct llist_node node;		/* on the done list */
+	struct blk_req *next_free;
+	struct blk_queue *q;
+	u64 status;			/* user address of the status byte */
+	size_t len;			/* data bytes the request names */
+	long ret;			/* the backend's result */
+	u16 head;
+	bool write;
+};
+
+struct blk_queue {
+	struct vhx_vq *vq;
+	struct vhx_worker *worker;	/* the queue's, while it runs */
+	struct blk_req *reqs;		/* pool, allocated when the queue starts */
+	struct blk_req *free;
+	bool starved;			/* stopped taking requests: pool empty */
+	struct llist_head done;		/* completed, not yet reported */
+	struct vhx_work done_work;
+	wait_queue_head_t drain;	/* its lock guards inflight */
+	unsigned int inflight;		/* submitted, not yet on done */
+};
+
+struct blk_backend {
+	struct file *file;
+	u64 capacity;			/* in 512-byte sectors */
+	u32 blk_size;
+	bool ro;
+	bool direct;
+};
+
+struct vhx_blk {
+	struct vhx_dev dev;
+	struct vhx_vq vqs[VHX_BLK_MAX_QUEUES];
+	struct blk_queue queues[VHX_BLK_MAX_QUEUES];
+	struct blk_backend be;		/* changed only with every queue stopped */
+	spinlock_t serial_lock;
+	u8 serial[VHX_BLK_SERIAL_LEN];
+	bool serial_set;		/* by VHX_BLK_SET_SERIAL: keep it */
+};
+
+static struct vhx_blk *vq_to_blk(struct vhx_vq *vq)
+{
+	return container_of(vq->dev, struct vhx_blk, dev);
+}
+
+static bool blk_read_only(struct vhx_blk *b, u64 features)
+{
+	return b->be.ro || (features & BIT_ULL(VIRTIO_BLK_F_RO));
+}
+
+/* ---- completions ------------------------------------------------------ */
+
+/* The request left the backend; may run in interrupt context. */
+static void blk_req_done(struct blk_req *req, long ret, bool wake_worker)
+{
+	struct blk_queue *q = req->q;
+	unsigned long flags;
+
+	req->ret = ret;
+	llist_add(&req->node, &q->done);
+	/*
+	 * Once inflight drops to zero the queue may stop, its worker go and
+	 * the device be freed: touch nothing after the unlock.
+	 */
+	spin_lock_irqsave(&q->drain.lock, flags);
+	if (wake_worker)
+		vhx_work_queue(q->worker, &q->done_work);
+	if (!--q->inflight)
+		wake_up_locked(&q->drain);
+	spin_unlock_irqrestore(&q->drain.lock, flags);
+}
+
+static void blk_rw_complete(struct kiocb *iocb, long ret)
+{
+	blk_req_done(container_of(iocb, struct blk_req, iocb), ret, true);
+}
+
+/*
+ * Write the status byte, then queue the used entry; written counts the
+ * data bytes the device put into guest memory.  The status address came
+ * from the memory table when the request was taken; the table may have
+ * changed since.
+ */
+static int blk_finish(struct vhx_vq *vq, u16 head, u64 status, u8 val,
+		      u32 written)
+{
+	if (!vhx_mem_holds_uaddr(vq->ring.mem, status, 1) ||
+	    put_user(val, (u8 __user *)vhx_uptr(status))) {
+		vhx_vq_fail(vq, -EFAULT, "cannot write request status");
+		return -EFAULT;
+	}
+	return vhx_vq_add_used(vq, head, written + 1);
+}
+
+static void blk_put_req(struct blk_queue *q, struct blk_req *req)
+{
+	req->next_free = q->free;
+	q->free = req;
+}
+
+/* Report completed requests; with report false they are only freed. */
+static void blk_reap(struct blk_queue *q, bool report)
+{
+	struct llist_node *node = llist_del_all(&q->done);
+	struct vhx_vq *vq = q->vq;
+	struct blk_req *req, *next;
+
+	node = llist_reverse_order(node);
+	llist_for_each_entry_safe(req, next, node, node) {
+		if (report && !vq->broken) {
+			bool ok = req->ret >= 0 && req->ret == req->len;
+			u32 written = 0;
+
+			if (!req->write && req->ret > 0)
+				written = req->ret;
+			blk_finish(vq, req->head, req->status,
+				   ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR,
+				   written);
+		}
+		blk_put_req(q, req);
+	}
+}
+
+static void blk_done_work(struct vhx_work *work)
+{
+	struct blk_queue *q = container_of(work, struct blk_queue, done_work);
+	struct vhx_vq *vq = q->vq;
+
+	mutex_lock(&vq->mutex);
+	blk_reap(q, true);
+	if (vhx_vq_running(vq)) {
+		vhx_vq_flush_used(vq);
+		if (q->starved && q->free) {
+			q->starved = false;
+			vhx_vq_requeue(vq);
+		}
+	}
+	mutex_unlock(&vq->mutex);
+}
+
+/* ---- reads and writes ------------------------------------------------- */
+
+static void blk_get_inflight(struct blk_queue *q)
+{
+	spin_lock_irq(&q->drain.lock);
+	q->inflight++;
+	spin_unlock_irq(&q->drain.lock);
+}
+
+static ssize_t blk_call_iter(struct blk_req *req, struct iov_iter *iter)
+{
+	struct file *file = req->iocb.ki_filp;
+	ssize_t ret;
+
+	if (!req->write)
+		return file->f_op->read_iter(&req->iocb, iter);
+	file_start_write(file);
+	ret = file->f_op->write_iter(&req->iocb, iter);
+	file_end_write(file);
+	return ret;
+}
+
+/* Hand a request to the backend; it completes through blk_req_done(). */
+static void blk_submit(struct blk_queue *q, struct blk_req *req,
+		       struct iov_iter *iter, loff_t pos)
+{
+	struct vhx_blk *b = vq_to_blk(q->vq);
+	struct kiocb *iocb = &req->iocb;
+	struct iov_iter saved = *iter;
+	ssize_t ret;
+
+	init_sync_kiocb(iocb, b->be.file);
+	iocb->ki_pos = pos;
+	/* Sectors are addressed: never append, whatever the fd says. */
+	iocb->ki_flags &= ~IOCB_APPEND;
+	if (b->be.direct)
+		iocb->ki_flags |= IOCB_DIRECT;
+	/* Without FLUSH negotiated the guest expects a write-through disk. */
+	if (req->write && !(q->vq->features & BIT_ULL(VIRTIO_BLK_F_FLUSH)))
+		iocb->ki_flags |= IOCB_DSYNC;
+	iocb->ki_complete = blk_rw_complete;
+	blk_get_inflight(q);
+	ret = blk_call_iter(req, iter);
+	if (ret == -EIOCBQUEUED)
+		return;
+	/*
+	 * Direct I/O refuses buffers the device cannot DMA to; guests may
+	 * use any alignment they like, so go through the page cache.
+	 */
+	if (ret == -EINVAL && (iocb->ki_flags & IOCB_DIRECT)) {
+		*iter = saved;
+		iocb->ki_flags &= ~IOCB_DIRECT;
+		iocb->ki_pos = pos;
+		ret = blk_call_iter(req, iter);
+		if (ret == -EIOCBQUEUED)
+			return;
+	}
+	blk_req_done(req, ret, false);
+}
+
+static bool blk_range_ok(struct vhx_blk *b, u64 sector, u64 nsect)
+{
+	return sector <= b->be.capacity && nsect <= b->be.capacity - sector;
+}
+
+/* Returns a status to report now, or -1 when the request was submitted. */
+static int blk_rw(struct blk_queue *q, struct vhx_chain *c,
+		  struct iov_iter *out, u64 sector, bool write, u64 status)
+{
+	struct vhx_vq *vq = q->vq;
+	struct vhx_blk *b = vq_to_blk(vq);
+	struct iov_iter data;
+	struct blk_req *req;
+	size_t len;
+
+	if (write) {
+		data = *out;
+	} else {
+		iov_iter_init(&data, ITER_DEST, vq->iov + c->out, c->in,
+			      c->in_len - 1);
+	}
+	len = iov_iter_count(&data);
+	if (write && blk_read_only(b, vq->features))
+		return VIRTIO_BLK_S_IOERR;
+	if (len % SECTOR_SIZE || len > MAX_RW_COUNT ||
+	    !blk_range_ok(b, sector, len >> SECTOR_SHIFT))
+		return VIRTIO_BLK_S_IOERR;
+
+	req = q->free;
+	q->free = req->next_free;
+	req->head = c->head;
+	req->status = status;
+	req->len = len;
+	req->write = write;
+	blk_submit(q, req, &data, sector << SECTOR_SHIFT);
+	return -1;
+}
+
+/* ---- flush, get-id, discard, write-zeroes ----------------------------- */
+
+static u8 blk_flush(struct vhx_blk *b)
+{
+	return vfs_fsync(b->be.file, 0) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+}
+
+static u8 blk_get_id(struct vhx_blk *b, struct vhx_vq *vq,
+		     struct vhx_chain *c, u32 *written)
+{
+	u8 serial[VHX_BLK_SERIAL_LEN];
+	size_t len = min_t(u64, c->in_len - 1, sizeof(serial));
+	struct iov_iter in;
+
+	spin_lock(&b->serial_lock);
+	memcpy(serial, b->serial, sizeof(serial));
+	spin_unlock(&b->serial_lock);
+	iov_iter_init(&in, ITER_DEST, vq->iov + c->out, c->in, len);
+	if (copy_to_iter(serial, len, &in) != len)
+		return VIRTIO_BLK_S_IOERR;
+	*written = len;
+	return VIRTIO_BLK_S_OK;
+}
+
+/* Write zeroes the slow way, for files whose fs cannot zero a range. */
+static int blk_write_zero_pages(struct file *file, loff_t pos, u64 len)
+{
+	struct bio_vec bv[16];
+	struct iov_iter iter;
+	unsigned int i;
+	ssize_t ret;
+
+	for (i = 0; i < ARRAY_SIZE(bv); i++) {
+		bv[i].bv_page = ZERO_PAGE(0);
+		bv[i].bv_offset = 0;
+		bv[i].bv_len = PAGE_SIZE;
+	}
+	while (len) {
+		size_t n = min_t(u64, len, sizeof(bv) / sizeof(bv[0]) *
+				 PAGE_SIZE);
+
+		iov_iter_bvec(&iter, ITER_SOURCE, bv, DIV_ROUND_UP(n, PAGE_SIZE),
+			      n);
+		ret = vfs_iter_write(file, &iter, &pos, 0);
+		if (ret <= 0)
+			return ret ? ret : -EIO;
+		len -= ret;
+		cond_resched();
+	}
+	return 0;
+}
+
+static int blk_zero_range(struct file *file, loff_t pos, u64 len, bool unmap)
+{
+	int ret = -EOPNOTSUPP;
+
+	/* A punched hole reads back as zeroes in files and block devices. */
+	if (unmap)
+		ret = vfs_fallocate(file, FALLOC_FL_PUNCH_HOLE |
+				    FALLOC_FL_KEEP_SIZE, pos, len);
+	if (ret == -EOPNOTSUPP)
+		ret = vfs_fallocate(file, FALLOC_FL_ZERO_RANGE |
+				    FALLOC_FL_KEEP_SIZE, pos, len);
+	if (ret == -EOPNOTSUPP)
+		ret = blk_write_zero_pages(file, pos, len);
+	return ret;
+}
+
+static int blk_discard(struct file *file, loff_t pos, u64 len)
+{
+	int ret = vfs_fallocate(file, FALLOC_FL_PUNCH_HOLE |
+				FALLOC_FL_KEEP_SIZE, pos, len);
+
+	/* Discard is a hint: a backend that cannot deallocate ignores it. */
+	return ret == -EOPNOTSUPP ? 0 : ret;
+}
+
+static u8 blk_check_segment(struct vhx_blk *b,
+			    const struct virtio_blk_discard_write_zeroes *s,
+			    bool discard)
+{
+	u32 flags = le32_to_cpu(s->flags);
+	u32 nsect = le32_to_cpu(s->num_sectors);
+
+	if (flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)
+		return VIRTIO_BLK_S_UNSUPP;
+	if (discard && flags)
+		return VIRTIO_BLK_S_UNSUPP;
+	if (nsect > VHX_BLK_DWZ_SECTORS ||
+	    !blk_range_ok(b, le64_to_cpu(s->sector), nsect))
+		return VIRTIO_BLK_S_IOERR;
+	return VIRTIO_BLK_S_OK;
+}
+
+/* DISCARD and WRITE_ZEROES: every segment is checked before any runs. */
+static u8 blk_discard_write_zeroes(struct vhx_blk *b, struct vhx_vq *vq,
+				   struct iov_iter *out, bool discard)
+{
+	struct virtio_blk_discard_write_zeroes segs[VHX_BLK_DWZ_SEGS];
+	size_t len = iov_iter_count(out);
+	unsigned int n = len / sizeof(segs[0]), i;
+	u64 feature = discard ? BIT_ULL(VIRTIO_BLK_F_DISCARD) :
+			BIT_ULL(VIRTIO_BLK_F_WRITE_ZEROES);
+	u8 status;
+
+	if (!(vq->features & feature))
+		return VIRTIO_BLK_S_UNSUPP;
+	if (blk_read_only(b, vq->features))
+		return VIRTIO_BLK_S_IOERR;
+	if (!n || n > ARRAY_SIZE(segs) || len % sizeof(segs[0]))
+		return VIRTIO_BLK_S_IOERR;
+	if (copy_from_iter(segs, len, out) != len)
+		return VIRTIO_BLK_S_IOERR;
+	for (i = 0; i < n; i++) {
+		status = blk_check_segment(b, &segs[i], discard);
+		if (status != VIRTIO_BLK_S_OK)
+			return status;
+	}
+	for (i = 0; i < n; i++) {
+		loff_t pos = le64_to_cpu(segs[i].sector) << SECTOR_SHIFT;
+		u64 bytes = (u64)le32_to_cpu(segs[i].num_sectors) <<
+			    SECTOR_SHIFT;
+		bool unmap = le32_to_cpu(segs[i].flags) &
+			     VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
+		int ret;
+
+		if (!bytes)
+			continue;
+		if (discard)
+			ret = blk_discard(b->be.file, pos, bytes);
+		else
+			ret = blk_zero_range(b->be.file, pos, bytes, unmap);
+		if (ret)
+			return VIRTIO_BLK_S_IOERR;
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+/* ---- the request loop ------------------------------------------------- */
+
+/* The status byte is the last byte the request lets the device write. */
+static u64 blk_status_addr(const struct iovec *iov, u32 n)
+{
+	while (n--) {
+		if (iov[n].iov_len)
+			return (u64)(uintptr_t)iov[n].iov_base +
+			       iov[n].iov_len - 1;
+	}
+	return 0;
+}
+
+/* Take one request; returns < 0 when the queue had to stop. */
+static int blk_request(struct blk_queue *q, struct vhx_chain *c)
+{
+	struct vhx_vq *vq = q->vq;
+	struct vhx_blk *b = vq_to_blk(vq);
+	struct virtio_blk_outhdr hdr;
+	struct iov_iter out;
+	u32 written = 0;
+	u64 status, sector;
+	int ret;
+
+	status = blk_status_addr(vq->iov + c->out, c->in);
+	if (!c->in_len || !status) {
+		/* Nowhere to say what happened: the driver is broken. */
+		vhx_vq_fail(vq, -EINVAL, "request without status byte");
+		return -EINVAL;
+	}
+	iov_iter_init(&out, ITER_SOURCE, vq->iov, c->out, c->out_len);
+	if (copy_from_iter(&hdr, sizeof(hdr), &out) != sizeof(hdr))
+		return blk_finish(vq, c->head, status, VIRTIO_BLK_S_IOERR, 0);
+	/* vhx serves little-endian rings only (see ring_access.h). */
+	sector = __virtio64_to_cpu(true, hdr.sector);
+
+	switch (__virtio32_to_cpu(true, hdr.type)) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		ret = blk_rw(q, c, &out, sector,
+			     __virtio32_to_cpu(true, hdr.type) ==
+			     VIRTIO_BLK_T_OUT, status);
+		if (ret < 0)
+			return 0;
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		ret = blk_flush(b);
+		break;
+	case VIRTIO_BLK_T_GET_ID:
+		ret = blk_get_id(b, vq, c, &written);
+		break;
+	case VIRTIO_BLK_T_DISCARD:
+		ret = blk_discard_write_zeroes(b, vq, &out, true);
+		break;
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		ret = blk_discard_write_zeroes(b, vq, &out, false);
+		break;
+	default:
+		ret = VIRTIO_BLK_S_UNSUPP;
+	}
+	return blk_finish(vq, c->head, status, ret, written);
+}
+
+static void handle_blk(struct vhx_vq *vq)
+{
+	struct blk_queue *q = vq->private;
+	struct vhx_chain c;
+	u32 reqs = 0;
+	int ret;
+
+	if (vhx_ring_notify_off(&vq->ring)) {
+		vhx_vq_fail(vq, -EFAULT, "cannot write used flags");
+		return;
+	}
+	for (;;) {
+		/* Completions bring requests back and requeue us. */
+		if (!q->free) {
+			q->starved = true;
+			break;
+		}
+		ret = vhx_vq_get(vq, &c, 0);
+		if (ret < 0) {
+			vhx_vq_fail(vq, ret, "bad request chain");
+			break;
+		}
+		if (!ret) {
+			if (vhx_vq_rearm(vq))
+				continue;
+			break;
+		}
+		if (blk_request(q, &c))
+			break;
+		if (++reqs >= VHX_WEIGHT_REQS) {
+			vhx_vq_requeue(vq);
+			break;
+		}
+	}
+	blk_reap(q, true);
+	if (!vq->broken)
+		vhx_vq_flush_used(vq);
+}
+
+/* ---- queue lifecycle -------------------------------------------------- */
+
+/* Start a configured queue on the current backend; vq->mutex held. */
+static int blk_start_queue(struct blk_queue *q)
+{
+	struct vhx_vq *vq = q->vq;
+	unsigned int n = min_t(u32, vq->ring.num, VHX_BLK_MAX_INFLIGHT), i;
+	int ret;
+
+	q->reqs = kvcalloc(n, sizeof(*q->reqs), GFP_KERNEL_ACCOUNT);
+	if (!q->reqs)
+		return -ENOMEM;
+	q->free = NULL;
+	for (i = 0; i < n; i++) {
+		q->reqs[i].q = q;
+		blk_put_req(q, &q->reqs[i]);
+	}
+	q->starved = false;
+	ret = vhx_vq_start(vq, vq_to_blk(vq));
+	if (ret) {
+		kvfree(q->reqs);
+		q->reqs = NULL;
+		q->free = NULL;
+		return ret;
+	}
+	q->worker = vq->worker;
+	return 0;
+}
+
+/*
+ * Wait for every request of the queue to leave the backend, then report
+ * them if we can still reach guest memory (the owner itself stops us),
+ * and drop them otherwise (the owner is gone).  vq->mutex held.
+ */
+static void blk_drain_queue(struct blk_queue *q)
+{
+	struct vhx_vq *vq = q->vq;
+
+	spin_lock_irq(&q->drain.lock);
+	wait_event_lock_irq(q->drain, !q->inflight, q->drain.lock);
+	spin_unlock_irq(&q->drain.lock);
+	if (current->mm && current->mm == vq->dev->mm && vhx_vq_running(vq)) {
+		blk_reap(q, true);
+		vhx_vq_flush_used(vq);
+	} else {
+		blk_reap(q, false);
+	}
+	kvfree(q->reqs);
+	q->reqs = NULL;
+	q->free = NULL;
+	q->starved = false;
+}
+
+/* The core's stop_vq: the owner resets or the device is closed. */
+static void blk_stop_vq(struct vhx_vq *vq)
+{
+	blk_drain_queue(vq->private);
+}
+
+static void blk_stop_all(struct vhx_blk *b)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(b->vqs); i++) {
+		mutex_lock(&b->vqs[i].mutex);
+		blk_drain_queue(&b->queues[i]);
+		vhx_vq_stop(&b->vqs[i]);
+		mutex_unlock(&b->vqs[i].mutex);
+	}
+}
+
+static int blk_start_all(struct vhx_blk *b)
+{
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; i < ARRAY_SIZE(b->vqs) && !ret; i++) {
+		struct vhx_vq *vq = &b->vqs[i];
+
+		mutex_lock(&vq->mutex);
+		if (vq->addr_set && vq->ring.num)
+			ret = blk_start_queue(&b->queues[i]);
+		mutex_unlock(&vq->mutex);
+	}
+	return ret;
+}
+
+/* ---- backend ---------------------------------------------------------- */
+
+static void blk_default_serial(struct vhx_blk *b, struct file *file)
+{
+	struct inode *inode = file_inode(file);
+	char buf[VHX_BLK_SERIAL_LEN + 1];
+
+	if (S_ISBLK(inode->i_mode))
+		snprintf(buf, sizeof(buf), "vhx-blk-%u:%u",
+			 MAJOR(inode->i_rdev), MINOR(inode->i_rdev));
+	else
+		snprintf(buf, sizeof(buf), "vhx-%x-%lx", inode->i_sb->s_dev,
+			 inode->i_ino);
+	spin_lock(&b->serial_lock);
+	memset(b->serial, 0, sizeof(b->serial));
+	memcpy(b->serial, buf, strnlen(buf, sizeof(b->serial)));
+	spin_unlock(&b->serial_lock);
+}
+
+static int blk_probe(struct file *file, struct blk_backend *be)
+{
+	struct inode *inode = file->f_mapping->host;
+	umode_t mode = file_inode(file)->i_mode;
+
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	if (!file->f_op->read_iter || !file->f_op->write_iter)
+		return -EINVAL;
+	be->ro = !(file->f_mode & FMODE_WRITE);
+	if (S_ISBLK(mode)) {
+		struct block_device *bdev = I_BDEV(inode);
+
+		be->blk_size = bdev_logical_block_size(bdev);
+		be->ro |= bdev_read_only(bdev);
+		be->direct = true;
+	} else if (S_ISREG(mode)) {
+		struct super_block *sb = inode->i_sb;
+
+		/* Only an O_DIRECT open proved the fs can do direct I/O. */
+		be->direct = file->f_flags & O_DIRECT;
+		be->blk_size = SECTOR_SIZE;
+		if (be->direct && sb->s_bdev)
+			be->blk_size = bdev_logical_block_size(sb->s_bdev);
+	} else {
+		return -EINVAL;
+	}
+	be->capacity = i_size_read(inode) >> SECTOR_SHIFT;
+	be->file = file;
+	return 0;
+}
+
+static long blk_set_backend(struct vhx_blk *b, int __user *argp)
+{
+	struct blk_backend be = {};
+	struct file *file = NULL, *old;
+	int fd, ret;
+
+	if (get_user(fd, argp))
+		return -EFAULT;
+	ret = vhx_dev_check_owner(&b->dev);
+	if (ret)
+		return ret;
+	if (fd != VHOST_FILE_UNBIND) {
+		file = fget(fd);
+		if (!file)
+			return -EBADF;
+		ret = blk_probe(file, &be);
+		if (ret) {
+			fput(file);
+			return ret;
+		}
+	}
+	blk_stop_all(b);
+	old = b->be.file;
+	b->be = be;
+	if (file) {
+		if (!b->serial_set)
+			blk_default_serial(b, file);
+		ret = blk_start_all(b);
+		if (ret) {
+			blk_stop_all(b);
+			memset(&b->be, 0, sizeof(b->be));
+			fput(file);
+		}
+	}
+	if (old)
+		fput(old);
+	return ret;
+}
+
+/* After the core stopped every queue (reset or close). */
+static void blk_drop_backend(struct vhx_blk *b)
+{
+	if (b->be.file)
+		fput(b->be.file);
+	memset(&b->be, 0, sizeof(b->be));
+}
+
+static long blk_get_config(struct vhx_blk *b, void __user *argp)
+{
+	struct vhx_blk_config cfg = {};
+
+	cfg.capacity = b->be.capacity;
+	cfg.blk_size = b->be.blk_size ? b->be.blk_size : SECTOR_SIZE;
+	cfg.seg_max = VHX_BLK_SEG_MAX;
+	cfg.num_queues = VHX_BLK_MAX_QUEUES;
+	cfg.ro = blk_read_only(b, b->dev.features);
+	cfg.max_discard_sectors = VHX_BLK_DWZ_SECTORS;
+	cfg.max_write_zeroes_sectors = VHX_BLK_DWZ_SECTORS;
+	cfg.max_discard_seg = VHX_BLK_DWZ_SEGS;
+	cfg.max_write_zeroes_seg = VHX_BLK_DWZ_SEGS;
+	cfg.discard_sector_alignment = cfg.blk_size >> SECTOR_SHIFT;
+	spin_lock(&b->serial_lock);
+	memcpy(cfg.serial, b->serial, sizeof(cfg.serial));
+	spin_unlock(&b->serial_lock);
+	return copy_to_user(argp, &cfg, sizeof(cfg)) ? -EFAULT : 0;
+}
+
+static long blk_set_serial(struct vhx_blk *b, void __user *argp)
+{
+	u8 serial[VHX_BLK_SERIAL_LEN];
+
+	if (copy_from_user(serial, argp, sizeof(serial)))
+		return -EFAULT;
+	spin_lock(&b->serial_lock);
+	memcpy(b->serial, serial, sizeof(serial));
+	b->serial_set = true;
+	spin_unlock(&b->serial_lock);
+	return 0;
+}
+
+/* ---- the misc device -------------------------------------------------- */
+
+static long blk_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
+{
+	struct vhx_blk *b = f->private_data;
+	void __user *argp = (void __user *)arg;
+	long ret;
+
+	mutex_lock(&b->dev.mutex);
+	switch (cmd) {
+	case VHX_BLK_SET_BACKEND:
+		ret = blk_set_backend(b, argp);
+		break;
+	case VHX_BLK_GET_CONFIG:
+		ret = blk_get_config(b, argp);
+		break;
+	case VHX_BLK_SET_SERIAL:
+		ret = blk_set_serial(b, argp);
+		break;
+	case VHOST_RESET_OWNER:
+		ret = vhx_dev_ioctl(&b->dev, cmd, argp);
+		if (!ret)
+			blk_drop_backend(b);
+		break;
+	default:
+		ret = vhx_dev_ioctl(&b->dev, cmd, argp);
+	}
+	mutex_unlock(&b->dev.mutex);
+	return ret == -ENOIOCTLCMD ? -ENOTTY : ret;
+}
+
+static int blk_open(struct inode *inode, struct file *f)
+{
+	struct vhx_blk *b;
+	unsigned int i;
+	int ret;
+
+	b = kvzalloc(sizeof(*b), GFP_KERNEL_ACCOUNT);
+	if (!b)
+		return -ENOMEM;
+	ret = vhx_dev_init(&b->dev, b->vqs, ARRAY_SIZE(b->vqs), "blk",
+			   VHX_BLK_FEATURES);
+	if (ret) {
+		kvfree(b);
+		return ret;
+	}
+	b->dev.worker_per_vq = true;
+	b->dev.stop_vq = blk_stop_vq;
+	spin_lock_init(&b->serial_lock);
+	for (i = 0; i < ARRAY_SIZE(b->vqs); i++) {
+		struct blk_queue *q = &b->queues[i];
+
+		q->vq = &b->vqs[i];
+		init_llist_head(&q->done);
+		vhx_work_init(&q->done_work, blk_done_work);
+		init_waitqueue_head(&q->drain);
+		b->vqs[i].handle = handle_blk;
+		b->vqs[i].private = q;
+	}
+	f->private_data = b;
+	return 0;
+}
+
+static int blk_release(struct inode *inode, struct file *f)
+{
+	struct vhx_blk *b = f->private_data;
+
+	vhx_dev_cleanup(&b->dev);
+	blk_drop_backend(b);
+	kvfree(b);
+	return 0;
+}
+
+static const struct file_operations vhx_blk_fops = {
+	.owner		= THIS_MODULE,
+	.open		= blk_open,
+	.release	= blk_release,
+	.unlocked_ioctl	= blk_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.llseek		= noop_llseek,
+};
+
+static struct miscdevice vhx_blk_misc = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "vhx-blk",
+	.fops	= &vhx_blk_fops,
+};
+
+int vhx_blk_init(void)
+{
+	return misc_register(&vhx_blk_misc);
+}
+
+void vhx_blk_exit(void)
+{
+	misc_deregister(&vhx_blk_misc);
+}
