@@ -138,7 +138,7 @@ int pkt_open(const char *ifname, bool vnet_hdr)
 		.sll_family = AF_PACKET,
 		.sll_protocol = htons(ETH_P_ALL),
 	};
-	int fd, one = 1, idx;
+	int fd, one = 1, idx, rcvbuf = 8 << 20;
 
 	idx = netif_index(ifname);
 	if (idx < 0)
@@ -153,6 +153,10 @@ int pkt_open(const char *ifname, bool vnet_hdr)
 		close(fd);
 		return -EIO;
 	}
+	/* Bursts of frames must not overflow the default buffer. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+		       sizeof(rcvbuf)) < 0)
+		kt_diag("SO_RCVBUFFORCE: %s", strerror(errno));
 	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
 		fail("bind AF_PACKET to", ifname);
 		close(fd);
@@ -196,7 +200,9 @@ ssize_t pkt_recv(int fd, void *buf, size_t len, int timeout_ms,
 		n = recvfrom(fd, tmp, sizeof(tmp), MSG_DONTWAIT,
 			     (struct sockaddr *)&sll, &sl);
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
+			/* ENETDOWN: reported once for a past link change. */
+			if (errno == EAGAIN || errno == EINTR ||
+			    errno == ENETDOWN)
 				continue;
 			return fail("recvfrom", NULL);
 		}

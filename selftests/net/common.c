@@ -134,8 +134,7 @@ int net_setup(struct net_env *e, const struct net_cfg *cfg)
 	e->tap_fd = -1;
 	e->pkt_fd = -1;
 	e->dev.fd = -1;
-	e->hdr_len = cfg->hdr == HDR_NONE ? 0 :
-		     vhxg_net_hdr_len(cfg->features);
+	e->hdr_len = vhxg_net_hdr_len(cfg->features);
 	e->arena = cfg->arena;
 	if (!e->arena) {
 		ret = vhxg_arena_init(&e->own_arena, ARENA_SIZE);
@@ -269,6 +268,41 @@ int net_tx_check(struct net_env *e, size_t len, uint32_t seed)
 	return KT_PASS;
 }
 
+int net_tx_raw(struct net_env *e, const uint64_t *addr, const uint32_t *len,
+	       unsigned int n)
+{
+	uint16_t ids[64];
+	unsigned int i;
+	int ret;
+
+	if (!n || n > 64)
+		return -EINVAL;
+	ret = vhxg_vq_take_chain(e->tx, n, ids);
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < n; i++)
+		vhxg_vq_put_desc(e->tx, ids[i], addr[i], len[i],
+				 i + 1 < n ? VRING_DESC_F_NEXT : 0,
+				 i + 1 < n ? ids[i + 1] : 0);
+	vhxg_vq_put_avail(e->tx, ids[0]);
+	vhxg_vq_publish(e->tx);
+	ret = vhxg_vq_kick_force(e->tx);
+	return ret;
+}
+
+int net_wait_used_idx(struct vhxg_vq *vq, uint16_t idx, int timeout_ms)
+{
+	int waited;
+
+	for (waited = 0; waited <= timeout_ms; waited++) {
+		if (__atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE) == idx)
+			return 1;
+		usleep(1000);
+	}
+	kt_diag("used idx %u, want %u", vq->used->idx, idx);
+	return 0;
+}
+
 /* ---- RX ----------------------------------------------------------------- */
 
 int net_rx_post(struct net_env *e, unsigned int n, uint32_t buflen,
@@ -400,7 +434,7 @@ int net_rx_check(struct net_env *e, size_t len, uint32_t seed)
 	struct virtio_net_hdr zero = { 0 };
 	ssize_t n;
 
-	frame_build(frame, len, NULL, seed);
+	frame_build(frame, len, e->rx_dst, seed);
 	KT_OK(pkt_send(e->pkt_fd, frame, len,
 		       e->cfg.pkt_vnet_hdr ? &zero : NULL));
 	n = net_rx_get(e, got, sizeof(got), NULL, WAIT_MS);
@@ -427,7 +461,7 @@ int net_reset_and_verify(struct net_env *e)
 	KT_OK(net_configure(e));
 	KT_RUN(net_tx_check(e, 100, seed));
 	KT_OK(net_rx_post(e, 16, 2048, 1, 0));
-	frame_build(frame, 200, NULL, seed + 1);
+	frame_build(frame, 200, e->rx_dst, seed + 1);
 	KT_OK(pkt_send(e->pkt_fd, frame, 200,
 		       e->cfg.pkt_vnet_hdr ? &zero : NULL));
 	/* Frames queued in the tap before the reset may come first. */

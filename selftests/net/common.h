@@ -24,9 +24,12 @@
 #define TX_SLOT		2048	/* per-head TX buffer */
 #define MAX_FRAME	65536
 
-/* Where the virtio-net header of guest buffers comes from and goes to. */
+/*
+ * Where the virtio-net header of guest buffers comes from and goes to.
+ * There is no "no header" mode: vhost-net then still treats the first
+ * bytes of each TX buffer as the tap's header (its XDP batching path).
+ */
 enum hdr_mode {
-	HDR_NONE,	/* no header at all: buffers hold bare frames */
 	HDR_TAP,	/* tap with IFF_VNET_HDR + TUNSETVNETHDRSZ (QEMU's way) */
 	HDR_VHOST,	/* VHOST_NET_F_VIRTIO_NET_HDR: vhost adds/strips it */
 };
@@ -60,6 +63,7 @@ struct net_env {
 	size_t hdr_len;		/* header bytes at the start of guest buffers */
 	uint8_t *tx_slots;	/* num * TX_SLOT */
 	struct rx_slot rx_slots[1024];
+	const uint8_t *rx_dst;	/* destination MAC of injected frames */
 	uint32_t rx_last_len;	/* used len of the last reaped RX entry */
 	unsigned int rx_nused;	/* used entries of the last RX frame */
 };
@@ -97,6 +101,12 @@ ssize_t net_rx_get(struct net_env *e, void *frame, size_t max,
 		   struct virtio_net_hdr_mrg_rxbuf *vh, int timeout_ms);
 /* Inject @len/@seed into the link and check it lands intact. */
 int net_rx_check(struct net_env *e, size_t len, uint32_t seed);
+
+/* Post one TX chain of raw guest addresses; publish and kick. */
+int net_tx_raw(struct net_env *e, const uint64_t *addr, const uint32_t *len,
+	       unsigned int n);
+/* Wait (without consuming calls) until @vq's used idx reaches @idx. */
+int net_wait_used_idx(struct vhxg_vq *vq, uint16_t idx, int timeout_ms);
 
 /* RESET_OWNER, then a full fresh setup and traffic both ways. */
 int net_reset_and_verify(struct net_env *e);

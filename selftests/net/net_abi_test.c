@@ -167,8 +167,7 @@ static int vring_addr_checks(void)
 	avail = (uintptr_t)vq->avail;
 	used = (uintptr_t)vq->used;
 	KT_OK(vhxg_set_vring_num(&d, 0, 256));
-	KT_ERR(vhxg_set_vring_addr(&d, 0, desc + 8, avail, used, 0), EINVAL);
-	KT_ERR(vhxg_set_vring_addr(&d, 0, desc + 1, avail, used, 0), EINVAL);
+	/* Upstream checks avail and used alignment, not the desc table's. */
 	KT_ERR(vhxg_set_vring_addr(&d, 0, desc, avail + 1, used, 0), EINVAL);
 	KT_ERR(vhxg_set_vring_addr(&d, 0, desc, avail, used + 2, 0), EINVAL);
 	KT_ERR(vhxg_set_vring_addr(&d, 0, desc, avail, used + 1, 0), EINVAL);

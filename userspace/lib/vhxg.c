@@ -531,6 +531,19 @@ int vhxg_vq_take_descs(struct vhxg_vq *vq, unsigned int n, uint16_t *ids)
 	return n ? ids[0] : 0;
 }
 
+int vhxg_vq_take_chain(struct vhxg_vq *vq, unsigned int n, uint16_t *ids)
+{
+	int head;
+
+	if (!n)
+		return -EINVAL;
+	head = vhxg_vq_take_descs(vq, n, ids);
+	/* The taken ids are linked in next_free, as free_chain() expects. */
+	if (head >= 0)
+		vq->chain_len[head] = n;
+	return head;
+}
+
 /* Return a reaped chain to the free list; the device may lie about ids. */
 static int free_chain(struct vhxg_vq *vq, uint32_t id)
 {

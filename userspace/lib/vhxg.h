@@ -162,6 +162,8 @@ void vhxg_vq_put_avail(struct vhxg_vq *vq, uint16_t head);
 void vhxg_vq_set_avail_idx(struct vhxg_vq *vq, uint16_t idx);
 /* Take @n descriptors off the free list for raw use; returns the first. */
 int vhxg_vq_take_descs(struct vhxg_vq *vq, unsigned int n, uint16_t *ids);
+/* The same, but reaping ids[0] later returns all @n to the free list. */
+int vhxg_vq_take_chain(struct vhxg_vq *vq, unsigned int n, uint16_t *ids);
 
 /*
  * Reap up to @max used entries (copied to @out, may be NULL) and return

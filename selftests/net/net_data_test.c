@@ -1,0 +1,842 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vhost-net data path: frames in and out of a tap (and a macvtap), every
+ * header mode, mergeable and not, indirect, big frames, offload metadata,
+ * backend detach, RESET_OWNER, two queue pairs, notification suppression.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <linux/if_tun.h>
+
+#include "common.h"
+
+static const size_t sizes[] = { 60, 61, 64, 100, 127, 128, 256, 511, 1000,
+				1499, 1514 };
+
+static uint8_t frame[MAX_FRAME], got[MAX_FRAME];
+
+/* ---- TX ----------------------------------------------------------------- */
+
+static int tx_sizes(enum hdr_mode hdr, uint64_t features, unsigned int flags)
+{
+	struct net_cfg cfg = { .features = features, .hdr = hdr };
+	unsigned int split;
+	struct net_env e;
+	size_t i;
+
+	KT_OK(net_setup(&e, &cfg));
+	for (split = 1; split <= 3; split++) {
+		for (i = 0; i < KT_ARRAY_SIZE(sizes); i++) {
+			uint32_t seed = split << 8 | i;
+
+			frame_build(frame, sizes[i], NULL, seed);
+			KT_OK(net_tx(&e, frame, sizes[i], NULL, split, flags));
+			KT_RUN(net_expect_frame(&e, frame, sizes[i]));
+			KT_OK(net_tx_reap(&e, 1));
+		}
+	}
+	return KT_PASS;
+}
+
+static int tx_tap_hdr(void)
+{
+	return tx_sizes(HDR_TAP, BASE_FEATURES | F(VIRTIO_NET_F_MRG_RXBUF), 0);
+}
+
+static int tx_vhost_hdr(void)
+{
+	return tx_sizes(HDR_VHOST, BASE_FEATURES | F(VIRTIO_NET_F_MRG_RXBUF),
+			0);
+}
+
+static int tx_legacy_hdr(void)
+{
+	/* Neither VERSION_1 nor MRG_RXBUF: the 10-byte header. */
+	return tx_sizes(HDR_VHOST, 0, 0);
+}
+
+static int tx_indirect(void)
+{
+	return tx_sizes(HDR_TAP, BASE_FEATURES |
+			F(VIRTIO_RING_F_INDIRECT_DESC), VHXG_ADD_INDIRECT);
+}
+
+/* Header and frame cut in up to 16 pieces, the header itself split. */
+static int tx_scattered(void)
+{
+	static const enum hdr_mode modes[] = { HDR_TAP, HDR_VHOST };
+	static const size_t lens[] = { 60, 1514 };
+	unsigned int m, split;
+	size_t i;
+
+	for (m = 0; m < 2; m++) {
+		struct net_cfg cfg = { .features = BASE_FEATURES,
+				       .hdr = modes[m] };
+		struct net_env e;
+
+		KT_OK(net_setup(&e, &cfg));
+		for (split = 2; split <= 16; split++) {
+			for (i = 0; i < 2; i++) {
+				frame_build(frame, lens[i], NULL, split);
+				KT_OK(net_tx(&e, frame, lens[i], NULL, split,
+					     0));
+				KT_RUN(net_expect_frame(&e, frame, lens[i]));
+				KT_OK(net_tx_reap(&e, 1));
+			}
+		}
+	}
+	return KT_PASS;
+}
+
+/* Many frames in batches through a small ring: wraps idx many times. */
+static int tx_burst(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES, .hdr = HDR_TAP,
+			       .num = 64 };
+	unsigned int batch, i, n = 24;
+	struct net_env e;
+
+	KT_OK(net_setup(&e, &cfg));
+	for (batch = 0; batch < 20; batch++) {
+		for (i = 0; i < n; i++) {
+			frame_build(frame, 60 + i * 50, NULL, batch << 8 | i);
+			KT_OK(net_tx(&e, frame, 60 + i * 50, NULL, 1 + i % 3,
+				     0));
+		}
+		for (i = 0; i < n; i++) {
+			frame_build(frame, 60 + i * 50, NULL, batch << 8 | i);
+			KT_RUN(net_expect_frame(&e, frame, 60 + i * 50));
+		}
+		KT_OK(net_tx_reap(&e, n));
+	}
+	KT_ASSERT(e.tx->used->idx == 20 * n, "used idx %u", e.tx->used->idx);
+	return KT_PASS;
+}
+
+/* ---- RX ----------------------------------------------------------------- */
+
+struct rx_case {
+	uint64_t features;
+	enum hdr_mode hdr;
+	uint32_t buflen;
+	unsigned int ndesc;
+	unsigned int flags;
+	int mtu;
+	const size_t *lens;
+	size_t nlens;
+};
+
+static int rx_one(struct net_env *e, const struct rx_case *c, size_t len,
+		  uint32_t seed)
+{
+	bool mrg = c->features & F(VIRTIO_NET_F_MRG_RXBUF);
+	struct virtio_net_hdr_mrg_rxbuf vh;
+	size_t total = e->hdr_len + len;
+	unsigned int want_bufs;
+	ssize_t n;
+
+	frame_build(frame, len, NULL, seed);
+	KT_OK(pkt_send(e->pkt_fd, frame, len, NULL));
+	n = net_rx_get(e, got, sizeof(got), &vh, WAIT_MS);
+	KT_ASSERT(n > 0, "no RX frame of %zu bytes (%s)", len,
+		  n ? strerror((int)-n) : "timeout");
+	KT_ASSERT((size_t)n == len, "RX frame %zd bytes, want %zu", n, len);
+	KT_ASSERT(bytes_equal(got, frame, len, "RX frame"), "len %zu", len);
+	want_bufs = mrg ? (total + c->buflen - 1) / c->buflen : 1;
+	KT_ASSERT(e->rx_nused == want_bufs, "%u used entries, want %u",
+		  e->rx_nused, want_bufs);
+	if (mrg)
+		KT_ASSERT(vh.num_buffers == want_bufs,
+			  "num_buffers %u, want %u", vh.num_buffers,
+			  want_bufs);
+	/* The last entry holds what the others did not. */
+	KT_ASSERT(e->rx_last_len == total - (want_bufs - 1) * c->buflen,
+		  "last used len %u (frame %zu, header %zu)", e->rx_last_len,
+		  len, e->hdr_len);
+	if (e->hdr_len)
+		KT_ASSERT(vh.hdr.flags == 0 &&
+			  vh.hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE,
+			  "header flags %#x gso_type %#x", vh.hdr.flags,
+			  vh.hdr.gso_type);
+	return KT_PASS;
+}
+
+static int rx_run(const struct rx_case *c)
+{
+	struct net_cfg cfg = { .features = c->features, .hdr = c->hdr };
+	const size_t *lens = c->lens ? c->lens : sizes;
+	size_t n = c->lens ? c->nlens : KT_ARRAY_SIZE(sizes), i;
+	unsigned int round;
+	struct net_env e;
+
+	KT_OK(net_setup(&e, &cfg));
+	if (c->mtu)
+		KT_OK(netif_set_mtu(e.ifname, c->mtu));
+	for (round = 0; round < 2; round++) {
+		unsigned int chains = e.rx->num_free;
+
+		if (!(c->flags & VHXG_ADD_INDIRECT))
+			chains /= c->ndesc;
+		KT_OK(net_rx_post(&e, chains < 64 ? chains : 64, c->buflen,
+				  c->ndesc, c->flags));
+		for (i = 0; i < n; i++)
+			KT_RUN(rx_one(&e, c, lens[i], round << 8 | i));
+		/* Unused buffers stay posted; reap nothing more. */
+		KT_ASSERT(!vhxg_vq_pending(e.rx), "%u stray used entries",
+			  vhxg_vq_pending(e.rx));
+	}
+	return KT_PASS;
+}
+
+#define MRG	F(VIRTIO_NET_F_MRG_RXBUF)
+#define EIDX	F(VIRTIO_RING_F_EVENT_IDX)
+#define INDIR	F(VIRTIO_RING_F_INDIRECT_DESC)
+
+static int rx_mrg_tap_hdr(void)
+{
+	return rx_run(&(struct rx_case){ BASE_FEATURES | MRG, HDR_TAP,
+					 2048, 1, 0, 0, NULL, 0 });
+}
+
+static int rx_mrg_vhost_hdr(void)
+{
+	return rx_run(&(struct rx_case){ BASE_FEATURES | MRG, HDR_VHOST,
+					 2048, 1, 0, 0, NULL, 0 });
+}
+
+static int rx_nomrg_tap_hdr(void)
+{
+	return rx_run(&(struct rx_case){ BASE_FEATURES, HDR_TAP,
+					 1024, 2, 0, 0, NULL, 0 });
+}
+
+static int rx_nomrg_vhost_hdr(void)
+{
+	return rx_run(&(struct rx_case){ BASE_FEATURES, HDR_VHOST,
+					 1024, 2, 0, 0, NULL, 0 });
+}
+
+static int rx_legacy_hdr(void)
+{
+	return rx_run(&(struct rx_case){ 0, HDR_VHOST, 1600, 1, 0, 0,
+					 NULL, 0 });
+}
+
+static int rx_event_idx(void)
+{
+	return rx_run(&(struct rx_case){ BASE_FEATURES | MRG | EIDX, HDR_TAP,
+					 2048, 1, 0, 0, NULL, 0 });
+}
+
+static int rx_indirect_mrg(void)
+{
+	return rx_run(&(struct rx_case){ BASE_FEATURES | MRG | INDIR,
+					 HDR_TAP, 2048, 1, VHXG_ADD_INDIRECT,
+					 0, NULL, 0 });
+}
+
+static int rx_indirect_nomrg(void)
+{
+	return rx_run(&(struct rx_case){ BASE_FEATURES | INDIR | EIDX,
+					 HDR_VHOST, 512, 4, VHXG_ADD_INDIRECT,
+					 0, NULL, 0 });
+}
+
+static const size_t big[] = { 1514, 1515, 2000, 4000, 8000, 9014 };
+
+static int rx_big_mrg(void)
+{
+	return rx_run(&(struct rx_case){ BASE_FEATURES | MRG, HDR_TAP,
+					 1024, 1, 0, 9000, big,
+					 KT_ARRAY_SIZE(big) });
+}
+
+static int rx_big_mrg_vhost_hdr(void)
+{
+	return rx_run(&(struct rx_case){ BASE_FEATURES | MRG | EIDX,
+					 HDR_VHOST, 1500, 1, 0, 9000, big,
+					 KT_ARRAY_SIZE(big) });
+}
+
+static int rx_big_nomrg(void)
+{
+	return rx_run(&(struct rx_case){ BASE_FEATURES, HDR_TAP,
+					 1024, 10, 0, 9000, big,
+					 KT_ARRAY_SIZE(big) });
+}
+
+static int rx_big_nomrg_indirect(void)
+{
+	return rx_run(&(struct rx_case){ BASE_FEATURES | INDIR, HDR_VHOST,
+					 1024, 10, VHXG_ADD_INDIRECT, 9000,
+					 big, KT_ARRAY_SIZE(big) });
+}
+
+/* Many frames through a small ring, buffers reposted as they are used. */
+static int rx_burst(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES | MRG | EIDX,
+			       .hdr = HDR_TAP, .num = 32 };
+	unsigned int i, n = 200;
+	struct net_env e;
+
+	KT_OK(net_setup(&e, &cfg));
+	KT_OK(net_rx_post(&e, 32, 2048, 1, 0));
+	for (i = 0; i < n; i++) {
+		KT_RUN(net_rx_check(&e, 60 + (i * 37) % 1400, i));
+		KT_OK(net_rx_post(&e, 1, 2048, 1, 0));
+	}
+	KT_ASSERT(e.rx->used->idx == n, "used idx %u, want %u",
+		  e.rx->used->idx, n);
+	return KT_PASS;
+}
+
+/* ---- offload metadata ----------------------------------------------------- */
+
+/* An Ethernet/IPv4/TCP frame with @payload bytes; returns its length. */
+static size_t tcp4_frame(uint8_t *p, size_t payload, uint32_t seed)
+{
+	size_t len = 14 + 20 + 20 + payload, i;
+	uint16_t tot = htons(len - 14);
+
+	frame_build(p, len, NULL, seed);
+	p[12] = 0x08;
+	p[13] = 0x00;
+	memset(p + 14, 0, 40);
+	p[14] = 0x45;
+	memcpy(p + 16, &tot, 2);
+	p[22] = 64;			/* ttl */
+	p[23] = 6;			/* TCP */
+	memcpy(p + 26, "\x0a\x00\x00\x01\x0a\x00\x00\x02", 8);
+	memcpy(p + 34, "\x30\x39\x00\x50", 4);	/* ports 12345 -> 80 */
+	p[46] = 5 << 4;			/* data offset */
+	p[47] = 0x18;			/* PSH|ACK */
+	p[48] = 0xff;			/* window */
+	for (i = 54; i < len; i++)
+		p[i] = (uint8_t)(seed + i);
+	return len;
+}
+
+static int tx_offload(bool gso)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES | MRG,
+			       .hdr = HDR_TAP, .pkt_vnet_hdr = true };
+	struct virtio_net_hdr_mrg_rxbuf vh = { 0 };
+	struct virtio_net_hdr rh;
+	struct net_env e;
+	size_t len;
+	ssize_t n;
+
+	KT_OK(net_setup(&e, &cfg));
+	len = tcp4_frame(frame, gso ? 3000 : 500, 7);
+	vh.hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	vh.hdr.csum_start = 34;
+	vh.hdr.csum_offset = 16;
+	if (gso) {
+		vh.hdr.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+		vh.hdr.gso_size = 1000;
+		vh.hdr.hdr_len = 54;
+	}
+	KT_OK(net_tx(&e, frame, len, &vh, 2, 0));
+	n = pkt_recv(e.pkt_fd, got, sizeof(got), WAIT_MS, 0x0800, &rh);
+	KT_ASSERT((size_t)n == len, "got %zd bytes, want %zu", n, len);
+	KT_ASSERT(bytes_equal(got, frame, len, "TX frame"), "offload frame");
+	KT_ASSERT(rh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM, "flags %#x",
+		  rh.flags);
+	KT_ASSERT(rh.csum_start == 34 && rh.csum_offset == 16,
+		  "csum_start %u csum_offset %u", rh.csum_start,
+		  rh.csum_offset);
+	if (gso)
+		KT_ASSERT(rh.gso_type == VIRTIO_NET_HDR_GSO_TCPV4 &&
+			  rh.gso_size == 1000, "gso_type %u gso_size %u",
+			  rh.gso_type, rh.gso_size);
+	else
+		KT_ASSERT(rh.gso_type == VIRTIO_NET_HDR_GSO_NONE,
+			  "gso_type %u", rh.gso_type);
+	KT_OK(net_tx_reap(&e, 1));
+	return KT_PASS;
+}
+
+static int tx_csum_offload(void)
+{
+	return tx_offload(false);
+}
+
+static int tx_gso_tcpv4(void)
+{
+	return tx_offload(true);
+}
+
+static int rx_gso_tcpv4(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES | MRG,
+			       .hdr = HDR_TAP, .pkt_vnet_hdr = true };
+	struct virtio_net_hdr_mrg_rxbuf rh;
+	struct virtio_net_hdr vh = { 0 };
+	struct net_env e;
+	ssize_t n;
+	size_t len;
+
+	KT_OK(net_setup(&e, &cfg));
+	KT_OK(net_rx_post(&e, 16, 1500, 1, 0));
+	len = tcp4_frame(frame, 3000, 9);
+	vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	vh.csum_start = 34;
+	vh.csum_offset = 16;
+	vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	vh.gso_size = 1000;
+	vh.hdr_len = 54;
+	KT_OK(pkt_send(e.pkt_fd, frame, len, &vh));
+	/* net_rx_get() wants test frames: look at the ring ourselves. */
+	KT_ASSERT(vhxg_vq_wait_used(e.rx, WAIT_MS) == 1, "no RX");
+	{
+		struct vhxg_used u;
+		struct rx_slot *s;
+
+		vhxg_vq_reap(e.rx, &u, 1);
+		s = &e.rx_slots[u.id];
+		memcpy(&rh, s->base, sizeof(rh));
+		KT_ASSERT(rh.num_buffers == 3, "num_buffers %u (len %u)",
+			  rh.num_buffers, u.len);
+		KT_ASSERT(rh.hdr.gso_type == VIRTIO_NET_HDR_GSO_TCPV4 &&
+			  rh.hdr.gso_size == 1000, "gso_type %u gso_size %u",
+			  rh.hdr.gso_type, rh.hdr.gso_size);
+		KT_ASSERT(rh.hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM &&
+			  rh.hdr.csum_start == 34 && rh.hdr.csum_offset == 16,
+			  "flags %#x csum_start %u csum_offset %u",
+			  rh.hdr.flags, rh.hdr.csum_start,
+			  rh.hdr.csum_offset);
+		KT_ASSERT(bytes_equal(s->base + 12, frame, u.len - 12,
+				      "RX GSO frame"), "first buffer");
+	}
+	n = 1;
+	while (n < 3) {
+		KT_ASSERT(vhxg_vq_wait_used(e.rx, WAIT_MS) == 1,
+			  "buffer %zd missing", n + 1);
+		n += vhxg_vq_reap(e.rx, NULL, 8);
+	}
+	return KT_PASS;
+}
+
+/* ---- macvtap ---------------------------------------------------------- */
+
+static int macvtap_tx_rx(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES | MRG,
+			       .hdr = HDR_TAP };
+	struct macvtap m;
+	struct net_env e;
+	int fd;
+	size_t i;
+
+	if (access("/sys/module/macvtap", F_OK))
+		return kt_skip("macvtap module not loaded");
+	KT_OK(macvtap_create(&m));
+	fd = macvtap_open(&m);
+	KT_OK(fd);
+	KT_OK(tap_set_hdr_sz(fd, 12));
+	cfg.backend_fd = fd;
+	cfg.ifname = m.peer;
+	KT_OK(net_setup(&e, &cfg));
+	e.rx_dst = m.mac;
+	for (i = 0; i < KT_ARRAY_SIZE(sizes); i++)
+		KT_RUN(net_tx_check(&e, sizes[i], 0x100 + i));
+	KT_OK(net_rx_post(&e, 32, 2048, 1, 0));
+	for (i = 0; i < KT_ARRAY_SIZE(sizes); i++)
+		KT_RUN(net_rx_check(&e, sizes[i], 0x200 + i));
+	return KT_PASS;
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+static int detach_reattach(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES | MRG,
+			       .hdr = HDR_TAP };
+	struct virtio_net_hdr_mrg_rxbuf vh;
+	unsigned int base, i;
+	struct net_env e;
+	ssize_t n;
+
+	KT_OK(net_setup(&e, &cfg));
+	KT_OK(net_rx_post(&e, 16, 2048, 1, 0));
+	for (i = 0; i < 5; i++)
+		KT_RUN(net_tx_check(&e, 100 + i, i));
+	for (i = 0; i < 3; i++)
+		KT_RUN(net_rx_check(&e, 100 + i, 0x10 + i));
+
+	KT_OK(net_attach(&e, -1));
+	KT_OK(vhxg_get_vring_base(&e.dev, TXQ, &base));
+	KT_ASSERT(base == 5, "TX base %u, want 5", base);
+	KT_OK(vhxg_get_vring_base(&e.dev, RXQ, &base));
+	KT_ASSERT(base == 3, "RX base %u, want 3", base);
+
+	/* While detached nothing moves. */
+	for (i = 5; i < 8; i++) {
+		frame_build(frame, 100 + i, NULL, i);
+		KT_OK(net_tx(&e, frame, 100 + i, NULL, 1, 0));
+	}
+	KT_OK(vhxg_vq_kick_force(e.tx));
+	for (i = 3; i < 5; i++) {
+		frame_build(frame, 100 + i, NULL, 0x10 + i);
+		KT_OK(pkt_send(e.pkt_fd, frame, 100 + i, NULL));
+	}
+	KT_RUN(net_expect_silence(&e));
+	KT_ASSERT(e.tx->used->idx == 5 && e.rx->used->idx == 3,
+		  "used idx moved while detached: TX %u RX %u",
+		  e.tx->used->idx, e.rx->used->idx);
+
+	KT_OK(net_attach(&e, e.tap_fd));
+	KT_OK(vhxg_vq_kick_force(e.tx));
+	KT_OK(vhxg_vq_kick_force(e.rx));
+	for (i = 5; i < 8; i++) {
+		frame_build(frame, 100 + i, NULL, i);
+		KT_RUN(net_expect_frame(&e, frame, 100 + i));
+	}
+	KT_OK(net_tx_reap(&e, 3));
+	for (i = 3; i < 5; i++) {
+		frame_build(frame, 100 + i, NULL, 0x10 + i);
+		n = net_rx_get(&e, got, sizeof(got), &vh, WAIT_MS);
+		KT_ASSERT(n == 100 + i, "RX %u: len %zd", i, n);
+		KT_ASSERT(bytes_equal(got, frame, n, "RX after reattach"),
+			  "frame %u", i);
+	}
+	KT_RUN(net_expect_silence(&e));
+	KT_ASSERT(e.tx->used->idx == 8 && e.rx->used->idx == 5,
+		  "used idx TX %u RX %u, want 8 and 5", e.tx->used->idx,
+		  e.rx->used->idx);
+	KT_OK(vhxg_get_vring_base(&e.dev, TXQ, &base));
+	KT_ASSERT(base == 8, "TX base %u, want 8", base);
+	return KT_PASS;
+}
+
+static int reset_owner(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES | MRG | EIDX,
+			       .hdr = HDR_TAP };
+	struct net_env e;
+
+	KT_OK(net_setup(&e, &cfg));
+	KT_OK(net_rx_post(&e, 8, 2048, 1, 0));
+	KT_RUN(net_tx_check(&e, 300, 1));
+	KT_RUN(net_rx_check(&e, 300, 2));
+	KT_RUN(net_reset_and_verify(&e));
+	/* And once more, from a device that was reset before. */
+	KT_RUN(net_reset_and_verify(&e));
+	return KT_PASS;
+}
+
+/* Two device fds on the two queues of one multiqueue tap. */
+static int two_queue_pairs(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES | MRG,
+			       .hdr = HDR_TAP };
+	unsigned int seen[2] = { 0 }, q, i, n = 16, rx[2] = { 0 };
+	static struct vhxg_arena arena;
+	struct net_env e[2];
+	char ifname[IFNAMSIZ];
+	int fd[2];
+
+	KT_OK(vhxg_arena_init(&arena, 64 << 20));
+	cfg.arena = &arena;
+	fd[0] = tap_open(ifname, NULL, IFF_MULTI_QUEUE | IFF_VNET_HDR);
+	KT_OK(fd[0]);
+	fd[1] = tap_open(ifname, ifname, IFF_MULTI_QUEUE | IFF_VNET_HDR);
+	KT_OK(fd[1]);
+	KT_OK(netif_prepare(ifname));
+	for (q = 0; q < 2; q++) {
+		KT_OK(tap_set_hdr_sz(fd[q], 12));
+		cfg.backend_fd = fd[q];
+		cfg.ifname = ifname;
+		KT_OK(net_setup(&e[q], &cfg));
+	}
+	/* One AF_PACKET socket sees the link for both. */
+	close(e[1].pkt_fd);
+	e[1].pkt_fd = e[0].pkt_fd;
+
+	/* TX: both queues at once, all frames out, each exactly once. */
+	for (i = 0; i < n; i++) {
+		for (q = 0; q < 2; q++) {
+			frame_build(frame, 200, NULL, q << 16 | i);
+			KT_OK(net_tx(&e[q], frame, 200, NULL, 1, 0));
+		}
+	}
+	for (i = 0; i < 2 * n; i++) {
+		uint32_t seed;
+
+		KT_ASSERT(pkt_recv(e[0].pkt_fd, got, sizeof(got), WAIT_MS,
+				   TEST_ETHERTYPE, NULL) == 200,
+			  "TX frame %u of %u missing", i + 1, 2 * n);
+		seed = frame_seed(got);
+		q = seed >> 16;
+		KT_ASSERT(q < 2 && (seed & 0xffff) == seen[q],
+			  "frame seed %#x out of order", seed);
+		frame_build(frame, 200, NULL, seed);
+		KT_ASSERT(bytes_equal(got, frame, 200, "TX frame"), "mq");
+		seen[q]++;
+	}
+	for (q = 0; q < 2; q++)
+		KT_OK(net_tx_reap(&e[q], n));
+
+	/*
+	 * RX: the tap steers a flow to the queue that last sent it, so
+	 * send on one queue, inject, then the other.
+	 */
+	for (q = 0; q < 2; q++)
+		KT_OK(net_rx_post(&e[q], 32, 2048, 1, 0));
+	for (i = 0; i < 8; i++) {
+		q = i & 1;
+		unsigned int tries;
+
+		KT_RUN(net_tx_check(&e[q], 80, 0x9000 + i));
+		frame_build(frame, 300, NULL, 0x7000 + i);
+		KT_OK(pkt_send(e[q].pkt_fd, frame, 300, NULL));
+		for (tries = 0; tries < 100; tries++) {
+			if (net_rx_get(&e[0], got, sizeof(got), NULL, 0) > 0) {
+				rx[0]++;
+				break;
+			}
+			if (net_rx_get(&e[1], got, sizeof(got), NULL, 50) > 0) {
+				rx[1]++;
+				break;
+			}
+		}
+		KT_ASSERT(tries < 100, "RX frame %u reached no queue", i);
+		KT_ASSERT(bytes_equal(got, frame, 300, "RX frame"), "mq rx");
+	}
+	kt_diag("RX frames per queue: %u %u", rx[0], rx[1]);
+	KT_ASSERT(rx[0] && rx[1], "one queue received nothing");
+	return KT_PASS;
+}
+
+/* ---- notification suppression ------------------------------------------- */
+
+/* Send one TX frame and wait for its used entry without touching calls. */
+static int tx_one_quiet(struct net_env *e, uint32_t seed)
+{
+	uint16_t want = e->tx->used->idx + 1;
+
+	frame_build(frame, 80, NULL, seed);
+	KT_OK(net_tx(e, frame, 80, NULL, 1, 0));
+	KT_RUN(net_expect_frame(e, frame, 80));
+	KT_ASSERT(net_wait_used_idx(e->tx, want, WAIT_MS), "no used entry");
+	return KT_PASS;
+}
+
+static int event_idx_used_event(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES | EIDX,
+			       .hdr = HDR_TAP };
+	struct net_env e;
+	uint16_t u0;
+	int ret;
+
+	KT_OK(net_setup(&e, &cfg));
+	/* The first signal after setup may always come: warm up. */
+	KT_RUN(net_tx_check(&e, 80, 0));
+	while (vhxg_vq_wait_call(e.tx, 100) > 0)
+		;
+	u0 = e.tx->last_used;
+	vhxg_vq_set_used_event(e.tx, u0 + 2);
+	KT_RUN(tx_one_quiet(&e, 1));
+	ret = vhxg_vq_wait_call(e.tx, QUIET_MS);
+	KT_ASSERT(ret == 0, "call at used idx %u, used_event %u", u0 + 1,
+		  u0 + 2);
+	KT_RUN(tx_one_quiet(&e, 2));
+	ret = vhxg_vq_wait_call(e.tx, QUIET_MS);
+	KT_ASSERT(ret == 0, "call at used idx %u, used_event %u", u0 + 2,
+		  u0 + 2);
+	KT_RUN(tx_one_quiet(&e, 3));
+	ret = vhxg_vq_wait_call(e.tx, WAIT_MS);
+	KT_ASSERT(ret == 1, "no call when used idx passed used_event");
+	/* The device asks to be kicked at the next entry, once idle. */
+	usleep(100000);
+	KT_ASSERT(vhxg_vq_avail_event(e.tx) == e.tx->avail_idx,
+		  "avail_event %u, avail idx %u", vhxg_vq_avail_event(e.tx),
+		  e.tx->avail_idx);
+	return KT_PASS;
+}
+
+static int event_idx_rx_used_event(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES | EIDX | MRG,
+			       .hdr = HDR_TAP };
+	struct net_env e;
+	unsigned int i;
+	uint16_t u0;
+
+	KT_OK(net_setup(&e, &cfg));
+	KT_OK(net_rx_post(&e, 16, 2048, 1, 0));
+	KT_RUN(net_rx_check(&e, 80, 0));
+	while (vhxg_vq_wait_call(e.rx, 100) > 0)
+		;
+	u0 = e.rx->last_used;
+	vhxg_vq_set_used_event(e.rx, u0 + 3);
+	for (i = 1; i <= 4; i++) {
+		frame_build(frame, 90, NULL, i);
+		KT_OK(pkt_send(e.pkt_fd, frame, 90, NULL));
+		KT_ASSERT(net_wait_used_idx(e.rx, u0 + i, WAIT_MS),
+			  "frame %u not received", i);
+		KT_ASSERT(vhxg_vq_wait_call(e.rx, i < 4 ? QUIET_MS : WAIT_MS)
+			  == (i == 4), "call after frame %u: used_event %u",
+			  i, u0 + 3);
+	}
+	return KT_PASS;
+}
+
+static int no_interrupt_flag(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES, .hdr = HDR_TAP };
+	struct net_env e;
+
+	KT_OK(net_setup(&e, &cfg));
+	KT_RUN(net_tx_check(&e, 80, 0));
+	while (vhxg_vq_wait_call(e.tx, 100) > 0)
+		;
+	vhxg_vq_set_avail_flags(e.tx, VRING_AVAIL_F_NO_INTERRUPT);
+	KT_RUN(tx_one_quiet(&e, 1));
+	KT_ASSERT(vhxg_vq_wait_call(e.tx, QUIET_MS) == 0,
+		  "call despite VRING_AVAIL_F_NO_INTERRUPT");
+	vhxg_vq_set_avail_flags(e.tx, 0);
+	KT_RUN(tx_one_quiet(&e, 2));
+	KT_ASSERT(vhxg_vq_wait_call(e.tx, WAIT_MS) == 1,
+		  "no call with interrupts enabled");
+	/* Idle device wants kicks. */
+	usleep(100000);
+	KT_ASSERT(!(e.tx->used->flags & VRING_USED_F_NO_NOTIFY),
+		  "idle device left VRING_USED_F_NO_NOTIFY set");
+	return KT_PASS;
+}
+
+static int notify_on_empty(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES |
+					   F(VIRTIO_F_NOTIFY_ON_EMPTY),
+			       .hdr = HDR_TAP };
+	struct net_env e;
+
+	KT_OK(net_setup(&e, &cfg));
+	KT_RUN(net_tx_check(&e, 80, 0));
+	while (vhxg_vq_wait_call(e.tx, 100) > 0)
+		;
+	vhxg_vq_set_avail_flags(e.tx, VRING_AVAIL_F_NO_INTERRUPT);
+	KT_RUN(tx_one_quiet(&e, 1));
+	KT_ASSERT(vhxg_vq_wait_call(e.tx, WAIT_MS) == 1,
+		  "no call when the ring ran empty (NOTIFY_ON_EMPTY)");
+	return KT_PASS;
+}
+
+/* ---- memory table ------------------------------------------------------- */
+
+/* 32 regions; buffers straddle their boundaries. */
+static int mem_many_regions(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES | MRG,
+			       .hdr = HDR_VHOST };
+	struct vhost_memory_region r[32];
+	struct net_env e;
+	size_t slice, i;
+	uint8_t *base;
+
+	KT_OK(net_setup(&e, &cfg));
+	base = e.arena->base;
+	slice = e.arena->size / 32;
+	for (i = 0; i < 32; i++) {
+		r[i].guest_phys_addr = (uintptr_t)base + i * slice;
+		r[i].userspace_addr = r[i].guest_phys_addr;
+		r[i].memory_size = slice;
+		r[i].flags_padding = 0;
+	}
+	KT_OK(vhxg_set_mem_table(&e.dev, r, 32));
+	for (i = 1; i < 31; i += 3) {
+		uint8_t *buf = base + (i + 1) * slice - 700;
+		uint64_t addr = (uintptr_t)buf;
+		uint32_t len = 12 + 1514;
+
+		memset(buf, 0, 12);
+		frame_build(buf + 12, 1514, NULL, i);
+		KT_OK(net_tx_raw(&e, &addr, &len, 1));
+		KT_RUN(net_expect_frame(&e, buf + 12, 1514));
+		KT_OK(net_tx_reap(&e, 1));
+	}
+	KT_OK(net_rx_post(&e, 8, 2048, 1, 0));
+	KT_RUN(net_rx_check(&e, 1514, 99));
+	return KT_PASS;
+}
+
+/* Guest addresses that are not the process's: only the table maps them. */
+static int mem_non_identity(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES | MRG,
+			       .hdr = HDR_VHOST };
+	const uint64_t gpa = 0x100000000ULL;
+	struct vhost_memory_region r;
+	struct net_env e;
+	uint64_t addr[2];
+	uint32_t len[2];
+	uint8_t *buf;
+
+	KT_OK(net_setup(&e, &cfg));
+	r.guest_phys_addr = gpa;
+	r.userspace_addr = (uintptr_t)e.arena->base;
+	r.memory_size = e.arena->size;
+	r.flags_padding = 0;
+	KT_OK(vhxg_set_mem_table(&e.dev, &r, 1));
+	buf = vhxg_alloc(e.arena, 4096, 64);
+	KT_ASSERT(buf, "arena full");
+	memset(buf, 0, 12);
+	frame_build(buf + 12, 1000, NULL, 5);
+	addr[0] = gpa + (buf - e.arena->base);
+	len[0] = 12 + 400;
+	addr[1] = addr[0] + len[0];
+	len[1] = 600;
+	KT_OK(net_tx_raw(&e, addr, len, 2));
+	KT_RUN(net_expect_frame(&e, buf + 12, 1000));
+	KT_OK(net_tx_reap(&e, 1));
+	return KT_PASS;
+}
+
+static const struct kt_case cases[] = {
+	{ "tx_tap_hdr", tx_tap_hdr },
+	{ "tx_vhost_hdr", tx_vhost_hdr },
+	{ "tx_legacy_hdr", tx_legacy_hdr },
+	{ "tx_indirect", tx_indirect },
+	{ "tx_scattered", tx_scattered },
+	{ "tx_burst", tx_burst },
+	{ "rx_mrg_tap_hdr", rx_mrg_tap_hdr },
+	{ "rx_mrg_vhost_hdr", rx_mrg_vhost_hdr },
+	{ "rx_nomrg_tap_hdr", rx_nomrg_tap_hdr },
+	{ "rx_nomrg_vhost_hdr", rx_nomrg_vhost_hdr },
+	{ "rx_legacy_hdr", rx_legacy_hdr },
+	{ "rx_event_idx", rx_event_idx },
+	{ "rx_indirect_mrg", rx_indirect_mrg },
+	{ "rx_indirect_nomrg", rx_indirect_nomrg },
+	{ "rx_big_mrg", rx_big_mrg },
+	{ "rx_big_mrg_vhost_hdr", rx_big_mrg_vhost_hdr },
+	{ "rx_big_nomrg", rx_big_nomrg },
+	{ "rx_big_nomrg_indirect", rx_big_nomrg_indirect },
+	{ "rx_burst", rx_burst },
+	{ "tx_csum_offload", tx_csum_offload },
+	{ "tx_gso_tcpv4", tx_gso_tcpv4 },
+	{ "rx_gso_tcpv4", rx_gso_tcpv4 },
+	{ "macvtap_tx_rx", macvtap_tx_rx },
+	{ "detach_reattach", detach_reattach },
+	{ "reset_owner", reset_owner },
+	{ "two_queue_pairs", two_queue_pairs },
+	{ "event_idx_used_event", event_idx_used_event },
+	{ "event_idx_rx_used_event", event_idx_rx_used_event },
+	{ "no_interrupt_flag", no_interrupt_flag },
+	{ "notify_on_empty", notify_on_empty },
+	{ "mem_many_regions", mem_many_regions },
+	{ "mem_non_identity", mem_non_identity },
+};
+
+int main(int argc, char **argv)
+{
+	return kt_main(argc, argv, cases, KT_ARRAY_SIZE(cases),
+		       "/dev/vhx-net");
+}
