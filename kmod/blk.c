@@ -28,7 +28,7 @@
 #include <linux/uio.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_byteorder.h>
-#include <uapi/linux/vhx.h>
+#include <linux/vhx.h>
 
 #include "vhx.h"
 
@@ -170,7 +170,7 @@ static void blk_reap(struct blk_queue *q, bool report)
 	node = llist_reverse_order(node);
 	llist_for_each_entry_safe(req, next, node, node) {
 		if (report && !vq->broken) {
-			bool ok = req->ret >= 0 && req->ret == req->len;
+			bool ok = req->ret >= 0 && (size_t)req->ret == req->len;
 			u32 written = 0;
 
 			if (!req->write && req->ret > 0)

@@ -11,11 +11,20 @@
 
 static int __init vhx_init(void)
 {
-	return vhx_net_init();
+	int ret;
+
+	ret = vhx_net_init();
+	if (ret)
+		return ret;
+	ret = vhx_blk_init();
+	if (ret)
+		vhx_net_exit();
+	return ret;
 }
 
 static void __exit vhx_exit(void)
 {
+	vhx_blk_exit();
 	vhx_net_exit();
 }
 

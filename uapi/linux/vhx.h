@@ -22,32 +22,70 @@
 
 /*
  * The configuration a VMM exposes to the guest in the virtio-blk config
- * space.  Filled by the module from the backend set with
- * VHX_BLK_SET_BACKEND.
+ * space, as VHX_BLK_GET_CONFIG reports it for the current backend.
+ * Before a backend is attached capacity is 0.
  */
 struct vhx_blk_config {
 	__u64 capacity;		/* in 512-byte sectors */
 	__u32 blk_size;		/* logical block size in bytes */
 	__u32 seg_max;		/* max data segments in one request */
-	__u32 size_max;		/* max bytes in one segment */
-	__u16 num_queues;	/* queues this device serves */
-	__u8 ro;		/* 1 when the backend is read-only */
+	__u32 size_max;		/* max bytes in one segment; 0: no limit */
+	__u16 num_queues;	/* most queues this device serves */
+	__u8 ro;		/* 1 when the device refuses writes */
 	__u8 padding;
-	__u32 max_discard_sectors;
-	__u32 max_write_zeroes_sectors;
-	__u8 serial[VHX_BLK_SERIAL_LEN];
-	__u32 reserved[4];	/* must be zero */
+	__u32 max_discard_sectors;	/* per discard segment */
+	__u32 max_write_zeroes_sectors;	/* per write-zeroes segment */
+	__u8 serial[VHX_BLK_SERIAL_LEN];	/* GET_ID; not NUL-terminated */
+	__u32 max_discard_seg;		/* segments in one discard request */
+	__u32 max_write_zeroes_seg;	/* segments in one write-zeroes request */
+	__u32 discard_sector_alignment;	/* in 512-byte sectors */
+	__u32 reserved[1];	/* zero */
 };
 
 /*
+ * Features: VHOST_GET_FEATURES offers VERSION_1, EVENT_IDX, INDIRECT_DESC
+ * and the virtio-blk SEG_MAX, BLK_SIZE, FLUSH, DISCARD, WRITE_ZEROES, MQ
+ * and RO.  The VMM should offer the guest RO exactly when GET_CONFIG says
+ * ro.  Acking RO (VHOST_SET_FEATURES) makes the device read-only on any
+ * backend; a backend opened read-only (or a read-only block device)
+ * makes it read-only whether RO is acked or not.  Writes, discards and
+ * write-zeroes to a read-only device complete with VIRTIO_BLK_S_IOERR.
+ * Without FLUSH acked every write is written through (O_DSYNC).  DISCARD
+ * and WRITE_ZEROES requests complete with VIRTIO_BLK_S_UNSUPP unless
+ * their feature is acked.
+ *
+ * Requests follow the virtio spec (1.2, 5.2.6): a struct
+ * virtio_blk_outhdr in the readable part, then data, then one status byte,
+ * the last writable byte of the chain; any framing is accepted.  A chain
+ * with no writable byte stops the queue (ERR eventfd).  A short header, a
+ * data length that is not a multiple of 512, a sector range past the
+ * capacity, a discard/write-zeroes payload that is not 1 to
+ * max_*_seg whole segments, and a segment over max_*_sectors all complete
+ * with VIRTIO_BLK_S_IOERR.  Unknown types complete with
+ * VIRTIO_BLK_S_UNSUPP.  FLUSH returns once everything completed before it
+ * is durable (fsync of the backend).  GET_ID writes up to 20 bytes of the
+ * serial.  The used length is the number of bytes written to the guest,
+ * the status byte included.
+ */
+
+/*
  * Attach a regular file or block device as the backend of every queue of
- * the device.  The argument is the fd; -1 detaches.  A backend opened
- * read-only makes the device read-only (VIRTIO_BLK_F_RO).
+ * the device; -1 detaches.  Configure the rings first: every queue whose
+ * ring is set up (SET_VRING_NUM and SET_VRING_ADDR) is started, the
+ * others stay idle until the backend is set again.  Setting or detaching
+ * a backend first stops all queues and waits for their I/O.  Block
+ * devices, and regular files opened with O_DIRECT, are driven with direct
+ * asynchronous I/O; other files through the page cache.  The fd must be
+ * readable; one opened read-only makes the device read-only.
  */
 #define VHX_BLK_SET_BACKEND	_IOW(VHX_IOC_TYPE, 0x01, int)
 /* Read the config the current backend gives the guest. */
 #define VHX_BLK_GET_CONFIG	_IOR(VHX_IOC_TYPE, 0x02, struct vhx_blk_config)
-/* Set the GET_ID serial; the default names the backing inode. */
+/*
+ * Set the GET_ID serial (20 bytes, zero-padded, not NUL-terminated).  It
+ * then survives backend changes; until it is set, attaching a backend
+ * sets a default naming the backing inode or block device.
+ */
 #define VHX_BLK_SET_SERIAL	_IOW(VHX_IOC_TYPE, 0x03, __u8[VHX_BLK_SERIAL_LEN])
 
 #endif /* _UAPI_LINUX_VHX_H */
