@@ -169,7 +169,11 @@ int vhx_ring_pending(struct vhx_ring *r)
 	if ((u16)(idx - r->last_avail) > r->num)
 		return -EINVAL;
 	r->avail_idx = idx;
-	return idx != r->last_avail;
+	if (idx == r->last_avail)
+		return 0;
+	/* Entries are read only after the index that published them. */
+	vhx_rmb();
+	return 1;
 }
 
 static int add_segment(struct vhx_ring *r, const struct vhx_desc *d,
@@ -283,8 +287,6 @@ int vhx_ring_get(struct vhx_ring *r, struct vhx_chain *c,
 		ret = vhx_ring_pending(r);
 		if (ret <= 0)
 			return ret;
-		/* Entries are read only after the index that published them. */
-		vhx_rmb();
 	}
 	ret = vhx_read16(AVAIL_ENTRY(r, r->last_avail & (r->num - 1)), &head);
 	if (ret)
