@@ -1,0 +1,542 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Hostile rings: the test process, playing the guest, hands the device
+ * malformed rings.  Each case checks that the ERR eventfd fires, that no
+ * used entry appears for the bad chain, that nothing leaves the tap, that
+ * nothing outside the memory table was written (canary zone), and that
+ * after RESET_OWNER and a fresh setup the device moves traffic again.
+ *
+ * vhx also stops a queue on bad input until it is reconfigured; upstream
+ * vhost-net does not, and it neither checks ring addresses against the
+ * memory table nor refuses indirect chains without INDIRECT_DESC.  Those
+ * expectations run only when --dev names a vhx node (the path contains
+ * "vhx") and report "SKIP vhx-specific" otherwise.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+
+#define OUTSIDE		(1u << 20)	/* arena tail left out of the table */
+#define FRAME_LEN	1000
+#define CANARY_OFF	4096		/* outside[0..4095] may hold a frame */
+
+struct hostile {
+	struct net_env e;
+	uint8_t *outside;	/* mapped, but not in the memory table */
+	uint8_t *buf;		/* header + valid test frame, in the table */
+	uint32_t len;		/* its length */
+	uint16_t tx_used, rx_used;
+};
+
+static uint8_t frame[MAX_FRAME];
+
+static int setup(struct hostile *h, uint64_t features, unsigned int num)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES | features,
+			       .hdr = HDR_TAP, .num = num };
+	struct vhxg_arena *a;
+
+	memset(h, 0, sizeof(*h));
+	KT_OK(net_setup(&h->e, &cfg));
+	a = h->e.arena;
+	/* Cut the tail off the table: identity setups never map it again. */
+	a->size -= OUTSIDE;
+	h->outside = a->base + a->size;
+	net_fill_canary(h->outside, OUTSIDE);
+	KT_OK(vhxg_set_mem_identity(&h->e.dev));
+	KT_RUN(net_tx_check(&h->e, 100, 0x600d));
+
+	h->len = h->e.hdr_len + FRAME_LEN;
+	h->buf = vhxg_alloc(a, h->len, 64);
+	KT_ASSERT(h->buf, "arena full");
+	memset(h->buf, 0, h->e.hdr_len);
+	frame_build(h->buf + h->e.hdr_len, FRAME_LEN, NULL, 0xbad);
+	h->tx_used = h->e.tx->used->idx;
+	h->rx_used = h->e.rx->used->idx;
+	return KT_PASS;
+}
+
+static bool outside_intact(struct hostile *h, size_t from)
+{
+	return net_canary_intact(h->outside + from, OUTSIDE - from,
+				 "outside the memory table");
+}
+
+static void take(struct vhxg_vq *vq, unsigned int n, uint16_t *ids)
+{
+	vhxg_vq_take_descs(vq, n, ids);
+}
+
+static int post_head(struct vhxg_vq *vq, uint16_t head)
+{
+	vhxg_vq_put_avail(vq, head);
+	vhxg_vq_publish(vq);
+	return vhxg_vq_kick_force(vq);
+}
+
+/* Inject a frame for the RX queue to (fail to) take. */
+static int inject(struct hostile *h)
+{
+	frame_build(frame, 300, NULL, 0xbad1);
+	return pkt_send(h->e.pkt_fd, frame, 300, NULL);
+}
+
+/* vhx: the queue stays stopped until reconfigured. */
+static int expect_stopped(struct hostile *h, struct vhxg_vq *vq)
+{
+	struct net_env *e = &h->e;
+	uint16_t used = vq->used->idx;
+
+	if (vq == e->tx) {
+		frame_build(frame, 200, NULL, 0x570);
+		KT_OK(net_tx(e, frame, 200, NULL, 1, 0));
+		KT_OK(vhxg_vq_kick_force(vq));
+	} else {
+		KT_OK(net_rx_post(e, 4, 2048, 1, 0));
+		KT_OK(vhxg_vq_kick_force(vq));
+		KT_OK(inject(h));
+	}
+	KT_RUN(net_expect_silence(e));
+	usleep(QUIET_MS * 1000);
+	KT_ASSERT(vq->used->idx == used,
+		  "stopped queue moved its used idx from %u to %u", used,
+		  vq->used->idx);
+	return KT_PASS;
+}
+
+/* The common verdict on a queue that was fed something bad. */
+static int expect_rejected(struct hostile *h, struct vhxg_vq *vq)
+{
+	struct net_env *e = &h->e;
+	int ret;
+
+	ret = vhxg_vq_wait_err(vq, WAIT_MS);
+	KT_ASSERT(ret == 1, "ERR eventfd did not fire (%d)", ret);
+	KT_RUN(net_expect_silence(e));
+	KT_ASSERT(e->tx->used->idx == h->tx_used &&
+		  e->rx->used->idx == h->rx_used,
+		  "used idx moved: TX %u -> %u, RX %u -> %u", h->tx_used,
+		  e->tx->used->idx, h->rx_used, e->rx->used->idx);
+	KT_ASSERT(outside_intact(h, CANARY_OFF), "device wrote outside");
+	if (kt_dev_is_vhx())
+		KT_RUN(expect_stopped(h, vq));
+	else
+		kt_diag("queue-stops check is vhx-specific, not run");
+	KT_RUN(net_reset_and_verify(e));
+	KT_ASSERT(outside_intact(h, CANARY_OFF), "device wrote outside");
+	return KT_PASS;
+}
+
+/* ---- addresses ---------------------------------------------------------- */
+
+static int desc_outside_table_tx(void)
+{
+	struct hostile h;
+	uint16_t id;
+
+	KT_RUN(setup(&h, 0, 0));
+	/* A valid frame, so that a device that reads it would send it. */
+	memcpy(h.outside, h.buf, h.len);
+	take(h.e.tx, 1, &id);
+	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)h.outside, h.len, 0, 0);
+	KT_OK(post_head(h.e.tx, id));
+	return expect_rejected(&h, h.e.tx);
+}
+
+static int desc_outside_table_rx(void)
+{
+	struct hostile h;
+	uint16_t id;
+
+	KT_RUN(setup(&h, F(VIRTIO_NET_F_MRG_RXBUF), 0));
+	take(h.e.rx, 1, &id);
+	vhxg_vq_put_desc(h.e.rx, id, (uintptr_t)h.outside + CANARY_OFF, 2048,
+			 VRING_DESC_F_WRITE, 0);
+	KT_OK(post_head(h.e.rx, id));
+	KT_OK(inject(&h));
+	return expect_rejected(&h, h.e.rx);
+}
+
+static int desc_addr_wraps(void)
+{
+	struct hostile h;
+	uint16_t id;
+
+	KT_RUN(setup(&h, 0, 0));
+	take(h.e.tx, 1, &id);
+	vhxg_vq_put_desc(h.e.tx, id, 0xfffffffffffff000ULL, 0x2000, 0, 0);
+	KT_OK(post_head(h.e.tx, id));
+	return expect_rejected(&h, h.e.tx);
+}
+
+static int desc_addr_wraps_rx(void)
+{
+	struct hostile h;
+	uint16_t id;
+
+	KT_RUN(setup(&h, F(VIRTIO_NET_F_MRG_RXBUF), 0));
+	take(h.e.rx, 1, &id);
+	vhxg_vq_put_desc(h.e.rx, id, 0xffffffffffffff00ULL, 0x1000,
+			 VRING_DESC_F_WRITE, 0);
+	KT_OK(post_head(h.e.rx, id));
+	KT_OK(inject(&h));
+	return expect_rejected(&h, h.e.rx);
+}
+
+/* A writable buffer that starts inside the table and ends outside. */
+static int desc_spans_region_end(void)
+{
+	struct hostile h;
+	uint16_t id;
+
+	KT_RUN(setup(&h, F(VIRTIO_NET_F_MRG_RXBUF), 0));
+	take(h.e.rx, 1, &id);
+	vhxg_vq_put_desc(h.e.rx, id, (uintptr_t)h.outside - 100, 2048,
+			 VRING_DESC_F_WRITE, 0);
+	KT_OK(post_head(h.e.rx, id));
+	KT_OK(inject(&h));
+	KT_RUN(expect_rejected(&h, h.e.rx));
+	KT_ASSERT(outside_intact(&h, 0), "wrote past the region's end");
+	return KT_PASS;
+}
+
+static int indirect_outside_table(void)
+{
+	struct hostile h;
+	struct vring_desc *t;
+	uint16_t id;
+
+	KT_RUN(setup(&h, F(VIRTIO_RING_F_INDIRECT_DESC), 0));
+	t = (struct vring_desc *)h.outside;
+	t[0] = (struct vring_desc){ (uintptr_t)h.buf, h.len, 0, 0 };
+	take(h.e.tx, 1, &id);
+	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)t, 16,
+			 VRING_DESC_F_INDIRECT, 0);
+	KT_OK(post_head(h.e.tx, id));
+	return expect_rejected(&h, h.e.tx);
+}
+
+/* vhx checks the rings themselves against the memory table. */
+static int ring_outside_table(void)
+{
+	static const char *const which[] = { "desc", "avail", "used" };
+	struct hostile h;
+	unsigned int w;
+
+	if (!kt_dev_is_vhx())
+		return kt_skip("vhx-specific");
+	for (w = 0; w < 3; w++) {
+		struct vhxg_vq *tx;
+		uint64_t ring[3];
+		int ret;
+
+		KT_RUN(setup(&h, 0, 0));
+		tx = h.e.tx;
+		ring[0] = (uintptr_t)tx->desc;
+		ring[1] = (uintptr_t)tx->avail;
+		ring[2] = (uintptr_t)tx->used;
+		ring[w] = (uintptr_t)h.outside + CANARY_OFF;
+		KT_OK(vhxg_net_set_backend(&h.e.dev, TXQ, -1));
+		ret = vhxg_set_vring_addr(&h.e.dev, TXQ, ring[0], ring[1],
+					  ring[2], 0);
+		if (ret) {
+			KT_ASSERT(ret == -EINVAL || ret == -EFAULT,
+				  "%s outside: SET_VRING_ADDR %s", which[w],
+				  strerror(-ret));
+			kt_diag("%s outside: SET_VRING_ADDR refused (%s)",
+				which[w], strerror(-ret));
+			continue;
+		}
+		ret = vhxg_net_set_backend(&h.e.dev, TXQ, h.e.tap_fd);
+		if (ret) {
+			kt_diag("%s outside: NET_SET_BACKEND refused (%s)",
+				which[w], strerror(-ret));
+			continue;
+		}
+		KT_OK(net_tx(&h.e, h.buf + 12, FRAME_LEN, NULL, 1, 0));
+		KT_OK(vhxg_vq_kick_force(tx));
+		KT_ASSERT(vhxg_vq_wait_err(tx, WAIT_MS) == 1,
+			  "%s outside: no ERR", which[w]);
+		KT_RUN(net_expect_silence(&h.e));
+		KT_ASSERT(outside_intact(&h, CANARY_OFF), "%s outside",
+			  which[w]);
+		KT_RUN(net_reset_and_verify(&h.e));
+	}
+	return KT_PASS;
+}
+
+/* ---- ring structure ----------------------------------------------------- */
+
+static int head_out_of_range(void)
+{
+	struct hostile h;
+
+	KT_RUN(setup(&h, 0, 0));
+	KT_OK(post_head(h.e.tx, h.e.tx->num));
+	return expect_rejected(&h, h.e.tx);
+}
+
+static int next_out_of_range(void)
+{
+	struct hostile h;
+	uint16_t id;
+
+	KT_RUN(setup(&h, 0, 0));
+	take(h.e.tx, 1, &id);
+	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)h.buf, 100,
+			 VRING_DESC_F_NEXT, h.e.tx->num + 5);
+	KT_OK(post_head(h.e.tx, id));
+	return expect_rejected(&h, h.e.tx);
+}
+
+static int desc_self_loop(void)
+{
+	struct hostile h;
+	uint16_t id;
+
+	KT_RUN(setup(&h, 0, 0));
+	take(h.e.tx, 1, &id);
+	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)h.buf, 100,
+			 VRING_DESC_F_NEXT, id);
+	KT_OK(post_head(h.e.tx, id));
+	return expect_rejected(&h, h.e.tx);
+}
+
+static int desc_loop(void)
+{
+	struct hostile h;
+	uint16_t id[3];
+
+	KT_RUN(setup(&h, 0, 0));
+	take(h.e.tx, 3, id);
+	vhxg_vq_put_desc(h.e.tx, id[0], (uintptr_t)h.buf, 12,
+			 VRING_DESC_F_NEXT, id[1]);
+	vhxg_vq_put_desc(h.e.tx, id[1], (uintptr_t)h.buf + 12, 100,
+			 VRING_DESC_F_NEXT, id[2]);
+	vhxg_vq_put_desc(h.e.tx, id[2], (uintptr_t)h.buf + 112, 100,
+			 VRING_DESC_F_NEXT, id[1]);
+	KT_OK(post_head(h.e.tx, id[0]));
+	return expect_rejected(&h, h.e.tx);
+}
+
+static int indirect_loop(void)
+{
+	struct hostile h;
+	struct vring_desc *t;
+	uint16_t id;
+
+	KT_RUN(setup(&h, F(VIRTIO_RING_F_INDIRECT_DESC), 0));
+	t = vhxg_alloc(h.e.arena, 64, 16);
+	t[0] = (struct vring_desc){ (uintptr_t)h.buf, 12,
+				    VRING_DESC_F_NEXT, 1 };
+	t[1] = (struct vring_desc){ (uintptr_t)h.buf + 12, 100,
+				    VRING_DESC_F_NEXT, 0 };
+	take(h.e.tx, 1, &id);
+	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)t, 32,
+			 VRING_DESC_F_INDIRECT, 0);
+	KT_OK(post_head(h.e.tx, id));
+	return expect_rejected(&h, h.e.tx);
+}
+
+static int nested_indirect(void)
+{
+	struct hostile h;
+	struct vring_desc *t, *inner;
+	uint16_t id;
+
+	KT_RUN(setup(&h, F(VIRTIO_RING_F_INDIRECT_DESC), 0));
+	t = vhxg_alloc(h.e.arena, 16, 16);
+	inner = vhxg_alloc(h.e.arena, 16, 16);
+	inner[0] = (struct vring_desc){ (uintptr_t)h.buf, h.len, 0, 0 };
+	t[0] = (struct vring_desc){ (uintptr_t)inner, 16,
+				    VRING_DESC_F_INDIRECT, 0 };
+	take(h.e.tx, 1, &id);
+	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)t, 16,
+			 VRING_DESC_F_INDIRECT, 0);
+	KT_OK(post_head(h.e.tx, id));
+	return expect_rejected(&h, h.e.tx);
+}
+
+static int indirect_len(uint32_t len)
+{
+	struct hostile h;
+	struct vring_desc *t;
+	uint16_t id;
+
+	KT_RUN(setup(&h, F(VIRTIO_RING_F_INDIRECT_DESC), 0));
+	t = vhxg_alloc(h.e.arena, 64, 16);
+	t[0] = (struct vring_desc){ (uintptr_t)h.buf, h.len, 0, 0 };
+	take(h.e.tx, 1, &id);
+	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)t, len,
+			 VRING_DESC_F_INDIRECT, 0);
+	KT_OK(post_head(h.e.tx, id));
+	return expect_rejected(&h, h.e.tx);
+}
+
+static int indirect_len_not_16(void)
+{
+	return indirect_len(24);
+}
+
+static int indirect_len_zero(void)
+{
+	return indirect_len(0);
+}
+
+static int indirect_without_feature(void)
+{
+	struct hostile h;
+	struct vring_desc *t;
+	uint16_t id;
+
+	if (!kt_dev_is_vhx())
+		return kt_skip("vhx-specific");
+	KT_RUN(setup(&h, 0, 0));
+	t = vhxg_alloc(h.e.arena, 16, 16);
+	t[0] = (struct vring_desc){ (uintptr_t)h.buf, h.len, 0, 0 };
+	take(h.e.tx, 1, &id);
+	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)t, 16,
+			 VRING_DESC_F_INDIRECT, 0);
+	KT_OK(post_head(h.e.tx, id));
+	return expect_rejected(&h, h.e.tx);
+}
+
+static int avail_idx_jump(void)
+{
+	struct hostile h;
+	uint16_t id;
+
+	KT_RUN(setup(&h, 0, 0));
+	take(h.e.tx, 1, &id);
+	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)h.buf, h.len, 0, 0);
+	vhxg_vq_put_avail(h.e.tx, id);
+	vhxg_vq_set_avail_idx(h.e.tx, h.e.tx->avail_idx + h.e.tx->num);
+	KT_OK(vhxg_vq_kick_force(h.e.tx));
+	return expect_rejected(&h, h.e.tx);
+}
+
+/* RX chains must be all writable; a readable one after writable is bad. */
+static int rx_readable_after_writable(void)
+{
+	struct hostile h;
+	uint8_t *b;
+	uint16_t id[2];
+
+	KT_RUN(setup(&h, F(VIRTIO_NET_F_MRG_RXBUF), 0));
+	b = vhxg_alloc(h.e.arena, 4096, 64);
+	take(h.e.rx, 2, id);
+	vhxg_vq_put_desc(h.e.rx, id[0], (uintptr_t)b, 2048,
+			 VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, id[1]);
+	vhxg_vq_put_desc(h.e.rx, id[1], (uintptr_t)b + 2048, 2048, 0, 0);
+	KT_OK(post_head(h.e.rx, id[0]));
+	KT_OK(inject(&h));
+	return expect_rejected(&h, h.e.rx);
+}
+
+static int rx_readable_only(void)
+{
+	struct hostile h;
+	uint8_t *b;
+	uint16_t id;
+
+	KT_RUN(setup(&h, F(VIRTIO_NET_F_MRG_RXBUF), 0));
+	b = vhxg_alloc(h.e.arena, 2048, 64);
+	take(h.e.rx, 1, &id);
+	vhxg_vq_put_desc(h.e.rx, id, (uintptr_t)b, 2048, 0, 0);
+	KT_OK(post_head(h.e.rx, id));
+	KT_OK(inject(&h));
+	return expect_rejected(&h, h.e.rx);
+}
+
+static int tx_writable_desc(void)
+{
+	struct hostile h;
+	uint8_t *b;
+	uint16_t id[2];
+
+	KT_RUN(setup(&h, 0, 0));
+	b = vhxg_alloc(h.e.arena, 256, 64);
+	take(h.e.tx, 2, id);
+	vhxg_vq_put_desc(h.e.tx, id[0], (uintptr_t)h.buf, h.len,
+			 VRING_DESC_F_NEXT, id[1]);
+	vhxg_vq_put_desc(h.e.tx, id[1], (uintptr_t)b, 256,
+			 VRING_DESC_F_WRITE, 0);
+	KT_OK(post_head(h.e.tx, id[0]));
+	return expect_rejected(&h, h.e.tx);
+}
+
+/* An indirect table longer than the ring (spec: chains are at most num). */
+static int chain_longer_than_ring(void)
+{
+	struct hostile h;
+	struct vring_desc *t;
+	unsigned int i, n = 17;
+	uint32_t piece;
+	uint16_t id;
+
+	if (!kt_dev_is_vhx())
+		return kt_skip("vhx-specific");
+	KT_RUN(setup(&h, F(VIRTIO_RING_F_INDIRECT_DESC), 16));
+	t = vhxg_alloc(h.e.arena, 16 * n, 16);
+	piece = h.len / n;
+	for (i = 0; i < n; i++)
+		t[i] = (struct vring_desc){
+			(uintptr_t)h.buf + i * piece,
+			i + 1 < n ? piece : h.len - i * piece,
+			i + 1 < n ? VRING_DESC_F_NEXT : 0, i + 1 };
+	take(h.e.tx, 1, &id);
+	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)t, 16 * n,
+			 VRING_DESC_F_INDIRECT, 0);
+	KT_OK(post_head(h.e.tx, id));
+	return expect_rejected(&h, h.e.tx);
+}
+
+/* The boundary that must work: a chain of exactly num descriptors. */
+static int chain_of_ring_size(void)
+{
+	struct hostile h;
+	unsigned int n = 16;
+
+	KT_RUN(setup(&h, F(VIRTIO_RING_F_INDIRECT_DESC), n));
+	frame_build(frame, FRAME_LEN, NULL, 0x16);
+	KT_OK(net_tx(&h.e, frame, FRAME_LEN, NULL, n, 0));
+	KT_RUN(net_expect_frame(&h.e, frame, FRAME_LEN));
+	KT_OK(net_tx_reap(&h.e, 1));
+	KT_ASSERT(vhxg_vq_wait_err(h.e.tx, 0) == 0, "ERR on a valid chain");
+	return KT_PASS;
+}
+
+static const struct kt_case cases[] = {
+	{ "desc_outside_table_tx", desc_outside_table_tx },
+	{ "desc_outside_table_rx", desc_outside_table_rx },
+	{ "desc_addr_wraps", desc_addr_wraps },
+	{ "desc_addr_wraps_rx", desc_addr_wraps_rx },
+	{ "desc_spans_region_end", desc_spans_region_end },
+	{ "indirect_outside_table", indirect_outside_table },
+	{ "ring_outside_table", ring_outside_table },
+	{ "head_out_of_range", head_out_of_range },
+	{ "next_out_of_range", next_out_of_range },
+	{ "desc_self_loop", desc_self_loop },
+	{ "desc_loop", desc_loop },
+	{ "indirect_loop", indirect_loop },
+	{ "nested_indirect", nested_indirect },
+	{ "indirect_len_not_16", indirect_len_not_16 },
+	{ "indirect_len_zero", indirect_len_zero },
+	{ "indirect_without_feature", indirect_without_feature },
+	{ "avail_idx_jump", avail_idx_jump },
+	{ "rx_readable_after_writable", rx_readable_after_writable },
+	{ "rx_readable_only", rx_readable_only },
+	{ "tx_writable_desc", tx_writable_desc },
+	{ "chain_longer_than_ring", chain_longer_than_ring },
+	{ "chain_of_ring_size", chain_of_ring_size },
+};
+
+int main(int argc, char **argv)
+{
+	return kt_main(argc, argv, cases, KT_ARRAY_SIZE(cases),
+		       "/dev/vhx-net");
+}
