@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0
+/* I/O in flight while the device goes away: see blk_life.h. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include "blk_common.h"
+#include "blk_slow.h"
+#include "blk_life.h"
+
+#define NUM		256
+#define CHUNK		4096
+
+/* Open the backend: the slow null_blk if we can, else a ram disk. */
+int life_backend(struct blk_slow *s)
+{
+	int fd;
+
+	if (!blk_slow_create(s, 64, 2000)) {
+		fd = open(s->path, O_RDWR | O_CLOEXEC);
+		return fd < 0 ? -errno : fd;
+	}
+	kt_diag("no slow null_blk; using /dev/ram2");
+	return blk_open_ramdisk(2, O_RDWR, NULL);
+}
+
+/* Fill every queue's ring with reads and kick; returns requests posted. */
+int life_flood(struct blk_dev *b)
+{
+	unsigned int q, n = 0;
+
+	for (q = 0; q < b->nq; q++) {
+		uint8_t *buf = blk_buf(b, (size_t)NUM / 3 * CHUNK, 0);
+		int i;
+
+		if (!buf)
+			return -ENOMEM;
+		for (i = 0; i < NUM / 3; i++) {
+			struct vhxg_buf d = { buf + (size_t)i * CHUNK, CHUNK };
+			int ret = blk_post(b, q, VIRTIO_BLK_T_IN, i * 8, NULL,
+					   0, &d, 1, 0);
+
+			if (ret < 0)
+				return ret;
+			n++;
+		}
+		blk_kick(b, q);
+	}
+	return n;
+}
+
+/* Threads named vhx-blk-PID.N of the given owner. */
+int life_workers(pid_t owner)
+{
+	char prefix[32], path[300], comm[64];
+	struct dirent *de;
+	int n = 0, fd;
+	ssize_t len;
+	DIR *d;
+
+	snprintf(prefix, sizeof(prefix), "vhx-blk-%d.", (int)owner);
+	d = opendir("/proc");
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		snprintf(path, sizeof(path), "/proc/%s/comm", de->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		len = read(fd, comm, sizeof(comm) - 1);
+		close(fd);
+		if (len > 0) {
+			comm[len] = '\0';
+			n += !strncmp(comm, prefix, strlen(prefix));
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+int life_wait_no_workers(pid_t owner)
+{
+	int i, n = 0;
+
+	for (i = 0; i < 100; i++) {
+		n = life_workers(owner);
+		if (n <= 0)
+			return n;
+		usleep(50000);
+	}
+	return n;
+}
+
+
+/* The child: own the device, fill every ring, report, wait to die. */
+static void kill_child(int fd, int wfd)
+{
+	struct blk_cfg cfg = { .nq = 4, .num = NUM };
+	struct blk_dev b;
+	char c = 1;
+
+	if (blk_dev_open(&b, &cfg, fd) || life_flood(&b) < 0)
+		c = 0;
+	if (write(wfd, &c, 1) != 1)
+		_exit(1);
+	for (;;)
+		pause();
+}
+
+int life_kill_rounds(int fd, unsigned int rounds)
+{
+	unsigned int i;
+
+	for (i = 0; i < rounds; i++) {
+		struct pollfd p;
+		int pfd[2], status;
+		char c = 0;
+		pid_t pid;
+
+		KT_ASSERT(!pipe(pfd), "pipe");
+		pid = fork();
+		KT_ASSERT(pid >= 0, "fork");
+		if (!pid) {
+			close(pfd[0]);
+			kill_child(fd, pfd[1]);
+		}
+		close(pfd[1]);
+		p = (struct pollfd){ .fd = pfd[0], .events = POLLIN };
+		if (poll(&p, 1, WAIT_MS) != 1 || read(pfd[0], &c, 1) != 1)
+			c = 0;
+		close(pfd[0]);
+		/* Vary the moment: some rounds mid-submission. */
+		if (i & 1)
+			usleep(200 * i);
+		kill(pid, SIGKILL);
+		KT_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
+		KT_ASSERT(c == 1, "round %u: child could not set up", i);
+		KT_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+			  "round %u: child status %#x", i, status);
+		KT_ASSERT(life_wait_no_workers(pid) == 0,
+			  "round %u: workers of %d left", i, (int)pid);
+	}
+	return KT_PASS;
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Shared by the lifecycle and unload tests: I/O in flight at teardown. */
+#ifndef BLK_LIFE_H
+#define BLK_LIFE_H
+
+#include <sys/types.h>
+
+#include "blk_common.h"
+#include "blk_slow.h"
+
+/* The slow null_blk of @s if it can be made, else /dev/ram2. */
+int life_backend(struct blk_slow *s);
+/* Fill every queue's ring with 4 KiB reads and kick; returns the count. */
+int life_flood(struct blk_dev *b);
+/* Worker threads (vhx-blk-PID.N) of @owner alive now. */
+int life_workers(pid_t owner);
+/* Wait up to 5 s for them to go; returns how many are left. */
+int life_wait_no_workers(pid_t owner);
+/* Fork an owner with I/O in flight on 4 queues, SIGKILL it; KT verdict. */
+int life_kill_rounds(int fd, unsigned int rounds);
+
+#endif /* BLK_LIFE_H */

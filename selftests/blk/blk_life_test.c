@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vhx-blk lifecycle with I/O in flight: detach, RESET_OWNER, close, and
+ * SIGKILL of the owner, on a slow null_blk whose requests complete on a
+ * timer (or on a ram disk when null_blk cannot be configured).  Whatever
+ * the device took from a ring it reports when the owner itself stops it;
+ * nothing hangs; the workers go away with the device.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include "blk_common.h"
+#include "blk_slow.h"
+#include "blk_life.h"
+
+#define NUM		256
+#define CHUNK		4096
+
+/* Every used entry says OK. */
+static int check_used_ok(struct blk_dev *b, unsigned int q, unsigned int *n)
+{
+	struct vhxg_used u[NUM];
+	int got, i;
+
+	got = vhxg_vq_reap(&b->dev.vqs[q], u, NUM);
+	for (i = 0; i < got; i++)
+		KT_ASSERT(blk_status(b, q, u[i].id) == VIRTIO_BLK_S_OK &&
+			  u[i].len == CHUNK + 1, "q%u head %u: status %u len %u",
+			  q, u[i].id, blk_status(b, q, u[i].id), u[i].len);
+	*n = got;
+	return KT_PASS;
+}
+
+/* Detach mid-flight: everything taken from the ring is reported. */
+static int detach(int fd)
+{
+	struct blk_cfg cfg = { .nq = 4, .num = NUM };
+	unsigned int q, base, used, reported[4];
+	struct blk_dev b;
+
+	KT_OK(blk_dev_open(&b, &cfg, fd));
+	KT_OK(life_flood(&b));
+	usleep(1000);
+	KT_OK(blk_set_backend(&b, -1));
+	for (q = 0; q < b.nq; q++) {
+		KT_OK(vhxg_get_vring_base(&b.dev, q, &base));
+		KT_RUN(check_used_ok(&b, q, &used));
+		KT_ASSERT(used == base, "q%u: %u taken, %u reported", q, base,
+			  used);
+		reported[q] = used;
+	}
+	/* And it starts again where it left off. */
+	KT_OK(blk_set_backend(&b, fd));
+	for (q = 0; q < b.nq; q++) {
+		unsigned int total = reported[q];
+
+		while (total < NUM / 3) {
+			KT_ASSERT(vhxg_vq_wait_used(&b.dev.vqs[q], WAIT_MS) == 1,
+				  "q%u stuck at %u", q, total);
+			KT_RUN(check_used_ok(&b, q, &used));
+			total += used;
+		}
+	}
+	blk_dev_close(&b);
+	return KT_PASS;
+}
+
+static int tc_detach_inflight(void)
+{
+	struct blk_slow s;
+	int fd = life_backend(&s), ret;
+
+	KT_OK(fd);
+	ret = detach(fd);
+	close(fd);
+	blk_slow_destroy(&s);
+	return ret;
+}
+
+static int reset_and_close(int fd)
+{
+	struct blk_cfg cfg = { .nq = 4, .num = NUM };
+	struct blk_dev b;
+	unsigned int q, used;
+	int i;
+
+	/* RESET_OWNER with I/O in flight, then the device is usable again. */
+	KT_OK(blk_dev_open(&b, &cfg, fd));
+	KT_OK(life_flood(&b));
+	KT_OK(vhxg_reset_owner(&b.dev));
+	for (q = 0; q < b.nq; q++)
+		KT_RUN(check_used_ok(&b, q, &used));
+	KT_ASSERT(life_wait_no_workers(getpid()) == 0, "workers left after reset");
+	blk_dev_close(&b);
+
+	/* Close with I/O in flight, many times. */
+	for (i = 0; i < 20; i++) {
+		KT_OK(blk_dev_open(&b, &cfg, fd));
+		KT_OK(life_flood(&b));
+		if (i & 1)
+			usleep(500);
+		blk_dev_close(&b);
+	}
+	KT_ASSERT(life_wait_no_workers(getpid()) == 0, "workers left after close");
+	return KT_PASS;
+}
+
+static int tc_reset_and_close_inflight(void)
+{
+	struct blk_slow s;
+	int fd = life_backend(&s), ret;
+
+	KT_OK(fd);
+	ret = reset_and_close(fd);
+	close(fd);
+	blk_slow_destroy(&s);
+	return ret;
+}
+
+static int tc_kill_owner(void)
+{
+	struct blk_slow s;
+	int fd = life_backend(&s), ret;
+
+	KT_OK(fd);
+	ret = life_kill_rounds(fd, 10);
+	close(fd);
+	blk_slow_destroy(&s);
+	return ret;
+}
+
+static const struct kt_case cases[] = {
+	{ "detach_inflight", tc_detach_inflight },
+	{ "reset_and_close_inflight", tc_reset_and_close_inflight },
+	{ "kill_owner", tc_kill_owner },
+};
+
+int main(int argc, char **argv)
+{
+	return kt_main(argc, argv, cases, KT_ARRAY_SIZE(cases),
+		       "/dev/vhx-blk");
+}

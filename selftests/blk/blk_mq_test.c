@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vhx-blk multiqueue: four queues, one driver thread each, 32 requests in
+ * flight per queue, every queue writing and then reading back its own
+ * part of a file and of a ram disk at the same time.  The data is
+ * checked through the ring and with pread.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blk_common.h"
+
+#define NQ		4
+#define QD		32
+#define NUM		128
+#define CHUNK		4096
+#define SEED		0x6d71
+
+struct worker {
+	struct blk_dev *b;
+	unsigned int q;
+	uint64_t first;		/* first sector of the queue's part */
+	unsigned int nchunks;
+	uint8_t *bufs;		/* CHUNK per head */
+	uint64_t sector_of[NUM];
+	char err[160];
+};
+
+static uint8_t *head_buf(struct worker *w, unsigned int head)
+{
+	return w->bufs + (size_t)head * CHUNK;
+}
+
+/* Chunk i of the pass, in a scrambled order so queues interleave. */
+static uint64_t chunk_sector(struct worker *w, unsigned int i)
+{
+	unsigned int c = (i * 7919u) % w->nchunks;
+
+	return w->first + (uint64_t)c * (CHUNK / SECTOR);
+}
+
+static int post_one(struct worker *w, bool write, unsigned int i)
+{
+	struct vhxg_vq *vq = &w->b->dev.vqs[w->q];
+	uint64_t sector = chunk_sector(w, i);
+	unsigned int head = vq->free_head;
+	struct vhxg_buf buf = { head_buf(w, head), CHUNK };
+	int ret;
+
+	if (write)
+		blk_pattern(buf.addr, CHUNK, SEED, sector * SECTOR);
+	else
+		memset(buf.addr, 0, CHUNK);
+	ret = blk_post(w->b, w->q, write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN,
+		       sector, &buf, write, &buf, !write, 0);
+	if (ret >= 0)
+		w->sector_of[ret] = sector;
+	return ret;
+}
+
+static int reap(struct worker *w, bool write, unsigned int *done)
+{
+	struct vhxg_used u[NUM];
+	int n, i;
+
+	n = vhxg_vq_reap(&w->b->dev.vqs[w->q], u, NUM);
+	for (i = 0; i < n; i++) {
+		uint8_t st = blk_status(w->b, w->q, u[i].id);
+		uint64_t sector = w->sector_of[u[i].id];
+
+		if (st != VIRTIO_BLK_S_OK) {
+			snprintf(w->err, sizeof(w->err),
+				 "q%u: status %u at sector %llu", w->q, st,
+				 (unsigned long long)sector);
+			return -EIO;
+		}
+		if (!write && blk_check_pattern(head_buf(w, u[i].id), CHUNK,
+						SEED, sector * SECTOR)) {
+			snprintf(w->err, sizeof(w->err),
+				 "q%u: bad data read at sector %llu", w->q,
+				 (unsigned long long)sector);
+			return -EIO;
+		}
+	}
+	*done += n;
+	return n;
+}
+
+static int pass(struct worker *w, bool write)
+{
+	unsigned int issued = 0, done = 0;
+	int ret;
+
+	while (done < w->nchunks) {
+		while (issued < w->nchunks && issued - done < QD) {
+			ret = post_one(w, write, issued);
+			if (ret < 0)
+				return ret;
+			issued++;
+		}
+		blk_kick(w->b, w->q);
+		ret = vhxg_vq_wait_used(&w->b->dev.vqs[w->q], WAIT_MS);
+		if (ret <= 0) {
+			snprintf(w->err, sizeof(w->err), "q%u: %s after %u of %u",
+				 w->q, ret ? strerror(-ret) : "timeout", done,
+				 w->nchunks);
+			return -ETIMEDOUT;
+		}
+		ret = reap(w, write, &done);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static void *worker_fn(void *arg)
+{
+	struct worker *w = arg;
+
+	if (!pass(w, true))
+		pass(w, false);
+	return NULL;
+}
+
+static int run_mq(int fd, uint64_t bytes)
+{
+	struct blk_cfg cfg = { .nq = NQ, .num = NUM };
+	struct worker w[NQ];
+	pthread_t t[NQ];
+	struct blk_dev b;
+	unsigned int q, per = (bytes / NQ) / CHUNK;
+	uint8_t *check;
+	int ret = KT_PASS;
+
+	if (per > 512)
+		per = 512;
+	KT_OK(blk_dev_open(&b, &cfg, fd));
+	for (q = 0; q < NQ; q++) {
+		w[q] = (struct worker){ .b = &b, .q = q, .nchunks = per };
+		w[q].first = (uint64_t)q * (bytes / NQ) / SECTOR;
+		w[q].bufs = blk_buf(&b, (size_t)NUM * CHUNK, 0);
+		KT_ASSERT(w[q].bufs, "arena");
+	}
+	for (q = 0; q < NQ; q++)
+		KT_ASSERT(!pthread_create(&t[q], NULL, worker_fn, &w[q]),
+			  "pthread_create");
+	for (q = 0; q < NQ; q++)
+		pthread_join(t[q], NULL);
+	for (q = 0; q < NQ; q++) {
+		if (w[q].err[0]) {
+			kt_diag("%s", w[q].err);
+			ret = KT_FAIL;
+		}
+	}
+	if (ret != KT_PASS)
+		return ret;
+	/* What the backend holds, read past the device. */
+	check = malloc(CHUNK);
+	KT_ASSERT(check, "malloc");
+	for (q = 0; q < NQ; q++) {
+		unsigned int i;
+
+		for (i = 0; i < per; i++) {
+			uint64_t off = (w[q].first + (uint64_t)i * (CHUNK / SECTOR)) *
+				       SECTOR;
+
+			KT_ASSERT(pread(fd, check, CHUNK, off) == CHUNK,
+				  "pread: %m");
+			KT_ASSERT(!blk_check_pattern(check, CHUNK, SEED, off),
+				  "backend data at %llu",
+				  (unsigned long long)off);
+		}
+	}
+	free(check);
+	blk_dev_close(&b);
+	return KT_PASS;
+}
+
+static int tc_mq_file(void)
+{
+	uint64_t bytes = 16 << 20;
+	int fd = blk_tmpfile(bytes);
+
+	KT_OK(fd);
+	return run_mq(fd, bytes);
+}
+
+static int tc_mq_block_device(void)
+{
+	uint64_t bytes;
+	int fd = blk_open_ramdisk(1, O_RDWR, &bytes);
+
+	if (fd == -ENOENT)
+		return kt_skip("no /dev/ram1 (brd)");
+	KT_OK(fd);
+	return run_mq(fd, bytes);
+}
+
+static const struct kt_case cases[] = {
+	{ "mq_file", tc_mq_file },
+	{ "mq_block_device", tc_mq_block_device },
+};
+
+int main(int argc, char **argv)
+{
+	return kt_main(argc, argv, cases, KT_ARRAY_SIZE(cases),
+		       "/dev/vhx-blk");
+}
