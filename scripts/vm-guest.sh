@@ -59,10 +59,19 @@ mount_fs tmpfs /run
 mount_fs debugfs /sys/kernel/debug
 ip link set lo up >> "$setup_log" 2>&1 || note "cannot bring lo up"
 
+note "mounts done"
+
 # Modules tests may want; a missing one is worth a note, not a failure.
-for m in tun tap macvtap veth dummy vhost_net brd null_blk; do
-	modprobe "$m" >> "$setup_log" 2>&1 || note "modprobe $m failed"
-done
+# One modprobe for all is quicker (every exec goes over 9p); only if it
+# fails, find out which module it was.
+wanted_modules="tun tap macvtap veth dummy vhost_net brd null_blk"
+# shellcheck disable=SC2086
+if ! modprobe -a $wanted_modules >> "$setup_log" 2>&1; then
+	for m in $wanted_modules; do
+		modprobe "$m" >> "$setup_log" 2>&1 || note "modprobe $m failed"
+	done
+fi
+note "modules loaded"
 
 module_name=
 if [ -n "$VHX_MODULE" ]; then
