@@ -450,7 +450,7 @@ static int still_works(struct blk_dev *b, int fd)
 static int tc_bad_requests(void)
 {
 	struct vhxg_buf out[2], in[2];
-	uint8_t *buf, *hdrbuf, status;
+	uint8_t *buf, *hdrbuf, *status;
 	struct virtio_blk_outhdr *hdr;
 	struct blk_dev b;
 	uint32_t used;
@@ -494,13 +494,15 @@ static int tc_bad_requests(void)
 			 NULL) == VIRTIO_BLK_S_UNSUPP, "legacy barrier");
 
 	/* A header shorter than struct virtio_blk_outhdr. */
-	status = STATUS_NONE;
+	status = hdrbuf + 32;
+	*status = STATUS_NONE;
 	hdr->type = VIRTIO_BLK_T_OUT;
 	hdr->sector = 0;
 	out[0] = (struct vhxg_buf){ hdr, 8 };
-	in[0] = (struct vhxg_buf){ &status, 1 };
-	KT_ASSERT(blk_do_raw(&b, 0, out, 1, in, 1, 0, &status, &used) ==
+	in[0] = (struct vhxg_buf){ status, 1 };
+	KT_ASSERT(blk_do_raw(&b, 0, out, 1, in, 1, 0, status, &used) ==
 		  VIRTIO_BLK_S_IOERR, "short header");
+	KT_ASSERT(used == 1, "short header used len %u", used);
 	/* Header split over two descriptors, status sharing the data one. */
 	hdr->type = VIRTIO_BLK_T_IN;
 	hdr->sector = 77;

@@ -85,10 +85,20 @@ int blk_slow_create(struct blk_slow *s, unsigned int size_mb,
 		blk_slow_destroy(s);
 		return ret;
 	}
-	snprintf(s->path, sizeof(s->path), "/dev/nullb%d", atoi(idx));
-	/* udev is not running: wait for devtmpfs to show the node. */
-	for (i = 0; i < 100 && stat(s->path, &st); i++)
+	/*
+	 * Older kernels name the disk after the configfs directory, newer
+	 * ones nullbN.  udev is not running: wait for devtmpfs to show it.
+	 */
+	for (i = 0; i < 100; i++) {
+		snprintf(s->path, sizeof(s->path), "/dev/%s",
+			 strrchr(s->dir, '/') + 1);
+		if (!stat(s->path, &st))
+			break;
+		snprintf(s->path, sizeof(s->path), "/dev/nullb%d", atoi(idx));
+		if (!stat(s->path, &st))
+			break;
 		usleep(10000);
+	}
 	if (stat(s->path, &st)) {
 		blk_slow_destroy(s);
 		return -ENOENT;

@@ -164,6 +164,12 @@ int kt_main(int argc, char **argv, const struct kt_case *cases, size_t ncases,
 		return 2;
 	}
 
+	if (access(kt_dev, R_OK | W_OK)) {
+		fprintf(stderr, "%s: cannot use device %s: %s\n", argv[0],
+			kt_dev, strerror(errno));
+		return 2;
+	}
+
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("TAP version 13\n1..%zu\n", planned);
 	kt_diag("device %s", kt_dev);

@@ -217,6 +217,10 @@ int net_tx_reap(struct net_env *e, unsigned int n)
 		kt_diag("TX: %lu used entries with a bad id", e->tx->bad_used);
 		return -EPROTO;
 	}
+	if (vhxg_vq_wait_err(e->tx, 0)) {
+		kt_diag("TX: ERR eventfd fired on a valid ring");
+		return -EPROTO;
+	}
 	return 0;
 }
 
@@ -420,6 +424,10 @@ ssize_t net_rx_get(struct net_env *e, void *frame, size_t max,
 			break;
 		kt_diag("RX: dropping a frame of ethertype %#x",
 			frame_ethertype(buf + e->hdr_len));
+	}
+	if (vhxg_vq_wait_err(e->rx, 0)) {
+		kt_diag("RX: ERR eventfd fired on a valid ring");
+		return -EPROTO;
 	}
 	if (vh)
 		*vh = h;

@@ -510,6 +510,34 @@ static int chain_of_ring_size(void)
 	return KT_PASS;
 }
 
+/*
+ * After a bad chain, the driver repairs its ring and reconfigures the
+ * queue the way a VMM does on a device reset: detach, SET_VRING_BASE to
+ * where the used ring stands, reattach.  Traffic must resume there.
+ */
+static int recover_by_set_vring_base(void)
+{
+	struct hostile h;
+	struct vhxg_vq *tx;
+	uint16_t base;
+
+	KT_RUN(setup(&h, 0, 0));
+	tx = h.e.tx;
+	KT_OK(post_head(tx, tx->num));
+	KT_ASSERT(vhxg_vq_wait_err(tx, WAIT_MS) == 1, "no ERR");
+	KT_RUN(net_expect_silence(&h.e));
+	KT_OK(net_attach(&h.e, -1));
+	base = tx->used->idx;
+	KT_ASSERT(base == h.tx_used, "used idx %u, want %u", base, h.tx_used);
+	vhxg_vq_rewind(tx, base);
+	KT_OK(vhxg_set_vring_base(&h.e.dev, TXQ, base));
+	KT_OK(net_attach(&h.e, h.e.tap_fd));
+	KT_RUN(net_tx_check(&h.e, 300, 0x4ec0));
+	KT_ASSERT(tx->used->idx == (uint16_t)(base + 1), "used idx %u",
+		  tx->used->idx);
+	return KT_PASS;
+}
+
 static const struct kt_case cases[] = {
 	{ "desc_outside_table_tx", desc_outside_table_tx },
 	{ "desc_outside_table_rx", desc_outside_table_rx },
@@ -533,6 +561,7 @@ static const struct kt_case cases[] = {
 	{ "tx_writable_desc", tx_writable_desc },
 	{ "chain_longer_than_ring", chain_longer_than_ring },
 	{ "chain_of_ring_size", chain_of_ring_size },
+	{ "recover_by_set_vring_base", recover_by_set_vring_base },
 };
 
 int main(int argc, char **argv)
