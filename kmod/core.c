@@ -788,9 +788,11 @@ void vhx_vq_signal(struct vhx_vq *vq)
 static bool busy_wait(struct vhx_vq *vq)
 {
 	u64 end = local_clock() + (u64)vq->busyloop_us * NSEC_PER_USEC;
+	u16 seen = vq->ring.avail_idx;
 
 	while (!need_resched() && local_clock() < end) {
-		if (vhx_ring_pending(&vq->ring))
+		if (vhx_ring_pending(&vq->ring) < 0 ||
+		    vq->ring.avail_idx != seen)
 			return true;
 		cpu_relax();
 	}

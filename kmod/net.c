@@ -272,6 +272,7 @@ static void handle_rx(struct vhx_vq *vq)
 			vhx_vq_fail(vq, ret, "cannot write RX buffer");
 			break;
 		}
+		/* Dropped packets count too: a flood must not pin us. */
 		bytes += want;
 		if (weight_exceeded(vq, bytes, ++pkts))
 			break;

@@ -366,11 +366,14 @@ int vhx_ring_need_call(struct vhx_ring *r)
 }
 
 /*
- * Ask the guest to kick again.  Returns > 0 if entries arrived meanwhile,
- * in which case the caller should keep going instead of sleeping.
+ * Ask the guest to kick again.  Returns > 0 if entries arrived since we
+ * last read avail->idx, in which case the caller should keep going instead
+ * of sleeping.  Entries we saw but gave back (vhx_ring_unget) do not count:
+ * the caller is waiting for more than those.
  */
 int vhx_ring_notify_on(struct vhx_ring *r)
 {
+	u16 seen = r->avail_idx;
 	int ret;
 
 	if (r->event_idx)
@@ -381,7 +384,8 @@ int vhx_ring_notify_on(struct vhx_ring *r)
 		return ret;
 	/* The flag must be visible before we look at avail->idx again. */
 	vhx_mb();
-	return vhx_ring_pending(r);
+	ret = vhx_ring_pending(r);
+	return ret < 0 ? ret : r->avail_idx != seen;
 }
 
 /* Tell the guest kicks are not needed while we are polling the ring. */
