@@ -44,22 +44,8 @@ finish() {
 	exit 0
 }
 
-mount_fs() {
-	local type=$1 dir=$2
-
-	mkdir -p "$dir"
-	mount -t "$type" "$type" "$dir" >> "$setup_log" 2>&1 ||
-		note "mount -t $type $dir failed"
-}
-
-mount_fs devpts /dev/pts
-mount_fs tmpfs /dev/shm
-mount_fs tmpfs /tmp
-mount_fs tmpfs /run
-mount_fs debugfs /sys/kernel/debug
-ip link set lo up >> "$setup_log" 2>&1 || note "cannot bring lo up"
-
-note "mounts done"
+# The initramfs init has mounted /dev/pts, /dev/shm, /tmp, /run and
+# debugfs and brought lo up; the kernel log notes any failure there.
 
 # Modules tests may want; a missing one is worth a note, not a failure.
 # One modprobe for all is quicker (every exec goes over 9p); only if it
@@ -75,7 +61,8 @@ note "modules loaded"
 
 module_name=
 if [ -n "$VHX_MODULE" ]; then
-	module_name=$(basename "$VHX_MODULE" .ko)
+	module_name=${VHX_MODULE##*/}
+	module_name=${module_name%.ko}
 	module_name=${module_name//-/_}
 	if ! insmod "$VHX_MODULE" >> "$setup_log" 2>&1; then
 		note "insmod $VHX_MODULE failed"

@@ -41,7 +41,7 @@ die() {
 }
 
 usage() {
-	sed -n '/^#   vm-run.sh/,/^#$/s/^#  \?//p' "$0" >&2
+	sed -n '/^#   vm-run.sh/,/^set /{/^set /d;s/^# \?//p}' "$0" >&2
 	exit 2
 }
 
