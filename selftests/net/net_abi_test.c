@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include "common.h"
 
@@ -323,6 +324,41 @@ static int mem_table_limits(void)
 	return KT_PASS;
 }
 
+/* Another process (another mm) is not the owner. */
+static int other_process_eperm(void)
+{
+	struct vhxg_dev d;
+	int status;
+	pid_t pid;
+
+	KT_OK(open_dev(&d, true));
+	KT_OK(vhxg_set_vring_num(&d, 0, 256));
+	pid = fork();
+	KT_ASSERT(pid >= 0, "fork: %s", strerror(errno));
+	if (!pid) {
+		uint64_t f;
+
+		/* Exit codes: 0 all as expected, else which step failed. */
+		if (vhxg_set_vring_num(&d, 0, 128) != -EPERM)
+			_exit(1);
+		if (vhxg_set_mem_identity(&d) != -EPERM)
+			_exit(2);
+		if (vhxg_net_set_backend(&d, 0, -1) != -EPERM)
+			_exit(3);
+		if (vhxg_reset_owner(&d) != -EPERM)
+			_exit(4);
+		if (vhxg_get_features(&d, &f))
+			_exit(5);
+		_exit(0);
+	}
+	KT_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
+	KT_ASSERT(WIFEXITED(status) && !WEXITSTATUS(status),
+		  "child's ioctl %d did not behave (1 NUM, 2 MEM, 3 BACKEND, "
+		  "4 RESET, 5 GET_FEATURES)", WEXITSTATUS(status));
+	KT_OK(vhxg_set_vring_num(&d, 0, 128));
+	return KT_PASS;
+}
+
 static const struct kt_case cases[] = {
 	{ "features_offered", features_offered },
 	{ "set_features_unknown", set_features_unknown },
@@ -338,6 +374,7 @@ static const struct kt_case cases[] = {
 	{ "busyloop_timeout", busyloop_timeout },
 	{ "backend_features", backend_features },
 	{ "mem_table_limits", mem_table_limits },
+	{ "other_process_eperm", other_process_eperm },
 };
 
 int main(int argc, char **argv)

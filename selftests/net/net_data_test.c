@@ -117,6 +117,36 @@ static int tx_burst(void)
 	return KT_PASS;
 }
 
+/* Rings of 1 and 2 entries, and a ring of 64 filled completely. */
+static int tx_ring_edges(void)
+{
+	static const unsigned int nums[] = { 1, 2, 64 };
+	unsigned int k, i;
+
+	for (k = 0; k < KT_ARRAY_SIZE(nums); k++) {
+		struct net_cfg cfg = { .features = BASE_FEATURES,
+				       .hdr = HDR_TAP, .num = nums[k] };
+		unsigned int n = nums[k], round;
+		struct net_env e;
+
+		KT_OK(net_setup(&e, &cfg));
+		for (round = 0; round < 3; round++) {
+			/* Fill the ring before the device sees anything. */
+			for (i = 0; i < n; i++) {
+				frame_build(frame, 64 + i, NULL, round << 8 | i);
+				KT_OK(net_tx(&e, frame, 64 + i, NULL, 1, 0));
+			}
+			KT_ASSERT(e.tx->num_free == 0, "ring not full");
+			for (i = 0; i < n; i++) {
+				frame_build(frame, 64 + i, NULL, round << 8 | i);
+				KT_RUN(net_expect_frame(&e, frame, 64 + i));
+			}
+			KT_OK(net_tx_reap(&e, n));
+		}
+	}
+	return KT_PASS;
+}
+
 /* ---- RX ----------------------------------------------------------------- */
 
 struct rx_case {
@@ -292,6 +322,58 @@ static int rx_burst(void)
 	}
 	KT_ASSERT(e.rx->used->idx == n, "used idx %u, want %u",
 		  e.rx->used->idx, n);
+	return KT_PASS;
+}
+
+/* Frames wait in the tap until buffers are posted, then arrive in order. */
+static int rx_late_buffers(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES | MRG | EIDX,
+			       .hdr = HDR_TAP };
+	struct net_env e;
+	unsigned int i;
+	ssize_t n;
+
+	KT_OK(net_setup(&e, &cfg));
+	for (i = 0; i < 3; i++) {
+		frame_build(frame, 100 + i, NULL, i);
+		KT_OK(pkt_send(e.pkt_fd, frame, 100 + i, NULL));
+	}
+	usleep(QUIET_MS * 1000);
+	KT_OK(net_rx_post(&e, 8, 2048, 1, 0));
+	for (i = 0; i < 3; i++) {
+		frame_build(frame, 100 + i, NULL, i);
+		n = net_rx_get(&e, got, sizeof(got), NULL, WAIT_MS);
+		KT_ASSERT(n == 100 + i, "frame %u: %zd bytes", i, n);
+		KT_ASSERT(bytes_equal(got, frame, n, "late RX"), "frame %u", i);
+	}
+	return KT_PASS;
+}
+
+/*
+ * Without MRG_RXBUF a frame larger than the chain is dropped, the
+ * buffer stays posted for the next frame that fits.
+ */
+static int rx_too_big_nomrg(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES, .hdr = HDR_TAP };
+	struct net_env e;
+
+	KT_OK(net_setup(&e, &cfg));
+	KT_OK(net_rx_post(&e, 1, 512, 1, 0));
+	frame_build(frame, 1000, NULL, 0xb16);
+	KT_OK(pkt_send(e.pkt_fd, frame, 1000, NULL));
+	usleep(QUIET_MS * 1000);
+	if (vhxg_vq_pending(e.rx)) {
+		struct vhxg_used u;
+
+		vhxg_vq_reap(e.rx, &u, 1);
+		kt_diag("1000-byte frame used a 512-byte chain: used len %u",
+			u.len);
+		return KT_FAIL;
+	}
+	KT_RUN(net_rx_check(&e, 300, 0x5a11));
+	KT_ASSERT(e.rx->used->idx == 1, "used idx %u", e.rx->used->idx);
 	return KT_PASS;
 }
 
@@ -511,6 +593,31 @@ static int detach_reattach(void)
 		  e.rx->used->idx);
 	KT_OK(vhxg_get_vring_base(&e.dev, TXQ, &base));
 	KT_ASSERT(base == 8, "TX base %u, want 8", base);
+	return KT_PASS;
+}
+
+/* Close the device with chains in flight; a new one takes the tap over. */
+static int close_with_traffic(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES | MRG,
+			       .hdr = HDR_TAP };
+	struct net_env e;
+	unsigned int i;
+
+	KT_OK(net_setup(&e, &cfg));
+	KT_OK(net_rx_post(&e, 64, 2048, 1, 0));
+	for (i = 0; i < 32; i++) {
+		frame_build(frame, 1000, NULL, i);
+		KT_OK(net_tx(&e, frame, 1000, NULL, 2, 0));
+		KT_OK(pkt_send(e.pkt_fd, frame, 1000, NULL));
+	}
+	vhxg_close(&e.dev);
+	KT_OK(net_setup_dev(&e));
+	/* Frames from before may still come out: net_rx_check skips none. */
+	while (pkt_recv(e.pkt_fd, got, sizeof(got), QUIET_MS, TEST_ETHERTYPE,
+			NULL) > 0)
+		;
+	KT_RUN(net_tx_check(&e, 200, 0xc105e));
 	return KT_PASS;
 }
 
@@ -807,6 +914,7 @@ static const struct kt_case cases[] = {
 	{ "tx_indirect", tx_indirect },
 	{ "tx_scattered", tx_scattered },
 	{ "tx_burst", tx_burst },
+	{ "tx_ring_edges", tx_ring_edges },
 	{ "rx_mrg_tap_hdr", rx_mrg_tap_hdr },
 	{ "rx_mrg_vhost_hdr", rx_mrg_vhost_hdr },
 	{ "rx_nomrg_tap_hdr", rx_nomrg_tap_hdr },
@@ -820,11 +928,14 @@ static const struct kt_case cases[] = {
 	{ "rx_big_nomrg", rx_big_nomrg },
 	{ "rx_big_nomrg_indirect", rx_big_nomrg_indirect },
 	{ "rx_burst", rx_burst },
+	{ "rx_late_buffers", rx_late_buffers },
+	{ "rx_too_big_nomrg", rx_too_big_nomrg },
 	{ "tx_csum_offload", tx_csum_offload },
 	{ "tx_gso_tcpv4", tx_gso_tcpv4 },
 	{ "rx_gso_tcpv4", rx_gso_tcpv4 },
 	{ "macvtap_tx_rx", macvtap_tx_rx },
 	{ "detach_reattach", detach_reattach },
+	{ "close_with_traffic", close_with_traffic },
 	{ "reset_owner", reset_owner },
 	{ "two_queue_pairs", two_queue_pairs },
 	{ "event_idx_used_event", event_idx_used_event },
