@@ -22,7 +22,8 @@
 # The command's stdout and stderr are streamed to this script's stdout and
 # kept in DIR/output.txt; the serial console goes to CONSOLE_LOG (default
 # DIR/console.log), the kernel log after the run to DIR/dmesg.txt.
-# DIR defaults to build/vm/KVER.  DIR/vm-status summarises the run.
+# DIR defaults to a new directory build/vm/runs/KVER-DATE-XXXX (printed at
+# the end).  DIR/vm-status summarises the run.
 #
 # Exit status: the command's, if the run was clean.  Otherwise non-zero
 # even if the command succeeded: 1 on a kernel splat in the console log or
@@ -109,7 +110,13 @@ fi
 command -v qemu-system-x86_64 >/dev/null ||
 	die "qemu-system-x86_64 not found (run scripts/install-deps.sh)"
 
-[ -n "$out" ] || out=$top/build/vm/$kver
+if [ -z "$out" ]; then
+	# Several people may run VMs from one tree at once: by default, each
+	# run gets a directory of its own.
+	mkdir -p "$top/build/vm/runs" || die "cannot create $top/build/vm/runs"
+	out=$(mktemp -d "$top/build/vm/runs/$kver-$(date +%m%d-%H%M%S)-XXXX") ||
+		die "cannot create an output directory under build/vm/runs"
+fi
 mkdir -p "$out" || die "cannot create $out"
 out=$(cd "$out" && pwd)
 # These paths travel through the kernel command line and job files
@@ -232,5 +239,5 @@ splat=$splat
 status=$status
 EOF
 echo "$me: $kver: command status $cmd_status, splat $splat," \
-     "timeout $timed_out, ${elapsed}s; exit $status" >&2
+     "timeout $timed_out, ${elapsed}s; exit $status; files in $out" >&2
 exit $status
