@@ -275,7 +275,7 @@ bool bytes_equal(const void *got, const void *want, size_t len,
 
 	for (i = 0; i < len; i++) {
 		if (g[i] != w[i]) {
-			kt_diag("%s differs at byte %zu of %zu: got %#x want %#x",
+			kt_diag("%s differs at byte %zu of %zu: %#x, want %#x",
 				what, i, len, g[i], w[i]);
 			return false;
 		}

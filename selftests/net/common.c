@@ -157,7 +157,7 @@ int net_setup(struct net_env *e, const struct net_cfg *cfg)
 	return e->pkt_fd < 0 ? e->pkt_fd : 0;
 }
 
-/* ---- TX ----------------------------------------------------------------- */
+/* ---- TX ------------------------------------------------------------------ */
 
 int net_tx(struct net_env *e, const void *frame, size_t len,
 	   const struct virtio_net_hdr_mrg_rxbuf *vh, unsigned int nsplit,
@@ -307,7 +307,7 @@ int net_wait_used_idx(struct vhxg_vq *vq, uint16_t idx, int timeout_ms)
 	return 0;
 }
 
-/* ---- RX ----------------------------------------------------------------- */
+/* ---- RX ------------------------------------------------------------------ */
 
 int net_rx_post(struct net_env *e, unsigned int n, uint32_t buflen,
 		unsigned int ndesc, unsigned int add_flags)
@@ -432,7 +432,8 @@ ssize_t net_rx_get(struct net_env *e, void *frame, size_t max,
 	if (vh)
 		*vh = h;
 	total -= e->hdr_len;
-	memcpy(frame, buf + e->hdr_len, (size_t)total < max ? (size_t)total : max);
+	memcpy(frame, buf + e->hdr_len,
+	       (size_t)total < max ? (size_t)total : max);
 	return total;
 }
 
@@ -453,7 +454,7 @@ int net_rx_check(struct net_env *e, size_t len, uint32_t seed)
 	return KT_PASS;
 }
 
-/* ---- reset -------------------------------------------------------------- */
+/* ---- reset --------------------------------------------------------------- */
 
 int net_reset_and_verify(struct net_env *e)
 {

@@ -19,7 +19,7 @@
 #define TXQ		1
 #define F(bit)		(1ULL << (bit))
 #define NET_F_HDR	F(VHOST_NET_F_VIRTIO_NET_HDR)
-#define WAIT_MS		5000	/* for what must happen (TCG is slow) */
+#define WAIT_MS		10000	/* for what must happen (TCG: slow) */
 #define QUIET_MS	400	/* for what must not happen */
 #define TX_SLOT		2048	/* per-head TX buffer */
 #define MAX_FRAME	65536
@@ -30,7 +30,7 @@
  * bytes of each TX buffer as the tap's header (its XDP batching path).
  */
 enum hdr_mode {
-	HDR_TAP,	/* tap with IFF_VNET_HDR + TUNSETVNETHDRSZ (QEMU's way) */
+	HDR_TAP,	/* tap: IFF_VNET_HDR + TUNSETVNETHDRSZ, as QEMU */
 	HDR_VHOST,	/* VHOST_NET_F_VIRTIO_NET_HDR: vhost adds/strips it */
 };
 
@@ -60,7 +60,7 @@ struct net_env {
 	char ifname[IFNAMSIZ];
 	int tap_fd;
 	int pkt_fd;
-	size_t hdr_len;		/* header bytes at the start of guest buffers */
+	size_t hdr_len;		/* header bytes opening guest buffers */
 	uint8_t *tx_slots;	/* num * TX_SLOT */
 	struct rx_slot rx_slots[1024];
 	const uint8_t *rx_dst;	/* destination MAC of injected frames */

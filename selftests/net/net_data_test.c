@@ -19,7 +19,7 @@ static const size_t sizes[] = { 60, 61, 64, 100, 127, 128, 256, 511, 1000,
 
 static uint8_t frame[MAX_FRAME], got[MAX_FRAME];
 
-/* ---- TX ----------------------------------------------------------------- */
+/* ---- TX ------------------------------------------------------------------ */
 
 static int tx_sizes(enum hdr_mode hdr, uint64_t features, unsigned int flags)
 {
@@ -133,12 +133,14 @@ static int tx_ring_edges(void)
 		for (round = 0; round < 3; round++) {
 			/* Fill the ring before the device sees anything. */
 			for (i = 0; i < n; i++) {
-				frame_build(frame, 64 + i, NULL, round << 8 | i);
+				frame_build(frame, 64 + i, NULL,
+					    round << 8 | i);
 				KT_OK(net_tx(&e, frame, 64 + i, NULL, 1, 0));
 			}
 			KT_ASSERT(e.tx->num_free == 0, "ring not full");
 			for (i = 0; i < n; i++) {
-				frame_build(frame, 64 + i, NULL, round << 8 | i);
+				frame_build(frame, 64 + i, NULL,
+					    round << 8 | i);
 				KT_RUN(net_expect_frame(&e, frame, 64 + i));
 			}
 			KT_OK(net_tx_reap(&e, n));
@@ -147,7 +149,7 @@ static int tx_ring_edges(void)
 	return KT_PASS;
 }
 
-/* ---- RX ----------------------------------------------------------------- */
+/* ---- RX ------------------------------------------------------------------ */
 
 struct rx_case {
 	uint64_t features;
@@ -377,7 +379,7 @@ static int rx_too_big_nomrg(void)
 	return KT_PASS;
 }
 
-/* ---- offload metadata ----------------------------------------------------- */
+/* ---- offload metadata ---------------------------------------------------- */
 
 /* An Ethernet/IPv4/TCP frame with @payload bytes; returns its length. */
 static size_t tcp4_frame(uint8_t *p, size_t payload, uint32_t seed)
@@ -504,7 +506,7 @@ static int rx_gso_tcpv4(void)
 	return KT_PASS;
 }
 
-/* ---- macvtap ---------------------------------------------------------- */
+/* ---- macvtap ------------------------------------------------------------- */
 
 static int macvtap_tx_rx(void)
 {
@@ -720,7 +722,7 @@ static int two_queue_pairs(void)
 	return KT_PASS;
 }
 
-/* ---- notification suppression ------------------------------------------- */
+/* ---- notification suppression -------------------------------------------- */
 
 /* Send one TX frame and wait for its used entry without touching calls. */
 static int tx_one_quiet(struct net_env *e, uint32_t seed)
@@ -837,7 +839,7 @@ static int notify_on_empty(void)
 	return KT_PASS;
 }
 
-/* ---- memory table ------------------------------------------------------- */
+/* ---- memory table -------------------------------------------------------- */
 
 /* 32 regions; buffers straddle their boundaries. */
 static int mem_many_regions(void)

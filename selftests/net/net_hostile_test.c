@@ -20,14 +20,14 @@
 
 #include "common.h"
 
-#define OUTSIDE		(1u << 20)	/* arena tail left out of the table */
+#define OUTSIDE		(1u << 20)	/* arena tail not in the table */
 #define FRAME_LEN	1000
-#define CANARY_OFF	4096		/* outside[0..4095] may hold a frame */
+#define CANARY_OFF	4096		/* below: may hold a frame */
 
 struct hostile {
 	struct net_env e;
 	uint8_t *outside;	/* mapped, but not in the memory table */
-	uint8_t *buf;		/* header + valid test frame, in the table */
+	uint8_t *buf;		/* header + valid frame, in the table */
 	uint32_t len;		/* its length */
 	uint16_t tx_used, rx_used;
 };
@@ -131,7 +131,7 @@ static int expect_rejected(struct hostile *h, struct vhxg_vq *vq)
 	return KT_PASS;
 }
 
-/* ---- addresses ---------------------------------------------------------- */
+/* ---- addresses ----------------------------------------------------------- */
 
 static int desc_outside_table_tx(void)
 {
@@ -269,7 +269,7 @@ static int ring_outside_table(void)
 	return KT_PASS;
 }
 
-/* ---- ring structure ----------------------------------------------------- */
+/* ---- ring structure ------------------------------------------------------ */
 
 static int head_out_of_range(void)
 {
