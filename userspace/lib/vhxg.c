@@ -36,7 +36,7 @@ static inline void full_barrier(void)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
-/* ---- arena ---------------------------------------------------------- */
+/* ---- arena --------------------------------------------------------------- */
 
 int vhxg_arena_init(struct vhxg_arena *a, size_t size)
 {
@@ -80,7 +80,7 @@ void vhxg_arena_reset(struct vhxg_arena *a)
 	a->used = 0;
 }
 
-/* ---- device ----------------------------------------------------------- */
+/* ---- device -------------------------------------------------------------- */
 
 int vhxg_open(struct vhxg_dev *d, const char *path, struct vhxg_arena *a)
 {
@@ -182,7 +182,7 @@ int vhxg_set_mem_identity(struct vhxg_dev *d)
 	return vhxg_set_mem_table(d, &r, 1);
 }
 
-/* ---- single vring ioctls ---------------------------------------------- */
+/* ---- single vring ioctls ------------------------------------------------- */
 
 int vhxg_set_vring_num(struct vhxg_dev *d, unsigned int idx, unsigned int num)
 {
@@ -238,7 +238,7 @@ int vhxg_net_set_backend(struct vhxg_dev *d, unsigned int idx, int fd)
 	return vhxg_set_vring_fd(d, VHOST_NET_SET_BACKEND, idx, fd);
 }
 
-/* ---- queue setup ---------------------------------------------------------- */
+/* ---- queue setup --------------------------------------------------------- */
 
 static void vq_reset_free_list(struct vhxg_vq *vq)
 {
@@ -372,7 +372,7 @@ void vhxg_vq_fini(struct vhxg_vq *vq)
 	vq->configured = false;
 }
 
-/* ---- driver side of the ring ------------------------------------------ */
+/* ---- driver side of the ring --------------------------------------------- */
 
 static void fill_desc(struct vring_desc *d, const struct vhxg_buf *b,
 		      uint16_t flags, uint16_t next)
@@ -613,7 +613,7 @@ void vhxg_vq_set_avail_flags(struct vhxg_vq *vq, uint16_t flags)
 	full_barrier();
 }
 
-/* ---- waiting -------------------------------------------------------------- */
+/* ---- waiting ------------------------------------------------------------- */
 
 static int64_t now_ms(void)
 {

@@ -56,7 +56,7 @@ struct vhxg_vq {
 	struct vhxg_dev *dev;
 	unsigned int index;
 	unsigned int num;
-	bool event_idx;		/* VIRTIO_RING_F_EVENT_IDX acked at init */
+	bool event_idx;		/* EVENT_IDX was acked at init */
 	bool configured;	/* the vring ioctls went through */
 
 	struct vring_desc *desc;
