@@ -372,6 +372,9 @@ static int rx_too_big_nomrg(void)
 		vhxg_vq_reap(e.rx, &u, 1);
 		kt_diag("1000-byte frame used a 512-byte chain: used len %u",
 			u.len);
+		if (u.id < e.rx->num && e.rx_slots[u.id].base)
+			net_canary_intact(e.rx_slots[u.id].base + 512, 64,
+					  "after the 512-byte RX buffer");
 		return KT_FAIL;
 	}
 	KT_RUN(net_rx_check(&e, 300, 0x5a11));
