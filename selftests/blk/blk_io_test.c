@@ -694,7 +694,62 @@ static int tc_switch_backend(void)
 	return KT_PASS;
 }
 
+/*
+ * More requests in the ring than the device keeps in flight per queue,
+ * posted with one kick: all complete, with the right data.
+ */
+static int deep_ring(int fd)
+{
+	struct blk_cfg cfg = { .num = 1024, .indirect_max = 4 };
+	unsigned int n = 700, i, got = 0;
+	struct vhxg_used u[64];
+	struct blk_dev b;
+	uint8_t *bufs;
+
+	KT_OK(blk_dev_open(&b, &cfg, fd));
+	bufs = blk_buf(&b, (size_t)n * 512, 0);
+	KT_ASSERT(bufs, "arena");
+	KT_RUN(fill_file(fd, 0, (size_t)n * 512, 12));
+	for (i = 0; i < n; i++) {
+		struct vhxg_buf d = { bufs + (size_t)i * 512, 512 };
+
+		KT_OK(blk_post(&b, 0, VIRTIO_BLK_T_IN, i, NULL, 0, &d, 1,
+			       VHXG_ADD_INDIRECT));
+	}
+	KT_OK(blk_kick(&b, 0));
+	while (got < n) {
+		int k, j;
+
+		KT_ASSERT(vhxg_vq_wait_used(&b.dev.vqs[0], WAIT_MS) == 1,
+			  "stuck after %u of %u", got, n);
+		k = vhxg_vq_reap(&b.dev.vqs[0], u, 64);
+		for (j = 0; j < k; j++)
+			KT_ASSERT(blk_status(&b, 0, u[j].id) == VIRTIO_BLK_S_OK,
+				  "status %u", blk_status(&b, 0, u[j].id));
+		got += k;
+	}
+	KT_ASSERT(!blk_check_pattern(bufs, (size_t)n * 512, 12, 0),
+		  "deep ring data");
+	blk_dev_close(&b);
+	return KT_PASS;
+}
+
+static int tc_deep_ring(void)
+{
+	uint64_t bytes;
+	int fd = blk_tmpfile(FILE_BYTES);
+
+	KT_OK(fd);
+	KT_RUN(deep_ring(fd));
+	fd = blk_open_ramdisk(0, O_RDWR, &bytes);
+	if (fd == -ENOENT)
+		return kt_skip("no /dev/ram0 (brd)");
+	KT_OK(fd);
+	return deep_ring(fd);
+}
+
 static const struct kt_case cases[] = {
+	{ "deep_ring", tc_deep_ring },
 	{ "config", tc_config },
 	{ "backend_errors", tc_backend_errors },
 	{ "write_read_file", tc_write_read_file },

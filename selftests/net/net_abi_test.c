@@ -324,6 +324,20 @@ static int mem_table_limits(void)
 	return KT_PASS;
 }
 
+static int unknown_ioctl(void)
+{
+	struct vhxg_dev d;
+	uint8_t serial[VHX_BLK_SERIAL_LEN] = { 0 };
+	int fd = -1;
+
+	KT_OK(open_dev(&d, true));
+	KT_ERR(vhxg_ioctl(&d, _IO(VHOST_VIRTIO, 0xfe), NULL), ENOTTY);
+	/* vhx-blk's own ioctls mean nothing to a net device. */
+	KT_ERR(vhxg_ioctl(&d, VHX_BLK_SET_BACKEND, &fd), ENOTTY);
+	KT_ERR(vhxg_ioctl(&d, VHX_BLK_SET_SERIAL, serial), ENOTTY);
+	return KT_PASS;
+}
+
 /* Another process (another mm) is not the owner. */
 static int other_process_eperm(void)
 {
@@ -375,6 +389,7 @@ static const struct kt_case cases[] = {
 	{ "backend_features", backend_features },
 	{ "mem_table_limits", mem_table_limits },
 	{ "other_process_eperm", other_process_eperm },
+	{ "unknown_ioctl", unknown_ioctl },
 };
 
 int main(int argc, char **argv)

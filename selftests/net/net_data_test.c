@@ -725,6 +725,102 @@ static int two_queue_pairs(void)
 	return KT_PASS;
 }
 
+/* Both directions at once, pipelined, with busy polling on or off. */
+static int bidir(bool busyloop)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES | MRG | EIDX,
+			       .hdr = HDR_TAP, .num = 64 };
+	unsigned int batch, i, n = 16;
+	struct net_env e;
+	ssize_t r;
+
+	KT_OK(net_setup(&e, &cfg));
+	if (busyloop) {
+		struct vhost_vring_state s = { .num = 50 };
+
+		for (s.index = 0; s.index < 2; s.index++)
+			KT_OK(vhxg_ioctl(&e.dev,
+					 VHOST_SET_VRING_BUSYLOOP_TIMEOUT, &s));
+	}
+	KT_OK(net_rx_post(&e, 32, 2048, 1, 0));
+	for (batch = 0; batch < 12; batch++) {
+		for (i = 0; i < n; i++) {
+			uint32_t seed = batch << 8 | i;
+
+			frame_build(frame, 100 + i * 80, NULL, seed);
+			KT_OK(net_tx(&e, frame, 100 + i * 80, NULL, 2, 0));
+			frame_build(frame, 1400 - i * 80, NULL, seed | 1 << 20);
+			KT_OK(pkt_send(e.pkt_fd, frame, 1400 - i * 80, NULL));
+		}
+		for (i = 0; i < n; i++) {
+			uint32_t seed = batch << 8 | i;
+
+			frame_build(frame, 100 + i * 80, NULL, seed);
+			KT_RUN(net_expect_frame(&e, frame, 100 + i * 80));
+			frame_build(frame, 1400 - i * 80, NULL, seed | 1 << 20);
+			r = net_rx_get(&e, got, sizeof(got), NULL, WAIT_MS);
+			KT_ASSERT(r == 1400 - i * 80, "RX %u.%u: %zd bytes",
+				  batch, i, r);
+			KT_ASSERT(bytes_equal(got, frame, r, "RX frame"),
+				  "RX %u.%u", batch, i);
+		}
+		KT_OK(net_tx_reap(&e, n));
+		KT_OK(net_rx_post(&e, n, 2048, 1, 0));
+	}
+	return KT_PASS;
+}
+
+static int bidir_pipelined(void)
+{
+	return bidir(false);
+}
+
+static int bidir_busyloop(void)
+{
+	return bidir(true);
+}
+
+/* New kick and call eventfds take over from the old ones while running. */
+static int eventfd_swap(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES, .hdr = HDR_TAP };
+	struct net_env e;
+	int old_kick, old_call;
+
+	KT_OK(net_setup(&e, &cfg));
+	KT_RUN(net_tx_check(&e, 80, 0));
+	old_kick = e.tx->kick_fd;
+	old_call = e.tx->call_fd;
+	e.tx->kick_fd = eventfd_for_test();
+	e.tx->call_fd = eventfd_for_test();
+	KT_OK(vhxg_set_vring_fd(&e.dev, VHOST_SET_VRING_KICK, TXQ,
+				e.tx->kick_fd));
+	KT_OK(vhxg_set_vring_fd(&e.dev, VHOST_SET_VRING_CALL, TXQ,
+				e.tx->call_fd));
+	while (vhxg_wait_fd(old_call, 100) > 0)
+		;
+	/* A kick on the old eventfd must not move the queue. */
+	frame_build(frame, 90, NULL, 1);
+	KT_OK(vhxg_vq_add(e.tx, &(struct vhxg_buf){ e.tx_slots, 12 + 90 },
+			  1, NULL, 0, 0));
+	memset(e.tx_slots, 0, 12);
+	memcpy(e.tx_slots + 12, frame, 90);
+	vhxg_vq_publish(e.tx);
+	{
+		uint64_t one = 1;
+
+		KT_ASSERT(write(old_kick, &one, 8) == 8, "write");
+	}
+	KT_RUN(net_expect_silence(&e));
+	KT_OK(vhxg_vq_kick_force(e.tx));
+	KT_RUN(net_expect_frame(&e, frame, 90));
+	KT_ASSERT(vhxg_vq_wait_call(e.tx, WAIT_MS) == 1, "no call on new fd");
+	KT_ASSERT(vhxg_wait_fd(old_call, 0) == 0, "call on the old fd");
+	close(old_kick);
+	close(old_call);
+	return KT_PASS;
+}
+
 /* ---- notification suppression -------------------------------------------- */
 
 /* Send one TX frame and wait for its used entry without touching calls. */
@@ -941,6 +1037,9 @@ static const struct kt_case cases[] = {
 	{ "macvtap_tx_rx", macvtap_tx_rx },
 	{ "detach_reattach", detach_reattach },
 	{ "close_with_traffic", close_with_traffic },
+	{ "bidir_pipelined", bidir_pipelined },
+	{ "bidir_busyloop", bidir_busyloop },
+	{ "eventfd_swap", eventfd_swap },
 	{ "reset_owner", reset_owner },
 	{ "two_queue_pairs", two_queue_pairs },
 	{ "event_idx_used_event", event_idx_used_event },

@@ -538,6 +538,21 @@ static int recover_by_set_vring_base(void)
 	return KT_PASS;
 }
 
+/* With no ERR eventfd the queue still refuses; nothing breaks. */
+static int bad_head_without_err_fd(void)
+{
+	struct hostile h;
+
+	KT_RUN(setup(&h, 0, 0));
+	KT_OK(vhxg_set_vring_fd(&h.e.dev, VHOST_SET_VRING_ERR, TXQ, -1));
+	KT_OK(post_head(h.e.tx, h.e.tx->num));
+	KT_RUN(net_expect_silence(&h.e));
+	KT_ASSERT(h.e.tx->used->idx == h.tx_used, "used idx moved");
+	KT_ASSERT(vhxg_vq_wait_err(h.e.tx, 0) == 0, "ERR fd was detached");
+	KT_RUN(net_reset_and_verify(&h.e));
+	return KT_PASS;
+}
+
 static const struct kt_case cases[] = {
 	{ "desc_outside_table_tx", desc_outside_table_tx },
 	{ "desc_outside_table_rx", desc_outside_table_rx },
@@ -562,6 +577,7 @@ static const struct kt_case cases[] = {
 	{ "chain_longer_than_ring", chain_longer_than_ring },
 	{ "chain_of_ring_size", chain_of_ring_size },
 	{ "recover_by_set_vring_base", recover_by_set_vring_base },
+	{ "bad_head_without_err_fd", bad_head_without_err_fd },
 };
 
 int main(int argc, char **argv)
