@@ -78,8 +78,9 @@ struct blk_queue {
 	bool starved;			/* stopped taking requests: pool empty */
 	struct llist_head done;		/* completed, not yet reported */
 	struct vhx_work done_work;
-	wait_queue_head_t drain;	/* its lock guards inflight */
+	spinlock_t lock;		/* guards inflight; completions take it */
 	unsigned int inflight;		/* submitted, not yet on done */
+	wait_queue_head_t drain;	/* woken when inflight drops to 0 */
 };
 
 struct blk_backend {
@@ -124,12 +125,12 @@ static void blk_req_done(struct blk_req *req, long ret, bool wake_worker)
 	 * Once inflight drops to zero the queue may stop, its worker go and
 	 * the device be freed: touch nothing after the unlock.
 	 */
-	spin_lock_irqsave(&q->drain.lock, flags);
+	spin_lock_irqsave(&q->lock, flags);
 	if (wake_worker)
 		vhx_work_queue(q->worker, &q->done_work);
 	if (!--q->inflight)
-		wake_up_locked(&q->drain);
-	spin_unlock_irqrestore(&q->drain.lock, flags);
+		wake_up(&q->drain);
+	spin_unlock_irqrestore(&q->lock, flags);
 }
 
 static void blk_rw_complete(struct kiocb *iocb, long ret)
@@ -204,9 +205,9 @@ static void blk_done_work(struct vhx_work *work)
 
 static void blk_get_inflight(struct blk_queue *q)
 {
-	spin_lock_irq(&q->drain.lock);
+	spin_lock_irq(&q->lock);
 	q->inflight++;
-	spin_unlock_irq(&q->drain.lock);
+	spin_unlock_irq(&q->lock);
 }
 
 static ssize_t blk_call_iter(struct blk_req *req, struct iov_iter *iter)
@@ -511,7 +512,12 @@ static void handle_blk(struct vhx_vq *vq)
 		return;
 	}
 	for (;;) {
-		/* Completions bring requests back and requeue us. */
+		/*
+		 * Out of requests: take back the completed ones, or wait for
+		 * blk_done_work() to requeue us when the next completes.
+		 */
+		if (!q->free)
+			blk_reap(q, true);
 		if (!q->free) {
 			q->starved = true;
 			break;
@@ -576,9 +582,10 @@ static void blk_drain_queue(struct blk_queue *q)
 {
 	struct vhx_vq *vq = q->vq;
 
-	spin_lock_irq(&q->drain.lock);
-	wait_event_lock_irq(q->drain, !q->inflight, q->drain.lock);
-	spin_unlock_irq(&q->drain.lock);
+	/* The completion's last access to q is under q->lock: wait for it. */
+	spin_lock_irq(&q->lock);
+	wait_event_lock_irq(q->drain, !q->inflight, q->lock);
+	spin_unlock_irq(&q->lock);
 	if (current->mm && current->mm == vq->dev->mm && vhx_vq_running(vq)) {
 		blk_reap(q, true);
 		vhx_vq_flush_used(vq);
@@ -811,6 +818,7 @@ static int blk_open(struct inode *inode, struct file *f)
 		q->vq = &b->vqs[i];
 		init_llist_head(&q->done);
 		vhx_work_init(&q->done_work, blk_done_work);
+		spin_lock_init(&q->lock);
 		init_waitqueue_head(&q->drain);
 		b->vqs[i].handle = handle_blk;
 		b->vqs[i].private = q;

@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * blkbench: random reads (or writes) through /dev/vhx-blk with no guest.
+ * The process plays the guest driver: one thread per queue keeps --qd
+ * requests of --bs bytes in flight at random aligned offsets of the
+ * backend and counts completions for --seconds.  Prints IOPS.
+ *
+ *   blkbench --backend PATH [--dev /dev/vhx-blk] [--queues N] [--qd N]
+ *            [--bs BYTES] [--seconds S] [--write] [--span BYTES]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <linux/virtio_blk.h>
+
+#include "vhxg.h"
+
+#define NUM	256
+#define F(bit)	(1ULL << (bit))
+
+struct slot {
+	struct virtio_blk_outhdr hdr;
+	uint8_t status;
+};
+
+struct queue {
+	struct vhxg_dev *dev;
+	unsigned int index;
+	struct slot *slots;	/* [NUM] */
+	uint8_t *bufs;		/* bs per head */
+	uint64_t rng;
+	unsigned long done;
+	unsigned long errors;
+	int err;
+};
+
+static unsigned int qd = 32, bs = 4096, seconds = 5;
+static uint64_t span_sectors;
+static bool do_write;
+static volatile bool stop;
+
+static uint64_t next_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static int post(struct queue *q)
+{
+	struct vhxg_vq *vq = &q->dev->vqs[q->index];
+	unsigned int head = vq->free_head;
+	struct slot *s = &q->slots[head];
+	struct vhxg_buf hdr = { &s->hdr, sizeof(s->hdr) };
+	struct vhxg_buf data = { q->bufs + (size_t)head * bs, bs };
+	struct vhxg_buf status = { &s->status, 1 };
+	struct vhxg_buf out[2] = { hdr, data }, in[2] = { data, status };
+	uint64_t blocks = span_sectors / (bs / 512);
+
+	s->hdr.type = do_write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN;
+	s->hdr.ioprio = 0;
+	s->hdr.sector = next_rand(&q->rng) % blocks * (bs / 512);
+	s->status = 0xee;
+	if (do_write)
+		return vhxg_vq_add(vq, out, 2, &status, 1, 0);
+	return vhxg_vq_add(vq, &hdr, 1, in, 2, 0);
+}
+
+static void *run_queue(void *arg)
+{
+	struct queue *q = arg;
+	struct vhxg_vq *vq = &q->dev->vqs[q->index];
+	struct vhxg_used u[NUM];
+	unsigned int inflight = 0;
+	int n, i, ret;
+
+	while (!stop) {
+		while (inflight < qd) {
+			ret = post(q);
+			if (ret < 0) {
+				q->err = ret;
+				return NULL;
+			}
+			inflight++;
+		}
+		vhxg_vq_publish(vq);
+		vhxg_vq_kick(vq);
+		ret = vhxg_vq_wait_used(vq, 5000);
+		if (ret <= 0) {
+			q->err = ret ? ret : -ETIMEDOUT;
+			return NULL;
+		}
+		n = vhxg_vq_reap(vq, u, NUM);
+		for (i = 0; i < n; i++)
+			q->errors += q->slots[u[i].id].status != VIRTIO_BLK_S_OK;
+		q->done += n;
+		inflight -= n;
+	}
+	/* Let what is in flight finish before the device goes. */
+	while (inflight && vhxg_vq_wait_used(vq, 5000) > 0)
+		inflight -= vhxg_vq_reap(vq, u, NUM);
+	return NULL;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: blkbench --backend PATH [--dev PATH] [--queues N] [--qd N]\n"
+		"                [--bs BYTES] [--seconds S] [--write] [--span BYTES]\n");
+	exit(2);
+}
+
+static int setup(struct vhxg_dev *d, struct vhxg_arena *a, const char *dev,
+		 int backend, unsigned int nq, struct queue *qs)
+{
+	struct vhx_blk_config cfg;
+	uint64_t features = F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX) |
+			    F(VIRTIO_BLK_F_FLUSH) | F(VIRTIO_BLK_F_MQ);
+	unsigned int i;
+	int ret;
+
+	ret = vhxg_open(d, dev, a);
+	if (!ret)
+		ret = vhxg_set_owner(d);
+	if (!ret)
+		ret = vhxg_set_features(d, features);
+	if (!ret)
+		ret = vhxg_set_mem_identity(d);
+	for (i = 0; !ret && i < nq; i++) {
+		ret = vhxg_vq_init(d, i, NUM, 1);
+		if (!ret)
+			ret = vhxg_vq_configure(&d->vqs[i]);
+		qs[i] = (struct queue){ .dev = d, .index = i,
+					.rng = 0x9e3779b97f4a7c15ULL * (i + 1) };
+		qs[i].slots = vhxg_alloc(a, NUM * sizeof(struct slot), 16);
+		qs[i].bufs = vhxg_alloc(a, (size_t)NUM * bs, 4096);
+		if (!ret && (!qs[i].slots || !qs[i].bufs))
+			ret = -ENOMEM;
+	}
+	if (!ret)
+		ret = vhxg_ioctl(d, VHX_BLK_SET_BACKEND, &backend);
+	if (!ret)
+		ret = vhxg_ioctl(d, VHX_BLK_GET_CONFIG, &cfg);
+	if (ret)
+		return ret;
+	if (!span_sectors || span_sectors > cfg.capacity)
+		span_sectors = cfg.capacity;
+	if (span_sectors < bs / 512)
+		return -ENOSPC;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dev", required_argument, NULL, 'd' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "queues", required_argument, NULL, 'q' },
+		{ "qd", required_argument, NULL, 'Q' },
+		{ "bs", required_argument, NULL, 's' },
+		{ "seconds", required_argument, NULL, 't' },
+		{ "span", required_argument, NULL, 'S' },
+		{ "write", no_argument, NULL, 'w' },
+		{}
+	};
+	const char *dev = "/dev/vhx-blk", *backend = NULL;
+	struct queue qs[VHXG_MAX_VQS];
+	pthread_t t[VHXG_MAX_VQS];
+	unsigned int nq = 1, i;
+	unsigned long total = 0, errors = 0;
+	struct vhxg_arena a;
+	struct vhxg_dev d;
+	double start, el;
+	int c, fd, ret;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': dev = optarg; break;
+		case 'b': backend = optarg; break;
+		case 'q': nq = atoi(optarg); break;
+		case 'Q': qd = atoi(optarg); break;
+		case 's': bs = atoi(optarg); break;
+		case 't': seconds = atoi(optarg); break;
+		case 'S': span_sectors = strtoull(optarg, NULL, 0) / 512; break;
+		case 'w': do_write = true; break;
+		default: usage();
+		}
+	}
+	if (!backend || !nq || nq > VHXG_MAX_VQS || !qd || qd > NUM / 3 ||
+	    !bs || bs % 512)
+		usage();
+	fd = open(backend, (do_write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0) {
+		perror(backend);
+		return 1;
+	}
+	ret = vhxg_arena_init(&a, (size_t)nq * (NUM * bs + (1 << 20)) +
+			      (4 << 20));
+	if (!ret)
+		ret = setup(&d, &a, dev, fd, nq, qs);
+	if (ret) {
+		fprintf(stderr, "blkbench: setup: %s\n", strerror(-ret));
+		return 1;
+	}
+	start = now();
+	for (i = 0; i < nq; i++)
+		pthread_create(&t[i], NULL, run_queue, &qs[i]);
+	sleep(seconds);
+	stop = true;
+	el = now() - start;
+	for (i = 0; i < nq; i++) {
+		pthread_join(t[i], NULL);
+		if (qs[i].err)
+			fprintf(stderr, "blkbench: queue %u: %s\n", i,
+				strerror(-qs[i].err));
+		total += qs[i].done;
+		errors += qs[i].errors;
+	}
+	printf("blkbench: %s %u queue(s) qd %u bs %u: %.0f IOPS (%lu requests in %.2f s, %lu errors)\n",
+	       do_write ? "randwrite" : "randread", nq, qd, bs, total / el,
+	       total, el, errors);
+	vhxg_close(&d);
+	return errors || ret ? 1 : 0;
+}
