@@ -538,6 +538,39 @@ static int recover_by_set_vring_base(void)
 	return KT_PASS;
 }
 
+/*
+ * Repair in place: the driver rewrites the bad avail entry, then the
+ * backend is detached and attached again (which restarts a stopped vhx
+ * queue); the device resumes at the repaired entry.
+ */
+static int recover_by_backend_reattach(void)
+{
+	struct hostile h;
+	struct vhxg_vq *tx;
+	uint16_t id, slot;
+
+	KT_RUN(setup(&h, 0, 0));
+	tx = h.e.tx;
+	slot = tx->avail_idx;
+	KT_OK(post_head(tx, tx->num));
+	KT_ASSERT(vhxg_vq_wait_err(tx, WAIT_MS) == 1, "no ERR");
+	KT_RUN(net_expect_silence(&h.e));
+	take(tx, 1, &id);
+	vhxg_vq_put_desc(tx, id, (uintptr_t)h.buf, h.len, 0, 0);
+	__atomic_store_n(&tx->avail->ring[slot & (tx->num - 1)], id,
+			 __ATOMIC_RELEASE);
+	KT_OK(net_attach(&h.e, -1));
+	KT_OK(net_attach(&h.e, h.e.tap_fd));
+	KT_OK(vhxg_vq_kick_force(tx));
+	KT_RUN(net_expect_frame(&h.e, h.buf + h.e.hdr_len, FRAME_LEN));
+	KT_ASSERT(net_wait_used_idx(tx, h.tx_used + 1, WAIT_MS),
+		  "repaired chain not used");
+	KT_ASSERT(tx->used->ring[h.tx_used & (tx->num - 1)].id == id,
+		  "used id %u, want %u",
+		  tx->used->ring[h.tx_used & (tx->num - 1)].id, id);
+	return KT_PASS;
+}
+
 /* With no ERR eventfd the queue still refuses; nothing breaks. */
 static int bad_head_without_err_fd(void)
 {
@@ -577,6 +610,7 @@ static const struct kt_case cases[] = {
 	{ "chain_longer_than_ring", chain_longer_than_ring },
 	{ "chain_of_ring_size", chain_of_ring_size },
 	{ "recover_by_set_vring_base", recover_by_set_vring_base },
+	{ "recover_by_backend_reattach", recover_by_backend_reattach },
 	{ "bad_head_without_err_fd", bad_head_without_err_fd },
 };
 
