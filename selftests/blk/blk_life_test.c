@@ -55,6 +55,8 @@ static int detach(int fd)
 		KT_ASSERT(used == base, "q%u: %u taken, %u reported", q, base,
 			  used);
 		reported[q] = used;
+		kt_diag("q%u: %u of %u requests taken and reported at detach",
+			q, used, NUM / 3);
 	}
 	/* And it starts again where it left off. */
 	KT_OK(blk_set_backend(&b, fd));
