@@ -153,6 +153,7 @@ int vhxg_vq_add(struct vhxg_vq *vq, const struct vhxg_buf *out,
 void vhxg_vq_publish(struct vhxg_vq *vq);
 /* Kick if the device wants it (EVENT_IDX / NO_NOTIFY); 1 kicked, 0 not. */
 int vhxg_vq_kick(struct vhxg_vq *vq);
+/* Kick regardless of what the device asked for; 0 or -errno. */
 int vhxg_vq_kick_force(struct vhxg_vq *vq);
 
 /* Raw writers for hostile tests: no checks, no free-list bookkeeping. */
