@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Linux x86 boot protocol, 64-bit entry: the protected-mode kernel of the
+ * bzImage at 1 MiB, a zero page with the setup header, e820 map, command
+ * line and initrd, and identity-mapped page tables for the first 4 GiB.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vm.h"
+#include "boot.h"
+
+/* Offsets into struct boot_params (Documentation/arch/x86/zero-page.rst). */
+#define BP_ACPI_RSDP		0x070
+#define BP_E820_ENTRIES		0x1e8
+#define BP_SETUP_SECTS		0x1f1
+#define BP_BOOT_FLAG		0x1fe
+#define BP_HDR_MAGIC		0x202
+#define BP_VERSION		0x206
+#define BP_TYPE_OF_LOADER	0x210
+#define BP_LOADFLAGS		0x211
+#define BP_RAMDISK_IMAGE	0x218
+#define BP_RAMDISK_SIZE		0x21c
+#define BP_HEAP_END_PTR		0x224
+#define BP_CMD_LINE_PTR		0x228
+#define BP_INITRD_ADDR_MAX	0x22c
+#define BP_XLOADFLAGS		0x236
+#define BP_CMDLINE_SIZE		0x238
+#define BP_E820_TABLE		0x2d0
+#define BP_E820_MAX		128
+
+#define LOADFLAG_CAN_USE_HEAP	0x80
+#define XLF_KERNEL_64		0x01
+#define E820_RAM		1
+#define E820_RESERVED		2
+
+struct file_buf {
+	u8 *data;
+	size_t size;
+};
+
+static struct file_buf read_file(const char *what, const char *path)
+{
+	struct file_buf fb;
+	struct stat st;
+	size_t done = 0;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die_errno("cannot open %s '%s'", what, path);
+	if (fstat(fd, &st) < 0)
+		die_errno("cannot stat %s '%s'", what, path);
+	if (!S_ISREG(st.st_mode))
+		die("%s '%s' is not a regular file", what, path);
+	fb.size = st.st_size;
+	fb.data = malloc(fb.size ? fb.size : 1);
+	if (!fb.data)
+		die("out of memory reading %s '%s'", what, path);
+	while (done < fb.size) {
+		ssize_t n = read(fd, fb.data + done, fb.size - done);
+
+		if (n < 0)
+			die_errno("cannot read %s '%s'", what, path);
+		if (n == 0)
+			die("%s '%s' shrank while being read", what, path);
+		done += n;
+	}
+	close(fd);
+	return fb;
+}
+
+static u16 get16(const u8 *p)
+{
+	return p[0] | p[1] << 8;
+}
+
+static u32 get32(const u8 *p)
+{
+	return get16(p) | (u32)get16(p + 2) << 16;
+}
+
+static void put32(u8 *p, u32 v)
+{
+	memcpy(p, &v, 4);
+}
+
+static void put64(u8 *p, u64 v)
+{
+	memcpy(p, &v, 8);
+}
+
+static void *guest(struct vm *vm, u64 gpa, u64 len)
+{
+	void *p = gpa_to_hva(vm, gpa, len);
+
+	if (!p)
+		die("guest RAM too small for the boot layout (0x%llx+0x%llx)",
+		    (unsigned long long)gpa, (unsigned long long)len);
+	return p;
+}
+
+/* Identity map 0..4 GiB with 2 MiB pages; the kernel builds its own later. */
+static void setup_page_tables(struct vm *vm)
+{
+	u64 *pml4 = guest(vm, BOOT_PML4_ADDR, 4096);
+	u64 *pdpt = guest(vm, BOOT_PDPT_ADDR, 4096);
+	u64 *pd = guest(vm, BOOT_PD_ADDR, 4 * 4096);
+	int i;
+
+	memset(pml4, 0, 4096);
+	memset(pdpt, 0, 4096);
+	pml4[0] = BOOT_PDPT_ADDR | 0x3;			/* present, rw */
+	for (i = 0; i < 4; i++)
+		pdpt[i] = (BOOT_PD_ADDR + i * 4096) | 0x3;
+	for (i = 0; i < 4 * 512; i++)
+		pd[i] = ((u64)i << 21) | 0x83;		/* 2 MiB page */
+}
+
+static void setup_gdt(struct vm *vm)
+{
+	u64 *gdt = guest(vm, BOOT_GDT_ADDR, BOOT_GDT_SIZE);
+
+	memset(gdt, 0, BOOT_GDT_SIZE);
+	gdt[BOOT_CS / 8] = 0x00af9b000000ffffULL;	/* 64-bit code */
+	gdt[BOOT_DS / 8] = 0x00cf93000000ffffULL;	/* flat data */
+	gdt[4] = 0x00808b000000ffffULL;			/* TSS */
+}
+
+/*
+ * There is no BIOS, but Linux may still reboot by jumping to the reset
+ * vector in real mode (hardware-reduced ACPI makes it try EFI, then BIOS,
+ * before the reset register).  Put a reset there that we trap.
+ */
+static void setup_reset_vector(struct vm *vm)
+{
+	static const u8 code[] = {
+		0xb0, ACPI_RESET_VALUE,		/* mov al, value */
+		0xba, ACPI_RESET_PORT & 0xff, ACPI_RESET_PORT >> 8, /* mov dx */
+		0xee,				/* out dx, al */
+		0xf4,				/* hlt */
+		0xeb, 0xfd,			/* jmp back to hlt */
+	};
+
+	memcpy(guest(vm, 0xffff0, sizeof(code)), code, sizeof(code));
+}
+
+static void add_e820(u8 *bp, u64 addr, u64 size, u32 type)
+{
+	u8 n = bp[BP_E820_ENTRIES];
+	u8 *e = bp + BP_E820_TABLE + n * 20;
+
+	if (n >= BP_E820_MAX || !size)
+		return;
+	put64(e, addr);
+	put64(e + 8, size);
+	put32(e + 16, type);
+	bp[BP_E820_ENTRIES] = n + 1;
+}
+
+static void setup_e820(struct vm *vm, u8 *bp)
+{
+	add_e820(bp, 0, BIOS_AREA_START, E820_RAM);
+	add_e820(bp, BIOS_AREA_START, KERNEL_LOAD_ADDR - BIOS_AREA_START,
+		 E820_RESERVED);
+	add_e820(bp, KERNEL_LOAD_ADDR, vm->low_ram - KERNEL_LOAD_ADDR,
+		 E820_RAM);
+	add_e820(bp, HIGH_RAM_START, vm->high_ram, E820_RAM);
+}
+
+static void load_initrd(struct vm *vm, u8 *bp, const char *path,
+			u64 kernel_end)
+{
+	struct file_buf fb = read_file("initrd", path);
+	u64 max = get32(bp + BP_INITRD_ADDR_MAX);
+	u64 addr;
+
+	if (max >= vm->low_ram)
+		max = vm->low_ram - 1;
+	if (fb.size > max + 1 - kernel_end)
+		die("initrd '%s' (%zu bytes) does not fit in guest RAM; use more --memory",
+		    path, fb.size);
+	addr = (max + 1 - fb.size) & ~0xfffULL;
+	memcpy(guest(vm, addr, fb.size), fb.data, fb.size);
+	put32(bp + BP_RAMDISK_IMAGE, addr);
+	put32(bp + BP_RAMDISK_SIZE, fb.size);
+	free(fb.data);
+}
+
+void boot_load_linux(struct vm *vm, const char *kernel, const char *initrd,
+		     const char *cmdline, u64 *entry, u64 *boot_params)
+{
+	struct file_buf fb = read_file("kernel", kernel);
+	u8 *bp = guest(vm, BOOT_PARAMS_ADDR, 4096);
+	size_t setup_size, hdr_end, kernel_size;
+	u32 cmdline_max;
+
+	if (fb.size < 0x1000 || get16(fb.data + BP_BOOT_FLAG) != 0xaa55 ||
+	    memcmp(fb.data + BP_HDR_MAGIC, "HdrS", 4))
+		die("kernel '%s' is not a bzImage", kernel);
+	if (get16(fb.data + BP_VERSION) < 0x20c ||
+	    !(get16(fb.data + BP_XLOADFLAGS) & XLF_KERNEL_64))
+		die("kernel '%s' has no 64-bit entry point (boot protocol %x)",
+		    kernel, get16(fb.data + BP_VERSION));
+
+	setup_size = (fb.data[BP_SETUP_SECTS] ? fb.data[BP_SETUP_SECTS] : 4);
+	setup_size = (setup_size + 1) * 512;
+	if (setup_size >= fb.size)
+		die("kernel '%s' is truncated", kernel);
+	kernel_size = fb.size - setup_size;
+	memcpy(guest(vm, KERNEL_LOAD_ADDR, kernel_size), fb.data + setup_size,
+	       kernel_size);
+
+	/* The zero page starts as a copy of the image's setup header. */
+	memset(bp, 0, 4096);
+	hdr_end = 0x202 + fb.data[0x201];
+	memcpy(bp + BP_SETUP_SECTS, fb.data + BP_SETUP_SECTS,
+	       hdr_end - BP_SETUP_SECTS);
+	bp[BP_TYPE_OF_LOADER] = 0xff;
+	bp[BP_LOADFLAGS] |= LOADFLAG_CAN_USE_HEAP;
+	bp[BP_HEAP_END_PTR] = 0x00;
+	bp[BP_HEAP_END_PTR + 1] = 0xfe;
+
+	cmdline_max = get32(fb.data + BP_CMDLINE_SIZE);
+	if (cmdline_max >= BOOT_CMDLINE_MAX)
+		cmdline_max = BOOT_CMDLINE_MAX - 1;
+	if (strlen(cmdline) > cmdline_max)
+		die("kernel command line is longer than the kernel's %u bytes",
+		    cmdline_max);
+	strcpy(guest(vm, BOOT_CMDLINE_ADDR, BOOT_CMDLINE_MAX), cmdline);
+	put32(bp + BP_CMD_LINE_PTR, BOOT_CMDLINE_ADDR);
+
+	if (initrd)
+		load_initrd(vm, bp, initrd, KERNEL_LOAD_ADDR + kernel_size);
+	setup_e820(vm, bp);
+	put64(bp + BP_ACPI_RSDP, acpi_build(vm));
+	setup_page_tables(vm);
+	setup_gdt(vm);
+	setup_reset_vector(vm);
+
+	*entry = KERNEL_LOAD_ADDR + 0x200;
+	*boot_params = BOOT_PARAMS_ADDR;
+	free(fb.data);
+}

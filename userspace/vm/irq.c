@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KVM_SET_GSI_ROUTING replaces the whole table, so we keep all of it here:
+ * the IOAPIC pins (part of what KVM sets up by default) followed by
+ * one MSI route per device vector.  Called with vm->lock held, except at
+ * setup when only the main thread runs.
+ */
+#include <linux/kvm.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "irq.h"
+
+#define IOAPIC_PINS	24
+#define MAX_ROUTES	1024
+
+static struct {
+	struct kvm_irq_routing hdr;
+	struct kvm_irq_routing_entry entries[MAX_ROUTES];
+} table;
+static u32 next_gsi = IOAPIC_PINS;
+
+static void add_irqchip_route(u32 gsi, u32 chip, u32 pin)
+{
+	struct kvm_irq_routing_entry *e = &table.entries[table.hdr.nr++];
+
+	e->gsi = gsi;
+	e->type = KVM_IRQ_ROUTING_IRQCHIP;
+	e->u.irqchip.irqchip = chip;
+	e->u.irqchip.pin = pin;
+}
+
+void irq_init(struct vm *vm)
+{
+	u32 i;
+
+	/* No PIC routes: the guest sees no 8259 (hardware-reduced ACPI). */
+	(void)vm;
+	for (i = 0; i < IOAPIC_PINS; i++)
+		add_irqchip_route(i, KVM_IRQCHIP_IOAPIC, i);
+}
+
+u32 irq_alloc_gsis(struct vm *vm, int n)
+{
+	u32 first = next_gsi;
+
+	(void)vm;
+	next_gsi += n;
+	return first;
+}
+
+void irq_set_msi_route(struct vm *vm, u32 gsi, u64 addr, u32 data)
+{
+	struct kvm_irq_routing_entry *e = NULL;
+	u32 i;
+
+	(void)vm;
+	for (i = 0; i < table.hdr.nr; i++) {
+		if (table.entries[i].gsi == gsi) {
+			e = &table.entries[i];
+			break;
+		}
+	}
+	if (!e) {
+		if (table.hdr.nr == MAX_ROUTES)
+			die("out of interrupt routes");
+		e = &table.entries[table.hdr.nr++];
+	}
+	memset(e, 0, sizeof(*e));
+	e->gsi = gsi;
+	e->type = KVM_IRQ_ROUTING_MSI;
+	e->u.msi.address_lo = (u32)addr;
+	e->u.msi.address_hi = addr >> 32;
+	e->u.msi.data = data;
+}
+
+void irq_commit_routes(struct vm *vm)
+{
+	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, &table) < 0)
+		die_errno("KVM_SET_GSI_ROUTING");
+}
+
+void irqfd_set(struct vm *vm, int fd, u32 gsi, bool assign)
+{
+	struct kvm_irqfd irqfd = {
+		.fd = fd,
+		.gsi = gsi,
+		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+	};
+
+	if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0)
+		die_errno("KVM_IRQFD (%s gsi %u)",
+			  assign ? "assign" : "deassign", gsi);
+}
+
+void ioeventfd_set(struct vm *vm, int fd, u64 addr, int len, bool assign)
+{
+	struct kvm_ioeventfd ioev = {
+		.addr = addr,
+		.len = len,
+		.fd = fd,
+		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+	};
+
+	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &ioev) < 0)
+		die_errno("KVM_IOEVENTFD (%s 0x%llx)",
+			  assign ? "assign" : "deassign",
+			  (unsigned long long)addr);
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * KVM interrupt plumbing: GSI routing for MSI-X vectors, irqfds (an eventfd
+ * write injects a GSI) and ioeventfds (a guest write signals an eventfd).
+ */
+#ifndef VHX_IRQ_H
+#define VHX_IRQ_H
+
+#include "vm.h"
+
+void irq_init(struct vm *vm);
+/* Reserve n consecutive GSIs for MSI routes; returns the first. */
+u32 irq_alloc_gsis(struct vm *vm, int n);
+void irq_set_msi_route(struct vm *vm, u32 gsi, u64 addr, u32 data);
+void irq_commit_routes(struct vm *vm);
+void irqfd_set(struct vm *vm, int fd, u32 gsi, bool assign);
+void ioeventfd_set(struct vm *vm, int fd, u64 addr, int len, bool assign);
+
+#endif /* VHX_IRQ_H */

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The VM: KVM handles, guest RAM, and the dispatch of trapped port and MMIO
+ * accesses to the devices.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vm.h"
+#include "pci.h"
+
+/* Addresses KVM needs for its own use on Intel (VMX real-mode helpers). */
+#define KVM_TSS_ADDR		0xfffbd000UL
+#define KVM_IDENTITY_MAP_ADDR	0xfffbc000ULL
+
+static void set_ram_slot(struct vm *vm, u32 slot, u64 gpa, void *hva,
+			 u64 size)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (u64)(unsigned long)hva,
+	};
+
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+		die_errno("KVM_SET_USER_MEMORY_REGION");
+}
+
+void vm_create(struct vm *vm, u64 mem_bytes)
+{
+	int version;
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0)
+		die_errno("cannot open /dev/kvm (is KVM available? try modprobe kvm_amd or kvm_intel)");
+	version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (version != KVM_API_VERSION)
+		die("/dev/kvm has API version %d, want %d", version,
+		    KVM_API_VERSION);
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQFD) <= 0 ||
+	    ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD) <= 0 ||
+	    ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQ_ROUTING) <= 0)
+		die("KVM lacks irqfd, ioeventfd or irq routing support");
+
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		die_errno("KVM_CREATE_VM");
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR) < 0)
+		die_errno("KVM_SET_TSS_ADDR");
+	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR,
+		  &(u64){ KVM_IDENTITY_MAP_ADDR }) < 0)
+		die_errno("KVM_SET_IDENTITY_MAP_ADDR");
+
+	vm->ram_size = mem_bytes;
+	vm->ram = mmap(NULL, mem_bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (vm->ram == MAP_FAILED)
+		die_errno("cannot map %llu MiB of guest RAM",
+			  (unsigned long long)(mem_bytes / MiB));
+	madvise(vm->ram, mem_bytes, MADV_MERGEABLE);
+
+	/* RAM that does not fit below the PCI hole moves above 4 GiB. */
+	vm->low_ram = mem_bytes < PCI_MMIO_START ? mem_bytes : PCI_MMIO_START;
+	vm->high_ram = mem_bytes - vm->low_ram;
+	set_ram_slot(vm, 0, 0, vm->ram, vm->low_ram);
+	if (vm->high_ram)
+		set_ram_slot(vm, 1, HIGH_RAM_START, vm->ram + vm->low_ram,
+			     vm->high_ram);
+
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_mutex_init(&vm->stop_lock, NULL);
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (vm->stop_fd < 0)
+		die_errno("eventfd");
+}
+
+void vm_setup_irqchip(struct vm *vm)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		die_errno("KVM_CREATE_IRQCHIP");
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		die_errno("KVM_CREATE_PIT2");
+}
+
+void *gpa_to_hva(struct vm *vm, u64 gpa, u64 len)
+{
+	if (gpa + len < gpa)
+		return NULL;
+	if (gpa + len <= vm->low_ram)
+		return vm->ram + gpa;
+	if (gpa >= HIGH_RAM_START &&
+	    gpa + len <= HIGH_RAM_START + vm->high_ram)
+		return vm->ram + vm->low_ram + (gpa - HIGH_RAM_START);
+	return NULL;
+}
+
+void vm_request_stop(struct vm *vm, int code, const char *why)
+{
+	/* Device code calls this with vm->lock held: use our own lock. */
+	pthread_mutex_lock(&vm->stop_lock);
+	if (!vm->exit_reason) {
+		vm->exit_code = code;
+		vm->exit_reason = why;
+		if (eventfd_write(vm->stop_fd, 1) < 0)
+			die_errno("eventfd_write");
+	}
+	pthread_mutex_unlock(&vm->stop_lock);
+}
+
+/* ACPI sleep control and reset registers of our hardware-reduced FADT. */
+static bool acpi_io(struct vm *vm, u16 port, u8 *data, bool is_write)
+{
+	switch (port) {
+	case ACPI_SLEEP_CTL_PORT:
+		/* SLP_EN with SLP_TYP 5, the type our DSDT gives \_S5. */
+		if (is_write && (*data & 0x20) && ((*data >> 2) & 7) == 5)
+			vm_request_stop(vm, 0, "guest powered off");
+		else if (!is_write)
+			*data = 0;
+		return true;
+	case ACPI_SLEEP_STS_PORT:
+		if (!is_write)
+			*data = 0;
+		return true;
+	case ACPI_RESET_PORT:
+		if (is_write && *data == ACPI_RESET_VALUE)
+			vm_request_stop(vm, 0, "guest rebooted");
+		else if (!is_write)
+			*data = 0;
+		return true;
+	}
+	return false;
+}
+
+/* The keyboard controller only for its reset line, and a zeroed CMOS. */
+static bool legacy_io(struct vm *vm, u16 port, u8 *data, bool is_write)
+{
+	switch (port) {
+	case 0x64:
+		if (is_write && *data == 0xfe)
+			vm_request_stop(vm, 0, "guest rebooted");
+		else if (!is_write)
+			*data = 0;
+		return true;
+	case 0x70:
+	case 0x71:
+		if (!is_write)
+			*data = 0;
+		return true;
+	}
+	return false;
+}
+
+void io_dispatch(struct vm *vm, u16 port, u8 *data, int size, bool is_write)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (size == 1 && (serial_io(port, data, is_write) ||
+			  acpi_io(vm, port, data, is_write) ||
+			  legacy_io(vm, port, data, is_write)))
+		goto out;
+	if (pci_io(vm, port, data, size, is_write))
+		goto out;
+	if (!is_write)
+		memset(data, 0xff, size);
+out:
+	pthread_mutex_unlock(&vm->lock);
+}
+
+void mmio_dispatch(struct vm *vm, u64 addr, u8 *data, int size, bool is_write)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (!pci_mmio(vm, addr, data, size, is_write) && !is_write)
+		memset(data, 0xff, size);
+	pthread_mutex_unlock(&vm->lock);
+}

@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vhx-vm: boot a Linux guest on KVM with virtio-net and virtio-blk devices
+ * whose queues are served by vhost (vhx or upstream).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "vm.h"
+#include "irq.h"
+#include "pci.h"
+#include "virtio.h"
+
+static const char usage_text[] =
+"usage: vhx-vm --kernel bzImage [options]\n"
+"\n"
+"  --kernel FILE     Linux bzImage to boot (64-bit boot protocol)\n"
+"  --initrd FILE     initramfs to pass to the kernel\n"
+"  --cmdline TEXT    kernel command line (default \"console=ttyS0\")\n"
+"  --cpus N          number of vCPUs (default 1, at most 64)\n"
+"  --memory MIB      guest RAM in MiB (default 512)\n"
+"  --net OPTS        add a virtio-net device; OPTS is a comma list of\n"
+"                      tap=NAME        existing tap interface to attach to\n"
+"                      tapfd=N[:N...]  already open tap queue fds instead\n"
+"                      queues=N        queue pairs (default 1)\n"
+"                      mac=XX:XX:XX:XX:XX:XX\n"
+"                      vhost=PATH      vhost-net node (default /dev/vhx-net)\n"
+"  --disk OPTS       add a virtio-blk device; OPTS is a comma list of\n"
+"                      path=FILE       backing file or block device\n"
+"                      queues=N        request queues (default 1)\n"
+"                      ro              read-only\n"
+"                      vhost=PATH      vhost-blk node (default /dev/vhx-blk)\n"
+"  --help            this text\n"
+"\n"
+"The serial console (ttyS0) is on stdin/stdout.  vhx-vm exits 0 when the\n"
+"guest powers off or reboots, 1 when the VM fails, 2 on bad arguments.\n";
+
+static void usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog_name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help'.\n", prog_name);
+	exit(2);
+}
+
+static long parse_num(const char *what, const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		usage_error("%s: '%s' is not a number from %ld to %ld", what, s,
+			    min, max);
+	return v;
+}
+
+static void parse_mac(const char *s, u8 *mac)
+{
+	unsigned int b[6];
+	char extra;
+	int i;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+		   &b[4], &b[5], &extra) != 6)
+		usage_error("--net: bad mac '%s' (want XX:XX:XX:XX:XX:XX)", s);
+	for (i = 0; i < 6; i++)
+		mac[i] = b[i];
+	if (mac[0] & 1)
+		usage_error("--net: mac '%s' is a multicast address", s);
+}
+
+static void parse_tapfds(struct net_opts *net, char *list)
+{
+	char *save = NULL, *tok;
+
+	for (tok = strtok_r(list, ":", &save); tok;
+	     tok = strtok_r(NULL, ":", &save)) {
+		if (net->nr_tapfds == (int)ARRAY_SIZE(net->tapfds))
+			usage_error("--net: too many tapfds");
+		net->tapfds[net->nr_tapfds++] =
+			parse_num("--net tapfd", tok, 0, INT_MAX);
+	}
+}
+
+/* Split "key=value" in place; value is NULL for a bare key. */
+static char *split_kv(char *item)
+{
+	char *eq = strchr(item, '=');
+
+	if (!eq)
+		return NULL;
+	*eq = '\0';
+	return eq + 1;
+}
+
+static void parse_net(struct vm_opts *o, const char *arg)
+{
+	struct net_opts *net;
+	char *copy, *save = NULL, *item;
+
+	if (o->nr_nets == (int)ARRAY_SIZE(o->nets))
+		usage_error("too many --net devices");
+	net = &o->nets[o->nr_nets++];
+	net->queues = 1;
+	net->vhost = "/dev/vhx-net";
+	copy = strdup(arg);
+	for (item = strtok_r(copy, ",", &save); item;
+	     item = strtok_r(NULL, ",", &save)) {
+		char *val = split_kv(item);
+
+		if (!val)
+			usage_error("--net: '%s' needs a value", item);
+		if (!strcmp(item, "tap")) {
+			if (!*val || strlen(val) >= sizeof(net->tap))
+				usage_error("--net: bad tap name '%s'", val);
+			strcpy(net->tap, val);
+		} else if (!strcmp(item, "tapfd")) {
+			parse_tapfds(net, val);
+		} else if (!strcmp(item, "queues")) {
+			net->queues = parse_num("--net queues", val, 1,
+						VIRTIO_NET_MAX_PAIRS);
+		} else if (!strcmp(item, "mac")) {
+			parse_mac(val, net->mac);
+			net->mac_set = true;
+		} else if (!strcmp(item, "vhost")) {
+			net->vhost = strdup(val);
+		} else {
+			usage_error("--net: unknown option '%s'", item);
+		}
+	}
+	if (!net->tap[0] && !net->nr_tapfds)
+		usage_error("--net needs tap=NAME or tapfd=N");
+	if (net->tap[0] && net->nr_tapfds)
+		usage_error("--net takes tap= or tapfd=, not both");
+	if (net->nr_tapfds && net->nr_tapfds != net->queues)
+		usage_error("--net: %d tapfds given for %d queue pairs",
+			    net->nr_tapfds, net->queues);
+	free(copy);
+}
+
+static void parse_disk(struct vm_opts *o, const char *arg)
+{
+	struct disk_opts *disk;
+	char *copy, *save = NULL, *item;
+
+	if (o->nr_disks == (int)ARRAY_SIZE(o->disks))
+		usage_error("too many --disk devices");
+	disk = &o->disks[o->nr_disks++];
+	disk->queues = 1;
+	disk->vhost = "/dev/vhx-blk";
+	copy = strdup(arg);
+	for (item = strtok_r(copy, ",", &save); item;
+	     item = strtok_r(NULL, ",", &save)) {
+		char *val = split_kv(item);
+
+		if (!strcmp(item, "ro") && !val) {
+			disk->ro = true;
+			continue;
+		}
+		if (!val)
+			usage_error("--disk: '%s' needs a value", item);
+		if (!strcmp(item, "path"))
+			disk->path = strdup(val);
+		else if (!strcmp(item, "queues"))
+			disk->queues = parse_num("--disk queues", val, 1,
+						 VIRTIO_BLK_MAX_QUEUES);
+		else if (!strcmp(item, "vhost"))
+			disk->vhost = strdup(val);
+		else
+			usage_error("--disk: unknown option '%s'", item);
+	}
+	if (!disk->path || !*disk->path)
+		usage_error("--disk needs path=FILE");
+	free(copy);
+}
+
+static void parse_args(struct vm_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "cmdline", required_argument, NULL, 'c' },
+		{ "cpus", required_argument, NULL, 'p' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "net", required_argument, NULL, 'n' },
+		{ "disk", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	o->cmdline = "console=ttyS0";
+	o->cpus = 1;
+	o->mem_mib = 512;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			o->kernel = optarg;
+			break;
+		case 'i':
+			o->initrd = optarg;
+			break;
+		case 'c':
+			o->cmdline = optarg;
+			break;
+		case 'p':
+			o->cpus = parse_num("--cpus", optarg, 1, MAX_VCPUS);
+			break;
+		case 'm':
+			o->mem_mib = parse_num("--memory", optarg, 64,
+					       1024 * 1024);
+			break;
+		case 'n':
+			parse_net(o, optarg);
+			break;
+		case 'd':
+			parse_disk(o, optarg);
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		case ':':
+			usage_error("option '%s' needs a value",
+				    argv[optind - 1]);
+		default:
+			usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+	if (!o->kernel)
+		usage_error("no --kernel given");
+}
+
+static struct termios saved_tio;
+static bool tio_saved;
+
+static void restore_terminal(void)
+{
+	if (tio_saved)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+}
+
+/* Keys go to the guest as typed; ^C still ends the VMM. */
+static void setup_terminal(void)
+{
+	struct termios tio;
+
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tio))
+		return;
+	tio_saved = true;
+	atexit(restore_terminal);
+	tio = saved_tio;
+	tio.c_lflag &= ~(ICANON | ECHO);
+	tio.c_iflag &= ~ICRNL;
+	tcsetattr(STDIN_FILENO, TCSANOW, &tio);
+}
+
+static int main_loop(struct vm *vm)
+{
+	struct pollfd fds[2] = {
+		{ .fd = vm->stop_fd, .events = POLLIN },
+		{ .fd = STDIN_FILENO, .events = POLLIN },
+	};
+	int nfds = 2;
+	u8 buf[64];
+
+	for (;;) {
+		if (poll(fds, nfds, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die_errno("poll");
+		}
+		if (fds[0].revents)
+			break;
+		if (nfds > 1 && fds[1].revents) {
+			ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+
+			if (n <= 0)
+				nfds = 1;	/* no more input; run on */
+			else
+				serial_input(vm, buf, n);
+		}
+	}
+	pthread_mutex_lock(&vm->stop_lock);
+	fflush(stdout);
+	fprintf(stderr, "\n%s: %s\n", prog_name, vm->exit_reason);
+	return vm->exit_code;
+}
+
+int main(int argc, char **argv)
+{
+	static struct vm vm;
+	struct vm_opts opts = { 0 };
+	u64 entry, boot_params;
+	int i;
+
+	parse_args(&opts, argc, argv);
+	vm.nr_vcpus = opts.cpus;
+
+	vm_create(&vm, opts.mem_mib * MiB);
+	vm_setup_irqchip(&vm);
+	irq_init(&vm);
+	serial_init(&vm);
+	pci_init(&vm);
+	for (i = 0; i < opts.nr_nets; i++)
+		virtio_net_create(&vm, &opts.nets[i]);
+	for (i = 0; i < opts.nr_disks; i++)
+		virtio_blk_create(&vm, &opts.disks[i]);
+	irq_commit_routes(&vm);
+
+	boot_load_linux(&vm, opts.kernel, opts.initrd, opts.cmdline, &entry,
+			&boot_params);
+	for (i = 0; i < vm.nr_vcpus; i++)
+		vcpu_create(&vm, i, entry, boot_params);
+
+	setup_terminal();
+	for (i = 0; i < vm.nr_vcpus; i++)
+		vcpu_start(&vm.vcpus[i]);
+	return main_loop(&vm);
+}

@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vCPUs: one thread each.  The boot vCPU starts in 64-bit mode at the
+ * kernel's 64-bit entry; the others wait in KVM for the guest's INIT/SIPI.
+ */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include "vm.h"
+#include "boot.h"
+
+#define CPUID_1_ECX_TSC_DEADLINE	(1U << 24)
+#define CPUID_1_ECX_HYPERVISOR		(1U << 31)
+
+#define APIC_LVT1	0x360
+#define APIC_MODE_NMI	0x4
+
+static struct kvm_cpuid2 *supported_cpuid(struct vm *vm)
+{
+	struct kvm_cpuid2 *cpuid;
+	int nent = 64;
+
+	for (;;) {
+		cpuid = xzalloc(sizeof(*cpuid) +
+				nent * sizeof(struct kvm_cpuid_entry2));
+		cpuid->nent = nent;
+		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) == 0)
+			return cpuid;
+		if (errno != E2BIG)
+			die_errno("KVM_GET_SUPPORTED_CPUID");
+		free(cpuid);
+		nent *= 2;
+	}
+}
+
+/* Give each vCPU its own APIC ID and advertise what KVM emulates anyway. */
+static void setup_cpuid(struct vcpu *vcpu)
+{
+	struct kvm_cpuid2 *cpuid = supported_cpuid(vcpu->vm);
+	u32 i;
+
+	for (i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		switch (e->function) {
+		case 1:
+			e->ebx &= 0x0000ffff;
+			e->ebx |= (u32)vcpu->id << 24;
+			e->ebx |= (u32)vcpu->vm->nr_vcpus << 16;
+			e->ecx |= CPUID_1_ECX_HYPERVISOR |
+				  CPUID_1_ECX_TSC_DEADLINE;
+			break;
+		case 0xb:
+		case 0x1f:
+			e->edx = vcpu->id;
+			break;
+		case 0x8000001e:
+			e->eax = vcpu->id;
+			break;
+		}
+	}
+	if (ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid) < 0)
+		die_errno("KVM_SET_CPUID2");
+	free(cpuid);
+}
+
+static void set_segment(struct kvm_segment *seg, u16 selector, u8 type,
+			bool code64)
+{
+	memset(seg, 0, sizeof(*seg));
+	seg->selector = selector;
+	seg->limit = 0xffffffff;
+	seg->type = type;
+	seg->present = 1;
+	seg->s = 1;
+	seg->g = 1;
+	seg->l = code64;
+	seg->db = !code64;
+}
+
+static void setup_long_mode(struct vcpu *vcpu)
+{
+	struct kvm_sregs sregs;
+
+	if (ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
+		die_errno("KVM_GET_SREGS");
+	set_segment(&sregs.cs, BOOT_CS, 0xb, true);
+	set_segment(&sregs.ds, BOOT_DS, 0x3, false);
+	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
+	sregs.gdt.base = BOOT_GDT_ADDR;
+	sregs.gdt.limit = BOOT_GDT_SIZE - 1;
+	sregs.cr3 = BOOT_PML4_ADDR;
+	sregs.cr4 = 0x20;			/* PAE */
+	sregs.cr0 = 0x80000011;			/* PG, ET, PE */
+	sregs.efer = 0x500;			/* LMA, LME */
+	if (ioctl(vcpu->fd, KVM_SET_SREGS, &sregs) < 0)
+		die_errno("KVM_SET_SREGS");
+}
+
+static void setup_boot_regs(struct vcpu *vcpu, u64 entry, u64 boot_params)
+{
+	struct kvm_regs regs = {
+		.rflags = 2,
+		.rip = entry,
+		.rsi = boot_params,
+		.rsp = BOOT_STACK_ADDR,
+	};
+	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
+
+	setup_long_mode(vcpu);
+	if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
+		die_errno("KVM_SET_REGS");
+	if (ioctl(vcpu->fd, KVM_SET_FPU, &fpu) < 0)
+		die_errno("KVM_SET_FPU");
+}
+
+/*
+ * LINT1 takes NMI, as on a PC.  LINT0 stays masked: there is no legacy PIC
+ * in a hardware-reduced ACPI machine, everything goes through the IOAPIC.
+ */
+static void setup_lapic(struct vcpu *vcpu)
+{
+	struct kvm_lapic_state lapic;
+	u32 *lvt1 = (u32 *)&lapic.regs[APIC_LVT1];
+
+	if (ioctl(vcpu->fd, KVM_GET_LAPIC, &lapic) < 0)
+		die_errno("KVM_GET_LAPIC");
+	*lvt1 = (*lvt1 & ~0x700) | (APIC_MODE_NMI << 8);
+	if (ioctl(vcpu->fd, KVM_SET_LAPIC, &lapic) < 0)
+		die_errno("KVM_SET_LAPIC");
+}
+
+void vcpu_create(struct vm *vm, int id, u64 entry, u64 boot_params)
+{
+	struct vcpu *vcpu = &vm->vcpus[id];
+	int size;
+
+	vcpu->vm = vm;
+	vcpu->id = id;
+	vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, id);
+	if (vcpu->fd < 0)
+		die_errno("KVM_CREATE_VCPU %d", id);
+	size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (size < 0)
+		die_errno("KVM_GET_VCPU_MMAP_SIZE");
+	vcpu->run = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 vcpu->fd, 0);
+	if (vcpu->run == MAP_FAILED)
+		die_errno("mmap of vCPU %d", id);
+
+	setup_cpuid(vcpu);
+	setup_lapic(vcpu);
+	if (id == 0)
+		setup_boot_regs(vcpu, entry, boot_params);
+}
+
+static void handle_io(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	u8 *data = (u8 *)run + run->io.data_offset;
+	u32 i;
+
+	for (i = 0; i < run->io.count; i++) {
+		io_dispatch(vcpu->vm, run->io.port, data, run->io.size,
+			    run->io.direction == KVM_EXIT_IO_OUT);
+		data += run->io.size;
+	}
+}
+
+static void handle_system_event(struct vcpu *vcpu)
+{
+	switch (vcpu->run->system_event.type) {
+	case KVM_SYSTEM_EVENT_SHUTDOWN:
+		vm_request_stop(vcpu->vm, 0, "guest powered off");
+		break;
+	case KVM_SYSTEM_EVENT_RESET:
+		vm_request_stop(vcpu->vm, 0, "guest rebooted");
+		break;
+	default:
+		vm_request_stop(vcpu->vm, 1, "unexpected system event");
+		break;
+	}
+}
+
+/* Returns false when this vCPU is done. */
+static bool handle_exit(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		handle_io(vcpu);
+		return true;
+	case KVM_EXIT_MMIO:
+		mmio_dispatch(vcpu->vm, run->mmio.phys_addr, run->mmio.data,
+			      run->mmio.len, run->mmio.is_write);
+		return true;
+	case KVM_EXIT_HLT:
+		return true;
+	case KVM_EXIT_SHUTDOWN:
+		/* A triple fault: how a PC resets when all else fails. */
+		vm_request_stop(vcpu->vm, 0, "guest rebooted (triple fault)");
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		handle_system_event(vcpu);
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		warnx_vm("vCPU %d: entry failed, reason 0x%llx", vcpu->id,
+			 (unsigned long long)
+			 run->fail_entry.hardware_entry_failure_reason);
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		warnx_vm("vCPU %d: KVM internal error, suberror %u", vcpu->id,
+			 run->internal.suberror);
+		break;
+	default:
+		warnx_vm("vCPU %d: unexpected exit reason %u", vcpu->id,
+			 run->exit_reason);
+		break;
+	}
+	vm_request_stop(vcpu->vm, 1, "vCPU failed");
+	return false;
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *vcpu = arg;
+	sigset_t set;
+
+	/* Only the main thread deals with signals from the terminal. */
+	sigfillset(&set);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	for (;;) {
+		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			warnx_vm("vCPU %d: KVM_RUN: %s", vcpu->id,
+				 strerror(errno));
+			vm_request_stop(vcpu->vm, 1, "vCPU failed");
+			break;
+		}
+		if (!handle_exit(vcpu))
+			break;
+	}
+	return NULL;
+}
+
+void vcpu_start(struct vcpu *vcpu)
+{
+	int err = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+
+	if (err) {
+		errno = err;
+		die_errno("cannot start the thread of vCPU %d", vcpu->id);
+	}
+}

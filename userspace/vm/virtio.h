@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * virtio-pci modern transport (virtio 1.x) with MSI-X.  A device (net, blk)
+ * fills in its queues and ops; the transport owns the common config, the
+ * notify area, the ISR, the MSI-X table and the KVM eventfd bindings.
+ */
+#ifndef VHX_VIRTIO_H
+#define VHX_VIRTIO_H
+
+#include "pci.h"
+
+#define VIRTIO_NET_MAX_PAIRS	8
+#define VIRTIO_BLK_MAX_QUEUES	16
+#define VIRTIO_MAX_QUEUES	(2 * VIRTIO_NET_MAX_PAIRS + 1)
+#define VIRTIO_QUEUE_MAX_SIZE	256
+#define VIRTIO_NO_VECTOR	0xffff
+
+struct virtio_dev;
+
+struct virtio_queue {
+	u16 size;
+	u16 vector;
+	bool enabled;
+	bool in_vmm;		/* served by the VMM (ctrl queue), not vhost */
+	u64 desc, avail, used;	/* guest physical addresses */
+	int kick_fd;		/* eventfd: KVM_IOEVENTFD on the notify addr */
+	int call_fd;		/* eventfd: KVM_IRQFD on the vector's GSI */
+	bool kick_bound;
+	int call_gsi;		/* GSI the irqfd is bound to, -1 for none */
+	u16 last_avail;		/* VMM-served queues only */
+};
+
+struct virtio_dev_ops {
+	/* Read or write the device-specific config space. */
+	void (*config)(struct virtio_dev *vdev, u32 off, u8 *data, int size,
+		       bool is_write);
+	/* DRIVER_OK: hand the queues to the backend.  0 or -errno. */
+	int (*start)(struct virtio_dev *vdev);
+	/* Reset: take the queues back from the backend. */
+	void (*stop)(struct virtio_dev *vdev);
+	/* The driver notified an in_vmm queue. */
+	void (*notify)(struct virtio_dev *vdev, int q);
+};
+
+struct msix_entry {
+	u32 addr_lo, addr_hi, data, ctrl;
+};
+
+struct virtio_dev {
+	struct pci_dev pci;
+	struct vm *vm;
+	const char *name;
+	const struct virtio_dev_ops *ops;
+	void *priv;
+
+	u64 host_features;
+	u64 guest_features;
+	u32 dfselect, gfselect;
+	u8 status;
+	u8 config_generation;
+	u16 config_vector;
+	u16 queue_select;
+	bool started;
+
+	int nr_queues;
+	struct virtio_queue vqs[VIRTIO_MAX_QUEUES];
+
+	int nr_vectors;
+	struct msix_entry msix[VIRTIO_MAX_QUEUES + 1];
+	u32 gsi_base;
+	int msix_cap;
+};
+
+void virtio_pci_init(struct vm *vm, struct virtio_dev *vdev, u16 device_id,
+		     u32 class, int nr_queues);
+void virtio_signal(struct virtio_dev *vdev, int q);
+bool virtio_has_feature(struct virtio_dev *vdev, int bit);
+
+/* Guest memory access for VMM-served queues (virtio_ring.c). */
+struct vring_req {
+	u16 head;
+	int nr_out, nr_in;
+	struct iovec_g {
+		void *base;
+		u32 len;
+	} out[8], in[8];
+};
+/* Returns 1 with a request, 0 when the ring is empty, <0 on a bad ring. */
+int vring_pop(struct virtio_dev *vdev, struct virtio_queue *vq,
+	      struct vring_req *req);
+void vring_push(struct virtio_dev *vdev, struct virtio_queue *vq,
+		u16 head, u32 len);
+bool vring_need_signal(struct virtio_dev *vdev, struct virtio_queue *vq);
+
+void virtio_net_create(struct vm *vm, struct net_opts *opts);
+void virtio_blk_create(struct vm *vm, struct disk_opts *opts);
+
+#endif /* VHX_VIRTIO_H */

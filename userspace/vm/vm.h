@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vhx-vm: shared definitions of the VMM.
+ *
+ * One struct vm describes the machine: KVM fds, guest RAM, vCPU threads and
+ * the devices.  Device emulation runs on the vCPU thread that trapped, under
+ * vm->lock; the vhost backends do the data path without us.
+ */
+#ifndef VHX_VM_H
+#define VHX_VM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef uint8_t u8;
+typedef uint16_t u16;
+typedef uint32_t u32;
+typedef uint64_t u64;
+
+#define KiB		1024ULL
+#define MiB		(1024 * KiB)
+#define GiB		(1024 * MiB)
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define ALIGN_UP(x, a)	(((x) + (a) - 1) & ~((u64)(a) - 1))
+
+/* Guest physical layout. */
+#define PCI_MMIO_START	0xc0000000ULL	/* low RAM ends here at most */
+#define PCI_MMIO_END	0xfec00000ULL
+#define IOAPIC_BASE	0xfec00000ULL
+#define LAPIC_BASE	0xfee00000ULL
+#define HIGH_RAM_START	0x100000000ULL
+
+/* I/O ports the VMM answers besides the UART and PCI. */
+#define ACPI_SLEEP_CTL_PORT	0x600
+#define ACPI_SLEEP_STS_PORT	0x601
+#define ACPI_RESET_PORT		0x602
+#define ACPI_RESET_VALUE	0x0e
+
+#define MAX_VCPUS	64
+
+struct vm;
+struct pci_dev;
+
+struct vcpu {
+	struct vm *vm;
+	int id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+};
+
+struct net_opts {
+	char tap[16];
+	int tapfds[16];
+	int nr_tapfds;
+	int queues;
+	u8 mac[6];
+	bool mac_set;
+	const char *vhost;
+};
+
+struct disk_opts {
+	const char *path;
+	int queues;
+	bool ro;
+	const char *vhost;
+};
+
+struct vm_opts {
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;
+	int cpus;
+	u64 mem_mib;
+	struct net_opts nets[8];
+	int nr_nets;
+	struct disk_opts disks[8];
+	int nr_disks;
+};
+
+struct vm {
+	int kvm_fd;
+	int vm_fd;
+	int nr_vcpus;
+	struct vcpu vcpus[MAX_VCPUS];
+
+	u8 *ram;		/* one mapping: low RAM, then high RAM */
+	u64 ram_size;
+	u64 low_ram;		/* bytes mapped at guest physical 0 */
+	u64 high_ram;		/* bytes mapped at HIGH_RAM_START */
+
+	pthread_mutex_t lock;	/* devices, PCI, irq routing */
+	pthread_mutex_t stop_lock;
+	int stop_fd;		/* eventfd: a vCPU asks the main loop to end */
+	int exit_code;
+	const char *exit_reason;
+};
+
+/* util.c */
+void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void die_errno(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+void warnx_vm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void *xzalloc(size_t size);
+extern const char *prog_name;
+
+/* kvm.c */
+void vm_create(struct vm *vm, u64 mem_bytes);
+void *gpa_to_hva(struct vm *vm, u64 gpa, u64 len);
+void vm_request_stop(struct vm *vm, int code, const char *why);
+void vm_setup_irqchip(struct vm *vm);
+
+/* vcpu.c */
+void vcpu_create(struct vm *vm, int id, u64 entry, u64 boot_params);
+void vcpu_start(struct vcpu *vcpu);
+
+/* boot.c */
+void boot_load_linux(struct vm *vm, const char *kernel, const char *initrd,
+		     const char *cmdline, u64 *entry, u64 *boot_params);
+
+/* acpi.c */
+u64 acpi_build(struct vm *vm);
+
+/* serial.c */
+void serial_init(struct vm *vm);
+bool serial_io(u16 port, u8 *data, bool is_write);
+void serial_input(struct vm *vm, const u8 *buf, size_t len);
+
+/* I/O and MMIO dispatch (kvm.c). */
+void io_dispatch(struct vm *vm, u16 port, u8 *data, int size, bool is_write);
+void mmio_dispatch(struct vm *vm, u64 addr, u8 *data, int size,
+		   bool is_write);
+
+#endif /* VHX_VM_H */
