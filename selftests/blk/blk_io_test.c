@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "blk_common.h"
@@ -748,7 +749,72 @@ static int tc_deep_ring(void)
 	return deep_ring(fd);
 }
 
+static int odirect_on(const char *path)
+{
+	struct blk_cfg cfg = {};
+	struct vhx_blk_config c;
+	struct blk_dev b;
+	int dfd, fd, i;
+	uint8_t *buf;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	KT_ASSERT(fd >= 0, "create %s: %m", path);
+	KT_ASSERT(!ftruncate(fd, 2 << 20), "ftruncate: %m");
+	KT_RUN(fill_file(fd, 0, 2 << 20, 31));
+	dfd = open(path, O_RDWR | O_DIRECT | O_CLOEXEC);
+	KT_ASSERT(dfd >= 0, "open O_DIRECT: %m");
+	KT_OK(blk_dev_open(&b, &cfg, dfd));
+	KT_OK(blk_get_config(&b, &c));
+	KT_ASSERT(c.capacity == (2 << 20) / SECTOR && c.blk_size >= 512,
+		  "capacity %llu blk_size %u", (unsigned long long)c.capacity,
+		  c.blk_size);
+	buf = blk_buf(&b, 256 << 10, 0);
+	for (i = 0; i < 6; i++) {
+		uint64_t sector = i * 512;
+		size_t len = 4096 << i;
+
+		memset(buf, 0, len);
+		KT_ASSERT(blk_do(&b, 0, VIRTIO_BLK_T_IN, sector, buf, len,
+				 NULL) == VIRTIO_BLK_S_OK, "read %d", i);
+		KT_ASSERT(!blk_check_pattern(buf, len, 31, sector * SECTOR),
+			  "read %d data", i);
+		blk_pattern(buf, len, 50 + i, sector * SECTOR);
+		KT_ASSERT(blk_do(&b, 0, VIRTIO_BLK_T_OUT, sector, buf, len,
+				 NULL) == VIRTIO_BLK_S_OK, "write %d", i);
+		KT_RUN(check_file(fd, sector * SECTOR, len, 50 + i));
+	}
+	KT_ASSERT(blk_do(&b, 0, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, NULL) ==
+		  VIRTIO_BLK_S_OK, "flush");
+	KT_RUN(discard_write_zeroes_on(&b, fd, (2 << 20) / SECTOR));
+	blk_dev_close(&b);
+	KT_RUN(scattered_on(dfd));
+	close(dfd);
+	close(fd);
+	return KT_PASS;
+}
+
+/* A file opened O_DIRECT on ext4 (on a ram disk): async direct I/O. */
+static int tc_odirect_file(void)
+{
+	char dir[] = "/tmp/vhx-ext4.XXXXXX", path[64];
+	int ret;
+
+	if (access("/dev/ram3", F_OK))
+		return kt_skip("no /dev/ram3 (brd)");
+	if (system("mkfs.ext4 -q -F /dev/ram3 >/dev/null 2>&1"))
+		return kt_skip("mkfs.ext4 /dev/ram3 failed");
+	KT_ASSERT(mkdtemp(dir), "mkdtemp: %m");
+	if (mount("/dev/ram3", dir, "ext4", 0, NULL))
+		return kt_skip("cannot mount ext4: %m");
+	snprintf(path, sizeof(path), "%s/disk", dir);
+	ret = odirect_on(path);
+	umount2(dir, MNT_DETACH);
+	rmdir(dir);
+	return ret;
+}
+
 static const struct kt_case cases[] = {
+	{ "odirect_file", tc_odirect_file },
 	{ "deep_ring", tc_deep_ring },
 	{ "config", tc_config },
 	{ "backend_errors", tc_backend_errors },

@@ -324,6 +324,27 @@ static int mem_table_limits(void)
 	return KT_PASS;
 }
 
+static int mem_table_bad_regions(void)
+{
+	struct vhost_memory_region r = {
+		.guest_phys_addr = 0x100000,
+		.userspace_addr = 0,
+	};
+	struct vhxg_dev d;
+
+	KT_OK(open_dev(&d, true));
+	r.userspace_addr = (uintptr_t)arena.base;
+	r.memory_size = 0;
+	KT_ERR(vhxg_set_mem_table(&d, &r, 1), EFAULT);
+	r.guest_phys_addr = 0xfffffffffffff000ULL;
+	r.memory_size = 0x2000;
+	KT_ERR(vhxg_set_mem_table(&d, &r, 1), EFAULT);
+	/* A refused table leaves the old one; a good one still goes in. */
+	r.guest_phys_addr = 0x100000;
+	KT_OK(vhxg_set_mem_table(&d, &r, 1));
+	return KT_PASS;
+}
+
 static int unknown_ioctl(void)
 {
 	struct vhxg_dev d;
@@ -395,6 +416,7 @@ static const struct kt_case cases[] = {
 	{ "mem_table_limits", mem_table_limits },
 	{ "other_process_eperm", other_process_eperm },
 	{ "unknown_ioctl", unknown_ioctl },
+	{ "mem_table_bad_regions", mem_table_bad_regions },
 };
 
 int main(int argc, char **argv)

@@ -204,6 +204,41 @@ static int desc_spans_region_end(void)
 	return KT_PASS;
 }
 
+/* Two regions with a hole between them; a buffer across the hole. */
+static int desc_spans_hole(void)
+{
+	struct vhost_memory_region r[2];
+	struct vhxg_arena *a;
+	struct hostile h;
+	uint8_t *hole;
+	uint16_t id;
+
+	KT_RUN(setup(&h, F(VIRTIO_NET_F_MRG_RXBUF), 0));
+	a = h.e.arena;
+	hole = vhxg_alloc(a, 3 * 4096, 4096) + 4096;
+	net_fill_canary(hole, 4096);
+	r[0] = (struct vhost_memory_region){
+		.guest_phys_addr = (uintptr_t)a->base,
+		.userspace_addr = (uintptr_t)a->base,
+		.memory_size = hole - a->base,
+	};
+	r[1] = (struct vhost_memory_region){
+		.guest_phys_addr = (uintptr_t)hole + 4096,
+		.userspace_addr = (uintptr_t)hole + 4096,
+		.memory_size = a->base + a->size - (hole + 4096),
+	};
+	KT_OK(vhxg_set_mem_table(&h.e.dev, r, 2));
+	take(h.e.rx, 1, &id);
+	vhxg_vq_put_desc(h.e.rx, id, (uintptr_t)hole - 100, 4096 + 200,
+			 VRING_DESC_F_WRITE, 0);
+	KT_OK(post_head(h.e.rx, id));
+	KT_OK(inject(&h));
+	KT_RUN(expect_rejected(&h, h.e.rx));
+	KT_ASSERT(net_canary_intact(hole, 4096, "hole between regions"),
+		  "wrote into the hole");
+	return KT_PASS;
+}
+
 static int indirect_outside_table(void)
 {
 	struct hostile h;
@@ -592,6 +627,7 @@ static const struct kt_case cases[] = {
 	{ "desc_addr_wraps", desc_addr_wraps },
 	{ "desc_addr_wraps_rx", desc_addr_wraps_rx },
 	{ "desc_spans_region_end", desc_spans_region_end },
+	{ "desc_spans_hole", desc_spans_hole },
 	{ "indirect_outside_table", indirect_outside_table },
 	{ "ring_outside_table", ring_outside_table },
 	{ "head_out_of_range", head_out_of_range },
