@@ -229,7 +229,7 @@ static int rx_one(struct vhx_vq *vq, struct vhx_net_queue *q, int n,
 		return -EFAULT;
 	ret = q->sock->ops->recvmsg(q->sock, &msg, space - q->vhost_hlen,
 				    MSG_DONTWAIT | MSG_TRUNC);
-	if (ret < 0 || ret != want) {
+	if (ret < 0 || ret != want || ret > space - q->vhost_hlen) {
 		/* Too big for a non-mergeable buffer, or raced: drop it. */
 		vhx_vq_unget(vq, n);
 		return ret == -EAGAIN ? -EAGAIN : 0;

@@ -42,9 +42,9 @@ int vhx_mem_check(const struct vhx_mem *mem)
 
 	for (i = 0; i < mem->nregions; i++) {
 		r = &mem->regions[i];
-		if (!r->size)
-			return -EINVAL;
-		if (r->size > ~0ULL - r->gpa || r->size > ~0ULL - r->uaddr)
+		/* Empty or wrapping regions: -EFAULT, as upstream says. */
+		if (!r->size || r->size > ~0ULL - r->gpa ||
+		    r->size > ~0ULL - r->uaddr)
 			return -EFAULT;
 		if (i && r->gpa - mem->regions[i - 1].gpa <
 			 mem->regions[i - 1].size)
@@ -227,10 +227,12 @@ static int walk_indirect(struct vhx_ring *r, const struct vhx_desc *table,
 			return ret;
 		if (le16_to_cpu(d.flags) & VHX_DESC_F_INDIRECT)
 			return -EINVAL;
+		/* A chain is at most num long, tables included (2.7.5.3.1). */
+		if (++c->ndesc > r->num)
+			return -E2BIG;
 		ret = add_segment(r, &d, c, iov, iov_max);
 		if (ret)
 			return ret;
-		c->ndesc++;
 		if (!(le16_to_cpu(d.flags) & VHX_DESC_F_NEXT))
 			return 0;
 		i = le16_to_cpu(d.next);
@@ -260,10 +262,10 @@ static int walk_chain(struct vhx_ring *r, struct vhx_chain *c,
 				return -EINVAL;
 			return walk_indirect(r, &d, c, iov, iov_max);
 		}
+		c->ndesc++;
 		ret = add_segment(r, &d, c, iov, iov_max);
 		if (ret)
 			return ret;
-		c->ndesc++;
 		if (!(flags & VHX_DESC_F_NEXT))
 			return 0;
 		i = le16_to_cpu(d.next);

@@ -336,6 +336,15 @@ static void test_indirect_bad(void)
 		 0);
 	publish(0);
 	expect_bad("ring_indirect_table_outside", -EFAULT);
+
+	setup(NUM);
+	for (int i = 0; i <= NUM; i++)
+		set_desc(IND_OFF, i, gpa(BUF_OFF), 4,
+			 i < NUM ? VHX_DESC_F_NEXT : 0, i + 1);
+	set_desc(DESC_OFF, 0, gpa(IND_OFF), 16 * (NUM + 1),
+		 VHX_DESC_F_INDIRECT, 0);
+	publish(0);
+	expect_bad("ring_indirect_chain_longer_than_ring", -E2BIG);
 }
 
 static void test_too_many_segments(void)
@@ -480,7 +489,7 @@ static void test_mem_check(void)
 	empty = vhx_mem_check(&t.mem);
 	t.r[1].size = ~0ULL - 0x1000;
 	wrap = vhx_mem_check(&t.mem);
-	report(overlap == -EINVAL && ok == 0 && empty == -EINVAL &&
+	report(overlap == -EINVAL && ok == 0 && empty == -EFAULT &&
 	       wrap == -EFAULT, "mem_table_checks");
 }
 
@@ -538,7 +547,7 @@ static void test_random_rings(void)
 
 int main(void)
 {
-	printf("TAP version 13\n1..30\n");
+	printf("TAP version 13\n1..31\n");
 	test_simple_chain();
 	test_empty();
 	test_bad_head();
@@ -563,7 +572,7 @@ int main(void)
 	test_mem_check();
 	test_random_rings();
 	printf("# %u passed, %u failed\n", passed, failed);
-	if (ntest != 30)
+	if (ntest != 31)
 		printf("# plan mismatch: ran %u\n", ntest);
-	return failed || ntest != 30;
+	return failed || ntest != 31;
 }
