@@ -1,0 +1,456 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vhx-netgen: a guest-less packet generator for vhost-net devices.  The
+ * process is the guest: it keeps a TX ring full of frames (tx mode), or an
+ * RX ring full of buffers while pktgen floods the tap (rx mode), and counts
+ * what the device completes.  The same program drives /dev/vhx-net and
+ * upstream /dev/vhost-net, so the two can be compared side by side.
+ *
+ * Output is one line of key=value pairs.  Worker CPU time is read from the
+ * device's worker threads (vhx-net-PID.N or vhost-PID) over the run.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/if_tun.h>
+
+#include "vhxg.h"
+#include "netutil.h"
+
+#define MAX_QUEUES	8
+#define TX_Q		1
+#define RX_Q		0
+
+struct opts {
+	const char *dev;
+	bool rx;
+	unsigned int size;
+	bool gso;
+	unsigned int queues;
+	unsigned int seconds;
+	unsigned int ring;
+};
+
+struct queue {
+	struct opts *o;
+	struct vhxg_arena arena;
+	struct vhxg_dev dev;
+	int tap;
+	void **bufs;
+	unsigned int buf_len;
+	unsigned long long pkts;
+	unsigned long long bytes;
+	int err;
+};
+
+static volatile int running = 1;
+static char ifname[IFNAMSIZ];
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vhx-netgen [--dev PATH] [--mode tx|rx] [--size BYTES] [--gso]\n"
+		"                  [--queues N] [--seconds S] [--ring N]\n"
+		"  --dev      vhost-net device node (default /dev/vhx-net)\n"
+		"  --mode     tx: frames from the ring into the tap;\n"
+		"             rx: pktgen frames from the tap into the ring\n"
+		"  --size     frame size without vnet header (default 64)\n"
+		"  --gso      tx 64 KiB TCPv4 GSO frames (ignores --size)\n"
+		"  --queues   queue pairs, one device open each (default 1, max %d)\n"
+		"  --seconds  measuring time (default 5)\n"
+		"  --ring     ring size (default 256)\n", MAX_QUEUES);
+}
+
+static int parse_uint(const char *s, unsigned int min, unsigned int max,
+		      unsigned int *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse(int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {
+		{ "dev", required_argument, 0, 'd' },
+		{ "mode", required_argument, 0, 'm' },
+		{ "size", required_argument, 0, 's' },
+		{ "gso", no_argument, 0, 'g' },
+		{ "queues", required_argument, 0, 'q' },
+		{ "seconds", required_argument, 0, 't' },
+		{ "ring", required_argument, 0, 'r' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0 }
+	};
+	int c;
+
+	*o = (struct opts){ "/dev/vhx-net", false, 64, false, 1, 5, 256 };
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			o->dev = optarg;
+			break;
+		case 'm':
+			if (strcmp(optarg, "tx") && strcmp(optarg, "rx"))
+				goto bad;
+			o->rx = !strcmp(optarg, "rx");
+			break;
+		case 's':
+			if (parse_uint(optarg, 60, 65000, &o->size))
+				goto bad;
+			break;
+		case 'g':
+			o->gso = true;
+			break;
+		case 'q':
+			if (parse_uint(optarg, 1, MAX_QUEUES, &o->queues))
+				goto bad;
+			break;
+		case 't':
+			if (parse_uint(optarg, 1, 3600, &o->seconds))
+				goto bad;
+			break;
+		case 'r':
+			if (parse_uint(optarg, 16, 32768, &o->ring) ||
+			    (o->ring & (o->ring - 1)))
+				goto bad;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			goto bad;
+		}
+	}
+	if (optind == argc && !(o->rx && o->gso))
+		return 0;
+bad:
+	fprintf(stderr, "vhx-netgen: bad arguments\n");
+	usage(stderr);
+	return -1;
+}
+
+/* A frame of len bytes after a 12-byte vnet header, GSO if asked. */
+static void fill_tx_buf(struct opts *o, void *buf, unsigned int len)
+{
+	struct virtio_net_hdr_mrg_rxbuf *h = buf;
+	unsigned char *f = (unsigned char *)buf + sizeof(*h);
+
+	memset(h, 0, sizeof(*h));
+	frame_build(f, len, test_dst_mac, len);
+	if (!o->gso)
+		return;
+	/* Ethernet + IPv4 + TCP, checksum left to the host's offload. */
+	f[12] = 0x08;
+	f[13] = 0x00;
+	memset(f + 14, 0, 40);
+	f[14] = 0x45;
+	f[14 + 2] = (len - 14) >> 8;
+	f[14 + 3] = (len - 14) & 0xff;
+	f[14 + 8] = 64;
+	f[14 + 9] = 6;
+	f[14 + 12] = 10, f[14 + 15] = 1;
+	f[14 + 16] = 10, f[14 + 19] = 2;
+	f[34 + 12] = 5 << 4;
+	h->hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	h->hdr.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	h->hdr.gso_size = 1448;
+	h->hdr.hdr_len = 54;
+	h->hdr.csum_start = 34;
+	h->hdr.csum_offset = 16;
+}
+
+static int open_queue(struct queue *q, unsigned int i)
+{
+	struct opts *o = q->o;
+	uint64_t features = (1ULL << VIRTIO_F_VERSION_1) |
+			    (1ULL << VIRTIO_RING_F_EVENT_IDX) |
+			    (1ULL << VIRTIO_NET_F_MRG_RXBUF);
+	unsigned int vq = o->rx ? RX_Q : TX_Q, n;
+	int flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	int ret;
+
+	if (o->queues > 1)
+		flags |= IFF_MULTI_QUEUE;
+	q->tap = tap_open(ifname, i ? ifname : "vhxgen%d", flags);
+	if (q->tap < 0)
+		return q->tap;
+	if (tap_set_hdr_sz(q->tap, 12) ||
+	    tap_set_offload(q->tap, TUN_F_CSUM | TUN_F_TSO4))
+		return -errno;
+	q->buf_len = o->gso ? 65536 : (o->rx ? 2048 : o->size + 12);
+	ret = vhxg_arena_init(&q->arena, (size_t)o->ring * q->buf_len +
+			      (4 << 20));
+	if (!ret)
+		ret = vhxg_open(&q->dev, o->dev, &q->arena);
+	if (!ret)
+		ret = vhxg_set_owner(&q->dev);
+	if (!ret)
+		ret = vhxg_set_features(&q->dev, features);
+	if (!ret)
+		ret = vhxg_set_mem_identity(&q->dev);
+	if (!ret)
+		ret = vhxg_vq_setup(&q->dev, vq, o->ring);
+	if (ret)
+		return ret;
+	q->bufs = calloc(o->ring, sizeof(*q->bufs));
+	if (!q->bufs)
+		return -ENOMEM;
+	for (n = 0; n < o->ring; n++) {
+		q->bufs[n] = vhxg_alloc(&q->arena, q->buf_len, 64);
+		if (!q->bufs[n])
+			return -ENOMEM;
+		if (!o->rx)
+			fill_tx_buf(o, q->bufs[n], q->buf_len - 12);
+	}
+	return vhxg_net_set_backend(&q->dev, vq, q->tap);
+}
+
+/* Post every free descriptor: a frame (tx) or an empty buffer (rx). */
+static int refill(struct queue *q, struct vhxg_vq *vq)
+{
+	struct vhxg_buf b;
+	int head, n = 0;
+
+	while (vq->num_free) {
+		head = vq->free_head;
+		b.addr = q->bufs[head];
+		b.len = q->buf_len;
+		if (q->o->rx)
+			head = vhxg_vq_add(vq, NULL, 0, &b, 1, 0);
+		else
+			head = vhxg_vq_add(vq, &b, 1, NULL, 0, 0);
+		if (head < 0)
+			return head;
+		n++;
+	}
+	if (n) {
+		vhxg_vq_publish(vq);
+		if (vhxg_vq_kick(vq) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
+/* Keep the ring full and count completions until told to stop. */
+static void *run_queue(void *arg)
+{
+	struct queue *q = arg;
+	struct vhxg_vq *vq = &q->dev.vqs[q->o->rx ? RX_Q : TX_Q];
+	struct vhxg_used used[256];
+	int n, i;
+
+	while (running) {
+		q->err = refill(q, vq);
+		if (q->err)
+			break;
+		/* Ask for a call once half the ring has been used. */
+		vhxg_vq_set_used_event(vq, vq->last_used + q->o->ring / 2);
+		if (!vhxg_vq_pending(vq) && vhxg_vq_wait_call(vq, 20) < 0) {
+			q->err = -EIO;
+			break;
+		}
+		while ((n = vhxg_vq_reap(vq, used, 256)) > 0) {
+			q->pkts += n;
+			for (i = 0; i < n; i++)
+				q->bytes += q->o->rx ? used[i].len - 12 :
+					    q->buf_len - 12;
+		}
+	}
+	return NULL;
+}
+
+static int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, strlen(s)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static void *pktgen_start(void *arg)
+{
+	(void)arg;
+	/* Blocks until "stop" is written. */
+	write_file("/proc/net/pktgen/pgctrl", "start\n");
+	return NULL;
+}
+
+static int pktgen_setup(struct opts *o)
+{
+	char path[96], cmd[64];
+	const char *cmds[] = { "count 0\n", "delay 0\n", "clone_skb 0\n",
+			       "dst_mac 02:00:00:00:00:02\n",
+			       "dst 10.0.0.2\n", "flag QUEUE_MAP_RND\n" };
+	unsigned int i;
+
+	if (run_cmd("modprobe pktgen"))
+		return -ENOENT;
+	write_file("/proc/net/pktgen/kpktgend_0", "rem_device_all\n");
+	snprintf(cmd, sizeof(cmd), "add_device %s\n", ifname);
+	if (write_file("/proc/net/pktgen/kpktgend_0", cmd))
+		return -EIO;
+	snprintf(path, sizeof(path), "/proc/net/pktgen/%s", ifname);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (write_file(path, cmds[i]))
+			return -EIO;
+	snprintf(cmd, sizeof(cmd), "pkt_size %u\n", o->size);
+	if (write_file(path, cmd))
+		return -EIO;
+	snprintf(cmd, sizeof(cmd), "queue_map_max %u\n", o->queues - 1);
+	return write_file(path, cmd);
+}
+
+/* CPU time (ticks) of this process's device workers, by thread name. */
+static long long worker_ticks(void)
+{
+	char vhx[32], vhost[32], path[600], comm[64], stat[1024];
+	long long total = 0;
+	struct dirent *p, *t;
+	DIR *pd, *td;
+	FILE *f;
+
+	snprintf(vhx, sizeof(vhx), "vhx-net-%d.", getpid());
+	snprintf(vhost, sizeof(vhost), "vhost-%d", getpid());
+	pd = opendir("/proc");
+	if (!pd)
+		return -1;
+	while ((p = readdir(pd))) {
+		if (p->d_name[0] < '0' || p->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/task", p->d_name);
+		td = opendir(path);
+		if (!td)
+			continue;
+		while ((t = readdir(td))) {
+			unsigned long ut, st;
+			char *s;
+
+			snprintf(path, sizeof(path), "/proc/%s/task/%s/comm",
+				 p->d_name, t->d_name);
+			f = fopen(path, "r");
+			if (!f)
+				continue;
+			if (!fgets(comm, sizeof(comm), f))
+				comm[0] = 0;
+			fclose(f);
+			comm[strcspn(comm, "\n")] = 0;
+			if (strncmp(comm, vhx, strlen(vhx)) &&
+			    strcmp(comm, vhost))
+				continue;
+			snprintf(path, sizeof(path), "/proc/%s/task/%s/stat",
+				 p->d_name, t->d_name);
+			f = fopen(path, "r");
+			if (!f)
+				continue;
+			s = fgets(stat, sizeof(stat), f);
+			fclose(f);
+			s = s ? strrchr(stat, ')') : NULL;
+			if (s && sscanf(s, ") %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+					&ut, &st) == 2)
+				total += ut + st;
+		}
+		closedir(td);
+	}
+	closedir(pd);
+	return total;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long long pkts = 0, bytes = 0, p0 = 0, b0 = 0;
+	struct queue q[MAX_QUEUES] = {};
+	pthread_t th[MAX_QUEUES], gen;
+	long long ticks0, ticks1;
+	double t0, t1, warm = 1;
+	struct opts o;
+	unsigned int i;
+	int ret;
+
+	if (parse(argc, argv, &o))
+		return 2;
+	if (o.gso)
+		o.size = 65536 - 12;
+	for (i = 0; i < o.queues; i++) {
+		q[i].o = &o;
+		ret = open_queue(&q[i], i);
+		if (ret) {
+			fprintf(stderr, "vhx-netgen: queue %u setup on %s: %s\n",
+				i, o.dev, strerror(-ret));
+			return 1;
+		}
+	}
+	if (netif_prepare(ifname) || netif_up(ifname)) {
+		fprintf(stderr, "vhx-netgen: cannot bring %s up\n", ifname);
+		return 1;
+	}
+	if (o.rx && pktgen_setup(&o)) {
+		fprintf(stderr, "vhx-netgen: pktgen setup failed\n");
+		return 1;
+	}
+	for (i = 0; i < o.queues; i++)
+		pthread_create(&th[i], NULL, run_queue, &q[i]);
+	if (o.rx)
+		pthread_create(&gen, NULL, pktgen_start, NULL);
+	/* Let the rings fill and the workers settle before measuring. */
+	usleep(warm * 1e6);
+	for (i = 0; i < o.queues; i++) {
+		p0 += q[i].pkts;
+		b0 += q[i].bytes;
+	}
+	ticks0 = worker_ticks();
+	t0 = now();
+	sleep(o.seconds);
+	t1 = now();
+	ticks1 = worker_ticks();
+	for (i = 0; i < o.queues; i++) {
+		pkts += q[i].pkts;
+		bytes += q[i].bytes;
+	}
+	running = 0;
+	if (o.rx)
+		write_file("/proc/net/pktgen/pgctrl", "stop\n");
+	for (i = 0; i < o.queues; i++) {
+		pthread_join(th[i], NULL);
+		if (q[i].err) {
+			fprintf(stderr, "vhx-netgen: queue %u: %s\n", i,
+				strerror(-q[i].err));
+			return 1;
+		}
+	}
+	if (o.rx)
+		pthread_join(gen, NULL);
+	pkts -= p0;
+	bytes -= b0;
+	printf("dev=%s mode=%s size=%u queues=%u secs=%.2f pkts=%llu pps=%.0f mbps=%.1f worker_ns_per_pkt=%.0f\n",
+	       o.dev, o.rx ? "rx" : "tx", o.size, o.queues, t1 - t0, pkts,
+	       pkts / (t1 - t0), bytes * 8 / (t1 - t0) / 1e6,
+	       pkts && ticks0 >= 0 ?
+	       (ticks1 - ticks0) * 1e9 / sysconf(_SC_CLK_TCK) / pkts : 0.0);
+	return pkts ? 0 : 1;
+}
