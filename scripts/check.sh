@@ -23,13 +23,13 @@
 #
 # The last line is "N passed, N failed"; the exit status is non-zero iff
 # something failed or nothing passed.  VHX_VM_TIMEOUT (seconds, default
-# 1200) bounds each VM run.
+# 600, so that two kernels fit CI's 30 minutes) bounds each VM run.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 2
 logdir=$top/build/check
-vm_timeout=${VHX_VM_TIMEOUT:-1200}
+vm_timeout=${VHX_VM_TIMEOUT:-600}
 
 deps=1
 kernels=()
@@ -180,6 +180,8 @@ for k in "${kernels[@]}"; do
 		vm_cmd=$(sed -n 's/^command_status=//p' "$out/vm-status")
 		if grep -qx 'timeout=1' "$out/vm-status"; then
 			fail "$k: VM timed out after ${vm_timeout}s (console: $out/console.log)"
+		elif grep -qx 'stopped_hung=1' "$out/vm-status"; then
+			fail "$k: VM stopped after a kernel lockup/stall (console: $out/console.log)"
 		elif [ "$vm_cmd" = none ]; then
 			fail "$k: VM crashed or never finished (console: $out/console.log)"
 		elif [ "$vm_cmd" -ne 0 ] && [ "$ktap_failed" -eq 0 ]; then

@@ -7,7 +7,8 @@
 #
 #   vm-run.sh [--kernel KVER] [--module PATH/vhx.ko] [--log CONSOLE_LOG]
 #             [--out DIR] [--smp N] [--mem MiB] [--timeout SECONDS]
-#             [--append "kernel args"] -- command args...
+#             [--append "kernel args"] [--hang-grace SECONDS]
+#             -- command args...
 #
 # Inside the VM: /proc, /sys, /dev, /dev/pts, /dev/shm, /tmp, /run and
 # /sys/kernel/debug are mounted, lo is up, tun tap macvtap veth dummy
@@ -25,11 +26,16 @@
 # DIR defaults to a new directory build/vm/runs/KVER-DATE-XXXX (printed at
 # the end).  DIR/vm-status summarises the run.
 #
+# A kernel that reports a lockup, RCU stall or hung task rarely recovers:
+# the VM is stopped --hang-grace seconds (default 60; 0: never) after the
+# first such report, rather than waiting for --timeout.
+#
 # Exit status: the command's, if the run was clean.  Otherwise non-zero
 # even if the command succeeded: 1 on a kernel splat in the console log or
 # dmesg (offending lines are printed on stderr), 124 if --timeout
 # (default 1200 s) killed QEMU, 125 if the guest never reported an exit
-# status (boot failure, panic) or the module failed to load or unload,
+# status (boot failure, panic, stopped after a lockup) or the module
+# failed to load or unload,
 # 2 on bad usage.
 set -euo pipefail
 
@@ -58,6 +64,7 @@ smp=2
 mem=4096
 timeout_s=1200
 append=
+hang_grace=60
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -68,7 +75,8 @@ while [ $# -gt 0 ]; do
 	-h | --help)
 		usage
 		;;
-	--kernel | --module | --log | --out | --smp | --mem | --timeout | --append)
+	--kernel | --module | --log | --out | --smp | --mem | --timeout | \
+	--append | --hang-grace)
 		[ $# -ge 2 ] || die "option $1 needs an argument"
 		case $1 in
 		--kernel) kver=$2 ;;
@@ -79,6 +87,7 @@ while [ $# -gt 0 ]; do
 		--mem) mem=$2 ;;
 		--timeout) timeout_s=$2 ;;
 		--append) append=$2 ;;
+		--hang-grace) hang_grace=$2 ;;
 		esac
 		shift 2
 		;;
@@ -91,6 +100,8 @@ done
 is_number "$smp" || die "--smp wants a positive number, not '$smp'"
 is_number "$mem" || die "--mem wants a size in MiB, not '$mem'"
 is_number "$timeout_s" || die "--timeout wants seconds, not '$timeout_s'"
+[[ $hang_grace =~ ^[0-9]+$ ]] ||
+	die "--hang-grace wants seconds, not '$hang_grace'"
 
 if [ -z "$kver" ]; then
 	kver=$(find /boot -maxdepth 1 -name 'vmlinuz-*' -printf '%f\n' |
@@ -191,6 +202,24 @@ qemu_pid=$!
 tail -n +1 -s 0.2 -F --pid="$qemu_pid" "$out/output.txt" 2>/dev/null &
 tail_pid=$!
 
+# Reports after which the kernel is not expected to finish the run.
+hang_regex='soft lockup|hard LOCKUP|detected stall|blocked for more than'
+hang_at=
+stopped_hung=0
+while kill -0 "$qemu_pid" 2>/dev/null; do
+	sleep 2
+	[ "$hang_grace" -gt 0 ] || continue
+	if [ -z "$hang_at" ] && grep -qaE "$hang_regex" "$log" 2>/dev/null; then
+		hang_at=$SECONDS
+		echo "$me: the kernel reports a lockup or stall;" \
+		     "stopping the VM in ${hang_grace}s" >&2
+	fi
+	if [ -n "$hang_at" ] && [ $((SECONDS - hang_at)) -ge "$hang_grace" ]; then
+		kill -TERM "$qemu_pid" 2>/dev/null
+		stopped_hung=1
+		break
+	fi
+done
 qemu_status=0
 wait "$qemu_pid" || qemu_status=$?
 qemu_pid=
@@ -202,7 +231,10 @@ status=0
 timed_out=0
 splat=0
 cmd_status=none
-if [ $qemu_status -eq 124 ] || [ $qemu_status -eq 137 ]; then
+if [ $stopped_hung = 1 ]; then
+	echo "$me: VM stopped after a lockup or stall report (console: $log)" >&2
+	status=125
+elif [ $qemu_status -eq 124 ] || [ $qemu_status -eq 137 ]; then
 	timed_out=1
 	echo "$me: timeout: QEMU killed after $timeout_s s (console: $log)" >&2
 	status=124
@@ -215,7 +247,7 @@ if [ -f "$out/exit-code" ]; then
 	[[ $cmd_status =~ ^[0-9]+$ ]] || cmd_status=none
 fi
 if [ "$cmd_status" = none ]; then
-	[ $timed_out = 1 ] ||
+	[ $timed_out = 1 ] || [ $stopped_hung = 1 ] ||
 		echo "$me: the guest reported no exit status (boot failure or" \
 		     "crash?); see $log" >&2
 	[ $status -ne 0 ] || status=125
@@ -235,6 +267,7 @@ kernel=$kver
 elapsed=$elapsed
 command_status=$cmd_status
 timeout=$timed_out
+stopped_hung=$stopped_hung
 splat=$splat
 status=$status
 EOF
