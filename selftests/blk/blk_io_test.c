@@ -242,15 +242,16 @@ static int scattered(struct blk_dev *b, int fd, unsigned int nseg,
 	return KT_PASS;
 }
 
-static int scattered_on(int fd)
+/* @fd is the backend, @check_fd a buffered fd of the same data. */
+static int scattered_on(int fd, int check_fd)
 {
 	struct blk_cfg cfg = { .num = 512, .indirect_max = 256 };
 	struct blk_dev b;
 
 	KT_OK(blk_dev_open(&b, &cfg, fd));
-	KT_RUN(scattered(&b, fd, 200, 0, 1));
-	KT_RUN(scattered(&b, fd, 250, VHXG_ADD_INDIRECT, 2));
-	KT_RUN(scattered(&b, fd, 3, VHXG_ADD_INDIRECT, 3));
+	KT_RUN(scattered(&b, check_fd, 200, 0, 1));
+	KT_RUN(scattered(&b, check_fd, 250, VHXG_ADD_INDIRECT, 2));
+	KT_RUN(scattered(&b, check_fd, 3, VHXG_ADD_INDIRECT, 3));
 	blk_dev_close(&b);
 	return KT_PASS;
 }
@@ -260,7 +261,7 @@ static int tc_scattered_file(void)
 	int fd = blk_tmpfile(FILE_BYTES);
 
 	KT_OK(fd);
-	return scattered_on(fd);
+	return scattered_on(fd, fd);
 }
 
 static int tc_large(void)
@@ -637,7 +638,7 @@ static int tc_block_device(void)
 		  VIRTIO_BLK_S_OK, "flush");
 	KT_RUN(discard_write_zeroes_on(&b, fd, sectors));
 	blk_dev_close(&b);
-	return scattered_on(fd);
+	return scattered_on(fd, fd);
 }
 
 static int tc_block_device_ro(void)
@@ -787,7 +788,7 @@ static int odirect_on(const char *path)
 		  VIRTIO_BLK_S_OK, "flush");
 	KT_RUN(discard_write_zeroes_on(&b, fd, (2 << 20) / SECTOR));
 	blk_dev_close(&b);
-	KT_RUN(scattered_on(dfd));
+	KT_RUN(scattered_on(dfd, fd));
 	close(dfd);
 	close(fd);
 	return KT_PASS;
@@ -804,6 +805,9 @@ static int tc_odirect_file(void)
 	if (system("mkfs.ext4 -q -F /dev/ram3 >/dev/null 2>&1"))
 		return kt_skip("mkfs.ext4 /dev/ram3 failed");
 	KT_ASSERT(mkdtemp(dir), "mkdtemp: %m");
+	/* No udev or automatic module loading in the test VM. */
+	if (system("modprobe -q ext4"))
+		kt_diag("modprobe ext4 failed");
 	if (mount("/dev/ram3", dir, "ext4", 0, NULL))
 		return kt_skip("cannot mount ext4: %m");
 	snprintf(path, sizeof(path), "%s/disk", dir);
