@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 
@@ -817,7 +818,79 @@ static int tc_odirect_file(void)
 	return ret;
 }
 
+/*
+ * Guest memory the owner declared but cannot access: a PROT_NONE region
+ * and a read-only one.  Requests into them fail with IOERR, the backend
+ * is untouched, and a status byte there stops the queue.
+ */
+static int hostile_memory(int fd, int check_fd)
+{
+	struct blk_cfg cfg = {};
+	struct vhost_memory_region r[3];
+	struct vhxg_buf out[2], in[2];
+	uint8_t *none, *ro, *hdrbuf;
+	struct virtio_blk_outhdr *hdr;
+	struct blk_dev b;
+
+	KT_RUN(fill_file(check_fd, 0, 65536, 8));
+	KT_OK(blk_dev_open(&b, &cfg, fd));
+	none = mmap(NULL, 1 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		    -1, 0);
+	ro = mmap(NULL, 1 << 20, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		  0);
+	KT_ASSERT(none != MAP_FAILED && ro != MAP_FAILED, "mmap: %m");
+	r[0] = (struct vhost_memory_region){ (uintptr_t)b.arena.base,
+		b.arena.size, (uintptr_t)b.arena.base, 0 };
+	r[1] = (struct vhost_memory_region){ (uintptr_t)none, 1 << 20,
+		(uintptr_t)none, 0 };
+	r[2] = (struct vhost_memory_region){ (uintptr_t)ro, 1 << 20,
+		(uintptr_t)ro, 0 };
+	KT_OK(vhxg_set_mem_table(&b.dev, r, 3));
+
+	KT_ASSERT(blk_do(&b, 0, VIRTIO_BLK_T_IN, 0, none, 4096, NULL) ==
+		  VIRTIO_BLK_S_IOERR, "read into PROT_NONE memory");
+	KT_ASSERT(blk_do(&b, 0, VIRTIO_BLK_T_IN, 0, ro, 4096, NULL) ==
+		  VIRTIO_BLK_S_IOERR, "read into read-only memory");
+	KT_ASSERT(blk_do(&b, 0, VIRTIO_BLK_T_OUT, 8, none, 4096, NULL) ==
+		  VIRTIO_BLK_S_IOERR, "write from PROT_NONE memory");
+	KT_RUN(check_file(check_fd, 0, 65536, 8));
+	/* Read-only memory is fine to write to the disk from. */
+	KT_ASSERT(blk_do(&b, 0, VIRTIO_BLK_T_OUT, 16, ro, 4096, NULL) ==
+		  VIRTIO_BLK_S_OK, "write from read-only memory");
+	KT_RUN(check_file_zero(check_fd, 16 * SECTOR, 4096));
+	KT_RUN(check_file(check_fd, 0, 16 * SECTOR, 8));
+
+	/* The status byte where it cannot be written: the queue stops. */
+	hdrbuf = blk_buf(&b, 64, 0);
+	hdr = (void *)hdrbuf;
+	hdr->type = VIRTIO_BLK_T_FLUSH;
+	out[0] = (struct vhxg_buf){ hdr, sizeof(*hdr) };
+	in[0] = (struct vhxg_buf){ ro + 100, 1 };
+	KT_OK(vhxg_vq_add(&b.dev.vqs[0], out, 1, in, 1, 0));
+	KT_OK(blk_kick(&b, 0));
+	KT_ASSERT(vhxg_vq_wait_err(&b.dev.vqs[0], WAIT_MS) == 1,
+		  "status in read-only memory: no ERR eventfd");
+	blk_dev_close(&b);
+	munmap(none, 1 << 20);
+	munmap(ro, 1 << 20);
+	return KT_PASS;
+}
+
+static int tc_hostile_memory(void)
+{
+	int fd = blk_tmpfile(FILE_BYTES);
+
+	KT_OK(fd);
+	KT_RUN(hostile_memory(fd, fd));
+	fd = blk_open_ramdisk(0, O_RDWR, NULL);
+	if (fd == -ENOENT)
+		return kt_skip("no /dev/ram0 (brd)");
+	KT_OK(fd);
+	return hostile_memory(fd, fd);
+}
+
 static const struct kt_case cases[] = {
+	{ "hostile_memory", tc_hostile_memory },
 	{ "odirect_file", tc_odirect_file },
 	{ "deep_ring", tc_deep_ring },
 	{ "config", tc_config },
