@@ -12,14 +12,22 @@ need_root() {
 
 add_backports() {
 	local src=/etc/apt/sources.list.d/bookworm-backports.sources
-	[ -f "$src" ] && return 0
 	local uri
-	uri=$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null |
-	      grep -m1 debian.org/debian$ || true)
-	[ -n "$uri" ] || uri="URIs: http://deb.debian.org/debian"
+
+	grep -rqs bookworm-backports /etc/apt/sources.list \
+		/etc/apt/sources.list.d/ && return 0
+	# The main archive's mirror: deb822 sources first, then the classic
+	# sources.list format.
+	uri=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources |
+	      grep -v -- '-security' | head -n 1 | sed 's/^URIs:[[:space:]]*//' |
+	      cut -d' ' -f1 || true)
+	[ -n "$uri" ] ||
+		uri=$(sed -nE 's/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+)[[:space:]]+bookworm[[:space:]].*/\2/p' \
+		      /etc/apt/sources.list 2>/dev/null | head -n 1 || true)
+	[ -n "$uri" ] || uri=http://deb.debian.org/debian
 	cat > "$src" <<EOT
 Types: deb
-$uri
+URIs: $uri
 Suites: bookworm-backports
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
