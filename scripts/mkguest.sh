@@ -70,7 +70,11 @@ done
 
 # Modules in dependency order; Debian 6.12 compresses them.
 : > "$root/lib/modules/load-order"
-modprobe -S "$kver" --show-depends virtio_pci virtio_net virtio_blk |
+# (one module per call: modprobe takes further words as parameters)
+for mod in virtio_pci virtio_net virtio_blk; do
+	modprobe -S "$kver" --show-depends "$mod" ||
+		die "modprobe cannot resolve $mod for $kver"
+done |
 while read -r what path _; do
 	[ "$what" = insmod ] || continue
 	name=$(basename "$path")

@@ -26,6 +26,7 @@ struct virtio_queue {
 	int kick_fd;		/* eventfd: KVM_IOEVENTFD on the notify addr */
 	int call_fd;		/* eventfd: KVM_IRQFD on the vector's GSI */
 	bool kick_bound;
+	u64 kick_addr;		/* where the ioeventfd is bound */
 	int call_gsi;		/* GSI the irqfd is bound to, -1 for none */
 	u16 last_avail;		/* VMM-served queues only */
 };

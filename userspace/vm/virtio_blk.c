@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio-blk over vhx-blk: one /dev/vhx-blk fd serves all request queues
+ * (vhost ring i is queue i) of a file or block device it was given with
+ * VHX_BLK_SET_BACKEND.  The config space comes from VHX_BLK_GET_CONFIG.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/vhx.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_ids.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "vhost.h"
+
+struct blk_dev {
+	struct virtio_dev vdev;
+	char name[32];
+	const char *path;
+	int vhost_fd;
+	int file_fd;
+	int queues;
+	bool attached;
+	u64 vhost_features;
+	struct virtio_blk_config config;
+};
+
+static int nr_blks;
+
+static struct blk_dev *to_blk(struct virtio_dev *vdev)
+{
+	return vdev->priv;
+}
+
+static int set_backend(struct blk_dev *blk, int fd)
+{
+	if (ioctl(blk->vhost_fd, VHX_BLK_SET_BACKEND, &fd) < 0)
+		return -errno;
+	blk->attached = fd >= 0;
+	return 0;
+}
+
+static void blk_stop(struct virtio_dev *vdev)
+{
+	struct blk_dev *blk = to_blk(vdev);
+	int q;
+
+	if (blk->attached)
+		set_backend(blk, -1);
+	for (q = 0; q < blk->queues; q++)
+		if (vdev->vqs[q].enabled)
+			vhost_stop_vring(blk->vhost_fd, q, blk->name);
+}
+
+static int blk_start(struct virtio_dev *vdev)
+{
+	struct blk_dev *blk = to_blk(vdev);
+	int q, err;
+
+	if (blk->attached) {
+		err = set_backend(blk, -1);
+		if (err)
+			return err;
+	}
+	err = vhost_set_features(blk->vhost_fd, vdev->guest_features &
+				 blk->vhost_features);
+	if (err)
+		return err;
+	for (q = 0; q < blk->queues; q++) {
+		if (!vdev->vqs[q].enabled)
+			continue;
+		err = vhost_start_vring(vdev->vm, blk->vhost_fd, q,
+					&vdev->vqs[q]);
+		if (err)
+			return err;
+	}
+	return set_backend(blk, blk->file_fd);
+}
+
+static void blk_config(struct virtio_dev *vdev, u32 off, u8 *data, int size,
+		       bool is_write)
+{
+	struct blk_dev *blk = to_blk(vdev);
+
+	if (is_write)
+		return;		/* no writeback toggle (CONFIG_WCE) offered */
+	if (off + size > sizeof(blk->config)) {
+		memset(data, 0, size);
+		return;
+	}
+	memcpy(data, (u8 *)&blk->config + off, size);
+}
+
+static const struct virtio_dev_ops blk_ops = {
+	.config = blk_config,
+	.start = blk_start,
+	.stop = blk_stop,
+};
+
+static void fill_config(struct blk_dev *blk, const struct vhx_blk_config *c)
+{
+	struct virtio_blk_config *v = &blk->config;
+	u64 f = blk->vhost_features;
+
+	v->capacity = c->capacity;
+	v->size_max = c->size_max;
+	v->seg_max = c->seg_max;
+	v->blk_size = c->blk_size;
+	v->num_queues = blk->queues;
+	v->max_discard_sectors = c->max_discard_sectors;
+	v->max_discard_seg = c->max_discard_seg;
+	v->discard_sector_alignment = c->discard_sector_alignment;
+	v->max_write_zeroes_sectors = c->max_write_zeroes_sectors;
+	v->max_write_zeroes_seg = c->max_write_zeroes_seg;
+
+	/* Offer what the module serves, minus what this backend lacks. */
+	blk->vdev.host_features = f & ((1ULL << VIRTIO_F_VERSION_1) |
+				       (1ULL << VIRTIO_RING_F_EVENT_IDX) |
+				       (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
+				       (1ULL << VIRTIO_BLK_F_SEG_MAX) |
+				       (1ULL << VIRTIO_BLK_F_BLK_SIZE) |
+				       (1ULL << VIRTIO_BLK_F_FLUSH) |
+				       (1ULL << VIRTIO_BLK_F_DISCARD) |
+				       (1ULL << VIRTIO_BLK_F_WRITE_ZEROES) |
+				       (1ULL << VIRTIO_BLK_F_RO));
+	if (c->size_max && (f & (1ULL << VIRTIO_BLK_F_SIZE_MAX)))
+		blk->vdev.host_features |= 1ULL << VIRTIO_BLK_F_SIZE_MAX;
+	if (blk->queues > 1)
+		blk->vdev.host_features |= 1ULL << VIRTIO_BLK_F_MQ;
+	if (!c->ro)
+		blk->vdev.host_features &= ~(1ULL << VIRTIO_BLK_F_RO);
+	if (!c->max_discard_sectors)
+		blk->vdev.host_features &= ~(1ULL << VIRTIO_BLK_F_DISCARD);
+	if (!c->max_write_zeroes_sectors)
+		blk->vdev.host_features &= ~(1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
+}
+
+void virtio_blk_create(struct vm *vm, struct disk_opts *o)
+{
+	struct blk_dev *blk = xzalloc(sizeof(*blk));
+	struct vhx_blk_config c;
+	int err;
+
+	snprintf(blk->name, sizeof(blk->name), "blk%d", nr_blks++);
+	blk->path = o->path;
+	blk->queues = o->queues;
+	blk->file_fd = open(o->path, (o->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (blk->file_fd < 0)
+		die_errno("cannot open disk '%s'%s", o->path,
+			  o->ro ? "" : " for writing (add ,ro?)");
+	blk->vhost_fd = vhost_open(vm, o->vhost,
+				   "is the vhx module loaded?");
+	blk->vhost_features = vhost_get_features(blk->vhost_fd, o->vhost);
+	if (!(blk->vhost_features & (1ULL << VIRTIO_F_VERSION_1)))
+		die("%s does not offer VIRTIO_F_VERSION_1", o->vhost);
+
+	err = set_backend(blk, blk->file_fd);
+	if (err)
+		die("%s: cannot use '%s' as backend: %s", o->vhost, o->path,
+		    strerror(-err));
+	if (ioctl(blk->vhost_fd, VHX_BLK_GET_CONFIG, &c) < 0)
+		die_errno("%s: VHX_BLK_GET_CONFIG", o->vhost);
+	if (blk->queues > c.num_queues)
+		die("disk '%s': %d queues asked, %s serves at most %u",
+		    o->path, blk->queues, o->vhost, c.num_queues);
+	fill_config(blk, &c);
+
+	blk->vdev.name = blk->name;
+	blk->vdev.ops = &blk_ops;
+	blk->vdev.priv = blk;
+	virtio_pci_init(vm, &blk->vdev, VIRTIO_ID_BLOCK, 0x010000, blk->queues);
+}

@@ -1,0 +1,378 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio-net over vhost-net and a tap.  Queue pair p (rx 2p, tx 2p+1) is
+ * served by vhost fd p with tap queue fd p as its backend; the control
+ * queue is ours.  Like QEMU, every pair runs once the driver is ready and
+ * VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET only attaches or detaches tap queues, so
+ * the tap steers traffic to the pairs in use.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <linux/if_tun.h>
+#include <linux/vhost.h>
+#include <linux/virtio_ids.h>
+#include <linux/virtio_net.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "vhost.h"
+
+#define VNET_HDR_LEN	12	/* virtio 1.x: always with num_buffers */
+
+struct net_dev {
+	struct virtio_dev vdev;
+	char name[32];
+	int pairs;
+	int curr_pairs;
+	int vhost_fd[VIRTIO_NET_MAX_PAIRS];
+	int tap_fd[VIRTIO_NET_MAX_PAIRS];
+	bool tap_attached[VIRTIO_NET_MAX_PAIRS];
+	bool running[VIRTIO_NET_MAX_PAIRS];
+	u64 vhost_features;
+	struct virtio_net_config config;
+};
+
+static int nr_nets;
+
+/* What vhost-net does for us; the rest of the features are the tap's. */
+#define RING_FEATURES	((1ULL << VIRTIO_F_VERSION_1) |			\
+			 (1ULL << VIRTIO_RING_F_EVENT_IDX) |		\
+			 (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |	\
+			 (1ULL << VIRTIO_NET_F_MRG_RXBUF))
+#define NET_FEATURES	((1ULL << VIRTIO_NET_F_MAC) |			\
+			 (1ULL << VIRTIO_NET_F_STATUS) |		\
+			 (1ULL << VIRTIO_NET_F_CTRL_VQ) |		\
+			 (1ULL << VIRTIO_NET_F_CSUM) |			\
+			 (1ULL << VIRTIO_NET_F_HOST_TSO4) |		\
+			 (1ULL << VIRTIO_NET_F_HOST_TSO6) |		\
+			 (1ULL << VIRTIO_NET_F_HOST_ECN) |		\
+			 (1ULL << VIRTIO_NET_F_GUEST_CSUM) |		\
+			 (1ULL << VIRTIO_NET_F_GUEST_TSO4) |		\
+			 (1ULL << VIRTIO_NET_F_GUEST_TSO6) |		\
+			 (1ULL << VIRTIO_NET_F_GUEST_ECN))
+
+static struct net_dev *to_net(struct virtio_dev *vdev)
+{
+	return vdev->priv;
+}
+
+static int tap_open_queue(const char *name, bool multi)
+{
+	struct ifreq ifr = { 0 };
+	int fd;
+
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		die_errno("cannot open /dev/net/tun (is the tun module loaded?)");
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	if (multi)
+		ifr.ifr_flags |= IFF_MULTI_QUEUE;
+	strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+static void tap_open(struct net_dev *net, struct net_opts *o)
+{
+	bool multi = net->pairs > 1;
+	int p;
+
+	if (!if_nametoindex(o->tap))
+		die("tap '%s' does not exist (create it with: ip tuntap add dev %s mode tap%s)",
+		    o->tap, o->tap, multi ? " multi_queue" : "");
+	for (p = 0; p < net->pairs; p++) {
+		int fd = tap_open_queue(o->tap, multi);
+
+		/* A tap made with multi_queue wants the flag even for one. */
+		if (fd < 0 && errno == EINVAL && !multi) {
+			multi = true;
+			fd = tap_open_queue(o->tap, multi);
+		}
+		if (fd < 0)
+			die_errno("cannot attach to tap '%s'%s", o->tap,
+				  net->pairs > 1 ?
+				  " (multiqueue needs a tap made with multi_queue)" :
+				  " (is it a tap interface?)");
+		net->tap_fd[p] = fd;
+	}
+}
+
+static void tap_check_fd(int fd)
+{
+	struct ifreq ifr = { 0 };
+
+	if (fcntl(fd, F_GETFD) < 0)
+		die("tapfd=%d is not an open file descriptor", fd);
+	if (ioctl(fd, TUNGETIFF, &ifr) < 0)
+		die("tapfd=%d is not a tap device", fd);
+	if ((ifr.ifr_flags & (IFF_TAP | IFF_TUN)) != IFF_TAP)
+		die("tapfd=%d is a tun, not a tap device", fd);
+	if (!(ifr.ifr_flags & IFF_VNET_HDR))
+		die("tapfd=%d was opened without IFF_VNET_HDR", fd);
+}
+
+static void tap_setup(struct net_dev *net, int p)
+{
+	int len = VNET_HDR_LEN;
+
+	if (ioctl(net->tap_fd[p], TUNSETVNETHDRSZ, &len) < 0)
+		die_errno("%s: TUNSETVNETHDRSZ", net->name);
+	if (ioctl(net->tap_fd[p], TUNSETOFFLOAD, 0) < 0)
+		die_errno("%s: TUNSETOFFLOAD", net->name);
+	net->tap_attached[p] = true;
+}
+
+static void tap_attach(struct net_dev *net, int p, bool attach)
+{
+	struct ifreq ifr = { 0 };
+
+	if (net->tap_attached[p] == attach)
+		return;
+	ifr.ifr_flags = attach ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
+	if (ioctl(net->tap_fd[p], TUNSETQUEUE, &ifr) < 0) {
+		warnx_vm("%s: cannot %s tap queue %d: %s", net->name,
+			 attach ? "attach" : "detach", p, strerror(errno));
+		return;
+	}
+	net->tap_attached[p] = attach;
+}
+
+static void set_active_pairs(struct net_dev *net, int n)
+{
+	int p;
+
+	net->curr_pairs = n;
+	for (p = 0; p < net->pairs; p++)
+		tap_attach(net, p, p < n);
+}
+
+/* Receive offloads the guest can take: what the tap may hand to vhost. */
+static unsigned int tap_offloads(struct virtio_dev *vdev)
+{
+	unsigned int f = 0;
+
+	if (!virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_CSUM))
+		return 0;
+	f |= TUN_F_CSUM;
+	if (virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_TSO4))
+		f |= TUN_F_TSO4;
+	if (virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_TSO6))
+		f |= TUN_F_TSO6;
+	if (virtio_has_feature(vdev, VIRTIO_NET_F_GUEST_ECN))
+		f |= TUN_F_TSO_ECN;
+	return f;
+}
+
+static int ctrl_index(struct net_dev *net)
+{
+	return virtio_has_feature(&net->vdev, VIRTIO_NET_F_MQ) ?
+	       2 * net->pairs : 2;
+}
+
+static int set_backend(int fd, int idx, int tap)
+{
+	struct vhost_vring_file f = { .index = idx, .fd = tap };
+
+	return ioctl(fd, VHOST_NET_SET_BACKEND, &f) < 0 ? -errno : 0;
+}
+
+static int start_pair(struct net_dev *net, int p)
+{
+	struct virtio_dev *vdev = &net->vdev;
+	int fd = net->vhost_fd[p], r, err;
+	unsigned int offloads = tap_offloads(vdev);
+
+	err = vhost_set_features(fd, vdev->guest_features &
+				     net->vhost_features);
+	if (err)
+		return err;
+	if (ioctl(net->tap_fd[p], TUNSETOFFLOAD, offloads) < 0)
+		return -errno;
+	for (r = 0; r < 2; r++) {
+		err = vhost_start_vring(vdev->vm, fd, r, &vdev->vqs[2 * p + r]);
+		if (err)
+			return err;
+	}
+	for (r = 0; r < 2; r++) {
+		err = set_backend(fd, r, net->tap_fd[p]);
+		if (err)
+			return err;
+	}
+	net->running[p] = true;
+	return 0;
+}
+
+static void stop_pair(struct net_dev *net, int p)
+{
+	int r;
+
+	for (r = 0; r < 2; r++)
+		set_backend(net->vhost_fd[p], r, -1);
+	for (r = 0; r < 2; r++)
+		vhost_stop_vring(net->vhost_fd[p], r, net->name);
+	net->running[p] = false;
+}
+
+static void net_stop(struct virtio_dev *vdev)
+{
+	struct net_dev *net = to_net(vdev);
+	int p;
+
+	for (p = 0; p < net->pairs; p++)
+		if (net->running[p])
+			stop_pair(net, p);
+	set_active_pairs(net, net->pairs);
+}
+
+static int net_start(struct virtio_dev *vdev)
+{
+	struct net_dev *net = to_net(vdev);
+	int p, err, max = 1;
+
+	if (virtio_has_feature(vdev, VIRTIO_NET_F_MQ))
+		max = net->pairs;
+	if (virtio_has_feature(vdev, VIRTIO_NET_F_CTRL_VQ))
+		vdev->vqs[ctrl_index(net)].in_vmm = true;
+	for (p = 0; p < max; p++) {
+		if (!vdev->vqs[2 * p].enabled || !vdev->vqs[2 * p + 1].enabled)
+			continue;
+		err = start_pair(net, p);
+		if (err) {
+			warnx_vm("%s: queue pair %d: %s", net->name, p,
+				 strerror(-err));
+			return err;
+		}
+	}
+	/* The driver starts with one pair and asks for more itself. */
+	set_active_pairs(net, 1);
+	return 0;
+}
+
+static u8 ctrl_command(struct net_dev *net, u8 class, u8 cmd, const u8 *data,
+		       u32 len)
+{
+	u16 n;
+
+	if (class != VIRTIO_NET_CTRL_MQ ||
+	    cmd != VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET || len < 2 ||
+	    !virtio_has_feature(&net->vdev, VIRTIO_NET_F_MQ))
+		return VIRTIO_NET_ERR;
+	memcpy(&n, data, 2);
+	if (n < VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN || n > net->pairs)
+		return VIRTIO_NET_ERR;
+	set_active_pairs(net, n);
+	return VIRTIO_NET_OK;
+}
+
+static void net_notify(struct virtio_dev *vdev, int q)
+{
+	struct net_dev *net = to_net(vdev);
+	struct virtio_queue *vq = &vdev->vqs[q];
+	struct vring_req req;
+	bool done = false;
+	int r, i;
+
+	while ((r = vring_pop(vdev, vq, &req)) > 0) {
+		u8 cmd[64], ack = VIRTIO_NET_ERR;
+		u32 len = 0;
+
+		for (i = 0; i < req.nr_out; i++) {
+			u32 n = req.out[i].len;
+
+			if (n > sizeof(cmd) - len)
+				n = sizeof(cmd) - len;
+			memcpy(cmd + len, req.out[i].base, n);
+			len += n;
+		}
+		if (len >= 2)
+			ack = ctrl_command(net, cmd[0], cmd[1], cmd + 2,
+					   len - 2);
+		if (req.nr_in && req.in[req.nr_in - 1].len)
+			*(u8 *)req.in[req.nr_in - 1].base = ack;
+		vring_push(vdev, vq, req.head, req.nr_in ? 1 : 0);
+		done = true;
+	}
+	if (r < 0) {
+		warnx_vm("%s: malformed control queue; device needs reset",
+			 net->name);
+		vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	}
+	if (done)
+		virtio_signal(vdev, q);
+}
+
+static void net_config(struct virtio_dev *vdev, u32 off, u8 *data, int size,
+		       bool is_write)
+{
+	struct net_dev *net = to_net(vdev);
+
+	if (is_write)
+		return;		/* the MAC is read-only without CTRL_MAC_ADDR */
+	if (off + size > sizeof(net->config)) {
+		memset(data, 0, size);
+		return;
+	}
+	memcpy(data, (u8 *)&net->config + off, size);
+}
+
+static const struct virtio_dev_ops net_ops = {
+	.config = net_config,
+	.start = net_start,
+	.stop = net_stop,
+	.notify = net_notify,
+};
+
+void virtio_net_create(struct vm *vm, struct net_opts *o)
+{
+	struct net_dev *net = xzalloc(sizeof(*net));
+	struct virtio_dev *vdev = &net->vdev;
+	int p, index = nr_nets++;
+
+	snprintf(net->name, sizeof(net->name), "net%d", index);
+	net->pairs = o->queues;
+	if (o->tap[0]) {
+		tap_open(net, o);
+	} else {
+		for (p = 0; p < net->pairs; p++) {
+			tap_check_fd(o->tapfds[p]);
+			net->tap_fd[p] = o->tapfds[p];
+		}
+	}
+	for (p = 0; p < net->pairs; p++) {
+		tap_setup(net, p);
+		net->vhost_fd[p] = vhost_open(vm, o->vhost,
+			"is the vhx module loaded? vhost=/dev/vhost-net uses upstream vhost-net");
+	}
+	net->vhost_features = vhost_get_features(net->vhost_fd[0], o->vhost);
+
+	vdev->name = net->name;
+	vdev->ops = &net_ops;
+	vdev->priv = net;
+	vdev->host_features = (net->vhost_features & RING_FEATURES) |
+			      NET_FEATURES;
+	if (net->pairs > 1)
+		vdev->host_features |= 1ULL << VIRTIO_NET_F_MQ;
+
+	if (o->mac_set) {
+		memcpy(net->config.mac, o->mac, 6);
+	} else {
+		static const u8 base[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+
+		memcpy(net->config.mac, base, 6);
+		net->config.mac[5] += index;
+	}
+	net->config.status = VIRTIO_NET_S_LINK_UP;
+	net->config.max_virtqueue_pairs = net->pairs;
+	net->curr_pairs = net->pairs;
+
+	virtio_pci_init(vm, vdev, VIRTIO_ID_NET, 0x020000, 2 * net->pairs + 1);
+}

@@ -1,0 +1,466 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio-pci modern transport.  BAR0 holds every structure:
+ *
+ *   0x0000 common config     0x3000 notify (4 bytes per queue)
+ *   0x1000 ISR               0x4000 MSI-X table
+ *   0x2000 device config     0x5000 MSI-X PBA
+ *
+ * Queue notifications of vhost-served queues never reach us: at DRIVER_OK
+ * each queue's notify address gets a KVM ioeventfd on its kick eventfd.
+ * Each MSI-X vector has a GSI routed to its message; a queue's call eventfd
+ * is bound (KVM irqfd) to the GSI of its vector while that vector is
+ * unmasked.  A masked vector has no irqfd, so the eventfd keeps the event
+ * and KVM delivers it when the irqfd comes back on unmask.
+ * Called with vm->lock held.
+ */
+#include <errno.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_pci.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "irq.h"
+#include "virtio.h"
+
+#define COMMON_OFF	0x0000
+#define ISR_OFF		0x1000
+#define DEVICE_OFF	0x2000
+#define DEVICE_LEN	0x1000
+#define NOTIFY_OFF	0x3000
+#define NOTIFY_MULT	4
+#define MSIX_TABLE_OFF	0x4000
+#define MSIX_PBA_OFF	0x5000
+#define BAR_SIZE	0x8000
+
+#define MSIX_CTRL_ENABLE	0x8000
+#define MSIX_CTRL_FMASK		0x4000
+#define MSIX_ENTRY_MASKED	0x1
+
+static struct virtio_dev *to_vdev(struct pci_dev *pci)
+{
+	return (struct virtio_dev *)((char *)pci -
+				     offsetof(struct virtio_dev, pci));
+}
+
+bool virtio_has_feature(struct virtio_dev *vdev, int bit)
+{
+	return vdev->guest_features & (1ULL << bit);
+}
+
+static u16 msix_ctrl(struct virtio_dev *vdev)
+{
+	u16 v;
+
+	memcpy(&v, vdev->pci.cfg + vdev->msix_cap + 2, 2);
+	return v;
+}
+
+static bool vector_live(struct virtio_dev *vdev, u16 vector)
+{
+	u16 ctrl = msix_ctrl(vdev);
+
+	return vector < vdev->nr_vectors && (ctrl & MSIX_CTRL_ENABLE) &&
+	       !(ctrl & MSIX_CTRL_FMASK) &&
+	       !(vdev->msix[vector].ctrl & MSIX_ENTRY_MASKED);
+}
+
+/* Bind each queue's call eventfd to the GSI of its vector, if deliverable. */
+static void sync_irqfds(struct virtio_dev *vdev)
+{
+	int q;
+
+	for (q = 0; q < vdev->nr_queues; q++) {
+		struct virtio_queue *vq = &vdev->vqs[q];
+		int want = -1;
+
+		if (vdev->started && vq->enabled && vector_live(vdev, vq->vector))
+			want = vdev->gsi_base + vq->vector;
+		if (want == vq->call_gsi)
+			continue;
+		if (vq->call_gsi >= 0)
+			irqfd_set(vdev->vm, vq->call_fd, vq->call_gsi, false);
+		if (want >= 0)
+			irqfd_set(vdev->vm, vq->call_fd, want, true);
+		vq->call_gsi = want;
+	}
+}
+
+static u64 notify_addr(struct virtio_dev *vdev, int q)
+{
+	return pci_bar_addr(&vdev->pci) + NOTIFY_OFF + q * NOTIFY_MULT;
+}
+
+static void bind_kicks(struct virtio_dev *vdev, bool bind)
+{
+	int q;
+
+	for (q = 0; q < vdev->nr_queues; q++) {
+		struct virtio_queue *vq = &vdev->vqs[q];
+		bool want = bind && vq->enabled && !vq->in_vmm &&
+			    pci_bar_enabled(&vdev->pci);
+
+		if (want == vq->kick_bound)
+			continue;
+		/* The driver writes the queue index as 16 bits. */
+		if (want)
+			ioeventfd_set(vdev->vm, vq->kick_fd,
+				      notify_addr(vdev, q), 2, true);
+		else
+			ioeventfd_set(vdev->vm, vq->kick_fd, vq->kick_addr, 2,
+				      false);
+		vq->kick_bound = want;
+		vq->kick_addr = notify_addr(vdev, q);
+	}
+}
+
+void virtio_signal(struct virtio_dev *vdev, int q)
+{
+	if (eventfd_write(vdev->vqs[q].call_fd, 1) < 0)
+		warnx_vm("%s: cannot signal queue %d", vdev->name, q);
+}
+
+static void reset_queues(struct virtio_dev *vdev)
+{
+	int q;
+
+	for (q = 0; q < vdev->nr_queues; q++) {
+		struct virtio_queue *vq = &vdev->vqs[q];
+
+		vq->size = VIRTIO_QUEUE_MAX_SIZE;
+		vq->vector = VIRTIO_NO_VECTOR;
+		vq->enabled = false;
+		vq->in_vmm = false;
+		vq->desc = vq->avail = vq->used = 0;
+		vq->last_avail = 0;
+	}
+}
+
+static void device_start(struct virtio_dev *vdev)
+{
+	int err, q;
+
+	err = vdev->ops->start(vdev);
+	if (err) {
+		warnx_vm("%s: cannot start the backend: %s", vdev->name,
+			 strerror(-err));
+		vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+		vdev->ops->stop(vdev);
+		return;
+	}
+	vdev->started = true;
+	bind_kicks(vdev, true);
+	sync_irqfds(vdev);
+	/* Notifications sent before the ioeventfds existed were dropped. */
+	for (q = 0; q < vdev->nr_queues; q++)
+		if (vdev->vqs[q].kick_bound)
+			eventfd_write(vdev->vqs[q].kick_fd, 1);
+}
+
+static void device_reset(struct virtio_dev *vdev)
+{
+	if (vdev->started) {
+		vdev->ops->stop(vdev);
+		vdev->started = false;
+	}
+	bind_kicks(vdev, false);
+	sync_irqfds(vdev);
+	reset_queues(vdev);
+	vdev->status = 0;
+	vdev->guest_features = 0;
+	vdev->dfselect = vdev->gfselect = 0;
+	vdev->queue_select = 0;
+	vdev->config_vector = VIRTIO_NO_VECTOR;
+}
+
+static void set_status(struct virtio_dev *vdev, u8 status)
+{
+	u8 old = vdev->status;
+
+	if (!status) {
+		device_reset(vdev);
+		return;
+	}
+	if ((status & VIRTIO_CONFIG_S_FEATURES_OK) &&
+	    !(old & VIRTIO_CONFIG_S_FEATURES_OK)) {
+		/* Refuse what we did not offer, and legacy drivers. */
+		if ((vdev->guest_features & ~vdev->host_features) ||
+		    !virtio_has_feature(vdev, VIRTIO_F_VERSION_1))
+			status &= ~VIRTIO_CONFIG_S_FEATURES_OK;
+	}
+	vdev->status = status | (old & VIRTIO_CONFIG_S_NEEDS_RESET);
+	if ((status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+	    !(old & VIRTIO_CONFIG_S_DRIVER_OK) && !vdev->started)
+		device_start(vdev);
+}
+
+static void common_snapshot(struct virtio_dev *vdev,
+			    struct virtio_pci_common_cfg *c)
+{
+	struct virtio_queue *vq = NULL;
+
+	memset(c, 0, sizeof(*c));
+	c->device_feature_select = vdev->dfselect;
+	if (vdev->dfselect < 2)
+		c->device_feature = vdev->host_features >> (32 * vdev->dfselect);
+	c->guest_feature_select = vdev->gfselect;
+	if (vdev->gfselect < 2)
+		c->guest_feature = vdev->guest_features >> (32 * vdev->gfselect);
+	c->msix_config = vdev->config_vector;
+	c->num_queues = vdev->nr_queues;
+	c->device_status = vdev->status;
+	c->config_generation = vdev->config_generation;
+	c->queue_select = vdev->queue_select;
+	if (vdev->queue_select < vdev->nr_queues)
+		vq = &vdev->vqs[vdev->queue_select];
+	if (!vq)
+		return;
+	c->queue_size = vq->size;
+	c->queue_msix_vector = vq->vector;
+	c->queue_enable = vq->enabled;
+	c->queue_notify_off = vdev->queue_select;
+	c->queue_desc_lo = vq->desc;
+	c->queue_desc_hi = vq->desc >> 32;
+	c->queue_avail_lo = vq->avail;
+	c->queue_avail_hi = vq->avail >> 32;
+	c->queue_used_lo = vq->used;
+	c->queue_used_hi = vq->used >> 32;
+}
+
+static u16 valid_vector(struct virtio_dev *vdev, u16 v)
+{
+	return v < vdev->nr_vectors ? v : VIRTIO_NO_VECTOR;
+}
+
+static void queue_write(struct virtio_dev *vdev, struct virtio_pci_common_cfg *c,
+			u32 off, int size)
+{
+	struct virtio_queue *vq;
+
+#define TOUCHED(f) (off < offsetof(typeof(*c), f) + sizeof(c->f) && \
+		    off + size > offsetof(typeof(*c), f))
+	if (vdev->queue_select >= vdev->nr_queues)
+		return;
+	vq = &vdev->vqs[vdev->queue_select];
+	if (TOUCHED(queue_msix_vector)) {
+		vq->vector = valid_vector(vdev, c->queue_msix_vector);
+		sync_irqfds(vdev);
+	}
+	/* The ring cannot move under a running backend. */
+	if (vq->enabled || vdev->started)
+		return;
+	if (TOUCHED(queue_size) && c->queue_size &&
+	    c->queue_size <= VIRTIO_QUEUE_MAX_SIZE &&
+	    !(c->queue_size & (c->queue_size - 1)))
+		vq->size = c->queue_size;
+	if (TOUCHED(queue_desc_lo) || TOUCHED(queue_desc_hi))
+		vq->desc = (u64)c->queue_desc_hi << 32 | c->queue_desc_lo;
+	if (TOUCHED(queue_avail_lo) || TOUCHED(queue_avail_hi))
+		vq->avail = (u64)c->queue_avail_hi << 32 | c->queue_avail_lo;
+	if (TOUCHED(queue_used_lo) || TOUCHED(queue_used_hi))
+		vq->used = (u64)c->queue_used_hi << 32 | c->queue_used_lo;
+	if (TOUCHED(queue_enable) && c->queue_enable == 1)
+		vq->enabled = true;
+}
+
+static void common_write(struct virtio_dev *vdev, u32 off, u8 *data, int size)
+{
+	struct virtio_pci_common_cfg cfg, *c = &cfg;
+	u64 word;
+
+	common_snapshot(vdev, c);
+	memcpy((u8 *)c + off, data, size);
+	if (TOUCHED(device_feature_select))
+		vdev->dfselect = c->device_feature_select;
+	if (TOUCHED(guest_feature_select))
+		vdev->gfselect = c->guest_feature_select;
+	if (TOUCHED(guest_feature) && vdev->gfselect < 2 &&
+	    !(vdev->status & VIRTIO_CONFIG_S_FEATURES_OK)) {
+		word = 0xffffffffULL << (32 * vdev->gfselect);
+		vdev->guest_features &= ~word;
+		vdev->guest_features |= (u64)c->guest_feature <<
+					 (32 * vdev->gfselect);
+	}
+	if (TOUCHED(msix_config))
+		vdev->config_vector = valid_vector(vdev, c->msix_config);
+	if (TOUCHED(queue_select))
+		vdev->queue_select = c->queue_select;
+	if (off >= offsetof(typeof(*c), queue_size))
+		queue_write(vdev, c, off, size);
+	if (TOUCHED(device_status))
+		set_status(vdev, c->device_status);
+#undef TOUCHED
+}
+
+static void common_access(struct virtio_dev *vdev, u32 off, u8 *data, int size,
+			  bool is_write)
+{
+	struct virtio_pci_common_cfg c;
+
+	if (off + size > sizeof(c)) {
+		if (!is_write)
+			memset(data, 0, size);
+		return;
+	}
+	if (is_write) {
+		common_write(vdev, off, data, size);
+		return;
+	}
+	common_snapshot(vdev, &c);
+	memcpy(data, (u8 *)&c + off, size);
+}
+
+static void msix_table_access(struct virtio_dev *vdev, u32 off, u8 *data,
+			      int size, bool is_write)
+{
+	u32 idx = off / 16, word = (off % 16) / 4;
+	struct msix_entry *e;
+	u32 *w;
+
+	if (idx >= (u32)vdev->nr_vectors || size != 4 || off % 4) {
+		if (!is_write)
+			memset(data, 0, size);
+		return;
+	}
+	e = &vdev->msix[idx];
+	w = &e->addr_lo + word;
+	if (!is_write) {
+		memcpy(data, w, 4);
+		return;
+	}
+	memcpy(w, data, 4);
+	if (word == 3) {
+		e->ctrl &= MSIX_ENTRY_MASKED;
+	} else {
+		irq_set_msi_route(vdev->vm, vdev->gsi_base + idx,
+				  (u64)e->addr_hi << 32 | e->addr_lo, e->data);
+		irq_commit_routes(vdev->vm);
+	}
+	sync_irqfds(vdev);
+}
+
+static void bar_access(struct pci_dev *pci, u64 off, u8 *data, int size,
+		       bool is_write)
+{
+	struct virtio_dev *vdev = to_vdev(pci);
+
+	if (off < ISR_OFF) {
+		common_access(vdev, off - COMMON_OFF, data, size, is_write);
+	} else if (off < DEVICE_OFF) {
+		/* Only MSI-X: there is never an INTx to acknowledge. */
+		if (!is_write)
+			memset(data, 0, size);
+	} else if (off < DEVICE_OFF + DEVICE_LEN) {
+		vdev->ops->config(vdev, off - DEVICE_OFF, data, size, is_write);
+	} else if (off < MSIX_TABLE_OFF) {
+		u32 q = (off - NOTIFY_OFF) / NOTIFY_MULT;
+
+		if (is_write && q < (u32)vdev->nr_queues && vdev->started &&
+		    vdev->vqs[q].in_vmm && vdev->ops->notify)
+			vdev->ops->notify(vdev, q);
+		else if (!is_write)
+			memset(data, 0, size);
+	} else if (off < MSIX_PBA_OFF) {
+		msix_table_access(vdev, off - MSIX_TABLE_OFF, data, size,
+				  is_write);
+	} else if (!is_write) {
+		memset(data, 0, size);	/* nothing pending: we never mask-hold */
+	}
+}
+
+static void bar_changed(struct pci_dev *pci)
+{
+	struct virtio_dev *vdev = to_vdev(pci);
+
+	if (!vdev->started)
+		return;
+	bind_kicks(vdev, false);
+	bind_kicks(vdev, true);
+}
+
+static void cfg_written(struct pci_dev *pci, int off, int size)
+{
+	struct virtio_dev *vdev = to_vdev(pci);
+
+	if (off < vdev->msix_cap + 4 && off + size > vdev->msix_cap + 2)
+		sync_irqfds(vdev);
+}
+
+static void add_virtio_cap(struct virtio_dev *vdev, u8 type, u32 off, u32 len)
+{
+	struct virtio_pci_cap cap = {
+		.cap_vndr = 0x09,		/* vendor specific */
+		.cap_len = sizeof(cap),
+		.cfg_type = type,
+		.bar = 0,
+		.offset = off,
+		.length = len,
+	};
+
+	pci_add_cap(&vdev->pci, &cap, sizeof(cap));
+}
+
+static void add_caps(struct virtio_dev *vdev)
+{
+	struct virtio_pci_notify_cap notify = {
+		.cap = {
+			.cap_vndr = 0x09,
+			.cap_len = sizeof(notify),
+			.cfg_type = VIRTIO_PCI_CAP_NOTIFY_CFG,
+			.offset = NOTIFY_OFF,
+			.length = VIRTIO_MAX_QUEUES * NOTIFY_MULT,
+		},
+		.notify_off_multiplier = NOTIFY_MULT,
+	};
+	u8 msix[12] = { 0x11 };
+	u16 ctrl = vdev->nr_vectors - 1;
+	u32 table = MSIX_TABLE_OFF, pba = MSIX_PBA_OFF;	/* BIR 0 */
+
+	memcpy(msix + 2, &ctrl, 2);
+	memcpy(msix + 4, &table, 4);
+	memcpy(msix + 8, &pba, 4);
+	vdev->msix_cap = pci_add_cap(&vdev->pci, msix, sizeof(msix));
+	vdev->pci.wmask[vdev->msix_cap + 3] = 0xc0;	/* enable, mask */
+
+	add_virtio_cap(vdev, VIRTIO_PCI_CAP_COMMON_CFG, COMMON_OFF,
+		       sizeof(struct virtio_pci_common_cfg));
+	pci_add_cap(&vdev->pci, &notify, sizeof(notify));
+	add_virtio_cap(vdev, VIRTIO_PCI_CAP_ISR_CFG, ISR_OFF, 4);
+	add_virtio_cap(vdev, VIRTIO_PCI_CAP_DEVICE_CFG, DEVICE_OFF, DEVICE_LEN);
+}
+
+void virtio_pci_init(struct vm *vm, struct virtio_dev *vdev, u16 device_id,
+		     u32 class, int nr_queues)
+{
+	int q;
+
+	vdev->vm = vm;
+	vdev->nr_queues = nr_queues;
+	vdev->nr_vectors = nr_queues + 1;	/* one per queue and config */
+	vdev->gsi_base = irq_alloc_gsis(vm, vdev->nr_vectors);
+	vdev->host_features |= 1ULL << VIRTIO_F_VERSION_1;
+	for (q = 0; q < vdev->nr_vectors; q++)
+		vdev->msix[q].ctrl = MSIX_ENTRY_MASKED;
+	for (q = 0; q < nr_queues; q++) {
+		struct virtio_queue *vq = &vdev->vqs[q];
+
+		vq->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		vq->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (vq->kick_fd < 0 || vq->call_fd < 0)
+			die_errno("eventfd");
+		vq->call_gsi = -1;
+	}
+	reset_queues(vdev);
+	vdev->config_vector = VIRTIO_NO_VECTOR;
+
+	/* Modern-only device IDs: 0x1040 + virtio device ID. */
+	pci_dev_init(&vdev->pci, 0x1af4, 0x1040 + device_id, class, 0x1af4,
+		     0x1100, BAR_SIZE);
+	vdev->pci.bar_access = bar_access;
+	vdev->pci.bar_changed = bar_changed;
+	vdev->pci.cfg_written = cfg_written;
+	add_caps(vdev);
+	pci_register(vm, &vdev->pci);
+}
