@@ -1,0 +1,87 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# The guest half of the e2e tests, run by the guest's init (scripts/
+# mkguest.sh copies this directory into the initramfs):
+#
+#   check.sh ADDR PEER PAIRS DISKQUEUES
+#
+# Brings eth0 up at ADDR/24 with PAIRS queue pairs, pings PEER, runs iperf3
+# against PEER both ways, resets the device by unbinding and rebinding its
+# driver and pings again; with DISKQUEUES > 0 also checks that vda has that
+# many queues and runs fio with verification on it.  Each check prints one
+# "E2E-RESULT name ok|fail [detail]" line for the host side to turn into
+# KTAP; the host expects them in this order.
+addr=$1 peer=$2 pairs=$3 diskq=$4
+
+result() {
+	if [ "$2" = 0 ]; then
+		echo "E2E-RESULT $1 ok $3"
+	else
+		echo "E2E-RESULT $1 fail $3"
+	fi
+}
+
+wait_for() {
+	i=0
+	while [ $i -lt 100 ]; do
+		[ -e "$1" ] && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+bitrate() {
+	# the receiver's summary line of iperf3: "... 123 Mbits/sec ... receiver"
+	awk '/receiver/ { print $(NF-2), $(NF-1) }' "$1" | tail -n 1
+}
+
+wait_for /sys/class/net/eth0
+ip addr add "$addr/24" dev eth0 && ip link set eth0 up
+ethtool -L eth0 combined "$pairs"
+got=$(ethtool -l eth0 | awk '/Combined/ { n = $2 } END { print n }')
+[ "$got" = "$pairs" ]
+result queue-pairs $? "combined=$got"
+
+ping -c 3 -W 5 "$peer" > /tmp/ping.log 2>&1
+rc=$?
+[ $rc = 0 ] || cat /tmp/ping.log
+result ping $rc
+
+iperf3 -c "$peer" -t 3 -P "$pairs" > /tmp/tx.log 2>&1
+rc=$?
+[ $rc = 0 ] || cat /tmp/tx.log
+result iperf3-tx $rc "$(bitrate /tmp/tx.log)"
+
+iperf3 -c "$peer" -t 3 -P "$pairs" -R > /tmp/rx.log 2>&1
+rc=$?
+[ $rc = 0 ] || cat /tmp/rx.log
+result iperf3-rx $rc "$(bitrate /tmp/rx.log)"
+
+# A driver unbind resets the device (status 0); the rebind sets it up again.
+pci=$(basename "$(dirname "$(readlink -f /sys/class/net/eth0/device)")")
+echo "$pci" > /sys/bus/pci/drivers/virtio-pci/unbind &&
+	echo "$pci" > /sys/bus/pci/drivers/virtio-pci/bind &&
+	wait_for /sys/class/net/eth0 &&
+	ip addr add "$addr/24" dev eth0 && ip link set eth0 up &&
+	ethtool -L eth0 combined "$pairs" &&
+	ping -c 3 -W 5 "$peer" > /tmp/ping2.log 2>&1
+rc=$?
+[ $rc = 0 ] || cat /tmp/ping2.log
+result reset-and-ping $rc
+
+[ "$diskq" -gt 0 ] 2>/dev/null || exit 0
+wait_for /sys/block/vda
+nq=$(ls /sys/block/vda/mq 2>/dev/null | wc -l)
+[ "$nq" = "$diskq" ]
+result disk-queues $? "queues=$nq"
+
+fio --name=verify --filename=/dev/vda --direct=1 --ioengine=psync \
+	--rw=randwrite --bs=4k --size=8M --numjobs="$diskq" \
+	--offset_increment=8M --verify=crc32c --verify_fatal=1 \
+	--group_reporting > /tmp/fio.log 2>&1
+rc=$?
+grep -q 'err= 0' /tmp/fio.log || rc=1
+[ $rc = 0 ] || cat /tmp/fio.log
+result fio-verify $rc

@@ -1,0 +1,144 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Shared by the e2e tests: KTAP output, the L1 side of the network (a
+# multiqueue tap and an iperf3 server), the guest initramfs, and running a
+# VMM with its console captured and the time to the guest's init measured.
+# Sourced, not run.  The tests run as root inside the test VM.
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+vhx_vm=$top/build/user/vhx-vm
+kver=$(uname -r)
+kernel=/boot/vmlinuz-$kver
+work=$(mktemp -d /tmp/vhx-e2e.XXXXXX)
+tap=
+iperf_pid=
+ktap_n=0
+ktap_failed=0
+
+cleanup() {
+	[ -z "$iperf_pid" ] || kill "$iperf_pid" 2>/dev/null
+	[ -z "$tap" ] || ip link del "$tap" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+ktap_plan() {
+	echo "TAP version 13"
+	echo "1..$1"
+}
+
+# ktap_result NAME STATUS [DETAIL]: STATUS 0 is ok.
+ktap_result() {
+	ktap_n=$((ktap_n + 1))
+	[ -z "${3:-}" ] || echo "# $1: $3"
+	if [ "$2" = 0 ]; then
+		echo "ok $ktap_n - $1"
+	else
+		echo "not ok $ktap_n - $1"
+		ktap_failed=1
+	fi
+}
+
+ktap_skip() {
+	ktap_n=$((ktap_n + 1))
+	echo "ok $ktap_n - $1 # SKIP $2"
+}
+
+diag() {
+	echo "# $*"
+}
+
+# Everything a test cannot run without; bail out with a plan of 0 if absent.
+need_kvm() {
+	if [ ! -e /dev/kvm ]; then
+		modprobe kvm_amd nested=1 2>/dev/null ||
+			modprobe kvm_intel nested=1 2>/dev/null
+	fi
+	if [ ! -e /dev/kvm ]; then
+		echo "TAP version 13"
+		echo "1..0 # SKIP no /dev/kvm (modprobe kvm_amd nested=1 failed)"
+		exit 0
+	fi
+}
+
+# The guest initramfs: the prebuilt one when it is newer than what makes
+# it, otherwise a fresh one in the work directory.
+guest_initramfs() {
+	local flavour=$1 prebuilt newest
+
+	prebuilt=$top/build/guest/initramfs-$kver$flavour.cpio
+	newest=$(ls -t "$top/scripts/mkguest.sh" "$top"/selftests/e2e/guest/* |
+		 head -n 1)
+	if [ -f "$prebuilt" ] && [ "$prebuilt" -nt "$newest" ]; then
+		echo "$prebuilt"
+		return
+	fi
+	"$top/scripts/mkguest.sh" ${flavour:+--fio} "$kver" \
+		"$work/initramfs$flavour.cpio" >&2 || return 1
+	echo "$work/initramfs$flavour.cpio"
+}
+
+# A multiqueue tap at 10.$1.0.1/24 with an iperf3 server behind it.
+setup_host_net() {
+	tap=vhxe2e$1
+	ip link del "$tap" 2>/dev/null
+	ip tuntap add dev "$tap" mode tap multi_queue || return 1
+	ip addr add "10.$1.0.1/24" dev "$tap" || return 1
+	ip link set "$tap" up || return 1
+	iperf3 -s -B "10.$1.0.1" > "$work/iperf3-server.log" 2>&1 &
+	iperf_pid=$!
+}
+
+# run_guest LOG CMD...: run a VMM, its console into LOG; sets boot_ms to
+# the milliseconds from start to the guest's "vhx-guest: init" line (empty
+# if never seen) and returns the VMM's exit status.
+run_guest() {
+	local log=$1 start mark=$work/boot-ms rc
+	shift
+
+	rm -f "$mark"
+	start=$(date +%s%N)
+	"$@" < /dev/null 2>&1 | while IFS= read -r line; do
+		printf '%s\n' "$line" >> "$log"
+		case $line in
+		*"vhx-guest: init"*)
+			[ -e "$mark" ] ||
+				echo $((($(date +%s%N) - start) / 1000000)) > "$mark"
+			;;
+		esac
+	done
+	rc=${PIPESTATUS[0]}
+	boot_ms=$(cat "$mark" 2>/dev/null)
+	return "$rc"
+}
+
+# Turn the guest's E2E-RESULT lines in LOG into KTAP results, in the order
+# given; a check the guest never reported fails.
+report_guest() {
+	local log=$1 name line detail
+	shift
+
+	for name in "$@"; do
+		line=$(grep -a "^E2E-RESULT $name " "$log" | tail -n 1 | tr -d '\r')
+		detail=${line#E2E-RESULT $name }
+		case $detail in
+		ok*)
+			detail=${detail#ok}
+			ktap_result "$name" 0 "${detail# }"
+			;;
+		fail*)
+			diag "guest: $line"
+			ktap_result "$name" 1
+			;;
+		*)
+			diag "guest never reported $name"
+			ktap_result "$name" 1
+			;;
+		esac
+	done
+}
+
+# Show the tail of a console log as KTAP diagnostics.
+show_log() {
+	tail -n "${2:-40}" "$1" | tr -d '\r' | sed 's/^/# console: /'
+}

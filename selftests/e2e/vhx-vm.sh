@@ -1,0 +1,60 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# End to end through vhx-vm: a Linux guest with 2 vCPUs, virtio-net with 2
+# queue pairs over a multiqueue tap served by /dev/vhx-net, and, when
+# /dev/vhx-blk exists, virtio-blk with 2 queues over a file.  The guest
+# brings both pairs up, pings and runs iperf3 both ways against this VM,
+# resets the NIC (driver rebind) and pings again, verifies the disk with
+# fio, then powers off; vhx-vm must exit 0.  Reports the time from starting
+# vhx-vm to the guest's init.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+guest_checks=(queue-pairs ping iperf3-tx iperf3-rx reset-and-ping)
+disk_checks=(disk-queues fio-verify)
+
+need_kvm
+ktap_plan $((2 + ${#guest_checks[@]} + ${#disk_checks[@]}))
+
+if [ ! -x "$vhx_vm" ] || [ ! -e /dev/vhx-net ]; then
+	diag "missing $vhx_vm or /dev/vhx-net (is vhx.ko loaded?)"
+	for t in boot "${guest_checks[@]}" "${disk_checks[@]}" exit-status; do
+		ktap_result "$t" 1
+	done
+	exit 1
+fi
+
+disk_args=()
+diskq=0
+flavour=
+if [ -e /dev/vhx-blk ]; then
+	truncate -s 64M "$work/disk.img"
+	disk_args=(--disk "path=$work/disk.img,queues=2")
+	diskq=2
+	flavour=-fio
+fi
+initrd=$(guest_initramfs "$flavour") || initrd=
+setup_host_net 61 || diag "cannot set up the tap"
+
+log=$work/console.log
+run_guest "$log" timeout 600 "$vhx_vm" --kernel "$kernel" --initrd "$initrd" \
+	--cpus 2 --memory 512 \
+	--net "tap=$tap,queues=2,vhost=/dev/vhx-net" "${disk_args[@]}" \
+	--cmdline "console=ttyS0 quiet panic=-1 -- \"/e2e/check.sh 10.61.0.2 10.61.0.1 2 $diskq\""
+rc=$?
+
+[ -n "$boot_ms" ]
+ktap_result boot $? "vhx-vm start to guest init: ${boot_ms:-never} ms ($(basename "$initrd"))"
+report_guest "$log" "${guest_checks[@]}"
+if [ "$diskq" -gt 0 ]; then
+	report_guest "$log" "${disk_checks[@]}"
+else
+	for t in "${disk_checks[@]}"; do
+		ktap_skip "$t" "no /dev/vhx-blk"
+	done
+fi
+grep -q "vhx-guest: exit" "$log" && [ $rc = 0 ]
+ktap_result exit-status $? "vhx-vm exit status $rc"
+[ $ktap_failed = 0 ] || show_log "$log"
+exit $ktap_failed
