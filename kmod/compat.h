@@ -7,6 +7,8 @@
 #define VHX_COMPAT_H
 
 #include <linux/eventfd.h>
+#include <linux/gfp.h>
+#include <linux/mm.h>
 #include <linux/uio.h>
 #include <linux/version.h>
 
@@ -25,5 +27,30 @@ static inline void vhx_eventfd_signal(struct eventfd_ctx *ctx)
 	eventfd_signal(ctx, 1);
 #endif
 }
+
+/* 6.10 gained a helper to return a page_frag_cache's remaining bias. */
+static inline void vhx_page_frag_drain(struct page_frag_cache *nc)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 10, 0)
+	page_frag_cache_drain(nc);
+#else
+	if (nc->va)
+		__page_frag_cache_drain(virt_to_head_page(nc->va),
+					nc->pagecnt_bias);
+	nc->va = NULL;
+#endif
+}
+
+/*
+ * tun and tap take a batch of frames through sendmsg (TUN_MSG_PTR), each
+ * an xdp_buff whose hard start holds struct tun_xdp_hdr.  That layout is
+ * internal to the kernel and later kernels changed it, so batching is only
+ * used on kernels known to have it; elsewhere frames go one by one.
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+#define VHX_TUN_BATCH	1
+#else
+#define VHX_TUN_BATCH	0
+#endif
 
 #endif /* VHX_COMPAT_H */

@@ -23,6 +23,7 @@
 #include <linux/ptr_ring.h>
 #include <linux/skbuff.h>
 #include <linux/slab.h>
+#include <linux/virtio_byteorder.h>
 #include <linux/virtio_net.h>
 #include <net/sock.h>
 #include <net/xdp.h>
@@ -45,6 +46,11 @@ struct rx_head {
 	u32 len;
 };
 
+/* Frames copied into page fragments before one sendmsg hands them over. */
+#define VHX_TX_BATCH	64
+/* Packets taken off the tap's queue under one lock. */
+#define VHX_RX_BATCH	64
+
 struct vhx_net_queue {
 	struct file *file;		/* tap or macvtap; holds the socket */
 	struct socket *sock;
@@ -53,6 +59,11 @@ struct vhx_net_queue {
 	u32 vhost_hlen;			/* header bytes we add/strip */
 	u32 sock_hlen;			/* header bytes the tap adds/takes */
 	struct rx_head *heads;		/* RX: buffers gathered for a packet */
+	void **rxq;			/* RX: packets taken off rx_ring */
+	int rxq_head, rxq_tail;
+	struct xdp_buff *xdp;		/* TX: the batch being built */
+	int nxdp;
+	struct page_frag_cache frags;	/* TX: memory of batched frames */
 };
 
 struct vhx_net {
@@ -94,6 +105,126 @@ static bool tx_one(struct vhx_vq *vq, struct vhx_net_queue *q,
 	return true;
 }
 
+/* Room before the frame: tun's header, skb headroom, XDP headroom. */
+static unsigned int tx_pad(struct vhx_net_queue *q)
+{
+	return SKB_DATA_ALIGN(NET_SKB_PAD + NET_IP_ALIGN + XDP_PACKET_HEADROOM +
+			      q->sock_hlen);
+}
+
+/*
+ * The checksum fields a guest sets must lie within the header the frame
+ * claims, which itself must lie within the frame (tun checks this on its
+ * one-by-one path; on the batch path it trusts the caller).
+ */
+static int tx_check_hdr(struct virtio_net_hdr *gso, size_t len)
+{
+	u16 start = __virtio16_to_cpu(true, gso->csum_start);
+	u16 off = __virtio16_to_cpu(true, gso->csum_offset);
+	u32 need = __virtio16_to_cpu(true, gso->hdr_len);
+
+	if (gso->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM && start + off + 2 > need)
+		need = start + off + 2;
+	if (need > len)
+		return -EINVAL;
+	gso->hdr_len = __cpu_to_virtio16(true, need);
+	return 0;
+}
+
+static int tx_copy_frame(struct vhx_vq *vq, struct vhx_net_queue *q,
+			 struct vhx_chain *c, void *buf, size_t len)
+{
+	struct tun_xdp_hdr *hdr = buf;
+	size_t glen = min_t(size_t, q->sock_hlen, sizeof(hdr->gso));
+	struct iov_iter from;
+
+	memset(hdr, 0, sizeof(*hdr));
+	iov_iter_init(&from, ITER_SOURCE, vq->iov, c->out, c->out_len);
+	iov_iter_advance(&from, q->vhost_hlen);
+	if (copy_from_iter(&hdr->gso, glen, &from) != glen)
+		return -EFAULT;
+	iov_iter_advance(&from, q->sock_hlen - glen);
+	if (tx_check_hdr(&hdr->gso, len))
+		return -EINVAL;
+	if (copy_from_iter(buf + tx_pad(q), len, &from) != len)
+		return -EFAULT;
+	return 0;
+}
+
+/*
+ * Copy a frame into a page fragment of the current batch.  The guest's
+ * buffer is free again as soon as this returns.  -ENOSPC: the frame does
+ * not fit a page or batching is off, send it alone; -ENOMEM likewise;
+ * other errors: a frame to drop.
+ */
+static int tx_batch_add(struct vhx_vq *vq, struct vhx_net_queue *q,
+			struct vhx_chain *c)
+{
+	size_t len = c->out_len - q->vhost_hlen - q->sock_hlen;
+	unsigned int pad = tx_pad(q), buflen;
+	struct xdp_buff *xdp;
+	void *buf;
+	int ret;
+
+	if (!VHX_TUN_BATCH || !q->xdp ||
+	    READ_ONCE(q->sock->sk->sk_sndbuf) != INT_MAX)
+		return -ENOSPC;	/* sndbuf limits need the skb path */
+	if (c->out_len < q->vhost_hlen + q->sock_hlen + ETH_HLEN)
+		return -EINVAL;	/* runts: tun and tap refuse them anyway */
+	if (len > PAGE_SIZE)
+		return -ENOSPC;
+	buflen = SKB_DATA_ALIGN(pad + len) +
+		 SKB_DATA_ALIGN(sizeof(struct skb_shared_info));
+	if (buflen > PAGE_SIZE)
+		return -ENOSPC;
+	buf = page_frag_alloc(&q->frags, buflen, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	ret = tx_copy_frame(vq, q, c, buf, len);
+	if (ret) {
+		page_frag_free(buf);
+		return ret;
+	}
+	((struct tun_xdp_hdr *)buf)->buflen = buflen;
+	xdp = &q->xdp[q->nxdp++];
+	xdp_init_buff(xdp, buflen, NULL);
+	xdp_prepare_buff(xdp, buf, pad, len, true);
+	return 0;
+}
+
+static void tx_batch_flush(struct vhx_net_queue *q)
+{
+	struct tun_msg_ctl ctl = {
+		.type = TUN_MSG_PTR, .num = q->nxdp, .ptr = q->xdp };
+	struct msghdr msg = {
+		.msg_control = &ctl, .msg_controllen = sizeof(ctl),
+		.msg_flags = MSG_DONTWAIT };
+	int i;
+
+	if (!q->nxdp)
+		return;
+	/* On success tun/tap own every frame; on failure none of them. */
+	if (q->sock->ops->sendmsg(q->sock, &msg, 0) < 0)
+		for (i = 0; i < q->nxdp; i++)
+			page_frag_free(q->xdp[i].data);
+	q->nxdp = 0;
+}
+
+/* Batch the frame, or send it alone; false when the tap pushed back. */
+static bool tx_send(struct vhx_vq *vq, struct vhx_net_queue *q,
+		    struct vhx_chain *c)
+{
+	int ret;
+
+	if (q->nxdp == VHX_TX_BATCH)
+		tx_batch_flush(q);
+	ret = tx_batch_add(vq, q, c);
+	if (ret != -ENOSPC && ret != -ENOMEM)
+		return true;
+	tx_batch_flush(q);
+	return tx_one(vq, q, c);
+}
+
 static void handle_tx(struct vhx_vq *vq)
 {
 	struct vhx_net_queue *q = net_queue(vq);
@@ -122,7 +253,7 @@ static void handle_tx(struct vhx_vq *vq)
 			vhx_vq_fail(vq, -EINVAL, "TX chain layout");
 			break;
 		}
-		if (!tx_one(vq, q, &c))
+		if (!tx_send(vq, q, &c))
 			break;
 		if (vhx_vq_add_used(vq, c.head, 0))
 			break;
@@ -130,6 +261,7 @@ static void handle_tx(struct vhx_vq *vq)
 		if (weight_exceeded(vq, bytes, ++pkts))
 			break;
 	}
+	tx_batch_flush(q);
 	vhx_vq_flush_used(vq);
 }
 
@@ -145,10 +277,29 @@ static int ptr_len(void *ptr)
 	return skb->len + (skb_vlan_tag_present(skb) ? VLAN_HLEN : 0);
 }
 
-/* Length of the next packet the tap will hand us, 0 if none. */
+/*
+ * Length of the next packet, 0 if none.  Packets are taken off the tap's
+ * queue in batches, so its lock is taken once per batch, not per packet;
+ * each is then handed back to the tap's recvmsg to copy out and free.
+ */
 static int rx_peek(struct vhx_net_queue *q)
 {
-	return PTR_RING_PEEK_CALL(q->rx_ring, ptr_len);
+	if (q->rxq_head == q->rxq_tail) {
+		q->rxq_head = 0;
+		q->rxq_tail = ptr_ring_consume_batched(q->rx_ring, q->rxq,
+						       VHX_RX_BATCH);
+	}
+	return q->rxq_head < q->rxq_tail ? ptr_len(q->rxq[q->rxq_head]) : 0;
+}
+
+/* Put packets we took but did not deliver back on the tap's queue. */
+static void rx_unpeek(struct vhx_net_queue *q)
+{
+	if (q->rxq_head < q->rxq_tail)
+		ptr_ring_unconsume(q->rx_ring, q->rxq + q->rxq_head,
+				   q->rxq_tail - q->rxq_head, tun_ptr_free);
+	q->rxq_head = 0;
+	q->rxq_tail = 0;
 }
 
 /*
@@ -214,7 +365,10 @@ static int rx_one(struct vhx_vq *vq, struct vhx_net_queue *q, int n,
 {
 	bool mergeable = vq->features & BIT_ULL(VIRTIO_NET_F_MRG_RXBUF);
 	struct virtio_net_hdr_mrg_rxbuf hdr = {};
-	struct msghdr msg = { .msg_flags = MSG_DONTWAIT };
+	struct msghdr msg = {
+		.msg_flags = MSG_DONTWAIT,
+		.msg_control = q->rxq[q->rxq_head],
+	};
 	struct iov_iter fixup;
 	__le16 nbuf;
 	int ret;
@@ -227,12 +381,14 @@ static int rx_one(struct vhx_vq *vq, struct vhx_net_queue *q, int n,
 	fixup = msg.msg_iter;
 	if (copy_to_iter(&hdr, q->vhost_hlen, &msg.msg_iter) != q->vhost_hlen)
 		return -EFAULT;
+	/* recvmsg consumes the packet we pass, whatever it returns. */
+	q->rxq_head++;
 	ret = q->sock->ops->recvmsg(q->sock, &msg, space - q->vhost_hlen,
 				    MSG_DONTWAIT | MSG_TRUNC);
 	if (ret < 0 || ret != want || ret > space - q->vhost_hlen) {
-		/* Too big for a non-mergeable buffer, or raced: drop it. */
+		/* Too big for a non-mergeable buffer, or broken: dropped. */
 		vhx_vq_unget(vq, n);
-		return ret == -EAGAIN ? -EAGAIN : 0;
+		return 0;
 	}
 	if (mergeable) {
 		nbuf = cpu_to_le16(n);
@@ -266,8 +422,6 @@ static void handle_rx(struct vhx_vq *vq)
 			break;
 		}
 		ret = rx_one(vq, q, n, niov, space, want);
-		if (ret == -EAGAIN)
-			break;
 		if (ret < 0) {
 			vhx_vq_fail(vq, ret, "cannot write RX buffer");
 			break;
@@ -288,6 +442,8 @@ static struct file *net_detach(struct vhx_vq *vq)
 
 	vhx_poll_stop(&q->poll);
 	vhx_vq_stop(vq);
+	if (q->rxq && q->rx_ring)
+		rx_unpeek(q);
 	q->file = NULL;
 	q->sock = NULL;
 	q->rx_ring = NULL;
@@ -430,6 +586,11 @@ static long net_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 
 static void net_free(struct vhx_net *n)
 {
+	struct vhx_net_queue *tx = &n->queues[VHX_NET_TX];
+
+	vhx_page_frag_drain(&tx->frags);
+	kfree(tx->xdp);
+	kfree(n->queues[VHX_NET_RX].rxq);
 	kfree(n->queues[VHX_NET_RX].heads);
 	kvfree(n);
 }
@@ -445,7 +606,12 @@ static int net_open(struct inode *inode, struct file *f)
 	n->queues[VHX_NET_RX].heads =
 		kmalloc_array(VHX_IOV_MAX, sizeof(struct rx_head),
 			      GFP_KERNEL_ACCOUNT);
-	if (!n->queues[VHX_NET_RX].heads) {
+	n->queues[VHX_NET_TX].xdp = kcalloc(VHX_TX_BATCH, sizeof(struct xdp_buff),
+					    GFP_KERNEL_ACCOUNT);
+	n->queues[VHX_NET_RX].rxq = kcalloc(VHX_RX_BATCH, sizeof(void *),
+					    GFP_KERNEL_ACCOUNT);
+	if (!n->queues[VHX_NET_RX].heads || !n->queues[VHX_NET_TX].xdp ||
+	    !n->queues[VHX_NET_RX].rxq) {
 		net_free(n);
 		return -ENOMEM;
 	}
