@@ -34,6 +34,25 @@ static void set_ram_slot(struct vm *vm, u32 slot, u64 gpa, void *hva,
 		die_errno("KVM_SET_USER_MEMORY_REGION");
 }
 
+/*
+ * Guest RAM aligned to 2 MiB and backed by transparent huge pages where
+ * the host allows: nested paging walks far fewer host pages that way.
+ */
+static u8 *map_ram(u64 size)
+{
+	u64 align = 2 * MiB;
+	u8 *p;
+
+	p = mmap(NULL, size + align, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		die_errno("cannot map %llu MiB of guest RAM",
+			  (unsigned long long)(size / MiB));
+	p = (u8 *)ALIGN_UP((unsigned long)p, align);
+	madvise(p, size, MADV_HUGEPAGE);
+	return p;
+}
+
 void vm_create(struct vm *vm, u64 mem_bytes)
 {
 	int version;
@@ -60,12 +79,7 @@ void vm_create(struct vm *vm, u64 mem_bytes)
 		die_errno("KVM_SET_IDENTITY_MAP_ADDR");
 
 	vm->ram_size = mem_bytes;
-	vm->ram = mmap(NULL, mem_bytes, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (vm->ram == MAP_FAILED)
-		die_errno("cannot map %llu MiB of guest RAM",
-			  (unsigned long long)(mem_bytes / MiB));
-	madvise(vm->ram, mem_bytes, MADV_MERGEABLE);
+	vm->ram = map_ram(mem_bytes);
 
 	/* RAM that does not fit below the PCI hole moves above 4 GiB. */
 	vm->low_ram = mem_bytes < PCI_MMIO_START ? mem_bytes : PCI_MMIO_START;
