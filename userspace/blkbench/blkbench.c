@@ -120,8 +120,10 @@ static double now(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: blkbench --backend PATH [--dev PATH] [--queues N] [--qd N]\n"
-		"                [--bs BYTES] [--seconds S] [--write] [--span BYTES]\n");
+	fprintf(stderr,
+		"usage: blkbench --backend PATH [--dev PATH] [--queues N]\n"
+		"                [--qd N] [--bs BYTES] [--seconds S] [--write]\n"
+		"                [--span BYTES]\n");
 	exit(2);
 }
 
@@ -231,7 +233,8 @@ int main(int argc, char **argv)
 		total += qs[i].done;
 		errors += qs[i].errors;
 	}
-	printf("blkbench: %s %u queue(s) qd %u bs %u: %.0f IOPS (%lu requests in %.2f s, %lu errors)\n",
+	printf("blkbench: %s %u queue(s) qd %u bs %u: %.0f IOPS "
+	       "(%lu requests in %.2f s, %lu errors)\n",
 	       do_write ? "randwrite" : "randread", nq, qd, bs, total / el,
 	       total, el, errors);
 	vhxg_close(&d);
