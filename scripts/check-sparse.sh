@@ -51,8 +51,9 @@ mine=$(awk -v out="$out/" '
 		return s ~ /^(kmod|uapi)\//
 	}
 	ours($0)' <<< "$reports")
-theirs=$(awk -v out="$out/" 'index($0, out) != 1 && $0 !~ /^(kmod|uapi)\// && NF' \
-	 <<< "$reports" | grep -cE ': (warning|error):' || true)
+theirs=$(awk -v out="$out/" \
+	 'index($0, out) != 1 && $0 !~ /^(kmod|uapi)\// && NF' <<< "$reports" |
+	 grep -cE ': (warning|error):' || true)
 if [ -n "$mine" ]; then
 	printf '%s\n' "$mine" >&2
 	echo "check-sparse: sparse reports on our sources for $kver" >&2

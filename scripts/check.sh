@@ -115,6 +115,12 @@ newest_kernel() {
 }
 
 mkdir -p "$logdir"
+# Runs in one tree share build/; let a second one wait for the first.
+exec 8> "$logdir/.lock"
+if ! flock -n 8; then
+	echo "check: another check.sh is running in this tree; waiting" >&2
+	flock 8
+fi
 
 if [ $deps = 1 ]; then
 	phase "install dependencies"
@@ -185,7 +191,9 @@ for k in "${kernels[@]}"; do
 		elif [ "$vm_cmd" = none ]; then
 			fail "$k: VM crashed or never finished (console: $out/console.log)"
 		elif [ "$vm_cmd" -ne 0 ] && [ "$ktap_failed" -eq 0 ]; then
-			fail "$k: selftests/run.sh exited with $vm_cmd without a failed test (see $out/output.txt, $out/setup.log)"
+			fail "$k: selftests/run.sh exited with $vm_cmd" \
+			     "without a failed test (see $out/output.txt," \
+			     "$out/setup.log)"
 		fi
 		grep -qx 'splat=1' "$out/vm-status" &&
 			fail "$k: kernel splat (see $out/console.log)"

@@ -22,7 +22,8 @@ add_backports() {
 	      grep -v -- '-security' | head -n 1 | sed 's/^URIs:[[:space:]]*//' |
 	      cut -d' ' -f1 || true)
 	[ -n "$uri" ] ||
-		uri=$(sed -nE 's/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+)[[:space:]]+bookworm[[:space:]].*/\2/p' \
+		uri=$(sed -nE 's/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?'\
+'([^[:space:]]+)[[:space:]]+bookworm[[:space:]].*/\2/p' \
 		      /etc/apt/sources.list 2>/dev/null | head -n 1 || true)
 	[ -n "$uri" ] || uri=http://deb.debian.org/debian
 	cat > "$src" <<EOT
@@ -32,7 +33,6 @@ Suites: bookworm-backports
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOT
-	UPDATED=0
 }
 
 PKGS="build-essential make gcc sparse kmod cpio busybox-static \
@@ -70,7 +70,6 @@ fi
 
 need_root
 export DEBIAN_FRONTEND=noninteractive
-UPDATED=1
 add_backports
 apt-get update -qq
 # shellcheck disable=SC2086

@@ -98,7 +98,8 @@ mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 \
 	hostroot /mnt/lower || die "cannot mount the host root (9p)"
 mount -t tmpfs -o mode=0755 tmpfs /mnt/rw || die "tmpfs"
 mkdir -p /mnt/rw/upper /mnt/rw/work
-mount -t overlay -o lowerdir=/mnt/lower,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work \
+mount -t overlay \
+	-o lowerdir=/mnt/lower,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work \
 	overlay /mnt/root || die "cannot mount the overlay"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 \
 	vhxout /mnt/out || die "cannot mount the output directory (9p)"

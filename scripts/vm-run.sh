@@ -96,7 +96,8 @@ while [ $# -gt 0 ]; do
 		;;
 	esac
 done
-[ $# -gt 0 ] || die "no command given (usage: vm-run.sh [options] -- command args...)"
+[ $# -gt 0 ] ||
+	die "no command given (usage: vm-run.sh [options] -- command args...)"
 is_number "$smp" || die "--smp wants a positive number, not '$smp'"
 is_number "$mem" || die "--mem wants a size in MiB, not '$mem'"
 is_number "$timeout_s" || die "--timeout wants seconds, not '$timeout_s'"
@@ -130,6 +131,10 @@ if [ -z "$out" ]; then
 fi
 mkdir -p "$out" || die "cannot create $out"
 out=$(cd "$out" && pwd)
+# Two runs sharing a directory would delete each other's results; the lock
+# is held until QEMU, which inherits it, is gone.
+exec 7> "$out/.vm-run.lock"
+flock -n 7 || die "another vm-run is using $out; choose another --out"
 # These paths travel through the kernel command line and job files
 # unquoted; refuse what would need quoting rather than mangle it.
 for p in "$out" "$top"; do
@@ -176,13 +181,16 @@ qpath() {
 	printf '%s' "${1//,/,,}"
 }
 
+root_share=local,path=/,mount_tag=hostroot,security_model=none,readonly=on
+out_share="local,path=$(qpath "$out"),mount_tag=vhxout,security_model=none"
+# shellcheck disable=SC2054 # QEMU's option values are comma lists
 qemu=(qemu-system-x86_64 -nodefaults -no-user-config -no-reboot
 	-accel tcg -cpu max -smp "$smp" -m "$mem" -display none
 	-kernel "$kernel" -initrd "$initrd"
 	-append "console=ttyS0 panic=-1 slub_debug=FZPU rdinit=/init $append"
 	-chardev "file,id=console,path=$(qpath "$log")" -serial chardev:console
-	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
-	-virtfs "local,path=$(qpath "$out"),mount_tag=vhxout,security_model=none,multidevs=remap"
+	-virtfs "$root_share,multidevs=remap"
+	-virtfs "$out_share,multidevs=remap"
 )
 
 qemu_pid=
