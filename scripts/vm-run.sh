@@ -256,8 +256,9 @@ if [ -f "$out/exit-code" ]; then
 fi
 if [ "$cmd_status" = none ]; then
 	[ $timed_out = 1 ] || [ $stopped_hung = 1 ] ||
-		echo "$me: the guest reported no exit status (boot failure or" \
-		     "crash?); see $log" >&2
+		echo "$me: the guest reported no exit status (boot failure," \
+		     "crash, or reset: QEMU exited with $qemu_status); see" \
+		     "$log" >&2
 	[ $status -ne 0 ] || status=125
 elif [ $status -eq 0 ]; then
 	status=$cmd_status
