@@ -14,7 +14,8 @@
 #   - net tests, DIR/net_*_test, additionally once more with
 #     "--dev /dev/vhost-net" when that device exists, so the upstream
 #     vhost-net driver shows the reference behaviour for the same test;
-#   - every selftests/e2e/*.sh, with bash.
+#   - every executable selftests/e2e/*.sh (end-to-end tests that boot a
+#     guest; files that are not executable, like lib.sh, are helpers).
 # NAME... limits the run to tests whose file name contains one of them.
 #
 # Each test prints KTAP.  The output here is KTAP too: one top-level
@@ -30,7 +31,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 bindir=$top/build/user/selftests
 e2edir=$top/selftests/e2e
 test_timeout=300
-e2e_timeout=900
+e2e_timeout=600
 run_e2e=1
 filters=()
 
@@ -99,9 +100,9 @@ if [ -d "$bindir" ]; then
 fi
 if [ $run_e2e = 1 ] && [ -d "$e2edir" ]; then
 	for script in "$e2edir"/*.sh; do
-		[ -f "$script" ] || continue
+		[ -f "$script" ] && [ -x "$script" ] || continue
 		wanted "$(basename "$script")" || continue
-		runs+=("$e2e_timeout bash $script")
+		runs+=("$e2e_timeout $script")
 	done
 fi
 
@@ -152,8 +153,8 @@ for run in "${runs[@]}"; do
 	n=$((n + 1))
 	read -r limit cmd <<< "$run"
 	# Short names: "net_rx_test --dev /dev/vhost-net", "e2e/qemu.sh".
-	if [[ $cmd == bash\ * ]]; then
-		label=e2e/$(basename "${cmd#bash }")
+	if [[ $cmd == "$e2edir"/* ]]; then
+		label=e2e/$(basename "$cmd")
 	else
 		label=$(basename "${cmd%% *}")
 		[[ $cmd != *\ * ]] || label="$label ${cmd#* }"
