@@ -61,21 +61,28 @@ need_kvm() {
 	fi
 }
 
-# The guest initramfs: the prebuilt one when it is newer than what makes
-# it, otherwise a fresh one in the work directory.
+# The guest initramfs: the prebuilt one (build/guest, from
+# scripts/mkguest.sh) when it is newer than what makes it, else one built
+# before in $VHX_OUT/guest (vm-run.sh keeps that directory), else a fresh
+# one there.  Building it under emulation takes minutes: prebuild it.
 guest_initramfs() {
-	local flavour=$1 prebuilt newest
+	local flavour=$1 newest f cache
 
-	prebuilt=$top/build/guest/initramfs-$kver$flavour.cpio
 	newest=$(ls -t "$top/scripts/mkguest.sh" "$top"/selftests/e2e/guest/* |
 		 head -n 1)
-	if [ -f "$prebuilt" ] && [ "$prebuilt" -nt "$newest" ]; then
-		echo "$prebuilt"
-		return
-	fi
-	"$top/scripts/mkguest.sh" ${flavour:+--fio} "$kver" \
-		"$work/initramfs$flavour.cpio" >&2 || return 1
-	echo "$work/initramfs$flavour.cpio"
+	cache=${VHX_OUT:+$VHX_OUT/guest}
+	cache=${cache:-$work}
+	for f in "$top/build/guest/initramfs-$kver$flavour.cpio" \
+		 "$cache/initramfs-$kver$flavour.cpio"; do
+		if [ -f "$f" ] && [ "$f" -nt "$newest" ]; then
+			echo "$f"
+			return
+		fi
+	done
+	mkdir -p "$cache" &&
+		"$top/scripts/mkguest.sh" ${flavour:+--fio} "$kver" "$f" >&2 ||
+		return 1
+	echo "$f"
 }
 
 # A multiqueue tap at 10.$1.0.1/24 with an iperf3 server behind it.

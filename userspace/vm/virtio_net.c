@@ -365,7 +365,9 @@ void virtio_net_create(struct vm *vm, struct net_opts *o)
 	if (o->mac_set) {
 		memcpy(net->config.mac, o->mac, 6);
 	} else {
-		static const u8 base[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+		static const u8 base[6] = {
+			0x52, 0x54, 0x00, 0x12, 0x34, 0x56
+		};
 
 		memcpy(net->config.mac, base, 6);
 		net->config.mac[5] += index;

@@ -76,7 +76,8 @@ static void sync_irqfds(struct virtio_dev *vdev)
 		struct virtio_queue *vq = &vdev->vqs[q];
 		int want = -1;
 
-		if (vdev->started && vq->enabled && vector_live(vdev, vq->vector))
+		if (vdev->started && vq->enabled &&
+		    vector_live(vdev, vq->vector))
 			want = vdev->gsi_base + vq->vector;
 		if (want == vq->call_gsi)
 			continue;
@@ -204,10 +205,12 @@ static void common_snapshot(struct virtio_dev *vdev,
 	memset(c, 0, sizeof(*c));
 	c->device_feature_select = vdev->dfselect;
 	if (vdev->dfselect < 2)
-		c->device_feature = vdev->host_features >> (32 * vdev->dfselect);
+		c->device_feature = vdev->host_features >>
+				    (32 * vdev->dfselect);
 	c->guest_feature_select = vdev->gfselect;
 	if (vdev->gfselect < 2)
-		c->guest_feature = vdev->guest_features >> (32 * vdev->gfselect);
+		c->guest_feature = vdev->guest_features >>
+				   (32 * vdev->gfselect);
 	c->msix_config = vdev->config_vector;
 	c->num_queues = vdev->nr_queues;
 	c->device_status = vdev->status;
@@ -234,8 +237,8 @@ static u16 valid_vector(struct virtio_dev *vdev, u16 v)
 	return v < vdev->nr_vectors ? v : VIRTIO_NO_VECTOR;
 }
 
-static void queue_write(struct virtio_dev *vdev, struct virtio_pci_common_cfg *c,
-			u32 off, int size)
+static void queue_write(struct virtio_dev *vdev,
+			struct virtio_pci_common_cfg *c, u32 off, int size)
 {
 	struct virtio_queue *vq;
 
@@ -366,7 +369,7 @@ static void bar_access(struct pci_dev *pci, u64 off, u8 *data, int size,
 		msix_table_access(vdev, off - MSIX_TABLE_OFF, data, size,
 				  is_write);
 	} else if (!is_write) {
-		memset(data, 0, size);	/* nothing pending: we never mask-hold */
+		memset(data, 0, size);	/* masked events wait in eventfds */
 	}
 }
 

@@ -4,15 +4,16 @@
 # The guest half of the e2e tests, run by the guest's init (scripts/
 # mkguest.sh copies this directory into the initramfs):
 #
-#   check.sh ADDR PEER PAIRS DISKQUEUES
+#   check.sh ADDR PEER PAIRS DISKQUEUES [ADDR2 PEER2]
 #
 # Brings eth0 up at ADDR/24 with PAIRS queue pairs, pings PEER, runs iperf3
 # against PEER both ways, resets the device by unbinding and rebinding its
-# driver and pings again; with DISKQUEUES > 0 also checks that vda has that
-# many queues and runs fio with verification on it.  Each check prints one
+# driver and pings again; with ADDR2, pings PEER2 through a second NIC,
+# eth1.  With DISKQUEUES > 0 also checks that vda has that many queues,
+# runs fio with verification on it, and checks that vdb is read-only.  Each check prints one
 # "E2E-RESULT name ok|fail [detail]" line for the host side to turn into
 # KTAP; the host expects them in this order.
-addr=$1 peer=$2 pairs=$3 diskq=$4
+addr=$1 peer=$2 pairs=$3 diskq=$4 addr2=${5:-} peer2=${6:-}
 
 result() {
 	if [ "$2" = 0 ]; then
@@ -71,6 +72,15 @@ rc=$?
 [ $rc = 0 ] || cat /tmp/ping2.log
 result reset-and-ping $rc
 
+if [ -n "$addr2" ]; then
+	wait_for /sys/class/net/eth1 &&
+		ip addr add "$addr2/24" dev eth1 && ip link set eth1 up &&
+		ping -c 3 -W 5 "$peer2" > /tmp/ping3.log 2>&1
+	rc=$?
+	[ $rc = 0 ] || cat /tmp/ping3.log
+	result second-nic-ping $rc
+fi
+
 [ "$diskq" -gt 0 ] 2>/dev/null || exit 0
 wait_for /sys/block/vda
 nq=$(ls /sys/block/vda/mq 2>/dev/null | wc -l)
@@ -85,3 +95,14 @@ rc=$?
 grep -q 'err= 0' /tmp/fio.log || rc=1
 [ $rc = 0 ] || cat /tmp/fio.log
 result fio-verify $rc
+
+# The device says read-only and the backend refuses writes all the same.
+wait_for /sys/block/vdb
+ro=$(cat /sys/block/vdb/ro 2>/dev/null)
+if dd if=/dev/zero of=/dev/vdb bs=4096 count=1 conv=fsync 2>/dev/null; then
+	wrote=yes
+else
+	wrote=no
+fi
+[ "$ro" = 1 ] && [ $wrote = no ]
+result ro-disk $? "ro=$ro write-succeeded=$wrote"
