@@ -23,7 +23,9 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
+#include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/pagemap.h>
 #include <linux/slab.h>
 #include <linux/uio.h>
 #include <linux/virtio_blk.h>
@@ -367,11 +369,32 @@ static int blk_zero_range(struct file *file, loff_t pos, u64 len, bool unmap)
 	return ret;
 }
 
+/* A real discard on block devices that have one, cache kept coherent. */
+static int blk_discard_bdev(struct file *file, loff_t pos, u64 len)
+{
+	struct block_device *bdev = I_BDEV(file->f_mapping->host);
+	int ret;
+
+	if (!bdev_max_discard_sectors(bdev))
+		return 0;
+	ret = filemap_write_and_wait_range(file->f_mapping, pos,
+					   pos + len - 1);
+	if (ret)
+		return ret;
+	truncate_inode_pages_range(file->f_mapping, pos, pos + len - 1);
+	ret = blkdev_issue_discard(bdev, pos >> SECTOR_SHIFT,
+				   len >> SECTOR_SHIFT, GFP_KERNEL);
+	return ret == -EOPNOTSUPP ? 0 : ret;
+}
+
 static int blk_discard(struct file *file, loff_t pos, u64 len)
 {
-	int ret = vfs_fallocate(file, FALLOC_FL_PUNCH_HOLE |
-				FALLOC_FL_KEEP_SIZE, pos, len);
+	int ret;
 
+	if (S_ISBLK(file_inode(file)->i_mode))
+		return blk_discard_bdev(file, pos, len);
+	ret = vfs_fallocate(file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			    pos, len);
 	/* Discard is a hint: a backend that cannot deallocate ignores it. */
 	return ret == -EOPNOTSUPP ? 0 : ret;
 }

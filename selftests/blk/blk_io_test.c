@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "blk_common.h"
+#include "blk_slow.h"
 
 #define FILE_BYTES	(8ULL << 20)
 #define FILE_SECTORS	(FILE_BYTES / SECTOR)
@@ -889,7 +890,42 @@ static int tc_hostile_memory(void)
 	return hostile_memory(fd, fd);
 }
 
+/* DISCARD reaches a block device that can discard (null_blk frees it). */
+static int discard_reaches(const char *path)
+{
+	struct virtio_blk_discard_write_zeroes s = seg(64, 16, 0);
+	struct blk_cfg cfg = {};
+	struct blk_dev b;
+	int fd;
+
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	KT_ASSERT(fd >= 0, "open %s: %m", path);
+	KT_RUN(fill_file(fd, 0, 64 << 10, 13));
+	KT_OK(blk_dev_open(&b, &cfg, fd));
+	KT_ASSERT(dwz(&b, VIRTIO_BLK_T_DISCARD, &s, 1) == VIRTIO_BLK_S_OK,
+		  "discard");
+	KT_RUN(check_file(fd, 0, 64 * SECTOR, 13));
+	KT_RUN(check_file_zero(fd, 64 * SECTOR, 16 * SECTOR));
+	KT_RUN(check_file(fd, 80 * SECTOR, (128 - 80) * SECTOR, 13));
+	blk_dev_close(&b);
+	close(fd);
+	return KT_PASS;
+}
+
+static int tc_discard_block_device(void)
+{
+	struct blk_slow s;
+	int ret;
+
+	if (blk_slow_create(&s, 16, 1, true))
+		return kt_skip("cannot make a null_blk with discard");
+	ret = discard_reaches(s.path);
+	blk_slow_destroy(&s);
+	return ret;
+}
+
 static const struct kt_case cases[] = {
+	{ "discard_block_device", tc_discard_block_device },
 	{ "hostile_memory", tc_hostile_memory },
 	{ "odirect_file", tc_odirect_file },
 	{ "deep_ring", tc_deep_ring },

@@ -23,7 +23,7 @@ int life_backend(struct blk_slow *s)
 {
 	int fd;
 
-	if (!blk_slow_create(s, 64, 2000)) {
+	if (!blk_slow_create(s, 64, 2000, false)) {
 		fd = open(s->path, O_RDWR | O_CLOEXEC);
 		return fd < 0 ? -errno : fd;
 	}

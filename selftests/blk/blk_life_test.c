@@ -194,7 +194,7 @@ static int tc_async_inflight(void)
 	struct blk_slow s;
 	int ret;
 
-	if (blk_slow_create(&s, 16, 20000))
+	if (blk_slow_create(&s, 16, 20000, false))
 		return kt_skip("cannot make a slow null_blk");
 	ret = async(s.path);
 	blk_slow_destroy(&s);

@@ -48,7 +48,7 @@ static int read_attr(const char *dir, const char *name, char *buf,
 }
 
 int blk_slow_create(struct blk_slow *s, unsigned int size_mb,
-		    unsigned int completion_us)
+		    unsigned int completion_us, bool discard)
 {
 	char val[32], idx[32];
 	struct stat st;
@@ -77,6 +77,8 @@ int blk_slow_create(struct blk_slow *s, unsigned int size_mb,
 		ret = write_attr(s->dir, "completion_nsec", val);
 	if (!ret)
 		ret = write_attr(s->dir, "hw_queue_depth", "256");
+	if (!ret && discard)
+		ret = write_attr(s->dir, "discard", "1");
 	if (!ret)
 		ret = write_attr(s->dir, "power", "1");
 	if (!ret)

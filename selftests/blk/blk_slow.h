@@ -6,6 +6,7 @@
 #ifndef BLK_SLOW_H
 #define BLK_SLOW_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct blk_slow {
@@ -15,7 +16,7 @@ struct blk_slow {
 
 /* Create it: 0, or -errno when null_blk/configfs cannot make one. */
 int blk_slow_create(struct blk_slow *s, unsigned int size_mb,
-		    unsigned int completion_us);
+		    unsigned int completion_us, bool discard);
 void blk_slow_destroy(struct blk_slow *s);
 
 #endif /* BLK_SLOW_H */
