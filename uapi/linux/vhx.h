@@ -28,7 +28,12 @@
 struct vhx_blk_config {
 	__u64 capacity;		/* in 512-byte sectors */
 	__u32 blk_size;		/* logical block size in bytes */
-	__u32 seg_max;		/* max data segments in one request */
+	/*
+	 * Max data segments in one request.  A chain may not be longer than
+	 * its ring (header and status included), so a VMM whose queues have
+	 * fewer than seg_max + 2 entries must lower it.
+	 */
+	__u32 seg_max;
 	__u32 size_max;		/* max bytes in one segment; 0: no limit */
 	__u16 num_queues;	/* most queues this device serves */
 	__u8 ro;		/* 1 when the device refuses writes */
