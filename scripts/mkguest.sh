@@ -9,12 +9,17 @@
 # sh -c), then powers off.
 #
 #   mkguest.sh [--fio] [KVER] [OUTPUT]
+#   mkguest.sh --inputs-hash [--fio] [KVER]
 #
 # KVER defaults to the running kernel, OUTPUT to
 # build/guest/initramfs-KVER.cpio, or initramfs-KVER-fio.cpio with --fio.
 # fio comes only with --fio: Debian's fio links 85 MB of libraries (ceph,
 # gluster, ICU), which the L2 guest needs about 15 s to unpack under nested
 # emulation.  The archive is uncompressed for the same reason.
+#
+# Beside OUTPUT goes OUTPUT.inputs, a hash of what made it (this script,
+# selftests/e2e/guest/*, KVER, --fio); --inputs-hash prints the hash the
+# current sources give, so that users can tell whether OUTPUT is stale.
 #
 # The guest's init prints "vhx-guest: init" first (the boot-time marker the
 # e2e tests time), then "vhx-guest: exit N" with the command's status.
@@ -28,6 +33,11 @@ die() {
 	exit 1
 }
 
+inputs_hash=
+if [ "${1:-}" = --inputs-hash ]; then
+	inputs_hash=1
+	shift
+fi
 with_fio=
 case ${1:-} in
 -h | --help)
@@ -46,6 +56,18 @@ esac
 [ $# -le 2 ] || { echo "usage: $me [--fio] [KVER] [OUTPUT]" >&2; exit 2; }
 kver=${1:-$(uname -r)}
 out=${2:-$top/build/guest/initramfs-$kver$with_fio.cpio}
+
+hash_inputs() {
+	{
+		echo "$kver$with_fio"
+		cat "$0"
+		cat "$top"/selftests/e2e/guest/* 2>/dev/null
+	} | sha256sum | cut -d' ' -f1
+}
+if [ -n "$inputs_hash" ]; then
+	hash_inputs
+	exit 0
+fi
 
 [ -d "/lib/modules/$kver/kernel" ] || die "no modules for kernel $kver in /lib/modules"
 for tool in busybox cpio ldd; do
@@ -141,4 +163,5 @@ chmod +x "$root/init"
 mkdir -p "$(dirname "$out")"
 (cd "$root" && find . | cpio -o -H newc --quiet) > "$out.tmp"
 mv "$out.tmp" "$out"
+hash_inputs > "$out.inputs"
 echo "$me: wrote $out ($(du -h "$out" | cut -f1))"

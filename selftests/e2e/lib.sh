@@ -62,23 +62,24 @@ need_kvm() {
 }
 
 # The guest initramfs: the prebuilt one (build/guest, from
-# scripts/mkguest.sh) when it is newer than what makes it, else one built
-# before in $VHX_OUT/guest (vm-run.sh keeps that directory), else a fresh
-# one there.  Building it under emulation takes minutes: prebuild it.
+# scripts/mkguest.sh) when it was made from the current sources, else one
+# built before in $VHX_OUT/guest (vm-run.sh keeps that directory), else a
+# fresh one there.  Building it under emulation takes minutes: prebuild it
+# on the host with scripts/mkguest.sh [--fio] KVER.
 guest_initramfs() {
-	local flavour=$1 newest f cache
+	local flavour=$1 want f cache
 
-	newest=$(ls -t "$top/scripts/mkguest.sh" "$top"/selftests/e2e/guest/* |
-		 head -n 1)
+	want=$("$top/scripts/mkguest.sh" --inputs-hash ${flavour:+--fio} "$kver")
 	cache=${VHX_OUT:+$VHX_OUT/guest}
 	cache=${cache:-$work}
 	for f in "$top/build/guest/initramfs-$kver$flavour.cpio" \
 		 "$cache/initramfs-$kver$flavour.cpio"; do
-		if [ -f "$f" ] && [ "$f" -nt "$newest" ]; then
+		if [ -f "$f" ] && [ "$(cat "$f.inputs" 2>/dev/null)" = "$want" ]; then
 			echo "$f"
 			return
 		fi
 	done
+	diag "building the guest initramfs in the VM (slow; prebuild it)" >&2
 	mkdir -p "$cache" &&
 		"$top/scripts/mkguest.sh" ${flavour:+--fio} "$kver" "$f" >&2 ||
 		return 1

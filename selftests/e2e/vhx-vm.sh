@@ -7,13 +7,13 @@
 # over a file plus a read-only disk.  The guest brings both pairs up, pings
 # and runs iperf3 both ways against this VM, resets the NIC (driver rebind)
 # and pings again, pings through the second NIC, verifies the disk with
-# fio, checks the read-only disk refuses writes, then powers off; vhx-vm
-# must exit 0.  Reports the time from starting vhx-vm to the guest's init.
+# fio, resets the disk and compares it, checks the read-only disk refuses
+# writes, then powers off; vhx-vm must exit 0.  Reports the time from starting vhx-vm to the guest's init.
 set -u
 . "$(dirname "$0")/lib.sh"
 
 guest_checks=(queue-pairs ping iperf3-tx iperf3-rx reset-and-ping second-nic-ping)
-disk_checks=(disk-queues fio-verify ro-disk)
+disk_checks=(disk-queues fio-verify disk-reset ro-disk)
 
 need_kvm
 ktap_plan $((2 + ${#guest_checks[@]} + ${#disk_checks[@]}))

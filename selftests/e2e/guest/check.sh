@@ -10,7 +10,8 @@
 # against PEER both ways, resets the device by unbinding and rebinding its
 # driver and pings again; with ADDR2, pings PEER2 through a second NIC,
 # eth1.  With DISKQUEUES > 0 also checks that vda has that many queues,
-# runs fio with verification on it, and checks that vdb is read-only.  Each check prints one
+# runs fio with verification on it, resets it (driver rebind) and compares
+# its contents, and checks that vdb is read-only.  Each check prints one
 # "E2E-RESULT name ok|fail [detail]" line for the host side to turn into
 # KTAP; the host expects them in this order.
 addr=$1 peer=$2 pairs=$3 diskq=$4 addr2=${5:-} peer2=${6:-}
@@ -95,6 +96,16 @@ rc=$?
 grep -q 'err= 0' /tmp/fio.log || rc=1
 [ $rc = 0 ] || cat /tmp/fio.log
 result fio-verify $rc
+
+# A driver rebind resets the disk as well; the data must survive it.
+sum1=$(dd if=/dev/vda bs=1M count=16 2>/dev/null | md5sum)
+pci=$(basename "$(dirname "$(readlink -f /sys/block/vda/device)")")
+echo "$pci" > /sys/bus/pci/drivers/virtio-pci/unbind &&
+	echo "$pci" > /sys/bus/pci/drivers/virtio-pci/bind &&
+	wait_for /sys/block/vda &&
+	sum2=$(dd if=/dev/vda bs=1M count=16 2>/dev/null | md5sum) &&
+	[ "$sum1" = "$sum2" ]
+result disk-reset $? "$pci"
 
 # The device says read-only and the backend refuses writes all the same.
 wait_for /sys/block/vdb
