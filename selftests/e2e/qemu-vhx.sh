@@ -9,7 +9,7 @@
 # init, for comparison with vhx-vm's in vhx-vm.sh (same kernel, same
 # initramfs choice).
 set -u
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 
 guest_checks=(queue-pairs ping iperf3-tx iperf3-rx reset-and-ping)
 

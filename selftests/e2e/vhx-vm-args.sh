@@ -5,7 +5,7 @@
 # non-zero exit status, before it runs a guest: exit 2 for usage errors,
 # 1 for what it cannot open or use.
 set -u
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 
 check() {
 	local name=$1 want=$2 regex=$3 rc out
@@ -36,7 +36,7 @@ fi
 k=$kernel
 v=$vhx_vm
 ip tuntap add dev vhxargs0 mode tap multi_queue 2>/dev/null
-tap=vhxargs0	# removed by lib.sh's cleanup
+tap=vhxargs0	# removed by lib.bash's cleanup
 
 check help 0 'usage: vhx-vm' "$v" --help
 check no-kernel 2 'no --kernel given' "$v"

@@ -6,7 +6,7 @@
 # Reports the time from starting vhx-vm to the guest's init with the
 # initramfs without fio.
 set -u
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 
 need_kvm
 ktap_plan 3

@@ -10,7 +10,7 @@
 # fio, resets the disk and compares it, checks the read-only disk refuses
 # writes, then powers off; vhx-vm must exit 0.  Reports the time from starting vhx-vm to the guest's init.
 set -u
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 
 guest_checks=(queue-pairs ping iperf3-tx iperf3-rx reset-and-ping second-nic-ping)
 disk_checks=(disk-queues fio-verify disk-reset ro-disk)

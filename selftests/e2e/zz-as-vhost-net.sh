@@ -7,7 +7,7 @@
 # it does not.  Reloads vhx.ko ($VHX_MODULE) and leaves the module state
 # as it found it.  Runs inside the test VM (named to run last).
 set -u
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib.bash"
 mod=${VHX_MODULE:-$top/build/kmod/$kver/vhx.ko}
 data_test=$top/build/user/selftests/net_data_test
 if [ ! -f "$mod" ] || ! lsmod | grep -q '^vhx '; then

@@ -3,7 +3,7 @@
 # Shared by the e2e tests: KTAP output, the L1 side of the network (a
 # multiqueue tap and an iperf3 server), the guest initramfs, and running a
 # VMM with its console captured and the time to the guest's init measured.
-# Sourced, not run.  The tests run as root inside the test VM.
+# Sourced, not run (not named *.sh, so that selftests/run.sh leaves it).  The tests run as root inside the test VM.
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 vhx_vm=$top/build/user/vhx-vm
