@@ -14,15 +14,12 @@
 #define IOAPIC_PINS	24
 #define MAX_ROUTES	1024
 
-static struct {
-	struct kvm_irq_routing hdr;
-	struct kvm_irq_routing_entry entries[MAX_ROUTES];
-} table;
+static struct kvm_irq_routing *table;
 static u32 next_gsi = IOAPIC_PINS;
 
 static void add_irqchip_route(u32 gsi, u32 chip, u32 pin)
 {
-	struct kvm_irq_routing_entry *e = &table.entries[table.hdr.nr++];
+	struct kvm_irq_routing_entry *e = &table->entries[table->nr++];
 
 	e->gsi = gsi;
 	e->type = KVM_IRQ_ROUTING_IRQCHIP;
@@ -36,6 +33,8 @@ void irq_init(struct vm *vm)
 
 	/* No PIC routes: the guest sees no 8259 (hardware-reduced ACPI). */
 	(void)vm;
+	table = xzalloc(sizeof(*table) +
+			MAX_ROUTES * sizeof(struct kvm_irq_routing_entry));
 	for (i = 0; i < IOAPIC_PINS; i++)
 		add_irqchip_route(i, KVM_IRQCHIP_IOAPIC, i);
 }
@@ -55,16 +54,16 @@ void irq_set_msi_route(struct vm *vm, u32 gsi, u64 addr, u32 data)
 	u32 i;
 
 	(void)vm;
-	for (i = 0; i < table.hdr.nr; i++) {
-		if (table.entries[i].gsi == gsi) {
-			e = &table.entries[i];
+	for (i = 0; i < table->nr; i++) {
+		if (table->entries[i].gsi == gsi) {
+			e = &table->entries[i];
 			break;
 		}
 	}
 	if (!e) {
-		if (table.hdr.nr == MAX_ROUTES)
+		if (table->nr == MAX_ROUTES)
 			die("out of interrupt routes");
-		e = &table.entries[table.hdr.nr++];
+		e = &table->entries[table->nr++];
 	}
 	memset(e, 0, sizeof(*e));
 	e->gsi = gsi;
@@ -76,7 +75,7 @@ void irq_set_msi_route(struct vm *vm, u32 gsi, u64 addr, u32 data)
 
 void irq_commit_routes(struct vm *vm)
 {
-	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, &table) < 0)
+	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, table) < 0)
 		die_errno("KVM_SET_GSI_ROUTING");
 }
 
