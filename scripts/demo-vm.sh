@@ -6,7 +6,7 @@
 # under vhx-vm whose virtio-net (2 queue pairs) and virtio-blk (2 queues)
 # are served by vhx.ko.  The guest's console is shown as it runs.
 set -u
-. "$(dirname "$0")/../selftests/e2e/lib.sh"
+. "$(dirname "$0")/../selftests/e2e/lib.bash"
 
 need_kvm >/dev/null
 if [ ! -e /dev/kvm ]; then
