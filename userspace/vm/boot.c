@@ -44,11 +44,9 @@ struct file_buf {
 	size_t size;
 };
 
-static struct file_buf read_file(const char *what, const char *path)
+static int open_file(const char *what, const char *path, size_t *size)
 {
-	struct file_buf fb;
 	struct stat st;
-	size_t done = 0;
 	int fd;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -58,12 +56,17 @@ static struct file_buf read_file(const char *what, const char *path)
 		die_errno("cannot stat %s '%s'", what, path);
 	if (!S_ISREG(st.st_mode))
 		die("%s '%s' is not a regular file", what, path);
-	fb.size = st.st_size;
-	fb.data = malloc(fb.size ? fb.size : 1);
-	if (!fb.data)
-		die("out of memory reading %s '%s'", what, path);
-	while (done < fb.size) {
-		ssize_t n = read(fd, fb.data + done, fb.size - done);
+	*size = st.st_size;
+	return fd;
+}
+
+static void read_all(int fd, void *dst, size_t size, const char *what,
+		     const char *path)
+{
+	size_t done = 0;
+
+	while (done < size) {
+		ssize_t n = read(fd, (u8 *)dst + done, size - done);
 
 		if (n < 0)
 			die_errno("cannot read %s '%s'", what, path);
@@ -71,6 +74,17 @@ static struct file_buf read_file(const char *what, const char *path)
 			die("%s '%s' shrank while being read", what, path);
 		done += n;
 	}
+}
+
+static struct file_buf read_file(const char *what, const char *path)
+{
+	struct file_buf fb;
+	int fd = open_file(what, path, &fb.size);
+
+	fb.data = malloc(fb.size ? fb.size : 1);
+	if (!fb.data)
+		die("out of memory reading %s '%s'", what, path);
+	read_all(fd, fb.data, fb.size, what, path);
 	close(fd);
 	return fb;
 }
@@ -173,23 +187,26 @@ static void setup_e820(struct vm *vm, u8 *bp)
 	add_e820(bp, HIGH_RAM_START, vm->high_ram, E820_RAM);
 }
 
+/* Straight into guest RAM: initramfs images can be large. */
 static void load_initrd(struct vm *vm, u8 *bp, const char *path,
 			u64 kernel_end)
 {
-	struct file_buf fb = read_file("initrd", path);
 	u64 max = get32(bp + BP_INITRD_ADDR_MAX);
+	size_t size;
 	u64 addr;
+	int fd;
 
+	fd = open_file("initrd", path, &size);
 	if (max >= vm->low_ram)
 		max = vm->low_ram - 1;
-	if (fb.size > max + 1 - kernel_end)
+	if (size > max + 1 - kernel_end)
 		die("initrd '%s' (%zu bytes) does not fit in guest RAM; use more --memory",
-		    path, fb.size);
-	addr = (max + 1 - fb.size) & ~0xfffULL;
-	memcpy(guest(vm, addr, fb.size), fb.data, fb.size);
+		    path, size);
+	addr = (max + 1 - size) & ~0xfffULL;
+	read_all(fd, guest(vm, addr, size), size, "initrd", path);
+	close(fd);
 	put32(bp + BP_RAMDISK_IMAGE, addr);
-	put32(bp + BP_RAMDISK_SIZE, fb.size);
-	free(fb.data);
+	put32(bp + BP_RAMDISK_SIZE, size);
 }
 
 void boot_load_linux(struct vm *vm, const char *kernel, const char *initrd,
