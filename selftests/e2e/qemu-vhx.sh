@@ -53,7 +53,7 @@ os.execvp(argv[0], [a.replace("@NETDEV@", netdev) for a in argv])
 PY
 
 log=$work/console.log
-run_guest "$log" timeout 600 python3 "$work/with-fds.py" "$tap" "$qemu" -enable-kvm -cpu host -smp 2 \
+run_guest "$log" timeout 250 python3 "$work/with-fds.py" "$tap" "$qemu" -enable-kvm -cpu host -smp 2 \
 	-m 512 -nodefaults -no-user-config -display none -no-reboot \
 	-serial stdio -kernel "$kernel" -initrd "$initrd" \
 	-append "console=ttyS0 quiet panic=-1 -- \"/e2e/check.sh 10.62.0.2 10.62.0.1 2 0\"" \

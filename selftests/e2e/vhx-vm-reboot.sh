@@ -21,7 +21,7 @@ fi
 
 initrd=$(guest_initramfs "") || initrd=
 log=$work/console.log
-run_guest "$log" timeout 300 "$vhx_vm" --kernel "$kernel" --initrd "$initrd" \
+run_guest "$log" timeout 200 "$vhx_vm" --kernel "$kernel" --initrd "$initrd" \
 	--cpus 1 --memory 256 \
 	--cmdline "console=ttyS0 quiet panic=-1 -- \"echo about-to-reboot; reboot -f\""
 rc=$?

@@ -44,7 +44,7 @@ ip tuntap add dev $tap2 mode tap && ip addr add 10.63.0.1/24 dev $tap2 &&
 	ip link set $tap2 up || diag "cannot set up the second tap"
 
 log=$work/console.log
-run_guest "$log" timeout 600 "$vhx_vm" --kernel "$kernel" --initrd "$initrd" \
+run_guest "$log" timeout 250 "$vhx_vm" --kernel "$kernel" --initrd "$initrd" \
 	--cpus 2 --memory 512 \
 	--net "tap=$tap,queues=2,vhost=/dev/vhx-net" \
 	--net "tap=$tap2,mac=52:54:00:00:63:02" "${disk_args[@]}" \
