@@ -172,6 +172,15 @@ for k in "${kernels[@]}"; do
 		fail "sparse reports for $k (log: build/sparse/$k/sparse.log)"
 	phase_done
 
+	# The e2e tests' guest initramfs: built here on the host, because
+	# building it inside the emulated test VM takes many minutes.
+	phase "$k: guest initramfs"
+	for flavour in "" --fio; do
+		"$top/scripts/mkguest.sh" $flavour "$k" > "$logdir/mkguest.log" 2>&1 ||
+			fail "$k: mkguest.sh $flavour failed (log: build/check/mkguest.log)"
+	done
+	phase_done
+
 	phase "$k: selftests in VM"
 	out=$top/build/vm/$k
 	"$top/scripts/vm-run.sh" --kernel "$k" --module "build/kmod/$k/vhx.ko" \
