@@ -43,6 +43,10 @@ demo:
 bench:
 	$(TOP)/scripts/bench.sh
 
+.PHONY: bench-smoke
+bench-smoke:
+	$(TOP)/scripts/bench.sh --smoke
+
 clean:
 	-$(MAKE) -C $(KDIR) M=$(TOP) clean
 	rm -rf $(BUILD)

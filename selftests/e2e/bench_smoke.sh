@@ -1,0 +1,94 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The benchmarks must not rot: run every guest-less path of `make bench`
+# once, for one second (scripts/bench-vm.sh --smoke), and the report
+# generator on what came out.  Run inside the test VM by selftests/run.sh.
+# A run that crashed, exited non-zero or reported zero throughput is
+# "not ok".  The figures themselves mean nothing here (slub_debug is on).
+#
+# KTAP on stdout; progress on stderr.
+set -u
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top" || exit 2
+
+work=$(mktemp -d /tmp/bench-smoke.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+# The tools: from `make user` / `make bench` when built, else built here.
+bin=
+for d in "$top/build/user" "$top/build/bench/user"; do
+	if [ -x "$d/vhx-netgen" ] && [ -x "$d/blkbench" ]; then
+		bin=$d
+		break
+	fi
+done
+if [ -z "$bin" ]; then
+	bin=$work/bin
+	echo "bench_smoke: building vhx-netgen and blkbench in $bin" >&2
+	make -s -C userspace BUILD="$bin" lib bench >&2 &&
+		make -s -C userspace/blkbench BUILD="$bin" >&2
+fi
+
+net_tests="tx64 rx64 tx1500 txgso tx64q2 rx64q2"
+blk_tests="null-randread-qd1-q1 null-randwrite-qd32-q4 tmpfs-randread-qd32-q4 tmpfs-randwrite-qd1-q1"
+plan=$(( $(wc -w <<< "$net_tests") * 2 + $(wc -w <<< "$blk_tests") * 2 + 1 ))
+
+echo "TAP version 13"
+echo "1..$plan"
+
+raw=$work/raw.tsv
+: > "$raw"
+if [ -x "$bin/vhx-netgen" ] && [ -x "$bin/blkbench" ]; then
+	"$top/scripts/bench-vm.sh" --smoke --raw "$raw" --bin "$bin" \
+		--only net,blk >&2
+else
+	echo "# the benchmark tools could not be built"
+fi
+
+# fio direct I/O on tmpfs needs Linux 6.6; older kernels skip that leg.
+tmpfs_direct=1
+dd if=/dev/zero of="$work/probe" bs=4096 count=1 status=none
+dd if="$work/probe" of=/dev/null bs=4096 count=1 iflag=direct status=none \
+	2>/dev/null || tmpfs_direct=0
+
+n=0
+result() {	# section test impl metric
+	local name="bench $1 $2 $3" why
+
+	n=$((n + 1))
+	if [[ $2 == tmpfs-* ]] && [ "$3" = uring ] && [ "$tmpfs_direct" = 0 ]; then
+		echo "ok $n - $name # SKIP tmpfs has no O_DIRECT on $(uname -r)"
+		return
+	fi
+	why=$(awk -F'\t' -v s="$1" -v t="$2" -v i="$3" '
+		$1 == s && ($2 == t || $2 == "all") && ($3 == i || $3 == "all") &&
+		$5 == "fail" { print $6; exit }' "$raw")
+	if [ -z "$why" ] && awk -F'\t' -v s="$1" -v t="$2" -v i="$3" -v m="$4" '
+		$1 == s && $2 == t && $3 == i && $5 == m && $6 + 0 > 0 { f = 1 }
+		END { exit !f }' "$raw"; then
+		echo "ok $n - $name"
+	else
+		echo "# $name: ${why:-no result}"
+		echo "not ok $n - $name"
+	fi
+}
+
+for t in $net_tests; do
+	result net "$t" vhx pps
+	result net "$t" vhost pps
+done
+for t in $blk_tests; do
+	result blk "$t" vhx iops
+	result blk "$t" uring iops
+done
+
+n=$((n + 1))
+if "$top/scripts/bench-report.sh" --raw "$raw" --out "$work/report/smoke.md" >&2 &&
+   grep -q '^## Headline ratios' "$work/report/smoke.md" &&
+   { ! command -v gnuplot >/dev/null || ls "$work"/report/*.png >/dev/null 2>&1; }; then
+	echo "ok $n - bench report and plots"
+else
+	echo "not ok $n - bench report and plots"
+fi
