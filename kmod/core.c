@@ -98,7 +98,7 @@ static void flush_fn(struct vhx_work *work)
 	complete(&container_of(work, struct vhx_flush, work)->done);
 }
 
-void vhx_worker_flush(struct vhx_worker *w)
+static void vhx_worker_flush(struct vhx_worker *w)
 {
 	struct vhx_flush f;
 
@@ -316,14 +316,6 @@ void vhx_dev_cleanup(struct vhx_dev *d)
 		kfree(d->vqs[i].used);
 	}
 	kfree(d->workers);
-}
-
-void vhx_dev_flush(struct vhx_dev *d)
-{
-	unsigned int i;
-
-	for (i = 0; i < d->nvqs; i++)
-		vhx_worker_flush(d->workers[i]);
 }
 
 int vhx_dev_check_owner(struct vhx_dev *d)
@@ -754,6 +746,12 @@ int vhx_vq_add_used(struct vhx_vq *vq, u16 head, u32 len)
 	return ret;
 }
 
+static void vhx_vq_signal(struct vhx_vq *vq)
+{
+	if (vq->call)
+		vhx_eventfd_signal(vq->call);
+}
+
 /* Publish what is pending and call the guest if it wants to be called. */
 int vhx_vq_flush_used(struct vhx_vq *vq)
 {
@@ -776,12 +774,6 @@ int vhx_vq_flush_used(struct vhx_vq *vq)
 fail:
 	vhx_vq_fail(vq, ret, "cannot update used ring");
 	return ret;
-}
-
-void vhx_vq_signal(struct vhx_vq *vq)
-{
-	if (vq->call)
-		vhx_eventfd_signal(vq->call);
 }
 
 /* Poll the avail index for up to busyloop_us before sleeping. */

@@ -95,7 +95,6 @@ void vhx_dev_cleanup(struct vhx_dev *d);
 long vhx_dev_ioctl(struct vhx_dev *d, unsigned int cmd, void __user *argp);
 int vhx_dev_set_features(struct vhx_dev *d, u64 features);
 int vhx_dev_check_owner(struct vhx_dev *d);
-void vhx_dev_flush(struct vhx_dev *d);
 
 /* Queue lifecycle, called with vq->mutex held. */
 int vhx_vq_start(struct vhx_vq *vq, void *backend);
@@ -110,12 +109,10 @@ int vhx_vq_flush_used(struct vhx_vq *vq);
 bool vhx_vq_rearm(struct vhx_vq *vq);
 void vhx_vq_fail(struct vhx_vq *vq, int err, const char *why);
 void vhx_vq_requeue(struct vhx_vq *vq);
-void vhx_vq_signal(struct vhx_vq *vq);
 
 /* Works and polls: the building blocks backends use for their own files. */
 void vhx_work_init(struct vhx_work *work, void (*fn)(struct vhx_work *));
 void vhx_work_queue(struct vhx_worker *w, struct vhx_work *work);
-void vhx_worker_flush(struct vhx_worker *w);
 void vhx_poll_init(struct vhx_poll *p, struct vhx_work *work, __poll_t mask);
 int vhx_poll_start(struct vhx_poll *p, struct vhx_worker *w, struct file *f);
 void vhx_poll_stop(struct vhx_poll *p);
