@@ -175,8 +175,9 @@ for k in "${kernels[@]}"; do
 	# The e2e tests' guest initramfs: built here on the host, because
 	# building it inside the emulated test VM takes many minutes.
 	phase "$k: guest initramfs"
+	: > "$logdir/mkguest.log"
 	for flavour in "" --fio; do
-		"$top/scripts/mkguest.sh" $flavour "$k" > "$logdir/mkguest.log" 2>&1 ||
+		"$top/scripts/mkguest.sh" $flavour "$k" >> "$logdir/mkguest.log" 2>&1 ||
 			fail "$k: mkguest.sh $flavour failed (log: build/check/mkguest.log)"
 	done
 	phase_done
