@@ -319,7 +319,8 @@ e2e_run() {	# impl rep
 
 	con=$VHX_OUT/e2e-$impl-$rep.console
 	kernel=/boot/vmlinuz-$(uname -r)
-	cmdline="console=ttyS0 quiet -- $(e2e_guest_cmd 1)"
+	# One quoted word: the kernel passes at most 32 arguments to init.
+	cmdline="console=ttyS0 quiet panic=-1 -- \"$(e2e_guest_cmd 1)\""
 	case $impl in
 	vhxvm)
 		disk=1
