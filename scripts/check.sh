@@ -120,6 +120,8 @@ exec 8> "$logdir/.lock"
 if ! flock -n 8; then
 	echo "check: another check.sh is running in this tree; waiting" >&2
 	flock 8
+	echo "check: waited $(($(date +%s) - check_t0))s for it" >&2
+	check_t0=$(date +%s)
 fi
 
 if [ $deps = 1 ]; then

@@ -123,6 +123,11 @@ for fs in devpts:$r/dev/pts tmpfs:$r/dev/shm tmpfs:$r/tmp tmpfs:$r/run \
 		echo "vm-init: cannot mount ${fs#*:}" > $r/dev/kmsg
 done
 chmod 1777 $r/tmp $r/dev/shm
+# What udev would add to /dev: bash's process substitution needs /dev/fd.
+ln -sf /proc/self/fd $r/dev/fd
+ln -sf /proc/self/fd/0 $r/dev/stdin
+ln -sf /proc/self/fd/1 $r/dev/stdout
+ln -sf /proc/self/fd/2 $r/dev/stderr
 ip link set lo up || echo "vm-init: cannot bring lo up" > $r/dev/kmsg
 echo "vm-init: root ready, starting $VHX_GUEST" > $r/dev/kmsg
 
