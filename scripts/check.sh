@@ -29,7 +29,7 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 2
 logdir=$top/build/check
-vm_timeout=${VHX_VM_TIMEOUT:-600}
+vm_timeout=${VHX_VM_TIMEOUT:-1200}
 
 deps=1
 kernels=()

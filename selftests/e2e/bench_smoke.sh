@@ -10,6 +10,16 @@
 # KTAP on stdout; progress on stderr.
 set -u
 
+# One kernel is enough to keep the tools from rotting, and make check
+# must stay short: the smoke runs on 6.12 only.
+case $(uname -r) in
+6.1.*)
+	echo "TAP version 13"
+	echo "1..0 # SKIP bench smoke runs on the 6.12 kernel only"
+	exit 0
+	;;
+esac
+
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 2
 
