@@ -23,7 +23,8 @@
 #
 # The last line is "N passed, N failed"; the exit status is non-zero iff
 # something failed or nothing passed.  VHX_VM_TIMEOUT (seconds, default
-# 600, so that two kernels fit CI's 30 minutes) bounds each VM run.
+# 1200: a run takes 5-10 minutes, more on a loaded machine) bounds each
+# VM run.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
