@@ -345,28 +345,30 @@ plots=()
 
 # --- plots ----------------------------------------------------------------
 
-plot net-pps "Net, guest-less: 64-byte packet rate" "packets/s" 2 \
-	vhx-net vhost-net "" 0 0 < <(
+# Rows go through a file: process substitution needs /dev/fd, which the
+# test VM lacks.
+rows=$base-rows.tmp
+
 for t in tx64 rx64 tx64q2 rx64q2; do
 	plot_row "$(net_label "$t")" net pps "$t:vhx" "$t:vhost"
-done)
-plot net-mbps "Net, guest-less: TX throughput" "Mbit/s" 2 \
-	vhx-net vhost-net "" 0 0 < <(
+done > "$rows"
+plot net-pps "Net, guest-less: 64-byte packet rate" "packets/s" 2 \
+	vhx-net vhost-net "" 0 0 < "$rows"
 for t in tx1500 txgso; do
 	plot_row "$(net_label "$t")" net mbps "$t:vhx" "$t:vhost"
-done)
-plot net-cpu "Net, guest-less: worker CPU per packet (lower is better)" \
-	"ns/packet" 2 vhx-net vhost-net "" 1 0 < <(
+done > "$rows"
+plot net-mbps "Net, guest-less: TX throughput" "Mbit/s" 2 \
+	vhx-net vhost-net "" 0 0 < "$rows"
 for t in "${net_tests[@]}"; do
 	plot_row "$(net_label "$t")" net nspp "$t:vhx" "$t:vhost"
-done)
-plot blk-iops "Blk, guest-less: 4 KiB IOPS" "IOPS" 2 \
-	vhx-blk "fio io_uring" "" 1 0 < <(
+done > "$rows"
+plot net-cpu "Net, guest-less: worker CPU per packet (lower is better)" \
+	"ns/packet" 2 vhx-net vhost-net "" 1 0 < "$rows"
 for t in $blk_tests; do
 	plot_row "$(blk_label "$t")" blk iops "$t:vhx" "$t:uring"
-done)
-plot net-ratio "Net: vhx-net / vhost-net, per pair" "ratio" 1 \
-	"vhx-net / vhost-net" "" "" 0 1 < <(
+done > "$rows"
+plot blk-iops "Blk, guest-less: 4 KiB IOPS" "IOPS" 2 \
+	vhx-blk "fio io_uring" "" 1 0 < "$rows"
 {
 	ratio_row "TX 64 B pps" net tx64 vhx tx64 vhost pps
 	ratio_row "RX 64 B pps" net rx64 vhx rx64 vhost pps
@@ -375,28 +377,30 @@ plot net-ratio "Net: vhx-net / vhost-net, per pair" "ratio" 1 \
 	ratio_row "TX 64 B ns/pkt" net tx64 vhx tx64 vhost nspp
 	ratio_row "TX 64 B 2q pps" net tx64q2 vhx tx64q2 vhost pps
 	ratio_row "RX 64 B 2q pps" net rx64q2 vhx rx64q2 vhost pps
-})
-plot blk-ratio "Blk: vhx-blk / io_uring IOPS, per pair" "ratio" 1 \
-	"vhx-blk / io_uring" "" "" 0 1 < <(
+} > "$rows"
+plot net-ratio "Net: vhx-net / vhost-net, per pair" "ratio" 1 \
+	"vhx-net / vhost-net" "" "" 0 1 < "$rows"
 for t in $blk_tests; do
 	ratio_row "$(blk_label "$t")" blk "$t" vhx "$t" uring iops
-done)
-plot e2e-iperf "End to end: iperf3" "Mbit/s" 3 \
-	"vhx-vm + vhx-net" "QEMU + vhost-net" "QEMU userspace virtio-net" 0 0 < <(
+done > "$rows"
+plot blk-ratio "Blk: vhx-blk / io_uring IOPS, per pair" "ratio" 1 \
+	"vhx-blk / io_uring" "" "" 0 1 < "$rows"
 {
 	plot_row "iperf3 guest→VM" e2e mbps iperf-tx:vhxvm iperf-tx:qemu-vhost iperf-tx:qemu-user
 	plot_row "iperf3 VM→guest" e2e mbps iperf-rx:vhxvm iperf-rx:qemu-vhost iperf-rx:qemu-user
-})
-plot e2e-fio "End to end: fio in the guest" "IOPS" 2 \
-	"vhx-vm + vhx-blk" "QEMU virtio-blk io_uring+iothread" "" 0 0 < <(
+} > "$rows"
+plot e2e-iperf "End to end: iperf3" "Mbit/s" 3 \
+	"vhx-vm + vhx-net" "QEMU + vhost-net" "QEMU userspace virtio-net" 0 0 < "$rows"
 {
 	plot_row "fio randread 4 KiB QD32" e2e iops fio-randread-qd32:vhxvm fio-randread-qd32:qemu-vhost
-})
-plot e2e-boot "End to end: boot time (lower is faster)" "seconds" 2 \
-	"vhx-vm" "QEMU" "" 0 0 < <(
+} > "$rows"
+plot e2e-fio "End to end: fio in the guest" "IOPS" 2 \
+	"vhx-vm + vhx-blk" "QEMU virtio-blk io_uring+iothread" "" 0 0 < "$rows"
 {
 	plot_row "boot to guest init" e2e seconds boot:vhxvm boot:qemu-vhost
-})
+} > "$rows"
+plot e2e-boot "End to end: boot time (lower is faster)" "seconds" 2 \
+	"vhx-vm" "QEMU" "" 0 0 < "$rows"
 
 {
 	cat "$out.tmp"
@@ -414,6 +418,6 @@ plot e2e-boot "End to end: boot time (lower is faster)" "seconds" 2 \
 	echo "[$name.tsv]($name.tsv): section, test, implementation, repetition,"
 	echo "metric, value (one line per figure; \"fail\" lines give the reason)."
 } > "$out"
-rm -f "$out.tmp"
+rm -f "$out.tmp" "$rows"
 cp "$raw" "$base.tsv" 2>/dev/null || true
 echo "bench-report: wrote $out (${#plots[@]} plots)"
