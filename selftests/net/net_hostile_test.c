@@ -131,60 +131,60 @@ static int expect_rejected(struct hostile *h, struct vhxg_vq *vq)
 	return KT_PASS;
 }
 
+/*
+ * Post one descriptor at a fresh head (with a frame waiting, for RX) and
+ * expect the device to reject it.
+ */
+static int reject_one_desc(struct hostile *h, struct vhxg_vq *vq,
+			   uint64_t addr, uint32_t len, uint16_t flags,
+			   uint16_t next)
+{
+	uint16_t id;
+
+	take(vq, 1, &id);
+	vhxg_vq_put_desc(vq, id, addr, len, flags, next);
+	KT_OK(post_head(vq, id));
+	if (vq == h->e.rx)
+		KT_OK(inject(h));
+	return expect_rejected(h, vq);
+}
+
 /* ---- addresses ----------------------------------------------------------- */
 
 static int desc_outside_table_tx(void)
 {
 	struct hostile h;
-	uint16_t id;
 
 	KT_RUN(setup(&h, 0, 0));
 	/* A valid frame, so that a device that reads it would send it. */
 	memcpy(h.outside, h.buf, h.len);
-	take(h.e.tx, 1, &id);
-	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)h.outside, h.len, 0, 0);
-	KT_OK(post_head(h.e.tx, id));
-	return expect_rejected(&h, h.e.tx);
+	return reject_one_desc(&h, h.e.tx, (uintptr_t)h.outside, h.len, 0, 0);
 }
 
 static int desc_outside_table_rx(void)
 {
 	struct hostile h;
-	uint16_t id;
 
 	KT_RUN(setup(&h, F(VIRTIO_NET_F_MRG_RXBUF), 0));
-	take(h.e.rx, 1, &id);
-	vhxg_vq_put_desc(h.e.rx, id, (uintptr_t)h.outside + CANARY_OFF, 2048,
-			 VRING_DESC_F_WRITE, 0);
-	KT_OK(post_head(h.e.rx, id));
-	KT_OK(inject(&h));
-	return expect_rejected(&h, h.e.rx);
+	return reject_one_desc(&h, h.e.rx, (uintptr_t)h.outside + CANARY_OFF,
+			       2048, VRING_DESC_F_WRITE, 0);
 }
 
 static int desc_addr_wraps(void)
 {
 	struct hostile h;
-	uint16_t id;
 
 	KT_RUN(setup(&h, 0, 0));
-	take(h.e.tx, 1, &id);
-	vhxg_vq_put_desc(h.e.tx, id, 0xfffffffffffff000ULL, 0x2000, 0, 0);
-	KT_OK(post_head(h.e.tx, id));
-	return expect_rejected(&h, h.e.tx);
+	return reject_one_desc(&h, h.e.tx, 0xfffffffffffff000ULL, 0x2000, 0, 0);
 }
 
 static int desc_addr_wraps_rx(void)
 {
 	struct hostile h;
-	uint16_t id;
 
 	KT_RUN(setup(&h, F(VIRTIO_NET_F_MRG_RXBUF), 0));
-	take(h.e.rx, 1, &id);
-	vhxg_vq_put_desc(h.e.rx, id, 0xffffffffffffff00ULL, 0x1000,
-			 VRING_DESC_F_WRITE, 0);
-	KT_OK(post_head(h.e.rx, id));
-	KT_OK(inject(&h));
-	return expect_rejected(&h, h.e.rx);
+	return reject_one_desc(&h, h.e.rx, 0xffffffffffffff00ULL, 0x1000,
+			       VRING_DESC_F_WRITE, 0);
 }
 
 /* A writable buffer that starts inside the table and ends outside. */
@@ -243,16 +243,12 @@ static int indirect_outside_table(void)
 {
 	struct hostile h;
 	struct vring_desc *t;
-	uint16_t id;
 
 	KT_RUN(setup(&h, F(VIRTIO_RING_F_INDIRECT_DESC), 0));
 	t = (struct vring_desc *)h.outside;
 	t[0] = (struct vring_desc){ (uintptr_t)h.buf, h.len, 0, 0 };
-	take(h.e.tx, 1, &id);
-	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)t, 16,
-			 VRING_DESC_F_INDIRECT, 0);
-	KT_OK(post_head(h.e.tx, id));
-	return expect_rejected(&h, h.e.tx);
+	return reject_one_desc(&h, h.e.tx, (uintptr_t)t, 16,
+			       VRING_DESC_F_INDIRECT, 0);
 }
 
 /* vhx checks the rings themselves against the memory table. */
@@ -318,14 +314,10 @@ static int head_out_of_range(void)
 static int next_out_of_range(void)
 {
 	struct hostile h;
-	uint16_t id;
 
 	KT_RUN(setup(&h, 0, 0));
-	take(h.e.tx, 1, &id);
-	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)h.buf, 100,
-			 VRING_DESC_F_NEXT, h.e.tx->num + 5);
-	KT_OK(post_head(h.e.tx, id));
-	return expect_rejected(&h, h.e.tx);
+	return reject_one_desc(&h, h.e.tx, (uintptr_t)h.buf, 100,
+			       VRING_DESC_F_NEXT, h.e.tx->num + 5);
 }
 
 static int desc_self_loop(void)
@@ -362,7 +354,6 @@ static int indirect_loop(void)
 {
 	struct hostile h;
 	struct vring_desc *t;
-	uint16_t id;
 
 	KT_RUN(setup(&h, F(VIRTIO_RING_F_INDIRECT_DESC), 0));
 	t = vhxg_alloc(h.e.arena, 64, 16);
@@ -370,18 +361,14 @@ static int indirect_loop(void)
 				    VRING_DESC_F_NEXT, 1 };
 	t[1] = (struct vring_desc){ (uintptr_t)h.buf + 12, 100,
 				    VRING_DESC_F_NEXT, 0 };
-	take(h.e.tx, 1, &id);
-	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)t, 32,
-			 VRING_DESC_F_INDIRECT, 0);
-	KT_OK(post_head(h.e.tx, id));
-	return expect_rejected(&h, h.e.tx);
+	return reject_one_desc(&h, h.e.tx, (uintptr_t)t, 32,
+			       VRING_DESC_F_INDIRECT, 0);
 }
 
 static int nested_indirect(void)
 {
 	struct hostile h;
 	struct vring_desc *t, *inner;
-	uint16_t id;
 
 	KT_RUN(setup(&h, F(VIRTIO_RING_F_INDIRECT_DESC), 0));
 	t = vhxg_alloc(h.e.arena, 16, 16);
@@ -389,27 +376,20 @@ static int nested_indirect(void)
 	inner[0] = (struct vring_desc){ (uintptr_t)h.buf, h.len, 0, 0 };
 	t[0] = (struct vring_desc){ (uintptr_t)inner, 16,
 				    VRING_DESC_F_INDIRECT, 0 };
-	take(h.e.tx, 1, &id);
-	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)t, 16,
-			 VRING_DESC_F_INDIRECT, 0);
-	KT_OK(post_head(h.e.tx, id));
-	return expect_rejected(&h, h.e.tx);
+	return reject_one_desc(&h, h.e.tx, (uintptr_t)t, 16,
+			       VRING_DESC_F_INDIRECT, 0);
 }
 
 static int indirect_len(uint32_t len)
 {
 	struct hostile h;
 	struct vring_desc *t;
-	uint16_t id;
 
 	KT_RUN(setup(&h, F(VIRTIO_RING_F_INDIRECT_DESC), 0));
 	t = vhxg_alloc(h.e.arena, 64, 16);
 	t[0] = (struct vring_desc){ (uintptr_t)h.buf, h.len, 0, 0 };
-	take(h.e.tx, 1, &id);
-	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)t, len,
-			 VRING_DESC_F_INDIRECT, 0);
-	KT_OK(post_head(h.e.tx, id));
-	return expect_rejected(&h, h.e.tx);
+	return reject_one_desc(&h, h.e.tx, (uintptr_t)t, len,
+			       VRING_DESC_F_INDIRECT, 0);
 }
 
 static int indirect_len_not_16(void)
@@ -426,18 +406,14 @@ static int indirect_without_feature(void)
 {
 	struct hostile h;
 	struct vring_desc *t;
-	uint16_t id;
 
 	if (!kt_dev_is_vhx())
 		return kt_skip("vhx-specific");
 	KT_RUN(setup(&h, 0, 0));
 	t = vhxg_alloc(h.e.arena, 16, 16);
 	t[0] = (struct vring_desc){ (uintptr_t)h.buf, h.len, 0, 0 };
-	take(h.e.tx, 1, &id);
-	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)t, 16,
-			 VRING_DESC_F_INDIRECT, 0);
-	KT_OK(post_head(h.e.tx, id));
-	return expect_rejected(&h, h.e.tx);
+	return reject_one_desc(&h, h.e.tx, (uintptr_t)t, 16,
+			       VRING_DESC_F_INDIRECT, 0);
 }
 
 static int avail_idx_jump(void)
@@ -476,15 +452,10 @@ static int rx_readable_only(void)
 {
 	struct hostile h;
 	uint8_t *b;
-	uint16_t id;
 
 	KT_RUN(setup(&h, F(VIRTIO_NET_F_MRG_RXBUF), 0));
 	b = vhxg_alloc(h.e.arena, 2048, 64);
-	take(h.e.rx, 1, &id);
-	vhxg_vq_put_desc(h.e.rx, id, (uintptr_t)b, 2048, 0, 0);
-	KT_OK(post_head(h.e.rx, id));
-	KT_OK(inject(&h));
-	return expect_rejected(&h, h.e.rx);
+	return reject_one_desc(&h, h.e.rx, (uintptr_t)b, 2048, 0, 0);
 }
 
 static int tx_writable_desc(void)
@@ -511,7 +482,6 @@ static int chain_longer_than_ring(void)
 	struct vring_desc *t;
 	unsigned int i, n = 17;
 	uint32_t piece;
-	uint16_t id;
 
 	if (!kt_dev_is_vhx())
 		return kt_skip("vhx-specific");
@@ -523,11 +493,8 @@ static int chain_longer_than_ring(void)
 			(uintptr_t)h.buf + i * piece,
 			i + 1 < n ? piece : h.len - i * piece,
 			i + 1 < n ? VRING_DESC_F_NEXT : 0, i + 1 };
-	take(h.e.tx, 1, &id);
-	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)t, 16 * n,
-			 VRING_DESC_F_INDIRECT, 0);
-	KT_OK(post_head(h.e.tx, id));
-	return expect_rejected(&h, h.e.tx);
+	return reject_one_desc(&h, h.e.tx, (uintptr_t)t, 16 * n,
+			       VRING_DESC_F_INDIRECT, 0);
 }
 
 /* The boundary that must work: a chain of exactly num descriptors. */
