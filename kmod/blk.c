@@ -9,8 +9,10 @@
  * they only go on a lock-free list and wake the worker, which writes the
  * status bytes and publishes the used entries in batches, because guest
  * memory is the owner's user memory and only the worker runs in its mm.
- * Flush, discard and write-zeroes are rare and run synchronously on the
- * worker.
+ * Flush, discard and write-zeroes may take as long as the guest likes, so
+ * they run on a workqueue, in chunks that a stopping queue can cut short,
+ * and complete through the same list.  Backend I/O runs with the owner's
+ * credentials and within its RLIMIT_FSIZE, as if the owner did it.
  *
  * A queue is stopped only after every request it submitted has completed,
  * so the backend file and the request pool outlive all I/O.
@@ -18,7 +20,9 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/blkdev.h>
+#include <linux/build_bug.h>
 #include <linux/bvec.h>
+#include <linux/cred.h>
 #include <linux/falloc.h>
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -29,6 +33,7 @@
 #include <linux/slab.h>
 #include <linux/uio.h>
 #include <linux/virtio_blk.h>
+#include <linux/workqueue.h>
 #include <linux/virtio_byteorder.h>
 #include <linux/vhx.h>
 
@@ -45,6 +50,13 @@
 /* Discard and write-zeroes limits; they bound the time a worker blocks. */
 #define VHX_BLK_DWZ_SEGS	16
 #define VHX_BLK_DWZ_SECTORS	(1U << 16)
+/* A stopping queue waits for at most one chunk of discard/write-zeroes. */
+#define VHX_BLK_DWZ_CHUNK	(1U << 20)
+
+static_assert(sizeof(struct vhx_blk_config) == 72);
+
+/* Runs flush, discard and write-zeroes for every device. */
+static struct workqueue_struct *vhx_blk_wq;
 
 #define VHX_BLK_FEATURES (BIT_ULL(VIRTIO_F_VERSION_1) |			\
 			  BIT_ULL(VIRTIO_RING_F_EVENT_IDX) |		\
@@ -59,17 +71,22 @@
 
 struct blk_queue;
 
-/* One read or write at the backend. */
+/* One request at the backend. */
 struct blk_req {
-	struct kiocb iocb;
+	struct kiocb iocb;		/* reads and writes */
+	struct work_struct work;	/* flush, discard, write-zeroes */
 	struct llist_node node;		/* on the done list */
 	struct blk_req *next_free;
 	struct blk_queue *q;
 	u64 status;			/* user address of the status byte */
 	size_t len;			/* data bytes the request names */
 	long ret;			/* the backend's result */
+	u32 type;			/* VIRTIO_BLK_T_* */
+	struct virtio_blk_discard_write_zeroes *segs;	/* copied from guest */
+	unsigned int nsegs;
 	u16 head;
 	bool write;
+	bool frozen;			/* holds freeze protection until done */
 };
 
 struct blk_queue {
@@ -78,6 +95,7 @@ struct blk_queue {
 	struct blk_req *reqs;		/* pool, allocated when the queue starts */
 	struct blk_req *free;
 	bool starved;			/* stopped taking requests: pool empty */
+	bool cancel;			/* stopping: cut long operations short */
 	struct llist_head done;		/* completed, not yet reported */
 	struct vhx_work done_work;
 	spinlock_t lock;		/* guards inflight; completions take it */
@@ -99,8 +117,7 @@ struct vhx_blk {
 	struct blk_queue queues[VHX_BLK_MAX_QUEUES];
 	struct blk_backend be;		/* changed only with every queue stopped */
 	spinlock_t serial_lock;
-	u8 serial[VHX_BLK_SERIAL_LEN];
-	bool serial_set;		/* by VHX_BLK_SET_SERIAL: keep it */
+	u8 serial[VHX_BLK_SERIAL_LEN];	/* empty unless the VMM sets one */
 };
 
 static struct vhx_blk *vq_to_blk(struct vhx_vq *vq)
@@ -137,7 +154,11 @@ static void blk_req_done(struct blk_req *req, long ret, bool wake_worker)
 
 static void blk_rw_complete(struct kiocb *iocb, long ret)
 {
-	blk_req_done(container_of(iocb, struct blk_req, iocb), ret, true);
+	struct blk_req *req = container_of(iocb, struct blk_req, iocb);
+
+	if (req->frozen)
+		kiocb_end_write(iocb);
+	blk_req_done(req, ret, true);
 }
 
 /*
@@ -159,8 +180,25 @@ static int blk_finish(struct vhx_vq *vq, u16 head, u64 status, u8 val,
 
 static void blk_put_req(struct blk_queue *q, struct blk_req *req)
 {
+	kfree(req->segs);
+	req->segs = NULL;
 	req->next_free = q->free;
 	q->free = req;
+}
+
+static struct blk_req *blk_get_req(struct blk_queue *q, struct vhx_chain *c,
+				   u64 status, u32 type)
+{
+	struct blk_req *req = q->free;
+
+	q->free = req->next_free;
+	req->head = c->head;
+	req->status = status;
+	req->type = type;
+	req->len = 0;
+	req->write = false;
+	req->frozen = false;
+	return req;
 }
 
 /* Report completed requests; with report false they are only freed. */
@@ -172,6 +210,7 @@ static void blk_reap(struct blk_queue *q, bool report)
 
 	node = llist_reverse_order(node);
 	llist_for_each_entry_safe(req, next, node, node) {
+		/* A broken queue reports nothing more: drop its requests. */
 		if (report && !vq->broken) {
 			bool ok = req->ret >= 0 && (size_t)req->ret == req->len;
 			u32 written = 0;
@@ -212,6 +251,11 @@ static void blk_get_inflight(struct blk_queue *q)
 	spin_unlock_irq(&q->lock);
 }
 
+/*
+ * A write to a regular file holds the file system's freeze protection
+ * until it completes, as aio and io_uring do, so that a frozen file
+ * system has no vhx writes in flight.
+ */
 static ssize_t blk_call_iter(struct blk_req *req, struct iov_iter *iter)
 {
 	struct file *file = req->iocb.ki_filp;
@@ -219,9 +263,14 @@ static ssize_t blk_call_iter(struct blk_req *req, struct iov_iter *iter)
 
 	if (!req->write)
 		return file->f_op->read_iter(&req->iocb, iter);
-	file_start_write(file);
+	req->frozen = S_ISREG(file_inode(file)->i_mode);
+	if (req->frozen)
+		kiocb_start_write(&req->iocb);
 	ret = file->f_op->write_iter(&req->iocb, iter);
-	file_end_write(file);
+	if (ret != -EIOCBQUEUED && req->frozen) {
+		kiocb_end_write(&req->iocb);
+		req->frozen = false;
+	}
 	return ret;
 }
 
@@ -236,6 +285,8 @@ static void blk_submit(struct blk_queue *q, struct blk_req *req,
 
 	init_sync_kiocb(iocb, b->be.file);
 	iocb->ki_pos = pos;
+	if (req->write)
+		iocb->ki_flags |= IOCB_WRITE;
 	/* Sectors are addressed: never append, whatever the fd says. */
 	iocb->ki_flags &= ~IOCB_APPEND;
 	if (b->be.direct)
@@ -268,7 +319,21 @@ static bool blk_range_ok(struct vhx_blk *b, u64 sector, u64 nsect)
 	return sector <= b->be.capacity && nsect <= b->be.capacity - sector;
 }
 
-/* Returns a status to report now, or -1 when the request was submitted. */
+/*
+ * The owner's RLIMIT_FSIZE, as its own write() would see it (the worker
+ * runs with the limits of the kernel, not of the owner).
+ */
+static bool blk_fsize_ok(struct vhx_blk *b, loff_t pos, size_t len)
+{
+	if (!S_ISREG(file_inode(b->be.file)->i_mode) ||
+	    b->dev.fsize_limit == RLIM_INFINITY)
+		return true;
+	return pos < b->dev.fsize_limit && len <= b->dev.fsize_limit - pos;
+}
+
+/* A status to report now, or BLK_SUBMITTED. */
+#define BLK_SUBMITTED	(-1)
+
 static int blk_rw(struct blk_queue *q, struct vhx_chain *c,
 		  struct iov_iter *out, u64 sector, bool write, u64 status)
 {
@@ -290,23 +355,18 @@ static int blk_rw(struct blk_queue *q, struct vhx_chain *c,
 	if (len % SECTOR_SIZE || len > MAX_RW_COUNT ||
 	    !blk_range_ok(b, sector, len >> SECTOR_SHIFT))
 		return VIRTIO_BLK_S_IOERR;
+	if (write && !blk_fsize_ok(b, sector << SECTOR_SHIFT, len))
+		return VIRTIO_BLK_S_IOERR;
 
-	req = q->free;
-	q->free = req->next_free;
-	req->head = c->head;
-	req->status = status;
+	req = blk_get_req(q, c, status, write ? VIRTIO_BLK_T_OUT :
+			  VIRTIO_BLK_T_IN);
 	req->len = len;
 	req->write = write;
 	blk_submit(q, req, &data, sector << SECTOR_SHIFT);
-	return -1;
+	return BLK_SUBMITTED;
 }
 
 /* ---- flush, get-id, discard, write-zeroes ----------------------------- */
-
-static u8 blk_flush(struct vhx_blk *b)
-{
-	return vfs_fsync(b->be.file, 0) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
-}
 
 static u8 blk_get_id(struct vhx_blk *b, struct vhx_vq *vq,
 		     struct vhx_chain *c, u32 *written)
@@ -325,11 +385,15 @@ static u8 blk_get_id(struct vhx_blk *b, struct vhx_vq *vq,
 	return VIRTIO_BLK_S_OK;
 }
 
-/* Write zeroes the slow way, for files whose fs cannot zero a range. */
+/*
+ * Write zeroes the slow way, for files whose fs cannot zero a range.  The
+ * kiocb is ours, so an fd opened O_APPEND cannot turn this into appends.
+ */
 static int blk_write_zero_pages(struct file *file, loff_t pos, u64 len)
 {
 	struct bio_vec bv[16];
 	struct iov_iter iter;
+	struct kiocb kiocb;
 	unsigned int i;
 	ssize_t ret;
 
@@ -339,14 +403,20 @@ static int blk_write_zero_pages(struct file *file, loff_t pos, u64 len)
 		bv[i].bv_len = PAGE_SIZE;
 	}
 	while (len) {
-		size_t n = min_t(u64, len, sizeof(bv) / sizeof(bv[0]) *
-				 PAGE_SIZE);
+		size_t n = min_t(u64, len, ARRAY_SIZE(bv) * PAGE_SIZE);
 
 		iov_iter_bvec(&iter, ITER_SOURCE, bv, DIV_ROUND_UP(n, PAGE_SIZE),
 			      n);
-		ret = vfs_iter_write(file, &iter, &pos, 0);
+		init_sync_kiocb(&kiocb, file);
+		kiocb.ki_pos = pos;
+		kiocb.ki_flags &= ~IOCB_APPEND;
+		kiocb.ki_flags |= IOCB_WRITE;
+		file_start_write(file);
+		ret = file->f_op->write_iter(&kiocb, &iter);
+		file_end_write(file);
 		if (ret <= 0)
 			return ret ? ret : -EIO;
+		pos += ret;
 		len -= ret;
 		cond_resched();
 	}
@@ -369,21 +439,31 @@ static int blk_zero_range(struct file *file, loff_t pos, u64 len, bool unmap)
 	return ret;
 }
 
-/* A real discard on block devices that have one, cache kept coherent. */
+/*
+ * A real discard on block devices that have one.  Cached pages of the
+ * range go first, under the lock that keeps new ones out; pages someone
+ * holds (a mounted file system's metadata, say) make it fail rather than
+ * be torn away.  A device another holder opened exclusively is left
+ * alone: discard is only a hint.
+ */
 static int blk_discard_bdev(struct file *file, loff_t pos, u64 len)
 {
 	struct block_device *bdev = I_BDEV(file->f_mapping->host);
+	struct address_space *mapping = file->f_mapping;
+	void *holder = READ_ONCE(bdev->bd_holder);
 	int ret;
 
-	if (!bdev_max_discard_sectors(bdev))
+	if (!bdev_max_discard_sectors(bdev) || (holder && holder != file))
 		return 0;
-	ret = filemap_write_and_wait_range(file->f_mapping, pos,
-					   pos + len - 1);
-	if (ret)
-		return ret;
-	truncate_inode_pages_range(file->f_mapping, pos, pos + len - 1);
-	ret = blkdev_issue_discard(bdev, pos >> SECTOR_SHIFT,
-				   len >> SECTOR_SHIFT, GFP_KERNEL);
+	filemap_invalidate_lock(mapping);
+	ret = filemap_write_and_wait_range(mapping, pos, pos + len - 1);
+	if (!ret)
+		ret = invalidate_inode_pages2_range(mapping, pos >> PAGE_SHIFT,
+						    (pos + len - 1) >> PAGE_SHIFT);
+	if (!ret)
+		ret = blkdev_issue_discard(bdev, pos >> SECTOR_SHIFT,
+					   len >> SECTOR_SHIFT, GFP_KERNEL);
+	filemap_invalidate_unlock(mapping);
 	return ret == -EOPNOTSUPP ? 0 : ret;
 }
 
@@ -416,13 +496,16 @@ static u8 blk_check_segment(struct vhx_blk *b,
 	return VIRTIO_BLK_S_OK;
 }
 
-/* DISCARD and WRITE_ZEROES: every segment is checked before any runs. */
-static u8 blk_discard_write_zeroes(struct vhx_blk *b, struct vhx_vq *vq,
-				   struct iov_iter *out, bool discard)
+/*
+ * Copy and check a DISCARD or WRITE_ZEROES payload; every segment is
+ * checked before any runs.  Returns a status, OK with req->segs set.
+ */
+static u8 blk_dwz_parse(struct vhx_blk *b, struct vhx_vq *vq,
+			struct iov_iter *out, struct blk_req *req)
 {
-	struct virtio_blk_discard_write_zeroes segs[VHX_BLK_DWZ_SEGS];
+	bool discard = req->type == VIRTIO_BLK_T_DISCARD;
 	size_t len = iov_iter_count(out);
-	unsigned int n = len / sizeof(segs[0]), i;
+	unsigned int n = len / sizeof(*req->segs), i;
 	u64 feature = discard ? BIT_ULL(VIRTIO_BLK_F_DISCARD) :
 			BIT_ULL(VIRTIO_BLK_F_WRITE_ZEROES);
 	u8 status;
@@ -431,33 +514,111 @@ static u8 blk_discard_write_zeroes(struct vhx_blk *b, struct vhx_vq *vq,
 		return VIRTIO_BLK_S_UNSUPP;
 	if (blk_read_only(b, vq->features))
 		return VIRTIO_BLK_S_IOERR;
-	if (!n || n > ARRAY_SIZE(segs) || len % sizeof(segs[0]))
+	if (!n || n > VHX_BLK_DWZ_SEGS || len % sizeof(*req->segs))
 		return VIRTIO_BLK_S_IOERR;
-	if (copy_from_iter(segs, len, out) != len)
+	req->segs = kmalloc(len, GFP_KERNEL_ACCOUNT);
+	if (!req->segs)
+		return VIRTIO_BLK_S_IOERR;
+	req->nsegs = n;
+	if (copy_from_iter(req->segs, len, out) != len)
 		return VIRTIO_BLK_S_IOERR;
 	for (i = 0; i < n; i++) {
-		status = blk_check_segment(b, &segs[i], discard);
+		status = blk_check_segment(b, &req->segs[i], discard);
 		if (status != VIRTIO_BLK_S_OK)
 			return status;
 	}
-	for (i = 0; i < n; i++) {
-		loff_t pos = le64_to_cpu(segs[i].sector) << SECTOR_SHIFT;
-		u64 bytes = (u64)le32_to_cpu(segs[i].num_sectors) <<
-			    SECTOR_SHIFT;
-		bool unmap = le32_to_cpu(segs[i].flags) &
-			     VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
-		int ret;
-
-		if (!bytes)
-			continue;
-		if (discard)
-			ret = blk_discard(b->be.file, pos, bytes);
-		else
-			ret = blk_zero_range(b->be.file, pos, bytes, unmap);
-		if (ret)
-			return VIRTIO_BLK_S_IOERR;
-	}
 	return VIRTIO_BLK_S_OK;
+}
+
+/* One segment, a chunk at a time; a stopping queue cuts it short. */
+static int blk_dwz_segment(struct blk_req *req, struct file *file,
+			   const struct virtio_blk_discard_write_zeroes *s)
+{
+	bool unmap = le32_to_cpu(s->flags) & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
+	loff_t pos = le64_to_cpu(s->sector) << SECTOR_SHIFT;
+	u64 len = (u64)le32_to_cpu(s->num_sectors) << SECTOR_SHIFT;
+	u64 chunk;
+	int ret;
+
+	while (len) {
+		if (READ_ONCE(req->q->cancel))
+			return -EINTR;
+		chunk = min_t(u64, len, VHX_BLK_DWZ_CHUNK);
+		if (req->type == VIRTIO_BLK_T_DISCARD)
+			ret = blk_discard(file, pos, chunk);
+		else
+			ret = blk_zero_range(file, pos, chunk, unmap);
+		if (ret)
+			return ret;
+		pos += chunk;
+		len -= chunk;
+		cond_resched();
+	}
+	return 0;
+}
+
+/*
+ * Without FLUSH negotiated the guest expects what completed to be stable,
+ * zeroed and discarded ranges too.
+ */
+static int blk_dwz(struct blk_req *req, struct file *file, bool sync)
+{
+	const struct virtio_blk_discard_write_zeroes *s;
+	unsigned int i;
+	loff_t pos;
+	int ret;
+
+	for (i = 0; i < req->nsegs; i++) {
+		s = &req->segs[i];
+		ret = blk_dwz_segment(req, file, s);
+		if (!ret && sync && s->num_sectors) {
+			pos = le64_to_cpu(s->sector) << SECTOR_SHIFT;
+			ret = vfs_fsync_range(file, pos, pos - 1 +
+					      ((u64)le32_to_cpu(s->num_sectors) <<
+					       SECTOR_SHIFT), 1);
+		}
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Flush, discard and write-zeroes, on vhx_blk_wq. */
+static void blk_slow_work(struct work_struct *work)
+{
+	struct blk_req *req = container_of(work, struct blk_req, work);
+	struct vhx_blk *b = vq_to_blk(req->q->vq);
+	struct file *file = b->be.file;
+	const struct cred *old_cred;
+	int ret;
+
+	old_cred = override_creds(b->dev.cred);
+	if (req->type == VIRTIO_BLK_T_FLUSH)
+		ret = vfs_fsync(file, 0);
+	else
+		ret = blk_dwz(req, file, !(req->q->vq->features &
+					    BIT_ULL(VIRTIO_BLK_F_FLUSH)));
+	revert_creds(old_cred);
+	blk_req_done(req, ret, true);
+}
+
+/* Hand a flush, discard or write-zeroes to the workqueue, or refuse it. */
+static int blk_slow(struct blk_queue *q, struct vhx_chain *c,
+		    struct iov_iter *out, u32 type, u64 status)
+{
+	struct vhx_blk *b = vq_to_blk(q->vq);
+	struct blk_req *req = blk_get_req(q, c, status, type);
+	u8 ret = VIRTIO_BLK_S_OK;
+
+	if (type != VIRTIO_BLK_T_FLUSH)
+		ret = blk_dwz_parse(b, q->vq, out, req);
+	if (ret != VIRTIO_BLK_S_OK) {
+		blk_put_req(q, req);
+		return ret;
+	}
+	blk_get_inflight(q);
+	queue_work(vhx_blk_wq, &req->work);
+	return BLK_SUBMITTED;
 }
 
 /* ---- the request loop ------------------------------------------------- */
@@ -480,7 +641,7 @@ static int blk_request(struct blk_queue *q, struct vhx_chain *c)
 	struct vhx_blk *b = vq_to_blk(vq);
 	struct virtio_blk_outhdr hdr;
 	struct iov_iter out;
-	u32 written = 0;
+	u32 written = 0, type;
 	u64 status, sector;
 	int ret;
 
@@ -495,31 +656,27 @@ static int blk_request(struct blk_queue *q, struct vhx_chain *c)
 		return blk_finish(vq, c->head, status, VIRTIO_BLK_S_IOERR, 0);
 	/* vhx serves little-endian rings only (see ring_access.h). */
 	sector = __virtio64_to_cpu(true, hdr.sector);
+	type = __virtio32_to_cpu(true, hdr.type);
 
-	switch (__virtio32_to_cpu(true, hdr.type)) {
+	switch (type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
-		ret = blk_rw(q, c, &out, sector,
-			     __virtio32_to_cpu(true, hdr.type) ==
-			     VIRTIO_BLK_T_OUT, status);
-		if (ret < 0)
-			return 0;
+		ret = blk_rw(q, c, &out, sector, type == VIRTIO_BLK_T_OUT,
+			     status);
 		break;
 	case VIRTIO_BLK_T_FLUSH:
-		ret = blk_flush(b);
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		ret = blk_slow(q, c, &out, type, status);
 		break;
 	case VIRTIO_BLK_T_GET_ID:
 		ret = blk_get_id(b, vq, c, &written);
 		break;
-	case VIRTIO_BLK_T_DISCARD:
-		ret = blk_discard_write_zeroes(b, vq, &out, true);
-		break;
-	case VIRTIO_BLK_T_WRITE_ZEROES:
-		ret = blk_discard_write_zeroes(b, vq, &out, false);
-		break;
 	default:
 		ret = VIRTIO_BLK_S_UNSUPP;
 	}
+	if (ret == BLK_SUBMITTED)
+		return 0;
 	return blk_finish(vq, c->head, status, ret, written);
 }
 
@@ -534,13 +691,16 @@ static void handle_blk(struct vhx_vq *vq)
 		vhx_vq_fail(vq, -EFAULT, "cannot write used flags");
 		return;
 	}
-	for (;;) {
+	do {
 		/*
 		 * Out of requests: take back the completed ones, or wait for
 		 * blk_done_work() to requeue us when the next completes.
 		 */
 		if (!q->free)
 			blk_reap(q, true);
+		/* A status we could not write stops the queue, there too. */
+		if (vq->broken)
+			break;
 		if (!q->free) {
 			q->starved = true;
 			break;
@@ -557,11 +717,7 @@ static void handle_blk(struct vhx_vq *vq)
 		}
 		if (blk_request(q, &c))
 			break;
-		if (++reqs >= VHX_WEIGHT_REQS) {
-			vhx_vq_requeue(vq);
-			break;
-		}
-	}
+	} while (!vhx_vq_exceeds_weight(vq, ++reqs, 0));
 	blk_reap(q, true);
 	if (!vq->broken)
 		vhx_vq_flush_used(vq);
@@ -569,8 +725,20 @@ static void handle_blk(struct vhx_vq *vq)
 
 /* ---- queue lifecycle -------------------------------------------------- */
 
-/* Start a configured queue on the current backend; vq->mutex held. */
-static int blk_start_queue(struct blk_queue *q)
+static void blk_free_pool(struct blk_queue *q)
+{
+	kvfree(q->reqs);
+	q->reqs = NULL;
+	q->free = NULL;
+	q->starved = false;
+	q->cancel = false;
+}
+
+/*
+ * Everything about starting a queue that can fail, before any queue runs:
+ * the request pool, the worker, the ring.  vq->mutex held.
+ */
+static int blk_prepare_queue(struct blk_queue *q)
 {
 	struct vhx_vq *vq = q->vq;
 	unsigned int n = min_t(u32, vq->ring.num, VHX_BLK_MAX_INFLIGHT), i;
@@ -582,18 +750,13 @@ static int blk_start_queue(struct blk_queue *q)
 	q->free = NULL;
 	for (i = 0; i < n; i++) {
 		q->reqs[i].q = q;
+		INIT_WORK(&q->reqs[i].work, blk_slow_work);
 		blk_put_req(q, &q->reqs[i]);
 	}
-	q->starved = false;
-	ret = vhx_vq_start(vq, vq_to_blk(vq));
-	if (ret) {
-		kvfree(q->reqs);
-		q->reqs = NULL;
-		q->free = NULL;
-		return ret;
-	}
-	q->worker = vq->worker;
-	return 0;
+	ret = vhx_vq_prepare(vq);
+	if (ret)
+		blk_free_pool(q);
+	return ret;
 }
 
 /*
@@ -606,6 +769,7 @@ static void blk_drain_queue(struct blk_queue *q)
 	struct vhx_vq *vq = q->vq;
 
 	/* The completion's last access to q is under q->lock: wait for it. */
+	WRITE_ONCE(q->cancel, true);
 	spin_lock_irq(&q->lock);
 	wait_event_lock_irq(q->drain, !q->inflight, q->lock);
 	spin_unlock_irq(&q->lock);
@@ -615,10 +779,7 @@ static void blk_drain_queue(struct blk_queue *q)
 	} else {
 		blk_reap(q, false);
 	}
-	kvfree(q->reqs);
-	q->reqs = NULL;
-	q->free = NULL;
-	q->starved = false;
+	blk_free_pool(q);
 }
 
 /* The core's stop_vq: the owner resets or the device is closed. */
@@ -632,47 +793,66 @@ static void blk_stop_all(struct vhx_blk *b)
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(b->vqs); i++) {
-		mutex_lock(&b->vqs[i].mutex);
+		vhx_vq_lock(&b->vqs[i]);
 		blk_drain_queue(&b->queues[i]);
 		vhx_vq_stop(&b->vqs[i]);
 		mutex_unlock(&b->vqs[i].mutex);
 	}
 }
 
+static bool blk_configured(struct vhx_vq *vq)
+{
+	return vq->addr_set && vq->ring.num;
+}
+
+/*
+ * Can every configured queue start?  Asked before the old backend stops,
+ * so that a call bound to fail changes nothing.
+ */
+static int blk_check_all(struct vhx_blk *b)
+{
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; i < ARRAY_SIZE(b->vqs) && !ret; i++) {
+		vhx_vq_lock(&b->vqs[i]);
+		if (blk_configured(&b->vqs[i]))
+			ret = vhx_vq_prepare(&b->vqs[i]);
+		mutex_unlock(&b->vqs[i].mutex);
+	}
+	return ret;
+}
+
+/*
+ * Start every configured queue, or none: every queue is prepared before
+ * the first one runs, so a queue that cannot start fails the call before
+ * any request was taken.  On failure the caller stops them all again.
+ */
 static int blk_start_all(struct vhx_blk *b)
 {
 	unsigned int i;
 	int ret = 0;
 
 	for (i = 0; i < ARRAY_SIZE(b->vqs) && !ret; i++) {
-		struct vhx_vq *vq = &b->vqs[i];
+		vhx_vq_lock(&b->vqs[i]);
+		if (blk_configured(&b->vqs[i]))
+			ret = blk_prepare_queue(&b->queues[i]);
+		mutex_unlock(&b->vqs[i].mutex);
+	}
+	for (i = 0; i < ARRAY_SIZE(b->vqs) && !ret; i++) {
+		struct blk_queue *q = &b->queues[i];
 
-		mutex_lock(&vq->mutex);
-		if (vq->addr_set && vq->ring.num)
-			ret = blk_start_queue(&b->queues[i]);
-		mutex_unlock(&vq->mutex);
+		vhx_vq_lock(q->vq);
+		if (q->reqs) {
+			ret = vhx_vq_start(q->vq, b);
+			q->worker = q->vq->worker;
+		}
+		mutex_unlock(&q->vq->mutex);
 	}
 	return ret;
 }
 
 /* ---- backend ---------------------------------------------------------- */
-
-static void blk_default_serial(struct vhx_blk *b, struct file *file)
-{
-	struct inode *inode = file_inode(file);
-	char buf[VHX_BLK_SERIAL_LEN + 1];
-
-	if (S_ISBLK(inode->i_mode))
-		snprintf(buf, sizeof(buf), "vhx-blk-%u:%u",
-			 MAJOR(inode->i_rdev), MINOR(inode->i_rdev));
-	else
-		snprintf(buf, sizeof(buf), "vhx-%x-%lx", inode->i_sb->s_dev,
-			 inode->i_ino);
-	spin_lock(&b->serial_lock);
-	memset(b->serial, 0, sizeof(b->serial));
-	memcpy(b->serial, buf, strnlen(buf, sizeof(b->serial)));
-	spin_unlock(&b->serial_lock);
-}
 
 static int blk_probe(struct file *file, struct blk_backend *be)
 {
@@ -722,6 +902,8 @@ static long blk_set_backend(struct vhx_blk *b, int __user *argp)
 		if (!file)
 			return -EBADF;
 		ret = blk_probe(file, &be);
+		if (!ret)
+			ret = blk_check_all(b);
 		if (ret) {
 			fput(file);
 			return ret;
@@ -731,8 +913,6 @@ static long blk_set_backend(struct vhx_blk *b, int __user *argp)
 	old = b->be.file;
 	b->be = be;
 	if (file) {
-		if (!b->serial_set)
-			blk_default_serial(b, file);
 		ret = blk_start_all(b);
 		if (ret) {
 			blk_stop_all(b);
@@ -755,8 +935,10 @@ static void blk_drop_backend(struct vhx_blk *b)
 
 static long blk_get_config(struct vhx_blk *b, void __user *argp)
 {
-	struct vhx_blk_config cfg = {};
+	struct vhx_blk_config cfg;
 
+	/* The whole struct goes to user space, padding included. */
+	memset(&cfg, 0, sizeof(cfg));
 	cfg.capacity = b->be.capacity;
 	cfg.blk_size = b->be.blk_size ? b->be.blk_size : SECTOR_SIZE;
 	cfg.seg_max = VHX_BLK_SEG_MAX;
@@ -781,7 +963,6 @@ static long blk_set_serial(struct vhx_blk *b, void __user *argp)
 		return -EFAULT;
 	spin_lock(&b->serial_lock);
 	memcpy(b->serial, serial, sizeof(serial));
-	b->serial_set = true;
 	spin_unlock(&b->serial_lock);
 	return 0;
 }
@@ -800,10 +981,14 @@ static long blk_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 		ret = blk_set_backend(b, argp);
 		break;
 	case VHX_BLK_GET_CONFIG:
-		ret = blk_get_config(b, argp);
+		ret = vhx_dev_check_owner(&b->dev);
+		if (!ret)
+			ret = blk_get_config(b, argp);
 		break;
 	case VHX_BLK_SET_SERIAL:
-		ret = blk_set_serial(b, argp);
+		ret = vhx_dev_check_owner(&b->dev);
+		if (!ret)
+			ret = blk_set_serial(b, argp);
 		break;
 	case VHOST_RESET_OWNER:
 		ret = vhx_dev_ioctl(&b->dev, cmd, argp);
@@ -877,10 +1062,19 @@ static struct miscdevice vhx_blk_misc = {
 
 int vhx_blk_init(void)
 {
-	return misc_register(&vhx_blk_misc);
+	int ret;
+
+	vhx_blk_wq = alloc_workqueue("vhx-blk", WQ_UNBOUND, 0);
+	if (!vhx_blk_wq)
+		return -ENOMEM;
+	ret = misc_register(&vhx_blk_misc);
+	if (ret)
+		destroy_workqueue(vhx_blk_wq);
+	return ret;
 }
 
 void vhx_blk_exit(void)
 {
 	misc_deregister(&vhx_blk_misc);
+	destroy_workqueue(vhx_blk_wq);
 }

@@ -10,7 +10,9 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/bitmap.h>
 #include <linux/cgroup.h>
+#include <linux/cred.h>
 #include <linux/file.h>
 #include <linux/kthread.h>
 #include <linux/mm.h>
@@ -18,6 +20,7 @@
 #include <linux/nospec.h>
 #include <linux/sched/clock.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 
@@ -27,12 +30,19 @@ static unsigned int max_mem_regions = 64;
 module_param(max_mem_regions, uint, 0444);
 MODULE_PARM_DESC(max_mem_regions, "Most regions in a memory table (default 64)");
 
+/* Busy polling holds a worker and a CPU: bound what a VMM may ask for. */
+static unsigned int busyloop_max_us = 10000;
+module_param(busyloop_max_us, uint, 0644);
+MODULE_PARM_DESC(busyloop_max_us,
+		 "Upper bound for VHOST_SET_VRING_BUSYLOOP_TIMEOUT, in us (default 10000)");
+
 #define VHX_WORK_QUEUED	0
 
 struct vhx_worker {
 	struct task_struct *task;
 	struct llist_head list;
 	struct mm_struct *mm;
+	const struct cred *cred;
 };
 
 struct vhx_flush {
@@ -71,10 +81,15 @@ static void run_works(struct llist_node *node)
 static int worker_fn(void *data)
 {
 	struct vhx_worker *w = data;
+	const struct cred *old_cred;
 	struct llist_node *node;
 
-	/* Guest memory is the owner's memory: run in its address space. */
+	/*
+	 * Guest memory is the owner's memory: run in its address space, and
+	 * touch backends with its credentials, not the kernel's.
+	 */
 	kthread_use_mm(w->mm);
+	old_cred = override_creds(w->cred);
 	for (;;) {
 		set_current_state(TASK_INTERRUPTIBLE);
 		if (kthread_should_stop()) {
@@ -89,6 +104,7 @@ static int worker_fn(void *data)
 		__set_current_state(TASK_RUNNING);
 		run_works(node);
 	}
+	revert_creds(old_cred);
 	kthread_unuse_mm(w->mm);
 	return 0;
 }
@@ -121,6 +137,7 @@ static struct vhx_worker *worker_create(struct vhx_dev *d, unsigned int id)
 		return ERR_PTR(-ENOMEM);
 	init_llist_head(&w->list);
 	w->mm = d->mm;
+	w->cred = d->cred;
 	task = kthread_create(worker_fn, w, "vhx-%s-%d.%u", d->name,
 			      task_pid_nr(current), id);
 	if (IS_ERR(task)) {
@@ -205,9 +222,21 @@ static void vq_work_fn(struct vhx_work *work)
 	struct vhx_vq *vq = container_of(work, struct vhx_vq, work);
 
 	mutex_lock(&vq->mutex);
+	vq->walked = 0;
 	if (vq->backend && !vq->broken)
 		vq->handle(vq);
 	mutex_unlock(&vq->mutex);
+}
+
+/*
+ * Take a queue's mutex from outside its handler.  A handler busy-polling
+ * the ring sees someone waiting and lets go.
+ */
+void vhx_vq_lock(struct vhx_vq *vq)
+{
+	atomic_inc(&vq->waiting);
+	mutex_lock(&vq->mutex);
+	atomic_dec(&vq->waiting);
 }
 
 static void vq_reset(struct vhx_vq *vq)
@@ -220,6 +249,26 @@ static void vq_reset(struct vhx_vq *vq)
 	vq->nused = 0;
 	vq->unsignalled = false;
 	vq->worker = NULL;
+}
+
+static void vq_free(struct vhx_vq *vq)
+{
+	kvfree(vq->iov);
+	kfree(vq->used);
+	bitmap_free(vq->inflight);
+	kfree(vq->taken);
+}
+
+static int vq_alloc(struct vhx_vq *vq)
+{
+	vq->iov = kvmalloc_array(VHX_IOV_MAX, sizeof(*vq->iov),
+				 GFP_KERNEL_ACCOUNT);
+	vq->used = kmalloc_array(VHX_USED_BATCH, sizeof(*vq->used),
+				 GFP_KERNEL_ACCOUNT);
+	vq->inflight = bitmap_zalloc(VHX_RING_MAX, GFP_KERNEL_ACCOUNT);
+	vq->taken = kmalloc_array(VHX_IOV_MAX, sizeof(*vq->taken),
+				  GFP_KERNEL_ACCOUNT);
+	return vq->iov && vq->used && vq->inflight && vq->taken ? 0 : -ENOMEM;
 }
 
 int vhx_dev_init(struct vhx_dev *d, struct vhx_vq *vqs, unsigned int nvqs,
@@ -244,19 +293,14 @@ int vhx_dev_init(struct vhx_dev *d, struct vhx_vq *vqs, unsigned int nvqs,
 		vq_reset(vq);
 		vhx_work_init(&vq->work, vq_work_fn);
 		vhx_poll_init(&vq->kick_poll, &vq->work, EPOLLIN);
-		vq->iov = kvmalloc_array(VHX_IOV_MAX, sizeof(*vq->iov),
-					 GFP_KERNEL_ACCOUNT);
-		vq->used = kmalloc_array(VHX_USED_BATCH, sizeof(*vq->used),
-					 GFP_KERNEL_ACCOUNT);
-		if (!vq->iov || !vq->used)
+		atomic_set(&vq->waiting, 0);
+		if (vq_alloc(vq))
 			goto fail;
 	}
 	return 0;
 fail:
-	for (i = 0; i < nvqs; i++) {
-		kvfree(vqs[i].iov);
-		kfree(vqs[i].used);
-	}
+	for (i = 0; i < nvqs; i++)
+		vq_free(&vqs[i]);
 	kfree(d->workers);
 	return -ENOMEM;
 }
@@ -280,7 +324,7 @@ static void dev_release_owner(struct vhx_dev *d)
 	unsigned int i;
 
 	for (i = 0; i < d->nvqs; i++) {
-		mutex_lock(&d->vqs[i].mutex);
+		vhx_vq_lock(&d->vqs[i]);
 		if (d->stop_vq)
 			d->stop_vq(&d->vqs[i]);
 		vhx_vq_stop(&d->vqs[i]);
@@ -302,6 +346,9 @@ static void dev_release_owner(struct vhx_dev *d)
 	if (d->mm)
 		mmput(d->mm);
 	d->mm = NULL;
+	if (d->cred)
+		put_cred(d->cred);
+	d->cred = NULL;
 }
 
 void vhx_dev_cleanup(struct vhx_dev *d)
@@ -311,10 +358,8 @@ void vhx_dev_cleanup(struct vhx_dev *d)
 	mutex_lock(&d->mutex);
 	dev_release_owner(d);
 	mutex_unlock(&d->mutex);
-	for (i = 0; i < d->nvqs; i++) {
-		kvfree(d->vqs[i].iov);
-		kfree(d->vqs[i].used);
-	}
+	for (i = 0; i < d->nvqs; i++)
+		vq_free(&d->vqs[i]);
 	kfree(d->workers);
 }
 
@@ -332,8 +377,12 @@ static long set_owner(struct vhx_dev *d)
 	d->mm = get_task_mm(current);
 	if (!d->mm)
 		return -EINVAL;
+	d->cred = get_current_cred();
+	d->fsize_limit = rlimit(RLIMIT_FSIZE);
 	w = worker_create(d, 0);
 	if (IS_ERR(w)) {
+		put_cred(d->cred);
+		d->cred = NULL;
 		mmput(d->mm);
 		d->mm = NULL;
 		return PTR_ERR(w);
@@ -352,7 +401,7 @@ int vhx_dev_set_features(struct vhx_dev *d, u64 features)
 	for (i = 0; i < d->nvqs; i++) {
 		struct vhx_vq *vq = &d->vqs[i];
 
-		mutex_lock(&vq->mutex);
+		vhx_vq_lock(vq);
 		vq->features = features;
 		vq->ring.event_idx = features & BIT_ULL(VIRTIO_RING_F_EVENT_IDX);
 		vq->ring.indirect =
@@ -424,10 +473,10 @@ static long set_mem_table(struct vhx_dev *d, struct vhost_memory __user *arg)
 	for (i = 0; i < d->nvqs; i++) {
 		struct vhx_vq *vq = &d->vqs[i];
 
-		mutex_lock(&vq->mutex);
+		vhx_vq_lock(vq);
 		vq->ring.mem = mem;
 		/* A running ring the new table no longer covers is dead. */
-		if (vq->backend && !vq->broken && vhx_ring_start(&vq->ring))
+		if (vq->backend && !vq->broken && vhx_ring_check(&vq->ring))
 			vhx_vq_fail(vq, -EFAULT, "ring outside new memory table");
 		mutex_unlock(&vq->mutex);
 	}
@@ -456,14 +505,13 @@ static long set_vring_addr(struct vhx_vq *vq, void __user *argp)
 		r.desc = a.desc_user_addr;
 		r.avail = a.avail_user_addr;
 		r.used = a.used_user_addr;
-		if (vhx_ring_start(&r))
+		if (vhx_ring_check(&r))
 			return -EINVAL;
 	}
 	vq->ring.desc = a.desc_user_addr;
 	vq->ring.avail = a.avail_user_addr;
 	vq->ring.used = a.used_user_addr;
 	vq->addr_set = true;
-	vq->broken = false;
 	return 0;
 }
 
@@ -529,7 +577,7 @@ static long vring_state_ioctl(struct vhx_vq *vq, unsigned int cmd,
 		s.num = vq->ring.last_avail;
 		break;
 	case VHOST_SET_VRING_BUSYLOOP_TIMEOUT:
-		vq->busyloop_us = s.num;
+		vq->busyloop_us = min(s.num, READ_ONCE(busyloop_max_us));
 		return 0;
 	case VHOST_GET_VRING_BUSYLOOP_TIMEOUT:
 		s.num = vq->busyloop_us;
@@ -571,7 +619,7 @@ static long vring_ioctl(struct vhx_dev *d, unsigned int cmd,
 	if (idx >= d->nvqs)
 		return -ENOBUFS;
 	vq = &d->vqs[array_index_nospec(idx, d->nvqs)];
-	mutex_lock(&vq->mutex);
+	vhx_vq_lock(vq);
 	switch (cmd) {
 	case VHOST_SET_VRING_ADDR:
 		ret = set_vring_addr(vq, argp);
@@ -663,13 +711,13 @@ static struct vhx_worker *vq_worker(struct vhx_vq *vq)
 }
 
 /*
- * Start processing with the given backend; d->mutex and vq->mutex held.
- * The ring is checked against the memory table first and the used index
- * is picked up from guest memory, as a resumed queue expects.
+ * Check that a queue can start: its worker exists and the ring fits the
+ * memory table and is readable.  d->mutex and vq->mutex held.
  */
-int vhx_vq_start(struct vhx_vq *vq, void *backend)
+int vhx_vq_prepare(struct vhx_vq *vq)
 {
 	struct vhx_worker *w;
+	struct vhx_ring r;
 	int ret;
 
 	if (!vq->addr_set)
@@ -677,15 +725,36 @@ int vhx_vq_start(struct vhx_vq *vq, void *backend)
 	w = vq_worker(vq);
 	if (IS_ERR(w))
 		return PTR_ERR(w);
-	ret = vhx_ring_start(&vq->ring);
+	r = vq->ring;
+	ret = vhx_ring_start(&r);
 	if (ret)
 		return ret == -EINVAL ? -EINVAL : -EFAULT;
-	vq->worker = w;
+	return 0;
+}
+
+/*
+ * Start processing with the given backend; d->mutex and vq->mutex held.
+ * The ring is checked against the memory table first and the used index
+ * is picked up from guest memory, as a resumed queue expects.
+ */
+int vhx_vq_start(struct vhx_vq *vq, void *backend)
+{
+	int ret;
+
+	ret = vhx_vq_prepare(vq);
+	if (ret)
+		return ret;
+	ret = vhx_ring_start(&vq->ring);
+	if (ret)
+		return -EFAULT;
+	vq->worker = vq_worker(vq);
 	vq->backend = backend;
 	vq->broken = false;
 	vq->nused = 0;
+	bitmap_zero(vq->inflight, vq->ring.num);
+	vq->ntaken = 0;
 	if (vq->kick) {
-		ret = vhx_poll_start(&vq->kick_poll, w, vq->kick);
+		ret = vhx_poll_start(&vq->kick_poll, vq->worker, vq->kick);
 		if (ret) {
 			vq->backend = NULL;
 			return ret;
@@ -711,14 +780,36 @@ bool vhx_vq_running(struct vhx_vq *vq)
 	return vq->backend && !vq->broken;
 }
 
+/*
+ * Take the next chain (see vhx_ring_get()).  A head the device holds
+ * already is a driver bug that could make us publish more entries than
+ * the used ring has: refuse it.
+ */
 int vhx_vq_get(struct vhx_vq *vq, struct vhx_chain *c, u32 iov_off)
 {
-	return vhx_ring_get(&vq->ring, c, vq->iov + iov_off,
-			    VHX_IOV_MAX - iov_off);
+	int ret;
+
+	ret = vhx_ring_get(&vq->ring, c, vq->iov + iov_off,
+			   VHX_IOV_MAX - iov_off);
+	if (ret <= 0)
+		return ret;
+	vq->walked += c->ndesc;
+	if (__test_and_set_bit(c->head, vq->inflight)) {
+		vhx_ring_unget(&vq->ring, 1);
+		return -EBUSY;
+	}
+	vq->taken[vq->ntaken++ % VHX_IOV_MAX] = c->head;
+	return 1;
 }
 
+/* Give back the last n chains taken (n <= VHX_IOV_MAX). */
 void vhx_vq_unget(struct vhx_vq *vq, u16 n)
 {
+	u16 i;
+
+	for (i = 0; i < n; i++)
+		__clear_bit(vq->taken[--vq->ntaken % VHX_IOV_MAX],
+			    vq->inflight);
 	vhx_ring_unget(&vq->ring, n);
 }
 
@@ -731,14 +822,20 @@ static int publish_used(struct vhx_vq *vq)
 	return ret;
 }
 
-/* Queue a used entry; full batches are published without a call. */
+/*
+ * Queue a used entry for a head taken with vhx_vq_get(); full batches are
+ * published without a call.  A batch never exceeds the ring.
+ */
 int vhx_vq_add_used(struct vhx_vq *vq, u16 head, u32 len)
 {
 	int ret;
 
+	if (WARN_ON_ONCE(head >= vq->ring.num ||
+			 !__test_and_clear_bit(head, vq->inflight)))
+		return -EINVAL;
 	vq->used[vq->nused].id = cpu_to_le32(head);
 	vq->used[vq->nused].len = cpu_to_le32(len);
-	if (++vq->nused < VHX_USED_BATCH)
+	if (++vq->nused < min_t(u32, VHX_USED_BATCH, vq->ring.num))
 		return 0;
 	ret = publish_used(vq);
 	if (ret)
@@ -776,13 +873,23 @@ fail:
 	return ret;
 }
 
-/* Poll the avail index for up to busyloop_us before sleeping. */
+/* Should a busy-polling handler stop and let others run? */
+static bool poll_should_stop(struct vhx_vq *vq)
+{
+	return need_resched() || signal_pending(current) ||
+	       atomic_read(&vq->waiting) || !llist_empty(&vq->worker->list);
+}
+
+/*
+ * Poll the avail index for up to busyloop_us before sleeping, as long as
+ * no other work, ioctl or the scheduler wants the worker.
+ */
 static bool busy_wait(struct vhx_vq *vq)
 {
 	u64 end = local_clock() + (u64)vq->busyloop_us * NSEC_PER_USEC;
 	u16 seen = vq->ring.avail_idx;
 
-	while (!need_resched() && local_clock() < end) {
+	while (!poll_should_stop(vq) && local_clock() < end) {
 		if (vhx_ring_pending(&vq->ring) < 0 ||
 		    vq->ring.avail_idx != seen)
 			return true;
@@ -833,4 +940,17 @@ void vhx_vq_fail(struct vhx_vq *vq, int err, const char *why)
 void vhx_vq_requeue(struct vhx_vq *vq)
 {
 	vhx_work_queue(vq->worker, &vq->work);
+}
+
+/*
+ * Has the handler had its share of the worker this run?  Then it is
+ * requeued behind the other work and should return.
+ */
+bool vhx_vq_exceeds_weight(struct vhx_vq *vq, u32 reqs, u64 bytes)
+{
+	if (reqs < VHX_WEIGHT_REQS && bytes < VHX_WEIGHT_BYTES &&
+	    vq->walked < VHX_WEIGHT_DESCS && !need_resched())
+		return false;
+	vhx_vq_requeue(vq);
+	return true;
 }

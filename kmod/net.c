@@ -77,14 +77,6 @@ static struct vhx_net_queue *net_queue(struct vhx_vq *vq)
 	return vq->private;
 }
 
-static bool weight_exceeded(struct vhx_vq *vq, u64 bytes, u32 pkts)
-{
-	if (bytes < VHX_WEIGHT_BYTES && pkts < VHX_WEIGHT_REQS)
-		return false;
-	vhx_vq_requeue(vq);
-	return true;
-}
-
 /* Send one chain; false when the tap pushed back and we must wait. */
 static bool tx_one(struct vhx_vq *vq, struct vhx_net_queue *q,
 		   struct vhx_chain *c)
@@ -225,6 +217,7 @@ static bool tx_send(struct vhx_vq *vq, struct vhx_net_queue *q,
 	return tx_one(vq, q, c);
 }
 
+/* Every pass counts towards the weight, the ones that find nothing too. */
 static void handle_tx(struct vhx_vq *vq)
 {
 	struct vhx_net_queue *q = net_queue(vq);
@@ -238,7 +231,7 @@ static void handle_tx(struct vhx_vq *vq)
 		vhx_vq_fail(vq, -EFAULT, "cannot write used flags");
 		return;
 	}
-	for (;;) {
+	do {
 		ret = vhx_vq_get(vq, &c, 0);
 		if (ret < 0) {
 			vhx_vq_fail(vq, ret, "bad TX chain");
@@ -258,9 +251,7 @@ static void handle_tx(struct vhx_vq *vq)
 		if (vhx_vq_add_used(vq, c.head, 0))
 			break;
 		bytes += c.out_len;
-		if (weight_exceeded(vq, bytes, ++pkts))
-			break;
-	}
+	} while (!vhx_vq_exceeds_weight(vq, ++pkts, bytes));
 	tx_batch_flush(q);
 	vhx_vq_flush_used(vq);
 }
@@ -311,13 +302,15 @@ static int rx_gather(struct vhx_vq *vq, struct vhx_net_queue *q, u64 need,
 		     u32 *niov, u64 *space)
 {
 	bool mergeable = vq->features & BIT_ULL(VIRTIO_NET_F_MRG_RXBUF);
+	u32 ndesc = 0;
 	struct vhx_chain c;
 	u64 have = 0;
 	int n = 0, ret;
 
 	*niov = 0;
 	do {
-		if (n == VHX_IOV_MAX)
+		/* Empty descriptors take no iovec: bound them separately. */
+		if (n == VHX_IOV_MAX || ndesc > VHX_WEIGHT_DESCS)
 			ret = -ENOBUFS;
 		else
 			ret = vhx_vq_get(vq, &c, *niov);
@@ -331,6 +324,7 @@ static int rx_gather(struct vhx_vq *vq, struct vhx_net_queue *q, u64 need,
 		}
 		q->heads[n].id = c.head;
 		q->heads[n].len = min_t(u64, c.in_len, U32_MAX);
+		ndesc += c.ndesc;
 		*niov += c.in;
 		have += c.in_len;
 		n++;
@@ -363,7 +357,6 @@ static int rx_add_used(struct vhx_vq *vq, struct vhx_net_queue *q, int n,
 static int rx_one(struct vhx_vq *vq, struct vhx_net_queue *q, int n,
 		  u32 niov, u64 space, u32 want)
 {
-	bool mergeable = vq->features & BIT_ULL(VIRTIO_NET_F_MRG_RXBUF);
 	struct virtio_net_hdr_mrg_rxbuf hdr = {};
 	struct msghdr msg = {
 		.msg_flags = MSG_DONTWAIT,
@@ -390,7 +383,8 @@ static int rx_one(struct vhx_vq *vq, struct vhx_net_queue *q, int n,
 		vhx_vq_unget(vq, n);
 		return 0;
 	}
-	if (mergeable) {
+	/* With MRG_RXBUF or VERSION_1 the header says how many (5.1.6.4). */
+	if (q->vhost_hlen + q->sock_hlen == sizeof(hdr)) {
 		nbuf = cpu_to_le16(n);
 		iov_iter_advance(&fixup, offsetof(typeof(hdr), num_buffers));
 		if (copy_to_iter(&nbuf, sizeof(nbuf), &fixup) != sizeof(nbuf))
@@ -399,18 +393,31 @@ static int rx_one(struct vhx_vq *vq, struct vhx_net_queue *q, int n,
 	return rx_add_used(vq, q, n, ret + q->vhost_hlen) ? -EFAULT : 1;
 }
 
+/*
+ * The tap's wakeups are wanted only once its queue is drained: while the
+ * guest has no buffers, the guest's kick brings us back, and a tap poll
+ * would only wake us for nothing at every packet.  Every pass counts
+ * towards the weight, retries and dropped packets included.
+ */
 static void handle_rx(struct vhx_vq *vq)
 {
 	struct vhx_net_queue *q = net_queue(vq);
 	u32 niov, want, pkts = 0;
 	u64 bytes = 0, space;
+	bool drained = false;
 	int n, ret;
 
+	vhx_poll_stop(&q->poll);
 	if (vhx_ring_notify_off(&vq->ring)) {
 		vhx_vq_fail(vq, -EFAULT, "cannot write used flags");
 		return;
 	}
-	while ((want = rx_peek(q))) {
+	do {
+		want = rx_peek(q);
+		if (!want) {
+			drained = true;
+			break;
+		}
 		want += q->sock_hlen;
 		n = rx_gather(vq, q, want + q->vhost_hlen, &niov, &space);
 		if (n < 0)
@@ -426,12 +433,11 @@ static void handle_rx(struct vhx_vq *vq)
 			vhx_vq_fail(vq, ret, "cannot write RX buffer");
 			break;
 		}
-		/* Dropped packets count too: a flood must not pin us. */
 		bytes += want;
-		if (weight_exceeded(vq, bytes, ++pkts))
-			break;
-	}
+	} while (!vhx_vq_exceeds_weight(vq, ++pkts, bytes));
 	vhx_vq_flush_used(vq);
+	if (drained && vhx_vq_running(vq))
+		vhx_poll_start(&q->poll, vq->worker, q->file);
 }
 
 /* Detach the tap from a queue; vq->mutex held.  Returns the file to put. */
@@ -490,9 +496,8 @@ static int net_attach(struct vhx_vq *vq, struct file *file,
 	q->file = file;
 	q->sock = sock;
 	q->rx_ring = ring;
+	/* RX: the first run arms the tap's poll once the tap is drained. */
 	ret = vhx_vq_start(vq, sock);
-	if (!ret && vq->index == VHX_NET_RX)
-		ret = vhx_poll_start(&q->poll, vq->worker, file);
 	if (ret)
 		net_detach(vq);
 	return ret;
@@ -520,7 +525,7 @@ static long net_set_backend(struct vhx_net *n, void __user *argp)
 		if (IS_ERR(file))
 			return PTR_ERR(file);
 	}
-	mutex_lock(&vq->mutex);
+	vhx_vq_lock(vq);
 	old = net_detach(vq);
 	if (file) {
 		ret = net_attach(vq, file, sock, ring);
@@ -533,16 +538,11 @@ static long net_set_backend(struct vhx_net *n, void __user *argp)
 	return ret;
 }
 
-static long net_set_features(struct vhx_net *n, u64 __user *argp)
+static void net_set_hlen(struct vhx_net *n, u64 features)
 {
-	u64 features;
 	u32 hlen;
 	int i;
 
-	if (get_user(features, argp))
-		return -EFAULT;
-	if (features & ~VHX_NET_FEATURES)
-		return -EOPNOTSUPP;
 	hlen = features & (BIT_ULL(VIRTIO_NET_F_MRG_RXBUF) |
 			   BIT_ULL(VIRTIO_F_VERSION_1)) ?
 	       sizeof(struct virtio_net_hdr_mrg_rxbuf) :
@@ -550,7 +550,7 @@ static long net_set_features(struct vhx_net *n, u64 __user *argp)
 	for (i = 0; i < ARRAY_SIZE(n->vqs); i++) {
 		struct vhx_net_queue *q = &n->queues[i];
 
-		mutex_lock(&n->vqs[i].mutex);
+		vhx_vq_lock(&n->vqs[i]);
 		if (features & BIT_ULL(VHOST_NET_F_VIRTIO_NET_HDR)) {
 			q->vhost_hlen = hlen;
 			q->sock_hlen = 0;
@@ -560,6 +560,30 @@ static long net_set_features(struct vhx_net *n, u64 __user *argp)
 		}
 		mutex_unlock(&n->vqs[i].mutex);
 	}
+}
+
+/* Back to the state of a fresh open: no header either way. */
+static void net_reset_hlen(struct vhx_net *n)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(n->queues); i++) {
+		vhx_vq_lock(&n->vqs[i]);
+		n->queues[i].vhost_hlen = 0;
+		n->queues[i].sock_hlen = 0;
+		mutex_unlock(&n->vqs[i].mutex);
+	}
+}
+
+static long net_set_features(struct vhx_net *n, u64 __user *argp)
+{
+	u64 features;
+
+	if (get_user(features, argp))
+		return -EFAULT;
+	if (features & ~VHX_NET_FEATURES)
+		return -EOPNOTSUPP;
+	net_set_hlen(n, features);
 	return vhx_dev_set_features(&n->dev, features);
 }
 
@@ -576,6 +600,12 @@ static long net_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 		break;
 	case VHOST_SET_FEATURES:
 		ret = net_set_features(n, argp);
+		break;
+	case VHOST_RESET_OWNER:
+		/* Features go back to 0, and the header sizes with them. */
+		ret = vhx_dev_ioctl(&n->dev, cmd, argp);
+		if (!ret)
+			net_reset_hlen(n);
 		break;
 	default:
 		ret = vhx_dev_ioctl(&n->dev, cmd, argp);

@@ -138,12 +138,8 @@ static int read_gpa(const struct vhx_mem *mem, u64 gpa, void *dst, u32 len)
 	return 0;
 }
 
-/*
- * Check the ring layout against the memory table and pick up where the
- * guest's used ring stands.  Called before a queue starts processing and
- * whenever the table or ring addresses change.
- */
-int vhx_ring_start(struct vhx_ring *r)
+/* Does the ring layout fit the memory table?  Reads no guest memory. */
+int vhx_ring_check(const struct vhx_ring *r)
 {
 	if (!r->num || r->num > VHX_RING_MAX || (r->num & (r->num - 1)))
 		return -EINVAL;
@@ -151,6 +147,20 @@ int vhx_ring_start(struct vhx_ring *r)
 	    !vhx_mem_holds_uaddr(r->mem, r->avail, avail_bytes(r->num)) ||
 	    !vhx_mem_holds_uaddr(r->mem, r->used, used_bytes(r->num)))
 		return -EFAULT;
+	return 0;
+}
+
+/*
+ * Check the layout and pick up where the guest's used ring stands.  Called
+ * only before a queue starts processing: a running queue keeps its own
+ * used index, whatever the guest writes there.
+ */
+int vhx_ring_start(struct vhx_ring *r)
+{
+	int ret = vhx_ring_check(r);
+
+	if (ret)
+		return ret;
 	r->signalled_valid = false;
 	r->avail_idx = r->last_avail;
 	return vhx_read16(USED_IDX(r), &r->used_idx);
@@ -310,22 +320,29 @@ void vhx_ring_unget(struct vhx_ring *r, u16 n)
 	r->last_avail -= n;
 }
 
-/* Publish n used elements, then the index that makes them visible. */
+/*
+ * Publish n used elements, then the index that makes them visible.  More
+ * than num at once would overwrite entries the guest has not seen yet.
+ */
 int vhx_ring_put(struct vhx_ring *r, const struct vhx_used_elem *elems,
 		 u32 n)
 {
-	u32 start = r->used_idx & (r->num - 1);
-	u32 first = n < r->num - start ? n : r->num - start;
+	u32 done = 0, start, chunk;
 	int ret;
 
+	if (n > r->num)
+		return -EINVAL;
 	if (!n)
 		return 0;
-	ret = vhx_write(USED_ENTRY(r, start), elems, first * sizeof(*elems));
-	if (!ret && first < n)
-		ret = vhx_write(USED_ENTRY(r, 0), elems + first,
-				(n - first) * sizeof(*elems));
-	if (ret)
-		return ret;
+	while (done < n) {
+		start = (u16)(r->used_idx + done) & (r->num - 1);
+		chunk = n - done < r->num - start ? n - done : r->num - start;
+		ret = vhx_write(USED_ENTRY(r, start), elems + done,
+				chunk * sizeof(*elems));
+		if (ret)
+			return ret;
+		done += chunk;
+	}
 	vhx_wmb();
 	ret = vhx_write16(USED_IDX(r), r->used_idx + n);
 	if (!ret)

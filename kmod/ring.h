@@ -75,6 +75,7 @@ int vhx_mem_to_iov(const struct vhx_mem *mem, u64 gpa, u64 len,
 		   struct iovec *iov, u32 max, u32 *n);
 bool vhx_mem_holds_uaddr(const struct vhx_mem *mem, u64 uaddr, u64 len);
 
+int vhx_ring_check(const struct vhx_ring *r);
 int vhx_ring_start(struct vhx_ring *r);
 int vhx_ring_get(struct vhx_ring *r, struct vhx_chain *c,
 		 struct iovec *iov, u32 iov_max);

@@ -43,6 +43,7 @@ struct vhx_vq {
 	struct vhx_dev *dev;
 	unsigned int index;
 	struct mutex mutex;		/* serialises ioctls against the handler */
+	atomic_t waiting;		/* ioctls waiting for mutex: stop polling */
 	struct vhx_ring ring;
 	bool addr_set;
 	bool broken;			/* stopped on bad guest input */
@@ -61,6 +62,10 @@ struct vhx_vq {
 	struct iovec *iov;
 	struct vhx_used_elem *used;	/* entries not yet published */
 	u32 nused;
+	unsigned long *inflight;	/* heads taken, not yet used */
+	u16 *taken;			/* last heads taken, for unget */
+	u16 ntaken;
+	u32 walked;			/* descriptors walked this run */
 	bool unsignalled;		/* published since the last call check */
 	void *private;			/* net/blk per-queue state */
 };
@@ -73,6 +78,8 @@ struct vhx_dev {
 	const char *name;		/* "net" or "blk", for messages and threads */
 	struct mm_struct *mm;		/* owner's, NULL when unowned */
 	struct vhx_mem *mem;
+	const struct cred *cred;	/* owner's, for backend I/O */
+	unsigned long fsize_limit;	/* owner's RLIMIT_FSIZE */
 	struct vhx_vq *vqs;
 	unsigned int nvqs;
 	bool worker_per_vq;		/* blk: each queue its own thread */
@@ -84,9 +91,13 @@ struct vhx_dev {
 	void (*stop_vq)(struct vhx_vq *vq);
 };
 
-/* Per-queue byte and request budgets before a handler yields the worker. */
+/*
+ * Per-run budgets before a handler yields the worker: bytes, requests (or
+ * packets, retries included) and descriptors walked.
+ */
 #define VHX_WEIGHT_BYTES	0x80000
 #define VHX_WEIGHT_REQS		256
+#define VHX_WEIGHT_DESCS	16384
 
 int vhx_dev_init(struct vhx_dev *d, struct vhx_vq *vqs, unsigned int nvqs,
 		 const char *name, u64 offered);
@@ -96,7 +107,10 @@ long vhx_dev_ioctl(struct vhx_dev *d, unsigned int cmd, void __user *argp);
 int vhx_dev_set_features(struct vhx_dev *d, u64 features);
 int vhx_dev_check_owner(struct vhx_dev *d);
 
+void vhx_vq_lock(struct vhx_vq *vq);
+
 /* Queue lifecycle, called with vq->mutex held. */
+int vhx_vq_prepare(struct vhx_vq *vq);
 int vhx_vq_start(struct vhx_vq *vq, void *backend);
 void *vhx_vq_stop(struct vhx_vq *vq);
 bool vhx_vq_running(struct vhx_vq *vq);
@@ -109,6 +123,7 @@ int vhx_vq_flush_used(struct vhx_vq *vq);
 bool vhx_vq_rearm(struct vhx_vq *vq);
 void vhx_vq_fail(struct vhx_vq *vq, int err, const char *why);
 void vhx_vq_requeue(struct vhx_vq *vq);
+bool vhx_vq_exceeds_weight(struct vhx_vq *vq, u32 reqs, u64 bytes);
 
 /* Works and polls: the building blocks backends use for their own files. */
 void vhx_work_init(struct vhx_work *work, void (*fn)(struct vhx_work *));

@@ -96,8 +96,10 @@ static int tc_config(void)
 	KT_ASSERT(cfg.max_discard_sectors && cfg.max_write_zeroes_sectors &&
 		  cfg.max_discard_seg && cfg.max_write_zeroes_seg,
 		  "discard/write-zeroes limits missing");
-	KT_ASSERT(!strncmp((char *)cfg.serial, "vhx-", 4),
-		  "default serial '%.20s'", cfg.serial);
+	/* Nothing about the host by default: the VMM names the disk. */
+	for (size_t j = 0; j < sizeof(cfg.serial); j++)
+		KT_ASSERT(!cfg.serial[j], "default serial '%.20s' not empty",
+			  cfg.serial);
 	KT_OK(vhxg_ioctl(&b.dev, VHX_BLK_SET_SERIAL, serial));
 	KT_OK(blk_get_config(&b, &cfg));
 	KT_ASSERT(!memcmp(cfg.serial, serial, sizeof(serial)), "serial not set");
@@ -610,8 +612,6 @@ static int tc_block_device(void)
 	KT_OK(blk_get_config(&b, &c));
 	KT_ASSERT(c.capacity == sectors, "capacity %llu, want %llu",
 		  (unsigned long long)c.capacity, (unsigned long long)sectors);
-	KT_ASSERT(!strncmp((char *)c.serial, "vhx-blk-1:0", 11),
-		  "serial '%.20s'", c.serial);
 	buf = blk_buf(&b, 1 << 20, 0);
 	for (i = 0; i < 6; i++) {
 		uint64_t sector = (i * 1237) % (sectors - 2048);

@@ -44,7 +44,7 @@ struct vhx_blk_config {
 	__u32 max_discard_seg;		/* segments in one discard request */
 	__u32 max_write_zeroes_seg;	/* segments in one write-zeroes request */
 	__u32 discard_sector_alignment;	/* in 512-byte sectors */
-	__u32 reserved[1];	/* zero */
+	__u32 reserved[2];	/* zero; makes the size 72 on every ABI */
 };
 
 /*
@@ -55,9 +55,13 @@ struct vhx_blk_config {
  * backend; a backend opened read-only (or a read-only block device)
  * makes it read-only whether RO is acked or not.  Writes, discards and
  * write-zeroes to a read-only device complete with VIRTIO_BLK_S_IOERR.
- * Without FLUSH acked every write is written through (O_DSYNC).  DISCARD
+ * Without FLUSH acked every write is written through (O_DSYNC), and a
+ * discard or write-zeroes completes once its range is synced.  DISCARD
  * and WRITE_ZEROES requests complete with VIRTIO_BLK_S_UNSUPP unless
- * their feature is acked.
+ * their feature is acked.  Backend I/O runs with the credentials of the
+ * owner (the process that called VHOST_SET_OWNER) and within its
+ * RLIMIT_FSIZE: a write the owner could not make itself completes with
+ * VIRTIO_BLK_S_IOERR.
  *
  * Requests follow the virtio spec (1.2, 5.2.6): a struct
  * virtio_blk_outhdr in the readable part, then data, then one status byte,
@@ -77,7 +81,8 @@ struct vhx_blk_config {
  * Attach a regular file or block device as the backend of every queue of
  * the device; -1 detaches.  Configure the rings first: every queue whose
  * ring is set up (SET_VRING_NUM and SET_VRING_ADDR) is started, the
- * others stay idle until the backend is set again.  Setting or detaching
+ * others stay idle until the backend is set again.  If any of them
+ * cannot start, the call fails before any queue has taken a request.  Setting or detaching
  * a backend first stops all queues and waits for their I/O.  Block
  * devices, and regular files opened with O_DIRECT, are driven with direct
  * asynchronous I/O; other files through the page cache.  The fd must be
@@ -88,8 +93,9 @@ struct vhx_blk_config {
 #define VHX_BLK_GET_CONFIG	_IOR(VHX_IOC_TYPE, 0x02, struct vhx_blk_config)
 /*
  * Set the GET_ID serial (20 bytes, zero-padded, not NUL-terminated).  It
- * then survives backend changes; until it is set, attaching a backend
- * sets a default naming the backing inode or block device.
+ * survives backend changes; until it is set the serial is empty (all
+ * zero), so that nothing about the host reaches the guest.
+ * VHX_BLK_GET_CONFIG and VHX_BLK_SET_SERIAL need the owner (EPERM).
  */
 #define VHX_BLK_SET_SERIAL	_IOW(VHX_IOC_TYPE, 0x03, __u8[VHX_BLK_SERIAL_LEN])
 
