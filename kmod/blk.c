@@ -87,6 +87,7 @@ struct blk_req {
 	u16 head;
 	bool write;
 	bool frozen;			/* holds freeze protection until done */
+	bool sync;			/* FLUSH not acked: sync what it zeroed */
 };
 
 struct blk_queue {
@@ -596,8 +597,7 @@ static void blk_slow_work(struct work_struct *work)
 	if (req->type == VIRTIO_BLK_T_FLUSH)
 		ret = vfs_fsync(file, 0);
 	else
-		ret = blk_dwz(req, file, !(req->q->vq->features &
-					    BIT_ULL(VIRTIO_BLK_F_FLUSH)));
+		ret = blk_dwz(req, file, req->sync);
 	revert_creds(old_cred);
 	blk_req_done(req, ret, true);
 }
@@ -610,6 +610,7 @@ static int blk_slow(struct blk_queue *q, struct vhx_chain *c,
 	struct blk_req *req = blk_get_req(q, c, status, type);
 	u8 ret = VIRTIO_BLK_S_OK;
 
+	req->sync = !(q->vq->features & BIT_ULL(VIRTIO_BLK_F_FLUSH));
 	if (type != VIRTIO_BLK_T_FLUSH)
 		ret = blk_dwz_parse(b, q->vq, out, req);
 	if (ret != VIRTIO_BLK_S_OK) {
