@@ -53,4 +53,17 @@ static inline void vhx_page_frag_drain(struct page_frag_cache *nc)
 #define VHX_TUN_BATCH	0
 #endif
 
+/*
+ * Since 6.4 the kernel runs vhost workers as threads of their owner
+ * (vhost_task, exported when CONFIG_VHOST_TASK is set).  vhx uses the
+ * interface with a kill callback, checked against 6.12; before that its
+ * workers are kernel threads.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0) && IS_ENABLED(CONFIG_VHOST_TASK)
+#include <linux/sched/vhost_task.h>
+#define VHX_USER_WORKER	1
+#else
+#define VHX_USER_WORKER	0
+#endif
+
 #endif /* VHX_COMPAT_H */
