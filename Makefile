@@ -3,6 +3,8 @@
 # vhx: in-kernel vhost-net and vhost-blk.
 #
 #   make            module (for KVER/KDIR) + userspace tools + selftests
+#   make fuzz       the ring walker under libFuzzer for FUZZ_SECONDS (60),
+#                   one KTAP result (selftests/fuzz/Makefile)
 #   make check      the whole test suite, in a test VM, on every supported kernel
 #   make demo       boot a guest under vhx-vm with vhx-served net and disk
 #   make bench      side-by-side benchmarks (not run in CI)
@@ -12,8 +14,9 @@ TOP   := $(CURDIR)
 BUILD := $(TOP)/build
 KVER  ?= $(shell uname -r)
 KDIR  ?= $(shell $(TOP)/scripts/kdir.sh $(KVER))
+FUZZ_SECONDS ?= 60
 
-.PHONY: all module sparse user unit deps check demo bench clean
+.PHONY: all module sparse user unit fuzz deps check demo bench clean
 
 all: module user
 
@@ -30,6 +33,10 @@ user:
 
 unit:
 	$(MAKE) -C selftests/unit BUILD=$(BUILD)/unit run
+
+fuzz:
+	@$(MAKE) --no-print-directory -C selftests/fuzz BUILD=$(BUILD)/fuzz \
+		FUZZ_SECONDS=$(FUZZ_SECONDS) run
 
 deps:
 	$(TOP)/scripts/install-deps.sh

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The split virtqueue as it sits in guest memory, and the walker that reads
- * it.  Everything here is shared with userspace unit tests and fuzzers:
+ * it.  Shared with userspace, selftests/unit and selftests/fuzz (libFuzzer):
  * ring.c touches guest memory only through ring_access.h.
  */
 #ifndef VHX_RING_H

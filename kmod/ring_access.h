@@ -2,7 +2,7 @@
 /*
  * How the ring walker reaches guest memory.  In the module every access is
  * a checked user copy in the owner's address space (the worker runs with
- * the owner's mm); in userspace the unit tests and fuzzers supply
+ * the owner's mm); in userspace selftests/unit and selftests/fuzz supply
  * vhx_user_read()/vhx_user_write(), which refuse anything outside the
  * memory they handed out, so a stray access is a test failure rather than
  * silent corruption.
