@@ -50,7 +50,10 @@ static struct vhx_ring ring;
 static bool ring_live;		/* vhx_ring_start succeeded: ops allowed */
 static bool trace;		/* RING_FUZZ_TRACE set: print each result */
 
-#define TRACE(...)	do { if (trace) fprintf(stderr, __VA_ARGS__); } while (0)
+#define TRACE(...)	do {				\
+		if (trace)				\
+			fprintf(stderr, __VA_ARGS__);	\
+	} while (0)
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
 fail(const char *fmt, ...)
@@ -295,10 +298,11 @@ static int ref_indirect(const struct vhx_desc *t, struct ref_chain *c,
 			return -1;
 		for (u32 k = 0; k < 16; k++) {
 			u64 a = base + 16 * (u64)i + k;
-			int ri = ref_find(&table.mem, a);
+			const struct vhx_mem_region *r =
+				&table.r[ref_find(&table.mem, a)];
 
-			p[k] = *(unsigned char *)(uintptr_t)(table.r[ri].uaddr +
-							     (a - table.r[ri].gpa));
+			p[k] = *(unsigned char *)(uintptr_t)(r->uaddr +
+							     (a - r->gpa));
 		}
 		if (le16_to_cpu(d.flags) & VHX_DESC_F_INDIRECT)
 			return -1;
@@ -378,8 +382,8 @@ static void check_segments(const struct iovec *iov, u32 n, const char *what)
 	for (u32 k = 0; k < n; k++)
 		if (iov[k].iov_len &&
 		    !in_region((uintptr_t)iov[k].iov_base, iov[k].iov_len))
-			fail("%s: segment %u (%p, %zu) outside every region", what,
-			     k, iov[k].iov_base, iov[k].iov_len);
+			fail("%s: segment %u (%p, %zu) outside every region",
+			     what, k, iov[k].iov_base, iov[k].iov_len);
 }
 
 static void compare_iov(const struct iovec *a, const struct iovec *b, u32 n,
@@ -388,9 +392,9 @@ static void compare_iov(const struct iovec *a, const struct iovec *b, u32 n,
 	for (u32 k = 0; k < n; k++)
 		if (a[k].iov_base != b[k].iov_base ||
 		    a[k].iov_len != b[k].iov_len)
-			fail("%s: segment %u is (%p, %zu), model (%p, %zu)", what,
-			     k, a[k].iov_base, a[k].iov_len, b[k].iov_base,
-			     b[k].iov_len);
+			fail("%s: segment %u is (%p, %zu), model (%p, %zu)",
+			     what, k, a[k].iov_base, a[k].iov_len,
+			     b[k].iov_base, b[k].iov_len);
 }
 
 /* ---- address generators ---- */
@@ -558,7 +562,8 @@ static u64 gen_ring_addr(struct input *in, u64 bytes)
 	case 1:
 		return r->uaddr + off;
 	case 2:	/* flush with the region end, or a few bytes past it */
-		return r->uaddr + r->size - bytes - (off & 7) + ((off >> 3) & 1);
+		return r->uaddr + r->size - bytes - (off & 7) +
+		       ((off >> 3) & 1);
 	default:
 		return r->uaddr - (off & 0xff);
 	}
@@ -668,9 +673,14 @@ static void op_put(struct input *in)
 	m.used_idx = old + n;
 	m.outstanding = 0;
 	check_state("put");
+	if (!n) {
+		if (memcmp(used_before, (void *)(uintptr_t)ring.used, used_len))
+			fail("a put of nothing wrote the used ring");
+		return;
+	}
 	if (g16(ring.used + 2) != m.used_idx)
-		fail("used->idx %u after putting %u from %u", g16(ring.used + 2),
-		     n, old);
+		fail("used->idx %u after putting %u from %u",
+		     g16(ring.used + 2), n, old);
 	/* Exactly the n entries changed, each where it belongs. */
 	for (u32 k = 0; k < n; k++) {
 		u64 off = 4 + 8 * (u64)((u16)(old + k) % ring.num);
@@ -859,6 +869,48 @@ static void op_synthetic_table(struct input *in)
 
 static u16 guest_avail;		/* the guest's own avail index */
 
+/*
+ * Guest: a well-formed chain of k descriptors (readable ones, then
+ * writable from index w on) in the ring's table from slot i, or with
+ * indirect set in a table at a guest address that descriptor i points to.
+ * The fuzzer then breaks them one field at a time.
+ */
+static void op_chain(struct input *in, bool indirect)
+{
+	u32 num = ring.num;
+	u16 i = U16(in) % num;
+	u32 k = U8(in) % (indirect ? 2 * num + 1 : num) + 1;
+	u32 w = U8(in) % (k + 1);
+	u64 buf = gen_gpa(in);
+	u32 len = U8(in) + 1;
+	u64 base = indirect ? gen_gpa(in) : 0;
+	struct vhx_desc d;
+
+	for (u32 j = 0; j < k; j++) {
+		u16 flags = j >= w ? VHX_DESC_F_WRITE : 0;
+		u16 next = indirect ? j + 1 : (i + j + 1) % num;
+
+		if (j + 1 < k)
+			flags |= VHX_DESC_F_NEXT;
+		d.addr = cpu_to_le64(buf + (u64)j * len);
+		d.len = cpu_to_le32(len);
+		d.flags = cpu_to_le16(flags);
+		d.next = cpu_to_le16(next);
+		if (indirect)
+			guest_write_gpa(base + 16 * (u64)j, &d, 16);
+		else
+			memcpy((void *)(uintptr_t)(ring.desc +
+			       16 * (u64)((i + j) % num)), &d, 16);
+	}
+	if (!indirect)
+		return;
+	d.addr = cpu_to_le64(base);
+	d.len = cpu_to_le32(16 * k);
+	d.flags = cpu_to_le16(VHX_DESC_F_INDIRECT);
+	d.next = 0;
+	memcpy((void *)(uintptr_t)(ring.desc + 16 * (u64)i), &d, 16);
+}
+
 static void run_ops(struct input *in)
 {
 	struct vhx_desc d;
@@ -868,7 +920,7 @@ static void run_ops(struct input *in)
 	for (int nops = 0; in->n && nops < MAX_OPS; nops++) {
 		u8 op = U8(in);
 
-		switch (op % 16) {
+		switch (op % 18) {
 		case 0:	/* guest: a descriptor in the ring's table */
 		case 1: {
 			u16 i = U16(in) % num;
@@ -938,8 +990,11 @@ static void run_ops(struct input *in)
 			else
 				op_mem_to_iov(in);
 			break;
-		default:
+		case 15:
 			op_synthetic_table(in);
+			break;
+		default:
+			op_chain(in, op % 18 == 17);
 			break;
 		}
 	}
@@ -996,7 +1051,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ret)
 		return 0;
 	if (ring.num > 4096)
-		return 0;	/* rings up to 4096 fit a region; see SLOT_SIZE */
+		return 0;	/* cannot happen: see SLOT_SIZE */
 	ring_live = true;
 	m.used_idx = g16(ring.used + 2);
 	m.avail_idx = m.last_avail;
