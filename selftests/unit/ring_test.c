@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "ring.h"
 
@@ -50,7 +51,7 @@ int vhx_user_write(u64 uaddr, const void *src, size_t len)
 
 static struct {
 	struct vhx_mem mem;
-	struct vhx_mem_region r[2];
+	struct vhx_mem_region r[3];
 } table;
 
 static struct vhx_ring ring;
@@ -373,6 +374,321 @@ static void test_chain_longer_than_ring(void)
 	expect_bad("ring_chain_longer_than_ring", -ELOOP);
 }
 
+/* Write len bytes at a guest address, through the memory table. */
+static void gpa_write(u64 g, const void *src, u32 len)
+{
+	const unsigned char *p = src;
+
+	for (u32 k = 0; k < len; k++) {
+		const struct vhx_mem_region *r;
+
+		r = vhx_mem_find(&table.mem, g + k);
+		*(unsigned char *)(uintptr_t)(r->uaddr + (g + k - r->gpa)) =
+			p[k];
+	}
+}
+
+static void gpa_desc(u64 g, u64 addr, u32 len, u16 flags, u16 next)
+{
+	struct vhx_desc d = {
+		.addr = cpu_to_le64(addr), .len = cpu_to_le32(len),
+		.flags = cpu_to_le16(flags), .next = cpu_to_le16(next) };
+
+	gpa_write(g, &d, sizeof(d));
+}
+
+/*
+ * The iov array is exactly iov_max entries on the heap, so one entry
+ * written past it is an ASan report (CVE-2018-16880 class).  A chain of
+ * iov_max segments fits, one more is -ENOBUFS.
+ */
+static void test_iov_exact_size(void)
+{
+	struct iovec *small = malloc(3 * sizeof(*small));
+	struct vhx_chain c;
+	int fits, over, one, two;
+	u32 n1 = 0, n2 = 0, taken;
+
+	setup(NUM);
+	for (int i = 0; i < 3; i++)
+		set_desc(DESC_OFF, i, gpa(BUF_OFF + 64 * i), 8,
+			 i < 2 ? VHX_DESC_F_NEXT : 0, i + 1);
+	publish(0);
+	fits = vhx_ring_get(&ring, &c, small, 3);
+	fits = fits == 1 && c.out == 3 &&
+	       small[2].iov_base == at(BUF_OFF + 128);
+	set_desc(DESC_OFF, 2, gpa(BUF_OFF + 128), 8, VHX_DESC_F_NEXT, 3);
+	set_desc(DESC_OFF, 3, gpa(BUF_OFF + 192), 8, 0, 0);
+	publish(0);
+	over = vhx_ring_get(&ring, &c, small, 3);
+	taken = ring.last_avail;
+	free(small);
+
+	/* Straight into vhx_mem_to_iov: two regions need two entries. */
+	setup(NUM);
+	table.mem.nregions = 2;
+	table.r[0].size = ARENA_SIZE / 2;
+	table.r[1] = (struct vhx_mem_region){
+		.gpa = GPA_BASE + ARENA_SIZE / 2, .size = ARENA_SIZE / 4,
+		.uaddr = uaddr_of(ARENA_SIZE * 3 / 4) };
+	small = malloc(sizeof(*small));
+	one = vhx_mem_to_iov(&table.mem, gpa(ARENA_SIZE / 2 - 4), 8, small, 1,
+			     &n1);
+	free(small);
+	small = malloc(2 * sizeof(*small));
+	two = vhx_mem_to_iov(&table.mem, gpa(ARENA_SIZE / 2 - 4), 8, small, 2,
+			     &n2);
+	two = two == 0 && n2 == 2 &&
+	      small[1].iov_base == at(ARENA_SIZE * 3 / 4) &&
+	      small[1].iov_len == 4;
+	free(small);
+	if (!fits || over != -ENOBUFS || one != -ENOBUFS || !two)
+		printf("# fits %d, over %d, one %d, two %d\n", fits, over, one,
+		       two);
+	report(fits && over == -ENOBUFS && taken == 1 && one == -ENOBUFS &&
+	       two, "ring_iov_exact_size");
+}
+
+static void test_next_is_num(void)
+{
+	struct vhx_chain c;
+	int ok;
+
+	setup(NUM);
+	set_desc(DESC_OFF, 0, gpa(BUF_OFF), 10, VHX_DESC_F_NEXT, NUM - 1);
+	set_desc(DESC_OFF, NUM - 1, gpa(BUF_OFF), 10, 0, 0);
+	publish(0);
+	ok = get(&c) == 1 && c.ndesc == 2;
+	set_desc(DESC_OFF, 0, gpa(BUF_OFF), 10, VHX_DESC_F_NEXT, NUM);
+	publish(0);
+	ok = ok && get(&c) == -EINVAL && ring.last_avail == 1;
+	/* Same bound inside an indirect table: next == its length. */
+	setup(NUM);
+	set_desc(IND_OFF, 0, gpa(BUF_OFF), 4, VHX_DESC_F_NEXT, 2);
+	set_desc(IND_OFF, 1, gpa(BUF_OFF), 4, 0, 0);
+	set_desc(DESC_OFF, 0, gpa(IND_OFF), 32, VHX_DESC_F_INDIRECT, 0);
+	publish(0);
+	report(ok && get(&c) == -EINVAL && ring.last_avail == 0,
+	       "ring_next_equals_num");
+}
+
+/* A chain of exactly num descriptors is legal, direct or indirect. */
+static void test_chain_of_num(void)
+{
+	struct vhx_chain c;
+	int direct, indirect;
+
+	setup(NUM);
+	for (int i = 0; i < NUM; i++)
+		set_desc(DESC_OFF, i, gpa(BUF_OFF + 16 * i), 8,
+			 i < NUM - 1 ? VHX_DESC_F_NEXT : 0, i + 1);
+	publish(0);
+	direct = get(&c) == 1 && c.ndesc == NUM && c.out == NUM;
+	for (int i = 0; i < NUM; i++)
+		set_desc(IND_OFF, i, gpa(BUF_OFF + 16 * i), 8,
+			 (i < NUM - 1 ? VHX_DESC_F_NEXT : 0) |
+			 (i >= NUM / 2 ? VHX_DESC_F_WRITE : 0), i + 1);
+	set_desc(DESC_OFF, 3, gpa(IND_OFF), 16 * NUM, VHX_DESC_F_INDIRECT, 0);
+	publish(3);
+	indirect = get(&c) == 1 && c.head == 3 && c.ndesc == NUM &&
+		   c.out == NUM / 2 && c.in == NUM / 2 &&
+		   iov[NUM - 1].iov_base == at(BUF_OFF + 16 * (NUM - 1));
+	report(direct && indirect && ring.last_avail == 2,
+	       "ring_chain_of_exactly_num");
+}
+
+/* avail->idx - last_avail == num: every entry is there, all of them. */
+static void test_full_ring(void)
+{
+	struct vhx_chain c;
+	int got = 0;
+
+	setup(NUM);
+	ring.last_avail = 0xfffa;	/* and across the 16-bit wrap */
+	avail_next = 0xfffa;
+	for (int i = 0; i < NUM; i++) {
+		set_desc(DESC_OFF, i, gpa(BUF_OFF), 8, 0, 0);
+		publish(i);
+	}
+	vhx_ring_start(&ring);
+	while (get(&c) == 1 && got <= NUM)
+		got += c.head == (u16)(got);
+	report(got == NUM && ring.last_avail == (u16)(0xfffa + NUM) &&
+	       get(&c) == 0, "ring_full_ring");
+}
+
+/* Rings and buffers may end on the region's last byte, not one past. */
+static void test_region_end_exact(void)
+{
+	u64 end = uaddr_of(ARENA_SIZE);
+	struct vhx_chain c;
+	int starts[6], bufs[2];
+	bool holds;
+
+	setup(NUM);
+	ring.desc = end - 16 * NUM;
+	starts[0] = vhx_ring_start(&ring);
+	ring.desc++;
+	starts[1] = vhx_ring_start(&ring);
+	setup(NUM);
+	ring.avail = end - (6 + 2 * NUM);
+	starts[2] = vhx_ring_start(&ring);
+	ring.avail++;
+	starts[3] = vhx_ring_start(&ring);
+	setup(NUM);
+	ring.used = end - (6 + 8 * NUM);
+	starts[4] = vhx_ring_start(&ring);
+	ring.used++;
+	starts[5] = vhx_ring_start(&ring);
+
+	setup(NUM);
+	set_desc(DESC_OFF, 0, gpa(ARENA_SIZE - 16), 16, 0, 0);
+	publish(0);
+	bufs[0] = get(&c);
+	set_desc(DESC_OFF, 0, gpa(ARENA_SIZE - 16), 17, 0, 0);
+	publish(0);
+	bufs[1] = get(&c);
+	holds = vhx_mem_holds_uaddr(&table.mem, end - 1, 1) &&
+		!vhx_mem_holds_uaddr(&table.mem, end - 1, 2) &&
+		!vhx_mem_holds_uaddr(&table.mem, end, 1) &&
+		vhx_mem_find(&table.mem, gpa(ARENA_SIZE - 1)) == &table.r[0] &&
+		!vhx_mem_find(&table.mem, gpa(ARENA_SIZE)) &&
+		!vhx_mem_find(&table.mem, GPA_BASE - 1);
+	report(!starts[0] && starts[1] == -EFAULT && !starts[2] &&
+	       starts[3] == -EFAULT && !starts[4] && starts[5] == -EFAULT &&
+	       bufs[0] == 1 && bufs[1] == -EFAULT && holds,
+	       "ring_region_end_exact");
+}
+
+/*
+ * Tables the module must refuse by one byte: an overlap of one byte, a
+ * region whose user range (or guest range) wraps 2^64 while the other
+ * does not.  And user ranges whose end wraps are not "held".
+ */
+static void test_mem_check_edges(void)
+{
+	struct {
+		struct vhx_mem mem;
+		struct vhx_mem_region r[2];
+	} t = { .mem.nregions = 2 };
+	int adjacent, overlap1, uwrap, gwrap, top;
+	bool held, wrap_held;
+
+	t.r[0] = (struct vhx_mem_region){ .gpa = 0x10000, .size = 0x2000,
+					  .uaddr = 0x100000 };
+	t.r[1] = (struct vhx_mem_region){ .gpa = 0x12000, .size = 0x1000,
+					  .uaddr = 0x400000 };
+	adjacent = vhx_mem_check(&t.mem);
+	t.r[1].gpa = 0x11fff;
+	overlap1 = vhx_mem_check(&t.mem);
+	t.r[1].gpa = 0x12000;
+	t.r[1].uaddr = ~0ULL - 0xfff;	/* uaddr + size wraps, gpa does not */
+	uwrap = vhx_mem_check(&t.mem);
+	t.r[1].uaddr = 0x400000;
+	t.r[1].gpa = ~0ULL - 0xfff + 1;	/* gpa + size wraps to 0 */
+	t.r[1].size = 0x1000;
+	gwrap = vhx_mem_check(&t.mem);
+	t.r[1].gpa = ~0ULL - 0x1000;	/* ends at 2^64 - 1: still fine */
+	top = vhx_mem_check(&t.mem);
+	held = vhx_mem_holds_uaddr(&t.mem, 0x100010, 0x1ff0);
+	wrap_held = vhx_mem_holds_uaddr(&t.mem, 0x100010, ~0ULL - 7) ||
+		    vhx_mem_holds_uaddr(&t.mem, 0x400010, ~0ULL - 0xf);
+	report(adjacent == 0 && overlap1 == -EINVAL && uwrap == -EFAULT &&
+	       gwrap == -EFAULT && top == 0 && held && !wrap_held,
+	       "mem_table_edges");
+}
+
+/*
+ * Regions at the top of the guest address space: a range that ends on
+ * the last usable byte works; one that runs over 2^64 is -EFAULT, even
+ * when the iov has room for a single segment only.
+ */
+static void test_gpa_wraps(void)
+{
+	const u64 top = ~0ULL - 0x2000 + 1;	/* regions at top, top+0x1000 */
+	struct iovec two[2];
+	struct vhx_chain c;
+	int ok, wrap1, wrap4, ring_wrap;
+	u32 n = 0;
+
+	setup(NUM);
+	table.mem.nregions = 2;
+	table.r[0] = (struct vhx_mem_region){
+		.gpa = top, .size = 0x1000, .uaddr = uaddr_of(0x40000) };
+	table.r[1] = (struct vhx_mem_region){
+		.gpa = top + 0x1000, .size = 0xfff,
+		.uaddr = uaddr_of(0x80000) };
+	ok = vhx_mem_check(&table.mem) == 0 &&
+	     vhx_mem_to_iov(&table.mem, top + 0x800, 0x17ff, two, 2, &n) == 0 &&
+	     n == 2 && two[1].iov_base == at(0x80000) &&
+	     two[1].iov_len == 0xfff;
+	n = 0;
+	wrap1 = vhx_mem_to_iov(&table.mem, top + 0x800, 0x1810, two, 1, &n);
+	n = 0;
+	wrap4 = vhx_mem_to_iov(&table.mem, top + 0x800, 0x1810, iov, 4, &n);
+	/* The walker's rings live in the arena: add it as a third region. */
+	table.mem.nregions = 3;
+	table.r[2] = table.r[1];
+	table.r[1] = table.r[0];
+	table.r[0] = (struct vhx_mem_region){
+		.gpa = GPA_BASE, .size = 0x10000, .uaddr = uaddr_of(0) };
+	set_desc(DESC_OFF, 0, top + 0x800, 0x1810, 0, 0);
+	publish(0);
+	ring_wrap = vhx_ring_get(&ring, &c, iov, 1);
+	report(ok && wrap1 == -EFAULT && wrap4 == -EFAULT &&
+	       ring_wrap == -EFAULT && ring.last_avail == 0,
+	       "ring_gpa_wraps_2_64");
+}
+
+/*
+ * An indirect table across two regions whose host memory is not
+ * contiguous: the descriptor cut by the boundary is read in two pieces.
+ */
+static void test_indirect_straddles(void)
+{
+	u64 t = gpa(ARENA_SIZE / 2 - 8);	/* entry 0 is cut in half */
+	struct vhx_chain c;
+	int ret;
+
+	setup(NUM);
+	table.mem.nregions = 2;
+	table.r[0].size = ARENA_SIZE / 2;
+	table.r[1] = (struct vhx_mem_region){
+		.gpa = GPA_BASE + ARENA_SIZE / 2, .size = ARENA_SIZE / 4,
+		.uaddr = uaddr_of(ARENA_SIZE * 3 / 4) };
+	gpa_desc(t, gpa(BUF_OFF), 40, VHX_DESC_F_NEXT, 1);
+	gpa_desc(t + 16, gpa(BUF_OFF + 0x100), 24, VHX_DESC_F_WRITE, 0);
+	set_desc(DESC_OFF, 2, t, 32, VHX_DESC_F_INDIRECT, 0);
+	publish(2);
+	ret = get(&c);
+	report(ret == 1 && c.head == 2 && c.ndesc == 2 && c.out == 1 &&
+	       c.in == 1 && c.out_len == 40 && c.in_len == 24 &&
+	       iov[0].iov_base == at(BUF_OFF) &&
+	       iov[1].iov_base == at(BUF_OFF + 0x100),
+	       "ring_indirect_table_straddles_regions");
+}
+
+/* A (re)started ring reads avail->idx afresh, whatever it had cached. */
+static void test_restart_rereads_avail(void)
+{
+	struct vhx_chain c;
+	int first, after;
+
+	setup(NUM);
+	set_desc(DESC_OFF, 0, gpa(BUF_OFF), 8, 0, 0);
+	vhx_ring_start(&ring);
+	publish(0);
+	publish(0);
+	first = get(&c);		/* caches avail_idx 2, takes one */
+	/* The guest resets its ring; the owner sets the base back to 0. */
+	set_avail_idx(0);
+	ring.last_avail = 0;
+	vhx_ring_start(&ring);
+	after = get(&c);
+	report(first == 1 && after == 0 && ring.last_avail == 0,
+	       "ring_start_rereads_avail_idx");
+}
+
 static void test_put_wraps(void)
 {
 	struct vhx_used_elem e[3];
@@ -391,6 +707,63 @@ static void test_put_wraps(void)
 	       le32_to_cpu(used[2].id) == 10 && le32_to_cpu(used[3].id) == 11 &&
 	       le32_to_cpu(used[0].id) == 12 && le32_to_cpu(used[0].len) == 102,
 	       "ring_used_put_wraps");
+}
+
+/*
+ * vhx_ring_put with num = 4: 5 entries are refused, with nothing written;
+ * exactly 4 land at every start offset (across the 16-bit wrap too), and
+ * nothing past the used ring changes.
+ */
+static void test_put_bounds(void)
+{
+	const u64 used_len = 6 + 8 * 4;
+	unsigned char before[64], *used = at(USED_OFF);
+	struct vhx_used_elem e[5];
+	int over, ok = 1;
+
+	for (int i = 0; i < 5; i++) {
+		e[i].id = cpu_to_le32(20 + i);
+		e[i].len = cpu_to_le32(200 + i);
+	}
+	setup(4);
+	memset(used, 0xa5, sizeof(before));	/* canary past the ring too */
+	*(u16 *)at(USED_OFF + 2) = cpu_to_le16(1);
+	vhx_ring_start(&ring);
+	memcpy(before, used, sizeof(before));
+	over = vhx_ring_put(&ring, e, 5);
+	ok = over == -EINVAL && !memcmp(before, used, sizeof(before)) &&
+	     ring.used_idx == 1;
+	if (!ok)
+		printf("# put of 5 into 4: %d, used_idx %u\n", over,
+		       ring.used_idx);
+	for (u32 start = 0; start < 8; start++) {
+		u16 idx0 = start < 4 ? start : 0xfffe + start - 4;
+		struct vhx_used_elem *slot = at(USED_OFF + 4);
+
+		setup(4);
+		memset(used, 0xa5, sizeof(before));
+		*(u16 *)at(USED_OFF + 2) = cpu_to_le16(idx0);
+		vhx_ring_start(&ring);
+		if (vhx_ring_put(&ring, e, 4) ||
+		    used_idx() != (u16)(idx0 + 4) ||
+		    ring.used_idx != (u16)(idx0 + 4)) {
+			ok = 0;
+			continue;
+		}
+		for (u32 k = 0; k < 4; k++) {
+			struct vhx_used_elem *u = &slot[(u16)(idx0 + k) % 4];
+
+			if (le32_to_cpu(u->id) != 20 + k ||
+			    le32_to_cpu(u->len) != 200 + k)
+				ok = 0;
+		}
+		for (u64 b = used_len; b < sizeof(before); b++)
+			if (used[b] != 0xa5)
+				ok = 0;
+		if (le16_to_cpu(*(u16 *)used) != 0xa5a5)
+			ok = 0;		/* flags untouched */
+	}
+	report(ok, "ring_used_put_bounds");
 }
 
 static void test_event_idx_call(void)
@@ -547,7 +920,9 @@ static void test_random_rings(void)
 
 int main(void)
 {
-	printf("TAP version 13\n1..31\n");
+	/* A walker that loops forever is a failure, not a hung make unit. */
+	alarm(30);
+	printf("TAP version 13\n1..41\n");
 	test_simple_chain();
 	test_empty();
 	test_bad_head();
@@ -571,8 +946,18 @@ int main(void)
 	test_start_checks();
 	test_mem_check();
 	test_random_rings();
+	test_iov_exact_size();
+	test_next_is_num();
+	test_chain_of_num();
+	test_full_ring();
+	test_region_end_exact();
+	test_mem_check_edges();
+	test_gpa_wraps();
+	test_indirect_straddles();
+	test_restart_rereads_avail();
+	test_put_bounds();
 	printf("# %u passed, %u failed\n", passed, failed);
-	if (ntest != 31)
+	if (ntest != 41)
 		printf("# plan mismatch: ran %u\n", ntest);
-	return failed || ntest != 31;
+	return failed || ntest != 41;
 }
