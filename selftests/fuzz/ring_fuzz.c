@@ -49,6 +49,7 @@ static struct {
 static struct vhx_ring ring;
 static bool ring_live;		/* vhx_ring_start succeeded: ops allowed */
 static bool trace;		/* RING_FUZZ_TRACE set: print each result */
+static bool no_access;		/* inside vhx_ring_check: no guest access */
 
 #define TRACE(...)	do {				\
 		if (trace)				\
@@ -83,6 +84,8 @@ static bool in_region(u64 uaddr, u64 len)
 
 int vhx_user_read(void *dst, u64 uaddr, size_t len)
 {
+	if (no_access)
+		fail("vhx_ring_check read guest memory");
 	if (!in_region(uaddr, len))
 		fail("read of %zu bytes at %#llx outside the memory table", len,
 		     (unsigned long long)uaddr);
@@ -94,6 +97,8 @@ int vhx_user_write(u64 uaddr, const void *src, size_t len)
 {
 	u64 used_len = 6 + 8 * (u64)ring.num;
 
+	if (no_access)
+		fail("vhx_ring_check wrote guest memory");
 	if (!in_region(uaddr, len))
 		fail("write of %zu bytes at %#llx outside the memory table",
 		     len, (unsigned long long)uaddr);
@@ -569,17 +574,51 @@ static u64 gen_ring_addr(struct input *in, u64 bytes)
 	}
 }
 
-static int ref_start(void)
+static int ref_check(const struct vhx_ring *r)
 {
-	u32 num = ring.num;
+	u32 num = r->num;
 
 	if (!num || num > VHX_RING_MAX || (num & (num - 1)))
 		return -EINVAL;
-	if (!ref_holds(&table.mem, ring.desc, 16 * (u64)num) ||
-	    !ref_holds(&table.mem, ring.avail, 6 + 2 * (u64)num) ||
-	    !ref_holds(&table.mem, ring.used, 6 + 8 * (u64)num))
+	if (!ref_holds(&table.mem, r->desc, 16 * (u64)num) ||
+	    !ref_holds(&table.mem, r->avail, 6 + 2 * (u64)num) ||
+	    !ref_holds(&table.mem, r->used, 6 + 8 * (u64)num))
 		return -EFAULT;
 	return 0;
+}
+
+/* vhx_ring_check of a layout: the model's answer, no guest access. */
+static int check_layout(const struct vhx_ring *r)
+{
+	int ret, want = ref_check(r);
+
+	no_access = true;
+	ret = vhx_ring_check(r);
+	no_access = false;
+	if (ret != want)
+		fail("vhx_ring_check %d, model %d (num %u)", ret, want, r->num);
+	return ret;
+}
+
+/* The running ring's layout, moved or resized (SET_VRING_ADDR/NUM). */
+static void op_check(struct input *in)
+{
+	struct vhx_ring r = ring;
+	u8 what = U8(in);
+	u64 bytes[] = { 16 * (u64)r.num, 6 + 2 * (u64)r.num,
+			6 + 8 * (u64)r.num };
+	u64 addr = gen_ring_addr(in, bytes[what % 3]);
+
+	if (what & 4)
+		r.num = U16(in);
+	else if (what % 3 == 0)
+		r.desc = addr;
+	else if (what % 3 == 1)
+		r.avail = addr;
+	else
+		r.used = addr;
+	check_layout(&r);
+	check_state("check");
 }
 
 static void do_start(void)
@@ -982,7 +1021,10 @@ static void run_ops(struct input *in)
 				op_notify_on();
 			break;
 		case 13:
-			do_start();
+			if (U8(in) & 1)
+				op_check(in);
+			else
+				do_start();
 			break;
 		case 14:
 			if (U8(in) & 1)
@@ -1041,8 +1083,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ring.last_avail = m.last_avail;
 		guest_avail = m.last_avail;
 	}
+	check_layout(&ring);
 	ret = vhx_ring_start(&ring);
-	want = ref_start();
+	want = ref_check(&ring);
 	TRACE("%u regions, num %u, start %d\n", table.mem.nregions, ring.num,
 	      ret);
 	if (ret != want)
