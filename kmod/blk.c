@@ -806,11 +806,9 @@ static bool blk_configured(struct vhx_vq *vq)
 	return vq->addr_set && vq->ring.num;
 }
 
-/*
- * Can every configured queue start?  Asked before the old backend stops,
- * so that a call bound to fail changes nothing.
- */
-static int blk_check_all(struct vhx_blk *b)
+/* Call fn on each configured queue, under its mutex, until one fails. */
+static int blk_each_configured(struct vhx_blk *b,
+			       int (*fn)(struct blk_queue *q))
 {
 	unsigned int i;
 	int ret = 0;
@@ -818,10 +816,32 @@ static int blk_check_all(struct vhx_blk *b)
 	for (i = 0; i < ARRAY_SIZE(b->vqs) && !ret; i++) {
 		vhx_vq_lock(&b->vqs[i]);
 		if (blk_configured(&b->vqs[i]))
-			ret = vhx_vq_prepare(&b->vqs[i]);
+			ret = fn(&b->queues[i]);
 		mutex_unlock(&b->vqs[i].mutex);
 	}
 	return ret;
+}
+
+static int blk_check_queue(struct blk_queue *q)
+{
+	return vhx_vq_prepare(q->vq);
+}
+
+static int blk_run_queue(struct blk_queue *q)
+{
+	int ret = vhx_vq_start(q->vq, vq_to_blk(q->vq));
+
+	q->worker = q->vq->worker;
+	return ret;
+}
+
+/*
+ * Can every configured queue start?  Asked before the old backend stops,
+ * so that a call bound to fail changes nothing.
+ */
+static int blk_check_all(struct vhx_blk *b)
+{
+	return blk_each_configured(b, blk_check_queue);
 }
 
 /*
@@ -831,26 +851,9 @@ static int blk_check_all(struct vhx_blk *b)
  */
 static int blk_start_all(struct vhx_blk *b)
 {
-	unsigned int i;
-	int ret = 0;
+	int ret = blk_each_configured(b, blk_prepare_queue);
 
-	for (i = 0; i < ARRAY_SIZE(b->vqs) && !ret; i++) {
-		vhx_vq_lock(&b->vqs[i]);
-		if (blk_configured(&b->vqs[i]))
-			ret = blk_prepare_queue(&b->queues[i]);
-		mutex_unlock(&b->vqs[i].mutex);
-	}
-	for (i = 0; i < ARRAY_SIZE(b->vqs) && !ret; i++) {
-		struct blk_queue *q = &b->queues[i];
-
-		vhx_vq_lock(q->vq);
-		if (q->reqs) {
-			ret = vhx_vq_start(q->vq, b);
-			q->worker = q->vq->worker;
-		}
-		mutex_unlock(&q->vq->mutex);
-	}
-	return ret;
+	return ret ? ret : blk_each_configured(b, blk_run_queue);
 }
 
 /* ---- backend ---------------------------------------------------------- */
