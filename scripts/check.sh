@@ -6,23 +6,37 @@
 #   check.sh [--no-deps] [--kernel KVER]...
 #
 # Phases: install dependencies, build userspace (make user), host unit
-# tests (make unit), then for each supported kernel: build vhx.ko (W=1,
+# tests (make unit), the ring fuzzer for 60 s (make fuzz FUZZ_SECONDS=60),
+# then for each supported kernel: build vhx.ko (W=1,
 # warning-free), sparse over our sources, and selftests/run.sh in a test VM
 # with the module loaded.  Supported kernels are the newest installed
 # 6.1.*-amd64 (bookworm) and 6.12.*-amd64 (bookworm-backports) that have
 # headers; a missing family is a failure.  --kernel picks kernels by hand
 # instead (for quicker local runs); --no-deps skips the installation.
 #
-# Counting: every innermost KTAP result ("ok" / "not ok") of the unit tests
-# and of every VM run; SKIPs are reported apart and are not passes.  A
-# failed build, a sparse report, a kernel splat, a VM timeout or crash, or
-# a test program that failed without saying so counts as one failure.
+# Counting (scripts/check-ktap.sh): every innermost KTAP result ("ok" /
+# "not ok") of the unit tests, the fuzzer and every VM run.  A skip is a
+# failure unless selftests/expected-skips allows it; allowed skips are
+# neither passes nor failures.  A failed build, a sparse report, a kernel
+# splat, a VM timeout or crash, or a test program that failed without
+# saying so counts as one failure.  A VM run that did not finish (timeout,
+# stopped after a lockup, crash) adds its failures but not its passes: a
+# partial run passed nothing as a whole.
+#
+# Results are reported in two groups.  "vhx": everything that can fail
+# because of this project's code: the unit tests and fuzzer (kmod/ring.c),
+# every VM result against vhx.ko, the e2e tests of our VMM vhx-vm (even
+# vhx-vm-args and vhx-vm-reboot, which do not use vhx.ko), builds, sparse
+# and VM-level failures.  "reference": results that cannot fail because of
+# vhx: the runs against upstream vhost-net (--dev /dev/vhost-net) and the
+# bench smoke test's upstream vhost-net, io_uring and report legs.
 # Logs: build/check/ (user.log, unit.txt), build/kmod/KVER/build.log,
 # build/sparse/KVER/sparse.log, build/vm/KVER/ (console.log, dmesg.txt,
 # output.txt, setup.log, vm-status).
 #
-# The last line is "N passed, N failed"; the exit status is non-zero iff
-# something failed or nothing passed.  VHX_VM_TIMEOUT (seconds, default
+# The closing lines are "vhx: ...", "reference: ..." and, last, the sum of
+# both, "N passed, N failed"; the exit status is non-zero iff something
+# failed or nothing passed.  VHX_VM_TIMEOUT (seconds, default
 # 1200: a run takes 5-10 minutes, more on a loaded machine) bounds each
 # VM run.
 set -uo pipefail
@@ -63,6 +77,8 @@ done
 passed=0
 failed=0
 skipped=0
+ref_passed=0
+ref_failed=0
 failures=()
 timings=()
 phase_name=
@@ -89,19 +105,39 @@ fail() {
 	echo "check: FAIL: $*" >&2
 }
 
-# Add the KTAP results in FILE to the totals; sets $ktap_failed to the
+# count_ktap FILE NAME [KVER] [--no-passes]: add the KTAP results in FILE
+# to the totals (skips checked against selftests/expected-skips for KVER;
+# results outside run.sh's "# selftest:" blocks are named NAME).  With
+# --no-passes only the failures are added.  Sets $ktap_failed to the
 # number of failures found there, so callers can tell whether a non-zero
 # exit status is already accounted for.
 count_ktap() {
-	local p f s
+	local file=$1 name=$2 kver=${3:-} p f s rp rf
 
-	read -r p f s < <("$top/scripts/check-ktap.sh" "$1")
+	read -r p f s rp rf < <("$top/scripts/check-ktap.sh" \
+		--expected "$top/selftests/expected-skips" \
+		${kver:+--kernel "$kver"} --label "$name" "$file" \
+		2> "$logdir/ktap-notes.txt")
+	sed 's/^/check: /' "$logdir/ktap-notes.txt" >&2
+	if [ -z "$p" ]; then
+		fail "$name: cannot count the results in $file"
+		ktap_failed=1
+		return
+	fi
+	if [ "${4:-}" = --no-passes ]; then
+		echo "check: $name: $p passes not counted (the run did not finish)"
+		p=0
+		rp=0
+	fi
 	passed=$((passed + p))
 	failed=$((failed + f))
 	skipped=$((skipped + s))
+	ref_passed=$((ref_passed + rp))
+	ref_failed=$((ref_failed + rf))
 	ktap_failed=$f
-	echo "check: $2: $p passed, $f failed, $s skipped"
-	[ "$f" -eq 0 ] || failures+=("$2: $f failed test(s), see $1")
+	echo "check: $name: $p passed, $f failed, $s expected skips" \
+	     "(of which reference: $rp passed, $rf failed)"
+	[ "$f" -eq 0 ] || failures+=("$name: $f failed test(s), see $file")
 }
 
 # Newest installed kernel of a family ("6.1", "6.12") with headers.
@@ -117,10 +153,17 @@ newest_kernel() {
 
 mkdir -p "$logdir"
 # Runs in one tree share build/; let a second one wait for the first.
+# Bounded: a whole check takes well under an hour, so a lock held longer
+# belongs to something stuck (a leftover QEMU inherits the descriptor).
 exec 8> "$logdir/.lock"
 if ! flock -n 8; then
 	echo "check: another check.sh is running in this tree; waiting" >&2
-	flock 8
+	if ! flock -w 3600 8; then
+		echo "check: still locked after 3600 s ($logdir/.lock);" \
+		     "is a check.sh or QEMU from an earlier run stuck?" >&2
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
 	echo "check: waited $(($(date +%s) - check_t0))s for it" >&2
 	check_t0=$(date +%s)
 fi
@@ -138,12 +181,41 @@ if ! make -s user > "$logdir/user.log" 2>&1; then
 fi
 phase_done
 
+# The unit tests take seconds; a hang must not eat CI's 90 minutes.
 phase "host unit tests (make unit)"
-make -s unit 2>&1 | tee "$logdir/unit.txt"
+timeout -k 10 600 make -s unit 2>&1 | tee "$logdir/unit.txt"
 status=${PIPESTATUS[0]}
-count_ktap "$logdir/unit.txt" "unit tests"
-[ "$status" -eq 0 ] || [ "$ktap_failed" -gt 0 ] ||
+count_ktap "$logdir/unit.txt" unit
+if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+	fail "make unit timed out after 600 s"
+elif [ "$status" -ne 0 ] && [ "$ktap_failed" -eq 0 ]; then
 	fail "make unit exited with status $status without a failed test"
+fi
+phase_done
+
+# The ring fuzzer (kmod/ring.c on the host): KTAP, counted like the unit
+# tests; it exits non-zero on a finding.  The limit covers the build and
+# the 60 s run.
+phase "ring fuzzer (make fuzz FUZZ_SECONDS=60)"
+if ! make -n fuzz FUZZ_SECONDS=60 > "$logdir/fuzz.txt" 2>&1; then
+	if grep -q "No rule to make target 'fuzz'" "$logdir/fuzz.txt"; then
+		fail "make fuzz missing (no fuzz target in the Makefile)"
+	else
+		fail "make -n fuzz fails (log: $logdir/fuzz.txt)"
+	fi
+else
+	timeout -k 10 900 make -s fuzz FUZZ_SECONDS=60 2>&1 |
+		tee "$logdir/fuzz.txt"
+	status=${PIPESTATUS[0]}
+	count_ktap "$logdir/fuzz.txt" fuzz
+	if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+		fail "make fuzz timed out after 900 s"
+	elif [ "$status" -ne 0 ] && [ "$ktap_failed" -eq 0 ]; then
+		fail "make fuzz exited with status $status without a failed test"
+	elif ! grep -qE '^(not )?ok ' "$logdir/fuzz.txt"; then
+		fail "make fuzz printed no KTAP result (log: $logdir/fuzz.txt)"
+	fi
+fi
 phase_done
 
 if [ ${#kernels[@]} -eq 0 ]; then
@@ -191,8 +263,16 @@ for k in "${kernels[@]}"; do
 		--log "$out/console.log" --out "$out" --timeout "$vm_timeout" \
 		-- selftests/run.sh
 	status=$?
+	# A run that did not finish contributes its failures only.
+	partial=--no-passes
+	if [ -f "$out/vm-status" ] && grep -qx 'timeout=0' "$out/vm-status" &&
+	   grep -qx 'stopped_hung=0' "$out/vm-status" &&
+	   ! grep -qx 'command_status=none' "$out/vm-status"; then
+		partial=
+	fi
 	ktap_failed=0
-	[ ! -f "$out/output.txt" ] || count_ktap "$out/output.txt" "$k selftests"
+	[ ! -f "$out/output.txt" ] ||
+		count_ktap "$out/output.txt" "$k selftests" "$k" $partial
 	if [ ! -f "$out/vm-status" ]; then
 		fail "$k: vm-run.sh failed with status $status"
 	else
@@ -222,6 +302,9 @@ if [ ${#failures[@]} -gt 0 ]; then
 	echo "=== check: failures"
 	printf '  %s\n' "${failures[@]}"
 fi
-echo "$skipped skipped"
+echo "vhx: $((passed - ref_passed)) passed, $((failed - ref_failed)) failed"
+echo "reference (upstream vhost-net, bench baselines): $ref_passed passed," \
+     "$ref_failed failed"
+echo "$skipped skipped (allowed by selftests/expected-skips)"
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ] && [ $passed -gt 0 ]

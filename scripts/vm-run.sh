@@ -17,8 +17,17 @@
 # the repository directory (same absolute path as on the host).  DIR is
 # mounted read-write at its host path, so the command can leave files
 # there; everything else it writes vanishes with the VM.  Environment:
-# VHX_IN_VM=1, VHX_KVER, VHX_OUT=DIR.  After the command the module is
-# unloaded again, which catches leaked references and slab objects.
+# VHX_IN_VM=1, VHX_KVER, VHX_OUT=DIR, VHX_MODPROBE_FAILED (the modules
+# that did not load).  After the command the module is unloaded again,
+# which catches leaked module references (open files, running workers).
+#
+# Memory debugging is on: slub_debug=FZPU (red zones and poison in slab
+# objects), kfence.sample_interval=10 (KFENCE guard pages on sampled
+# allocations, catching out-of-bounds and use-after-free reads too; 6.12
+# has KFENCE, 6.1 does not and ignores the option) and page_poison=1
+# (freed pages are poisoned and checked when reallocated, which covers
+# the page allocator and vmalloc).  "slub_debug=-" in --append, as
+# benchmarks and demos pass, turns all three off.
 #
 # The command's stdout and stderr are streamed to this script's stdout and
 # kept in DIR/output.txt; the serial console goes to CONSOLE_LOG (default
@@ -176,6 +185,9 @@ want=$( {
 	printf ' )\n'
 } > "$out/vm-job.env"
 
+debug_args="slub_debug=FZPU kfence.sample_interval=10 page_poison=1"
+[[ " $append " != *" slub_debug=- "* ]] || debug_args=
+
 # QEMU option values separate fields with commas; double them in paths.
 qpath() {
 	printf '%s' "${1//,/,,}"
@@ -187,7 +199,7 @@ out_share="local,path=$(qpath "$out"),mount_tag=vhxout,security_model=none"
 qemu=(qemu-system-x86_64 -nodefaults -no-user-config -no-reboot
 	-accel tcg -cpu max -smp "$smp" -m "$mem" -display none
 	-kernel "$kernel" -initrd "$initrd"
-	-append "console=ttyS0 panic=-1 slub_debug=FZPU rdinit=/init $append"
+	-append "console=ttyS0 panic=-1 $debug_args rdinit=/init $append"
 	-chardev "file,id=console,path=$(qpath "$log")" -serial chardev:console
 	-virtfs "$root_share,multidevs=remap"
 	-virtfs "$out_share,multidevs=remap"
