@@ -19,7 +19,8 @@ fi
 # enough that ordinary boot messages do not match: each was checked
 # against clean boots of both supported kernels.
 patterns=(
-	'BUG:'				# BUG: unable to handle..., soft lockup, ...
+	'BUG:'				# BUG: unable to handle..., soft lockup,
+					# BUG: KFENCE: ...
 	'WARNING:'			# WARN_ON and friends
 	'Oops'
 	'general protection fault'
@@ -34,6 +35,7 @@ patterns=(
 	'BUG [a-zA-Z0-9_:-]+ \(.*\): '	# slub: "BUG <cache> (Tainted...): ..."
 	'INFO: .*[Ff]reed'
 	'Objects remaining'
+	'pagealloc: (memory corruption|single bit error)'	# page_poison=1
 	'soft lockup'
 	'hard LOCKUP'
 	'blocked for more than'

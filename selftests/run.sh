@@ -9,14 +9,18 @@
 #                    [--no-e2e] [NAME...]
 #
 # What runs, in this order:
-#   - every executable DIR/*_test (DIR: build/user/selftests), with no
-#     arguments;
-#   - net tests, DIR/net_*_test, additionally once more with
-#     "--dev /dev/vhost-net" when that device exists, so the upstream
-#     vhost-net driver shows the reference behaviour for the same test;
-#   - every executable selftests/e2e/*.sh (end-to-end tests that boot a
-#     guest; files that are not executable, like lib.sh, are helpers).
+#   - DIR/NAME_test (DIR: build/user/selftests) for every
+#     selftests/*/NAME_test.c (not lib/ or unit/), and any other DIR/*_test,
+#     with no arguments;
+#   - net tests, DIR/net_*_test, once more with "--dev /dev/vhost-net", so
+#     the upstream vhost-net driver shows the reference behaviour for the
+#     same test;
+#   - every selftests/e2e/*.sh (end-to-end tests that boot a guest;
+#     helpers such as lib.bash are not named *.sh).
 # NAME... limits the run to tests whose file name contains one of them.
+# A test that cannot run (binary missing, script not executable, no
+# /dev/vhost-net for the reference run) is reported as a skip at its
+# run's level, and so is a test file that printed "1..0 # SKIP".
 #
 # Each test prints KTAP.  The output here is KTAP too: one top-level
 # result per test run, with that run's own output indented by four spaces
@@ -24,7 +28,9 @@
 # results do not show (crash, timeout, non-zero exit with no failed test,
 # fewer results than its plan, no KTAP at all), a "not ok" line saying so
 # is added to its block, so that counting the innermost results counts
-# every failure.  Exit status: 0 when every run passed, 1 otherwise.
+# every failure.  The counting is scripts/check-ktap.sh's, as in make
+# check: a skip that selftests/expected-skips does not allow is a failure.
+# Exit status: 0 when nothing failed and something passed, 1 otherwise.
 set -u
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,7 +38,9 @@ bindir=$top/build/user/selftests
 e2edir=$top/selftests/e2e
 test_timeout=300
 # An e2e test boots a guest in about 2.5 minutes here under load; twice
-# that is a hang, and must leave time in check.sh's 600 s VM budget.
+# that is a hang.  The whole VM run has check.sh's 1200 s budget
+# (VHX_VM_TIMEOUT), so two hung tests can use it up; what did not run by
+# then is lost, and check.sh reports the timeout as a failure.
 e2e_timeout=300
 run_e2e=1
 filters=()

@@ -146,6 +146,24 @@ report_guest() {
 	done
 }
 
+# guest_console_clean LOG: the nested guest's kernel must not have
+# reported a splat (WARNING, BUG, Oops, lockup, ...): a virtio driver
+# complaining about the device vhx serves is a failure even when the
+# guest's checks passed.  The guests boot without "quiet" so that such
+# reports reach the console.  The log is kept in $VHX_OUT/e2e-consoles/.
+guest_console_clean() {
+	local log=$1 hits rc keep
+
+	if [ -n "${VHX_OUT:-}" ] && [ -f "$log" ]; then
+		keep=$VHX_OUT/e2e-consoles/$(basename "$0" .sh)-$(basename "$log")
+		mkdir -p "$(dirname "$keep")" && cp "$log" "$keep"
+	fi
+	hits=$("$top/scripts/splat-check.sh" "$log" 2>&1)
+	rc=$?
+	[ $rc = 0 ] || printf '%s\n' "$hits" | head -n 40 | sed 's/^/# guest: /'
+	ktap_result guest-kernel-clean $rc "splat-check of the guest console${keep:+ ($keep)}"
+}
+
 # Show the tail of a console log as KTAP diagnostics.
 show_log() {
 	tail -n "${2:-40}" "$1" | tr -d '\r' | sed 's/^/# console: /'

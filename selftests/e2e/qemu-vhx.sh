@@ -14,12 +14,12 @@ set -u
 guest_checks=(queue-pairs ping iperf3-tx iperf3-rx reset-and-ping)
 
 need_kvm
-ktap_plan $((2 + ${#guest_checks[@]}))
+ktap_plan $((3 + ${#guest_checks[@]}))
 
 qemu=$(command -v qemu-system-x86_64)
 if [ -z "$qemu" ] || [ ! -e /dev/vhx-net ] || ! command -v python3 >/dev/null; then
 	diag "need qemu-system-x86_64, python3 and /dev/vhx-net (is vhx.ko loaded?)"
-	for t in boot "${guest_checks[@]}" exit-status; do
+	for t in boot "${guest_checks[@]}" exit-status guest-kernel-clean; do
 		ktap_result "$t" 1
 	done
 	exit 1
@@ -56,7 +56,7 @@ log=$work/console.log
 run_guest "$log" timeout 250 python3 "$work/with-fds.py" "$tap" "$qemu" -enable-kvm -cpu host -smp 2 \
 	-m 512 -nodefaults -no-user-config -display none -no-reboot \
 	-serial stdio -kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 quiet panic=-1 -- \"/e2e/check.sh 10.62.0.2 10.62.0.1 2 0\"" \
+	-append "console=ttyS0 panic=-1 -- \"/e2e/check.sh 10.62.0.2 10.62.0.1 2 0\"" \
 	-netdev @NETDEV@ \
 	-device virtio-net-pci,netdev=n0,mq=on,vectors=6,mac=52:54:00:12:34:62
 rc=$?
@@ -66,5 +66,6 @@ ktap_result boot $? "QEMU start to guest init: ${boot_ms:-never} ms ($(basename 
 report_guest "$log" "${guest_checks[@]}"
 grep -q "vhx-guest: exit" "$log" && [ $rc = 0 ]
 ktap_result exit-status $? "QEMU exit status $rc"
+guest_console_clean "$log"
 [ $ktap_failed = 0 ] || show_log "$log"
 exit $ktap_failed

@@ -9,11 +9,11 @@ set -u
 . "$(dirname "$0")/lib.bash"
 
 need_kvm
-ktap_plan 3
+ktap_plan 4
 
 if [ ! -x "$vhx_vm" ]; then
 	diag "no $vhx_vm (make user)"
-	for t in boot guest-command exit-on-reboot; do
+	for t in boot guest-command exit-on-reboot guest-kernel-clean; do
 		ktap_result "$t" 1
 	done
 	exit 1
@@ -23,7 +23,7 @@ initrd=$(guest_initramfs "") || initrd=
 log=$work/console.log
 run_guest "$log" timeout 200 "$vhx_vm" --kernel "$kernel" --initrd "$initrd" \
 	--cpus 1 --memory 256 \
-	--cmdline "console=ttyS0 quiet panic=-1 -- \"echo about-to-reboot; reboot -f\""
+	--cmdline "console=ttyS0 panic=-1 -- \"echo about-to-reboot; reboot -f\""
 rc=$?
 
 [ -n "$boot_ms" ]
@@ -32,5 +32,6 @@ grep -q "^about-to-reboot" "$log"
 ktap_result guest-command $?
 grep -q "vhx-vm: guest rebooted" "$log" && [ $rc = 0 ]
 ktap_result exit-on-reboot $? "vhx-vm exit status $rc"
+guest_console_clean "$log"
 [ $ktap_failed = 0 ] || show_log "$log"
 exit $ktap_failed

@@ -16,11 +16,12 @@ guest_checks=(queue-pairs ping iperf3-tx iperf3-rx reset-and-ping second-nic-pin
 disk_checks=(disk-queues fio-verify disk-reset ro-disk)
 
 need_kvm
-ktap_plan $((2 + ${#guest_checks[@]} + ${#disk_checks[@]}))
+ktap_plan $((3 + ${#guest_checks[@]} + ${#disk_checks[@]}))
 
 if [ ! -x "$vhx_vm" ] || [ ! -e /dev/vhx-net ]; then
 	diag "missing $vhx_vm or /dev/vhx-net (is vhx.ko loaded?)"
-	for t in boot "${guest_checks[@]}" "${disk_checks[@]}" exit-status; do
+	for t in boot "${guest_checks[@]}" "${disk_checks[@]}" exit-status \
+		 guest-kernel-clean; do
 		ktap_result "$t" 1
 	done
 	exit 1
@@ -48,7 +49,7 @@ run_guest "$log" timeout 250 "$vhx_vm" --kernel "$kernel" --initrd "$initrd" \
 	--cpus 2 --memory 512 \
 	--net "tap=$tap,queues=2,vhost=/dev/vhx-net" \
 	--net "tap=$tap2,mac=52:54:00:00:63:02" "${disk_args[@]}" \
-	--cmdline "console=ttyS0 quiet panic=-1 -- \"/e2e/check.sh 10.61.0.2 10.61.0.1 2 $diskq 10.63.0.2 10.63.0.1\""
+	--cmdline "console=ttyS0 panic=-1 -- \"/e2e/check.sh 10.61.0.2 10.61.0.1 2 $diskq 10.63.0.2 10.63.0.1\""
 rc=$?
 ip link del $tap2 2>/dev/null
 
@@ -64,5 +65,6 @@ else
 fi
 grep -q "vhx-guest: exit" "$log" && [ $rc = 0 ]
 ktap_result exit-status $? "vhx-vm exit status $rc"
+guest_console_clean "$log"
 [ $ktap_failed = 0 ] || show_log "$log"
 exit $ktap_failed
