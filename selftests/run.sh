@@ -199,8 +199,10 @@ verdict() {
 		# The whole file skipped itself: say why, at the run's level,
 		# where the counter sees it (and fails it unless expected).
 		echo "skip $(sed -nE 's/^1\.\.0[[:space:]]*#[[:space:]]*[Ss][Kk][Ii][Pp][[:space:]]*//p' "$log" | head -n 1)"
+	elif [ "$plan" = 0 ] && [ "$results" -eq 0 ] && [ "$status" -ne 0 ]; then
+		echo "planned no results, exit status $status"
 	elif [ "$plan" = 0 ] && [ "$results" -eq 0 ]; then
-		echo "planned no results without saying SKIP (exit status $status)"
+		echo "planned no results without saying SKIP"
 	elif [ -n "$plan" ] && [ "$results" -lt "$plan" ]; then
 		echo "only $results of $plan planned results"
 	elif [ "$failed" -gt 0 ]; then
@@ -210,6 +212,21 @@ verdict() {
 	else
 		echo ok
 	fi
+}
+
+expected=()
+[ ! -f "$top/selftests/expected-skips" ] ||
+	expected=(--expected "$top/selftests/expected-skips")
+
+# The number of failures the counter finds in the run's own output, with
+# its skips checked against selftests/expected-skips.
+count_failed() {
+	local counts
+
+	counts=$("$top/scripts/check-ktap.sh" "${expected[@]}" \
+		 --kernel "$(uname -r)" --label "$1" "$log" 2> /dev/null)
+	set -- $counts
+	echo "${2:-1}"
 }
 
 run_all() {
@@ -239,9 +256,14 @@ run_all() {
 		sed 's/^/    /' "$log"
 		elapsed=$(($(date +%s) - start))
 		why=$(verdict "$status")
+		[ "$why" != ok ] || [ "$(count_failed "$label")" -eq 0 ] ||
+			why="skipped cases that selftests/expected-skips does not list"
 		case $why in
 		ok)
 			echo "ok $n - $label # time=${elapsed}s"
+			;;
+		skipped\ cases*)
+			echo "not ok $n - $label # $why"
 			;;
 		skip\ *)
 			echo "ok $n - $label # SKIP ${why#skip }"
@@ -260,9 +282,6 @@ run_all() {
 # The verdict is the counter's, so that a skip selftests/expected-skips
 # does not allow fails here exactly as it fails in make check.
 run_all | tee "$all"
-expected=()
-[ ! -f "$top/selftests/expected-skips" ] ||
-	expected=(--expected "$top/selftests/expected-skips")
 counts=$("$top/scripts/check-ktap.sh" "${expected[@]}" --kernel "$(uname -r)" \
 	 "$all" 2> "$log")
 sed 's/^/# /' "$log"
