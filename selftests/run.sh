@@ -109,7 +109,7 @@ manifest_bins() {
 		[ -f "$src" ] || continue
 		dir=$(dirname "$src")
 		case ${dir##*/} in
-		lib | unit) continue ;;
+		lib | unit | fuzz) continue ;;	# built and run on the host
 		esac
 		[ -f "$dir/Makefile" ] && continue
 		src=${src##*/}
