@@ -56,7 +56,7 @@ log=$work/console.log
 run_guest "$log" timeout 250 python3 "$work/with-fds.py" "$tap" "$qemu" -enable-kvm -cpu host -smp 2 \
 	-m 512 -nodefaults -no-user-config -display none -no-reboot \
 	-serial stdio -kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 panic=-1 -- \"/e2e/check.sh 10.62.0.2 10.62.0.1 2 0\"" \
+	-append "console=ttyS0 loglevel=5 panic=-1 -- \"/e2e/check.sh 10.62.0.2 10.62.0.1 2 0\"" \
 	-netdev @NETDEV@ \
 	-device virtio-net-pci,netdev=n0,mq=on,vectors=6,mac=52:54:00:12:34:62
 rc=$?

@@ -23,7 +23,7 @@ initrd=$(guest_initramfs "") || initrd=
 log=$work/console.log
 run_guest "$log" timeout 200 "$vhx_vm" --kernel "$kernel" --initrd "$initrd" \
 	--cpus 1 --memory 256 \
-	--cmdline "console=ttyS0 panic=-1 -- \"echo about-to-reboot; reboot -f\""
+	--cmdline "console=ttyS0 loglevel=5 panic=-1 -- \"echo about-to-reboot; reboot -f\""
 rc=$?
 
 [ -n "$boot_ms" ]

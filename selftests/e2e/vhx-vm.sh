@@ -49,7 +49,7 @@ run_guest "$log" timeout 250 "$vhx_vm" --kernel "$kernel" --initrd "$initrd" \
 	--cpus 2 --memory 512 \
 	--net "tap=$tap,queues=2,vhost=/dev/vhx-net" \
 	--net "tap=$tap2,mac=52:54:00:00:63:02" "${disk_args[@]}" \
-	--cmdline "console=ttyS0 panic=-1 -- \"/e2e/check.sh 10.61.0.2 10.61.0.1 2 $diskq 10.63.0.2 10.63.0.1\""
+	--cmdline "console=ttyS0 loglevel=5 panic=-1 -- \"/e2e/check.sh 10.61.0.2 10.61.0.1 2 $diskq 10.63.0.2 10.63.0.1\""
 rc=$?
 ip link del $tap2 2>/dev/null
 
