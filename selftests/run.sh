@@ -107,7 +107,7 @@ manifest_bins() {
 
 	for src in "$top"/selftests/*/*_test.c; do
 		[ -f "$src" ] || continue
-		dir=$(dirname "$src")
+		dir=${src%/*}
 		case ${dir##*/} in
 		lib | unit | fuzz) continue ;;	# built and run on the host
 		esac
@@ -143,7 +143,7 @@ if [ ! -c /dev/vhost-net ]; then
 		ref_missing="$ref_missing (modprobe vhost_net failed, see setup.log)"
 fi
 
-for name in $(manifest_bins | sort -u); do
+for name in $(manifest_bins | LC_ALL=C sort -u); do
 	wanted "$name" || continue
 	bin=$bindir/$name
 	why=
