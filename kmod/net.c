@@ -46,6 +46,13 @@ struct rx_head {
 	u32 len;
 };
 
+/*
+ * The largest frame a guest may send: a 64 KiB GSO frame with its VLAN
+ * header.  tun and tap take lengths as int, so longer chains (a guest can
+ * describe 4 GiB) must never reach them.
+ */
+#define VHX_TX_FRAME_MAX	(0x10000 + VLAN_ETH_HLEN)
+
 /* Frames copied into page fragments before one sendmsg hands them over. */
 #define VHX_TX_BATCH	64
 /* Packets taken off the tap's queue under one lock. */
@@ -217,6 +224,13 @@ static bool tx_send(struct vhx_vq *vq, struct vhx_net_queue *q,
 	return tx_one(vq, q, c);
 }
 
+static bool tx_too_big(struct vhx_net_queue *q, struct vhx_chain *c)
+{
+	u64 hdrs = q->vhost_hlen + q->sock_hlen;
+
+	return c->out_len > hdrs && c->out_len - hdrs > VHX_TX_FRAME_MAX;
+}
+
 /* Every pass counts towards the weight, the ones that find nothing too. */
 static void handle_tx(struct vhx_vq *vq)
 {
@@ -246,7 +260,8 @@ static void handle_tx(struct vhx_vq *vq)
 			vhx_vq_fail(vq, -EINVAL, "TX chain layout");
 			break;
 		}
-		if (!tx_send(vq, q, &c))
+		/* A frame no link can carry is dropped, like a malformed one. */
+		if (!tx_too_big(q, &c) && !tx_send(vq, q, &c))
 			break;
 		if (vhx_vq_add_used(vq, c.head, 0))
 			break;
