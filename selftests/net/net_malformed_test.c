@@ -7,7 +7,8 @@
  *
  * The verdict on a TX chain is one of: sent (it came out of the tap as
  * the kernel accepted it), dropped (used, nothing out), ERR (not used,
- * ERR eventfd), stalled (not used, no ERR).  In every case a chain is
+ * ERR eventfd), stalled (not used, no ERR), or skipped (ERR, the chain is
+ * never used but the queue goes on: upstream's way).  In every case a chain is
  * used at most once with its own id, nothing outside it is written, and
  * the device can be reset and used again.  A bad header must never stop
  * the queue: a good frame after it comes out intact.
@@ -35,8 +36,11 @@
 #define RESERVE		(9ULL << 30)	/* PROT_NONE, in the table */
 #define MRG		F(VIRTIO_NET_F_MRG_RXBUF)
 
-enum outcome { O_SENT, O_DROPPED, O_ERR, O_STALLED };
-static const char *const oname[] = { "sent", "dropped", "ERR", "stalled" };
+enum outcome { O_SENT, O_DROPPED, O_ERR, O_STALLED, O_SKIPPED };
+static const char *const oname[] = {
+	"sent", "dropped", "ERR", "stalled",
+	"ERR, chain never used, the next one sent",
+};
 static const char *const mname[] = { "tap header", "vhost header" };
 
 static uint8_t frame[MAX_FRAME], got[MAX_FRAME], good[MAX_FRAME];
@@ -162,7 +166,18 @@ static int tx_judge(struct net_env *e, int hb, const uint8_t *bad,
 		*out = bad_seen ? O_SENT : O_DROPPED;
 		return KT_PASS;
 	}
-	KT_ASSERT(used == start, "used idx %u -> %u (ERR %d): a chain used twice or out of order",
+	if (used == (uint16_t)(start + 1) && err && !bad_seen) {
+		KT_ASSERT(tx->used->ring[start & mask].id == (uint32_t)hg,
+			  "used id %u, want the good chain's %d",
+			  tx->used->ring[start & mask].id, hg);
+		KT_ASSERT(good_seen, "good chain used, good frame not out");
+		KT_ASSERT(vhxg_vq_reap(tx, u, 1) == 1 && !tx->bad_used,
+			  "reaping the used entry");
+		*out = O_SKIPPED;
+		return KT_PASS;
+	}
+	KT_ASSERT(used == start,
+		  "used idx %u -> %u (ERR %d): a chain used twice or out of order",
 		  start, used, err);
 	KT_ASSERT(!bad_seen && !good_seen,
 		  "frames out (bad %d, good %d) but no chain used",
@@ -188,7 +203,7 @@ static int verdict(enum outcome seen, enum outcome vhx_does, const char *what)
 /* After an ERR or a stall: the device must come back after a reset. */
 static int recover(struct net_env *e, enum outcome out)
 {
-	if (out == O_ERR || out == O_STALLED)
+	if (out == O_ERR || out == O_STALLED || out == O_SKIPPED)
 		KT_RUN(net_reset_and_verify(e));
 	else
 		KT_RUN(net_tx_check(e, 300, 0xa9a1));
@@ -245,11 +260,19 @@ static void make_hdr(enum hdr_bad v, size_t len, struct virtio_net_hdr *h)
 	}
 }
 
+/*
+ * With the tap's header, a small frame takes the batch path (vhx and
+ * upstream build the skb's metadata themselves) unless the tap's sndbuf
+ * is limited, when it goes through tun's own checks like a big frame.
+ * vhx checks batched headers as tun does, so both paths must agree.
+ */
 static int tx_bad_hdr(enum hdr_bad v, enum hdr_mode mode, size_t len)
 {
+	bool both = mode == HDR_TAP && len < 4096;
+	enum outcome out, out2 = O_SENT;
 	struct virtio_net_hdr vh;
 	struct net_env e;
-	enum outcome out;
+	int sz = 1 << 20;
 
 	KT_RUN(setup(&e, mode, 0, 0));
 	make_hdr(v, len, &vh);
@@ -260,7 +283,25 @@ static int tx_bad_hdr(enum hdr_bad v, enum hdr_mode mode, size_t len)
 		oname[out]);
 	KT_ASSERT(out == O_SENT || out == O_DROPPED,
 		  "a bad header stopped the queue (%s)", oname[out]);
-	return recover(&e, out);
+	if (both) {
+		KT_ASSERT(!ioctl(e.tap_fd, TUNSETSNDBUF, &sz),
+			  "TUNSETSNDBUF: %s", strerror(errno));
+		KT_RUN(tx_judge(&e, tx_post_frame(&e, &vh, frame, len), frame,
+				len, len, &out2));
+		kt_diag("  the same with a limited sndbuf (no batching): %s",
+			oname[out2]);
+		KT_ASSERT(out2 == O_SENT || out2 == O_DROPPED,
+			  "a bad header stopped the queue (%s)", oname[out2]);
+	}
+	KT_RUN(recover(&e, out));
+	if (both && out != out2) {
+		KT_ASSERT(!kt_dev_is_vhx(),
+			  "batched: %s, one by one: %s", oname[out],
+			  oname[out2]);
+		return kt_skip("differs by design: upstream batched %s, one by one %s",
+			       oname[out], oname[out2]);
+	}
+	return KT_PASS;
 }
 
 #define HDR_CASE(fn, v, mode, len)					\
@@ -662,8 +703,16 @@ static int tx_desc_len_huge_tap(void)
 	return tx_huge(HDR_TAP, 1);
 }
 
+/*
+ * vhx hands the tap 4 GiB - 13 bytes with the vhost header stripped;
+ * tun takes the length as an int (tun_can_build_skb(), tun_build_skb())
+ * and WARNs in copy_page_from_iter().  Upstream vhost-net does the same,
+ * and that splat would fail the whole reference run.
+ */
 static int tx_desc_len_huge_vhost(void)
 {
+	if (!kt_dev_is_vhx())
+		return kt_skip("upstream vhost-net makes tun WARN here");
 	return tx_huge(HDR_VHOST, 1);
 }
 
