@@ -462,7 +462,7 @@ static int rx_space_below_tap_hdr(void)
 /* ---- mergeable RX at the UIO_MAXIOV bound -------------------------------- */
 
 struct tiny {
-	uint8_t *area;		/* buffer i at area + 8 + 16 i, 8 canary bytes between */
+	uint8_t *area;		/* buffer i at area + 8 + 16 i; canary between */
 	uint16_t *heads;
 	unsigned int n;
 };
@@ -503,8 +503,8 @@ static int tiny_canary(struct tiny *t)
 
 /*
  * The @k used entries from @start hold one frame of @total bytes
- * (header included) in tiny buffers @first.. of @t: check ids, lengths,
- * num_buffers and every byte.
+ * (header included) in the first @k tiny buffers of @t: check ids,
+ * lengths, num_buffers and every byte.
  */
 static int tiny_check(struct net_env *e, struct tiny *t, uint16_t start,
 		      unsigned int k, size_t total, const uint8_t *f)
@@ -517,7 +517,7 @@ static int tiny_check(struct net_env *e, struct tiny *t, uint16_t start,
 	for (i = 0; i < k; i++) {
 		uint32_t want = i + 1 < k ? TINY : total - TINY * (k - 1);
 
-		u = &e->rx->used->ring[(uint16_t)(start + i) & (e->rx->num - 1)];
+		u = &e->rx->used->ring[(start + i) & (e->rx->num - 1)];
 		KT_ASSERT(u->id == t->heads[i] && u->len == want,
 			  "used entry %u of %u: id %u len %u, want %u %u", i, k,
 			  u->id, u->len, t->heads[i], want);

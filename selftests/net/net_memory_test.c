@@ -483,11 +483,12 @@ static int toctou_rings(void)
 							__ATOMIC_RELAXED);
 
 			/* Keep entries available, within the ring's size. */
-			vhxg_vq_set_avail_idx(vq, base + 1 + kicks % (vq->num / 2));
+			vhxg_vq_set_avail_idx(vq,
+					      base + 1 + kicks % (vq->num / 2));
 			vhxg_vq_kick_force(vq);
 			if (vhxg_vq_wait_err(vq, 0) == 1) {
 				errs[q]++;
-				/* Restart the stopped queue; ignore refusals. */
+				/* Restart a stopped queue (refusals: fine). */
 				vhxg_net_set_backend(&e.dev, vq->index, -1);
 				vhxg_net_set_backend(&e.dev, vq->index,
 						     e.tap_fd);
