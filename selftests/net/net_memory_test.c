@@ -180,9 +180,9 @@ static int used_ring_readonly(bool rx)
 		  "mprotect: %s", strerror(errno));
 	KT_ASSERT(vq->used->idx == start, "used idx %u -> %u", start,
 		  vq->used->idx);
-	kt_diag("%s used ring read-only: %s, %s", rx ? "RX" : "TX",
+	kt_diag("%s used ring read-only: %s%s", rx ? "RX" : "TX",
 		err ? "ERR" : "no ERR",
-		rx ? "" : n > 0 ? "the frame was sent" : "nothing sent");
+		rx ? "" : n > 0 ? ", the frame was sent" : ", nothing sent");
 	if (kt_dev_is_vhx()) {
 		KT_ASSERT(err, "no ERR");
 		KT_ASSERT(n == 0, "vhx sent a frame it cannot report");
