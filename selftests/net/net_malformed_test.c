@@ -122,6 +122,11 @@ static int tx_judge(struct net_env *e, int hb, const uint8_t *bad,
 	ssize_t n;
 
 	KT_OK(hb);
+	/*
+	 * The bad chain alone first: what upstream does after refusing one
+	 * depends on whether the next chain is already there.
+	 */
+	net_wait_used_or_err(tx, start + 1, WAIT_MS / 4);
 	frame_build(good, good_len, NULL, GOOD_SEED);
 	hg = tx_post_frame(e, NULL, good, good_len);
 	KT_OK(hg);
