@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* A vhost-net device driven by the test process: see common.h. */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,4 +487,78 @@ int net_reset_and_verify(struct net_env *e)
 	KT_ASSERT(n == 200 && bytes_equal(got, frame, 200, "RX after reset"),
 		  "len %zd", n);
 	return KT_PASS;
+}
+
+/* ---- helpers for the malformed-input and hostile-memory tests ---------- */
+
+bool net_err_pending(struct vhxg_vq *vq)
+{
+	struct pollfd p = { .fd = vq->err_fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+int net_wait_used_or_err(struct vhxg_vq *vq, uint16_t idx, int timeout_ms)
+{
+	int waited;
+
+	for (waited = 0; waited <= timeout_ms; waited += 2) {
+		if (__atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE) == idx)
+			return 1;
+		if (net_err_pending(vq))
+			return 2;
+		usleep(2000);
+	}
+	return 0;
+}
+
+int net_post_chain(struct vhxg_vq *vq, const uint64_t *addr,
+		   const uint32_t *len, unsigned int n, uint16_t flags)
+{
+	uint16_t *ids;
+	unsigned int i;
+	int head, ret;
+
+	if (!n || n > vq->num)
+		return -EINVAL;
+	ids = calloc(n, sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	head = vhxg_vq_take_chain(vq, n, ids);
+	if (head < 0) {
+		free(ids);
+		return head;
+	}
+	for (i = 0; i < n; i++)
+		vhxg_vq_put_desc(vq, ids[i], addr[i], len[i],
+				 flags | (i + 1 < n ? VRING_DESC_F_NEXT : 0),
+				 i + 1 < n ? ids[i + 1] : 0);
+	free(ids);
+	vhxg_vq_put_avail(vq, head);
+	vhxg_vq_publish(vq);
+	ret = vhxg_vq_kick_force(vq);
+	return ret < 0 ? ret : head;
+}
+
+int net_move_rings(struct net_env *e, struct vhxg_vq *vq, uint8_t *pages)
+{
+	unsigned int num = vq->num;
+	int ret;
+
+	if (num > 256 || ((uintptr_t)pages & 4095))
+		return -EINVAL;
+	ret = vhxg_net_set_backend(&e->dev, vq->index, -1);
+	if (ret)
+		return ret;
+	memcpy(pages, vq->desc, 16 * num);
+	memcpy(pages + 4096, vq->avail, 6 + 2 * num);
+	memcpy(pages + 8192, vq->used, 6 + 8 * num);
+	vq->desc = (struct vring_desc *)pages;
+	vq->avail = (struct vring_avail *)(pages + 4096);
+	vq->used = (struct vring_used *)(pages + 8192);
+	ret = vhxg_set_vring_addr(&e->dev, vq->index, (uintptr_t)vq->desc,
+				  (uintptr_t)vq->avail, (uintptr_t)vq->used, 0);
+	if (!ret)
+		ret = vhxg_net_set_backend(&e->dev, vq->index, e->tap_fd);
+	return ret;
 }

@@ -118,3 +118,27 @@ void net_fill_canary(void *p, size_t len);
 bool net_canary_intact(const void *p, size_t len, const char *what);
 
 #endif /* NET_COMMON_H */
+
+/* ---- helpers for the malformed-input and hostile-memory tests ---------- */
+
+/* Is @vq's ERR eventfd readable?  Does not consume the count. */
+bool net_err_pending(struct vhxg_vq *vq);
+/*
+ * Wait until @vq's used idx reaches @idx (1) or its ERR eventfd fires (2),
+ * whichever comes first; 0 on timeout.  Consumes nothing.
+ */
+int net_wait_used_or_err(struct vhxg_vq *vq, uint16_t idx, int timeout_ms);
+/*
+ * Post one chain of @n descriptors (readable, or writable with @flags
+ * VRING_DESC_F_WRITE) at raw guest addresses, publish it and kick.
+ * Any @n up to the ring size; returns the head or -errno.
+ */
+int net_post_chain(struct vhxg_vq *vq, const uint64_t *addr,
+		   const uint32_t *len, unsigned int n, uint16_t flags);
+/*
+ * Move @vq's rings to three fresh pages at @pages (desc, avail, used, one
+ * page each, 3 * 4096 bytes), so that each can be protected or unmapped
+ * on its own.  The queue is detached and attached again around the move;
+ * it must be idle and its ring at most 256 entries.
+ */
+int net_move_rings(struct net_env *e, struct vhxg_vq *vq, uint8_t *pages);
