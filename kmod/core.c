@@ -883,8 +883,9 @@ bool vhx_vq_running(struct vhx_vq *vq)
 
 /*
  * Take the next chain (see vhx_ring_get()).  A head the device holds
- * already is a driver bug that could make us publish more entries than
- * the used ring has: refuse it.
+ * already (taken, and not yet published in the used ring) is a driver bug
+ * that could make us publish more entries than the used ring has: refuse
+ * it.
  */
 int vhx_vq_get(struct vhx_vq *vq, struct vhx_chain *c, u32 iov_off)
 {
@@ -917,6 +918,11 @@ void vhx_vq_unget(struct vhx_vq *vq, u16 n)
 static int publish_used(struct vhx_vq *vq)
 {
 	int ret = vhx_ring_put(&vq->ring, vq->used, vq->nused);
+	u32 i;
+
+	/* Once published, the heads are the guest's to post again. */
+	for (i = 0; i < vq->nused; i++)
+		__clear_bit(le32_to_cpu(vq->used[i].id), vq->inflight);
 
 	vq->unsignalled |= vq->nused && !ret;
 	vq->nused = 0;
@@ -932,7 +938,7 @@ int vhx_vq_add_used(struct vhx_vq *vq, u16 head, u32 len)
 	int ret;
 
 	if (WARN_ON_ONCE(head >= vq->ring.num ||
-			 !__test_and_clear_bit(head, vq->inflight)))
+			 !test_bit(head, vq->inflight)))
 		return -EINVAL;
 	vq->used[vq->nused].id = cpu_to_le32(head);
 	vq->used[vq->nused].len = cpu_to_le32(len);

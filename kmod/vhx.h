@@ -62,7 +62,7 @@ struct vhx_vq {
 	struct iovec *iov;
 	struct vhx_used_elem *used;	/* entries not yet published */
 	u32 nused;
-	unsigned long *inflight;	/* heads taken, not yet used */
+	unsigned long *inflight;	/* heads taken, not yet published */
 	u16 *taken;			/* last heads taken, for unget */
 	u16 ntaken;
 	u32 walked;			/* descriptors walked this run */
