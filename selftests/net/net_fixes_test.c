@@ -243,16 +243,14 @@ static bool ovr_wait_taken(struct overrun *o)
 		const uint8_t *p = ovr_buf(o, o->seen) + o->e.hdr_len;
 		uint32_t seed;
 
+		/* The device may be half way through writing it. */
 		memcpy(&seed, p + ETH_HLEN_, 4);
 		if (seed == want)
 			return true;
-		if (seed != 0xa5a5a5a5) {
-			kt_diag("num %u: RX entry %u got seed %#x", o->num,
-				o->seen, seed);
-			return false;
-		}
 		sched_yield();
 	}
+	kt_diag("num %u: RX entry %u not filled (seed %#x)", o->num, o->seen,
+		*(uint32_t *)(ovr_buf(o, o->seen) + o->e.hdr_len + ETH_HLEN_));
 	return false;
 }
 
@@ -411,20 +409,27 @@ static void *bump_fn(void *arg)
 	return NULL;
 }
 
-static int rx_retry_weight(void)
+/*
+ * Frames wait in the tap while the guest posts RX chains of @m empty
+ * descriptors (mergeable: never enough room), one more every @gap_us, up
+ * to 1000.  A busy-polling device retries the packet at each new entry
+ * and re-walks every chain.  Returns the longest an RX ioctl waited for
+ * the queue meanwhile.
+ */
+static int rx_retry_run(unsigned int m, int64_t gap_us, int64_t *worst)
 {
 	struct net_cfg cfg = { .features = BASE_FEATURES |
 				       F(VIRTIO_NET_F_MRG_RXBUF) |
 				       F(VIRTIO_RING_F_INDIRECT_DESC),
 			       .hdr = HDR_TAP, .num = 1024 };
-	const unsigned int m = 16;	/* zero-length descriptors per chain */
-	struct bumper b = { .count = 1000, .gap_us = 2000 };
-	int64_t worst = 0, t, start;
+	struct bumper b = { .count = 1000, .gap_us = gap_us };
 	unsigned int i, calls = 0;
 	struct vring_desc *table;
 	struct net_env e;
+	int64_t t, start;
 	pthread_t thr;
 
+	*worst = 0;
 	KT_OK(net_setup(&e, &cfg));
 	table = vhxg_alloc(e.arena, 16 * m, 16);
 	KT_ASSERT(table, "arena full");
@@ -436,7 +441,6 @@ static int rx_retry_weight(void)
 	for (i = 0; i < e.rx->num; i++)
 		vhxg_vq_put_desc(e.rx, i, (uintptr_t)table, 16 * m,
 				 VRING_DESC_F_INDIRECT, 0);
-	/* Frames wait in the tap; the guest never posts room for them. */
 	for (i = 0; i < 8; i++) {
 		frame_build(frame, 1000, NULL, 0x2000 + i);
 		KT_OK(pkt_send(e.pkt_fd, frame, 1000, NULL));
@@ -451,27 +455,48 @@ static int rx_retry_weight(void)
 		KT_OK(vhxg_set_vring_fd(&e.dev, VHOST_SET_VRING_CALL, RXQ,
 					e.rx->call_fd));
 		t = now_us() - t;
-		if (t > worst)
-			worst = t;
+		if (t > *worst)
+			*worst = t;
 		calls++;
 		usleep(5000);
 		if (now_us() - start > 60 * 1000000)
 			break;
 	}
 	pthread_join(thr, NULL);
-	kt_diag("%s%u entries posted one by one over %lld ms; %u SET_VRING_CALL on RX, slowest %lld ms; RX queue %s",
-		kt_dev_is_vhx() ? "" : "reference: ", b.count,
-		(long long)(now_us() - start) / 1000, calls,
-		(long long)worst / 1000,
+	kt_diag("%s%u-descriptor chains, one more every %lld us: %u posted over %lld ms; %u SET_VRING_CALL on RX, slowest %lld ms; RX queue %s",
+		kt_dev_is_vhx() ? "" : "reference: ", m, (long long)gap_us,
+		b.count, (long long)(now_us() - start) / 1000, calls,
+		(long long)*worst / 1000,
 		vhxg_vq_wait_err(e.rx, 0) == 1 ? "stopped (ERR)" : "running");
 	/* The sibling queue on the same worker still moves. */
 	KT_RUN(net_tx_check(&e, 100, 0x2e0));
-	if (!kt_dev_is_vhx() && worst >= TCG_BOUND_MS * 1000)
+	net_teardown(&e);
+	return KT_PASS;
+}
+
+/*
+ * Bound: a fixed device holds the queue for one weight's worth of
+ * descriptors (16384 reads, a few ms under TCG) between ioctls; 400 ms is
+ * ten times what it was seen to take under TCG, and half of what one
+ * uncounted retry loop held it for.  16 descriptors per chain keep a
+ * gather under vhx's per-packet descriptor bound (the weight is what
+ * stops it); 64 go past it on the way (the bound is what stops it).
+ */
+#define RETRY_BOUND_MS	400
+
+static int rx_retry_weight(void)
+{
+	int64_t w16, w64;
+
+	KT_RUN(rx_retry_run(16, 1500, &w16));
+	KT_RUN(rx_retry_run(64, 3000, &w64));
+	if (!kt_dev_is_vhx() && (w16 >= RETRY_BOUND_MS * 1000 ||
+				 w64 >= RETRY_BOUND_MS * 1000))
 		return kt_skip("upstream lets one RX run re-walk the ring per retry (%lld ms)",
-			       (long long)worst / 1000);
-	KT_ASSERT(worst < TCG_BOUND_MS * 1000,
-		  "an RX ioctl waited %lld ms behind RX retries",
-		  (long long)worst / 1000);
+			       (long long)(w16 > w64 ? w16 : w64) / 1000);
+	KT_ASSERT(w16 < RETRY_BOUND_MS * 1000 && w64 < RETRY_BOUND_MS * 1000,
+		  "an RX ioctl waited %lld / %lld ms behind RX retries",
+		  (long long)w16 / 1000, (long long)w64 / 1000);
 	return KT_PASS;
 }
 
