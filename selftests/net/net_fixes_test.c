@@ -175,7 +175,7 @@ static void pin_apart(void)
 	pin_cpu(0, 1);
 }
 
-/* ---- #1: used ring overrun with re-posted heads --------------------------- */
+/* ---- #1: used ring overrun with re-posted heads -------------------------- */
 
 #define OVR_TARGET	200	/* entries the guest posts in all */
 #define OVR_SEED	0x0e00000
@@ -784,7 +784,7 @@ static int reset_owner_hdr_len(void)
 	return KT_PASS;
 }
 
-/* ---- flood: one guest's runts do not starve another device --------------- */
+/* ---- flood: one guest's tiny frames do not starve another device --------- */
 
 struct flooder {
 	struct net_env *e;
