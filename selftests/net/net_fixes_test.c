@@ -381,6 +381,50 @@ static int used_ring_overrun_rx(void)
 	return used_ring_overrun(true);
 }
 
+/*
+ * The same head twice in the avail ring: the device holds it when it
+ * meets it again.  vhx refuses the second (ERR, queue stopped); a device
+ * that takes it returns the head twice, which is how the used ring ends
+ * up with more entries than it has room for.
+ */
+static int inflight_head_reposted(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES, .hdr = HDR_TAP,
+			       .num = 8 };
+	struct vhxg_vq *tx;
+	struct net_env e;
+	unsigned int out = 0;
+	uint8_t *buf;
+	uint16_t used;
+	int err;
+
+	KT_OK(net_setup(&e, &cfg));
+	tx = e.tx;
+	buf = e.tx_slots;
+	memset(buf, 0, e.hdr_len);
+	frame_build(buf + e.hdr_len, 100, NULL, 0x1d0);
+	vhxg_vq_put_desc(tx, 0, (uintptr_t)buf, e.hdr_len + 100, 0, 0);
+	vhxg_vq_put_avail(tx, 0);
+	vhxg_vq_put_avail(tx, 0);
+	vhxg_vq_publish(tx);
+	KT_OK(vhxg_vq_kick_force(tx));
+	while (pkt_recv(e.pkt_fd, got, sizeof(got), QUIET_MS * 2,
+			TEST_ETHERTYPE, NULL) > 0)
+		out++;
+	err = vhxg_vq_wait_err(tx, 0);
+	used = __atomic_load_n(&tx->used->idx, __ATOMIC_ACQUIRE);
+	kt_diag("%shead 0 posted twice: %u frames out, used idx %u, %s",
+		kt_dev_is_vhx() ? "" : "reference: ", out, used,
+		err == 1 ? "ERR" : "no ERR");
+	if (!kt_dev_is_vhx())
+		return kt_skip("upstream takes a head it already holds");
+	KT_ASSERT(err == 1, "no ERR for a head taken twice");
+	KT_ASSERT(out <= 1, "%u frames out for one good entry", out);
+	KT_ASSERT(used <= 1 && (!used || tx->used->ring[0].id == 0),
+		  "used idx %u, entry 0 id %u", used, tx->used->ring[0].id);
+	return KT_PASS;
+}
+
 /* ---- #2: RX retries count toward the weight ------------------------------ */
 
 struct bumper {
@@ -892,6 +936,7 @@ static int flood_fairness(void)
 static const struct kt_case cases[] = {
 	{ "used_ring_overrun_tx", used_ring_overrun_tx },
 	{ "used_ring_overrun_rx", used_ring_overrun_rx },
+	{ "inflight_head_reposted", inflight_head_reposted },
 	{ "rx_retry_weight", rx_retry_weight },
 	{ "busyloop_clamped", busyloop_clamped },
 	{ "busyloop_yields", busyloop_yields },
