@@ -8,6 +8,8 @@
  *   used_ring_overrun  a guest that re-posts heads as soon as their status
  *                      byte is written piles up more than num used entries
  *                      before a publish; nothing may land past the ring
+ *   inflight_repost    a head posted again while the device holds it stops
+ *                      the queue
  *   cred_fsize         I/O runs with the owner's RLIMIT_FSIZE
  *   cred_suid          a write through the device strips S_ISUID as the
  *                      owner's own write would
@@ -407,6 +409,41 @@ static int tc_used_ring_overrun(void)
 		ret = overrun_one(fd, num);
 	close(fd);
 	return ret;
+}
+
+/*
+ * A head re-posted while the device still holds it: the queue stops.
+ * Head 0 is a WRITE_ZEROES of 16 MiB of a tmpfs file (zeroed page by
+ * page), posted twice in one batch.
+ */
+static int tc_inflight_repost(void)
+{
+	struct blk_cfg cfg = { .num = 4 };
+	struct virtio_blk_discard_write_zeroes *s;
+	struct vhxg_vq *vq;
+	struct vhxg_buf buf;
+	struct blk_dev b;
+	int fd = blk_tmpfile(16 << 20), head;
+
+	KT_OK(fd);
+	KT_OK(blk_dev_open(&b, &cfg, fd));
+	vq = &b.dev.vqs[0];
+	s = blk_buf(&b, sizeof(*s), 0);
+	KT_ASSERT(s, "arena full");
+	s->sector = 0;
+	s->num_sectors = (16 << 20) / SECTOR;
+	s->flags = 0;
+	buf = (struct vhxg_buf){ s, sizeof(*s) };
+	head = blk_post(&b, 0, VIRTIO_BLK_T_WRITE_ZEROES, 0, &buf, 1, NULL, 0,
+			0);
+	KT_OK(head);
+	vhxg_vq_put_avail(vq, head);
+	KT_OK(blk_kick(&b, 0));
+	KT_ASSERT(vhxg_vq_wait_err(vq, WAIT_MS) == 1,
+		  "head %d taken twice: no ERR eventfd", head);
+	blk_dev_close(&b);
+	close(fd);
+	return KT_PASS;
 }
 
 /* ---- #3: the owner's credentials ------------------------------------ */
@@ -1018,6 +1055,7 @@ static int freeze_child(void *p)
 	struct blk_cfg cfg = {};
 	struct blk_dev b;
 	char pid[16], procs[160], c = 0;
+	uint16_t *used_idx;
 	int fd, heads[FRZ_WRITES], i, ok = 0;
 	uint8_t *data;
 
@@ -1040,7 +1078,9 @@ static int freeze_child(void *p)
 	KT_OK(blk_kick(&b, 0));
 	/* Let the worker submit them all before the freeze. */
 	usleep(500000);
-	KT_ASSERT(write(x->to_parent, "s", 1) == 1, "pipe: %m");
+	used_idx = &b.dev.vqs[0].used->idx;
+	KT_ASSERT(write(x->to_parent, &used_idx, sizeof(used_idx)) ==
+		  sizeof(used_idx), "pipe: %m");
 	KT_ASSERT(read(x->from_parent, &c, 1) == 1, "pipe: %m");
 	for (i = 0; i < FRZ_WRITES; i++) {
 		struct vhxg_used u;
@@ -1059,13 +1099,14 @@ static int freeze_child(void *p)
 /* The child, in a cgroup whose writes to @dev are throttled, owns it. */
 static int freeze_run(const char *mnt, const char *path, const char *cg)
 {
-	int up[2], down[2], status, fd, mfd, i, on_disk = 0;
+	int up[2], down[2], status, fd, mfd, memfd, i, on_disk = 0;
+	uint16_t *used_idx, idx;
+	char mem[32];
 	struct freeze_ctx x = { path, cg, -1, -1 };
 	uint8_t *buf;
 	uint64_t t0;
 	double t_freeze;
 	pid_t pid;
-	char c;
 
 	KT_ASSERT(!pipe(up) && !pipe(down), "pipe: %m");
 	x.to_parent = up[1];
@@ -1081,13 +1122,21 @@ static int freeze_run(const char *mnt, const char *path, const char *cg)
 	mfd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	KT_ASSERT(fd >= 0 && mfd >= 0, "open: %m");
 	KT_ASSERT(!posix_memalign((void **)&buf, 4096, 4096), "memalign");
-	if (read(up[0], &c, 1) != 1) {
+	if (read(up[0], &used_idx, sizeof(used_idx)) != sizeof(used_idx)) {
 		waitpid(pid, &status, 0);
 		return WIFEXITED(status) ? WEXITSTATUS(status) : KT_FAIL;
 	}
 	t0 = now_ns();
 	KT_ASSERT(!ioctl(mfd, FIFREEZE, 0), "FIFREEZE: %m");
 	t_freeze = ms_since(t0);
+	/* The child's used->idx, through its memory. */
+	snprintf(mem, sizeof(mem), "/proc/%d/mem", (int)pid);
+	memfd = open(mem, O_RDONLY | O_CLOEXEC);
+	if (memfd < 0 || pread(memfd, &idx, sizeof(idx),
+			       (uintptr_t)used_idx) != sizeof(idx))
+		idx = 0xffff;
+	if (memfd >= 0)
+		close(memfd);
 	/* Right when the freeze returned: are the writes on the disk? */
 	for (i = 0; i < FRZ_WRITES; i++) {
 		if (pread(fd, buf, 4096, (uint64_t)i * 65536) == 4096 &&
@@ -1095,8 +1144,8 @@ static int freeze_run(const char *mnt, const char *path, const char *cg)
 			on_disk++;
 	}
 	ioctl(mfd, FITHAW, 0);
-	kt_diag("FIFREEZE took %.0f ms; %d of %d writes were on the disk when it returned",
-		t_freeze, on_disk, FRZ_WRITES);
+	kt_diag("FIFREEZE took %.0f ms; when it returned %d of %d writes were on the disk, used->idx %u",
+		t_freeze, on_disk, FRZ_WRITES, idx);
 	KT_ASSERT(write(down[1], "t", 1) == 1, "pipe: %m");
 	KT_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid: %m");
 	free(buf);
@@ -1285,7 +1334,14 @@ static int tc_set_backend_atomic(void)
 				  blk_status(&b, q, u.id));
 		}
 	}
-	KT_ASSERT(write_4k(&b, 0, 9) == 0, "queue 0 write");
+	for (i = 0; i < (ATOM_NQ - 1) * ATOM_WRITES; i++) {
+		KT_ASSERT(pread(fd, data, 4096, (uint64_t)i * 4096) == 4096,
+			  "pread: %m");
+		KT_ASSERT(!blk_check_pattern(data, 4096, 200 + i,
+					     (uint64_t)i * 4096),
+			  "write %u did not reach the backend", i);
+	}
+	KT_ASSERT(write_4k(&b, 0, 9) == VIRTIO_BLK_S_OK, "queue 0 write");
 	{
 		uint8_t *id = blk_buf(&b, VHX_BLK_SERIAL_LEN, 0);
 
@@ -1310,6 +1366,7 @@ static const struct kt_case cases[] = {
 	{ "cred_suid", tc_cred_suid },
 	{ "cred_reserve", tc_cred_reserve },
 	{ "used_ring_overrun", tc_used_ring_overrun },
+	{ "inflight_repost", tc_inflight_repost },
 	{ "broken_queue", tc_broken_queue },
 	{ "freeze", tc_freeze },
 	{ "long_ops", tc_long_ops },
