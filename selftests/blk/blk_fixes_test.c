@@ -549,6 +549,7 @@ static int eat_free_space(const char *mnt)
 {
 	char path[96];
 	struct statvfs sv;
+	struct stat st;
 	uint64_t bytes;
 	int fd, i;
 
@@ -560,8 +561,6 @@ static int eat_free_space(const char *mnt)
 		if (!sv.f_bavail)
 			break;
 		bytes = (uint64_t)sv.f_bavail * sv.f_bsize;
-		struct stat st;
-
 		KT_ASSERT(!fstat(fd, &st), "fstat: %m");
 		if (fallocate(fd, 0, st.st_size, bytes))
 			KT_ASSERT(!fallocate(fd, 0, st.st_size, bytes / 2),
@@ -1216,7 +1215,12 @@ static int tc_freeze(void)
 		return kt_skip("cannot throttle: %s", strerror(-ret));
 	}
 	ret = freeze_run(dir, path, cg);
-	ioctl(open(dir, O_RDONLY | O_CLOEXEC), FITHAW, 0);
+	/* Never leave it frozen, whatever freeze_run() got to. */
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		ioctl(fd, FITHAW, 0);
+		close(fd);
+	}
 	/* The worker leaves the cgroup when it exits. */
 	for (i = 0; i < 100 && rmdir(cg); i++)
 		usleep(20000);
