@@ -469,6 +469,7 @@ static void workload(const char *cg, leak_fn fn, void *arg, int wfd,
 {
 	struct leak_ctx lc = { .wfd = wfd, .rfd = rfd };
 	char path[256];
+	int ret;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
@@ -476,7 +477,10 @@ static void workload(const char *cg, leak_fn fn, void *arg, int wfd,
 		kt_diag("cannot enter %s: %m", cg);
 		_exit(KT_FAIL);
 	}
-	exit(fn(&lc, arg));
+	ret = fn(&lc, arg);
+	/* Not exit(): the parent's atexit cleanups are not ours to run. */
+	fflush(stdout);
+	_exit(ret);
 }
 
 struct point_state {
@@ -517,7 +521,7 @@ static bool measure(struct point_state *ps, const char *label)
 		kt_diag("%s: kernel splat before '%s'", ps->name, label);
 		ok = false;
 	}
-	if (o->worker_prefix && leak_count_threads(o->worker_prefix)) {
+	if (!grow && o->worker_prefix && leak_count_threads(o->worker_prefix)) {
 		kt_diag("%s: worker threads left at '%s'", ps->name, label);
 		ok = false;
 	}
@@ -587,7 +591,6 @@ int leak_run(const char *name, leak_fn fn, void *arg,
 	FILE *in;
 
 	start = now_ms();
-
 	ret = cg_setup(cg, sizeof(cg));
 	if (ret)
 		return kt_skip("no cgroup v2 memory controller: %s",
