@@ -393,7 +393,7 @@ static int with_slow(const char *name, leak_fn fn)
 	return v == KT_PASS ? ret : v;
 }
 
-/* ---- (a) SIGKILL of the owner --------------------------------------------- */
+/* ---- (a) SIGKILL of the owner ---------------------------------------- */
 
 static void kill_child(struct env *e, int wfd)
 {

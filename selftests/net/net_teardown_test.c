@@ -325,7 +325,7 @@ static int dev_check_traffic(struct dev *v, struct tap *t)
 	return KT_FAIL;
 }
 
-/* ---- shared state of a case ----------------------------------------------- */
+/* ---- shared state of a case ------------------------------------------ */
 
 /* Where a forked owner's rings are, at the start of the shared mapping. */
 struct report {
@@ -401,7 +401,7 @@ static int with_tap(const char *name, leak_fn fn, int tap_flags)
 	return v == KT_PASS ? ret : v;
 }
 
-/* ---- (a) SIGKILL of the owner --------------------------------------------- */
+/* ---- (a) SIGKILL of the owner ---------------------------------------- */
 
 static void kill_child(struct env *e, int wfd)
 {
