@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Leak accounting for teardown tests.  A workload runs in a child process
+ * inside a memory cgroup of its own (cgroup v2; vhx allocates with
+ * GFP_KERNEL_ACCOUNT, so what it keeps is charged there).  At each
+ * leak_point() the workload stops and the parent, which stays outside
+ * the cgroup so that its own /proc reads are not charged, waits for the
+ * kernel to settle and then checks:
+ *   - no kernel splat since the run started (/dev/kmsg);
+ *   - no task left in D state (/proc/PID/task/TID/stat, persistent);
+ *   - no thread left whose name starts with the worker prefix;
+ *   - the cgroup's memory.stat kernel, slab and sock within the tolerance
+ *     of the first point (the baseline).
+ * /proc/meminfo SUnreclaim and the /proc/slabinfo total are reported too,
+ * as system-wide figures that other activity also moves.
+ */
+#ifndef LEAK_H
+#define LEAK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * Tolerances in bytes.  With the per-CPU charge caches drained before
+ * each reading (see leak.c), an idle loop of the kill loop's shape moved
+ * slab by 0 bytes and kernel by one page; the loops themselves moved slab
+ * by 0 and kernel by -4 KiB, the other cases slab by at most +1.1 KiB
+ * and kernel by at most +8 KiB (page tables, file index nodes).  One
+ * small object leaked per cycle, 100 cycles, is 6.4 KiB of kmalloc-64
+ * and more with slub_debug's metadata, which the memcg charges too.
+ */
+#define LEAK_TOL_KERNEL	(16 << 10)
+#define LEAK_TOL_SLAB	(4 << 10)
+#define LEAK_TOL_SOCK	(4 << 10)
+
+struct leak_snap {
+	long long kernel;	/* memory.stat, bytes */
+	long long slab;
+	long long sock;
+	long long current;	/* memory.current */
+	long long sunreclaim;	/* /proc/meminfo, bytes */
+	long long slabinfo;	/* sum of active_objs * objsize */
+};
+
+struct leak_opts {
+	const char *worker_prefix;	/* threads that must be gone, or NULL */
+	long long tol_kernel, tol_slab, tol_sock;	/* 0: defaults above */
+	unsigned int settle_ms;		/* 0: 2500 (memcg stats flush: 2 s) */
+};
+
+struct leak_ctx;
+
+/* The workload; returns a KT_* verdict.  Runs in the cgroup. */
+typedef int (*leak_fn)(struct leak_ctx *lc, void *arg);
+
+/*
+ * Run @fn in a fresh memory cgroup and check every point it reports.
+ * Returns KT_PASS, KT_FAIL, or KT_SKIP when there is no memory cgroup.
+ */
+int leak_run(const char *name, leak_fn fn, void *arg,
+	     const struct leak_opts *opts);
+/*
+ * In the workload: stop here until the parent has measured.  A label
+ * starting with '+' is a positive control taken while the workload holds
+ * devices: slab must then have grown by at least LEAK_MIN_HELD, which
+ * shows that what vhx allocates is charged where the test looks.
+ */
+#define LEAK_MIN_HELD	(8 << 10)
+int leak_point(struct leak_ctx *lc, const char *label);
+
+/* Helpers usable anywhere. */
+int leak_count_threads(const char *prefix);
+/* Tasks in D state in each of several scans over ~1.5 s; prints them. */
+int leak_stuck_tasks(void);
+/* /dev/kmsg positioned at its end; leak_kmsg_splats() counts new splats. */
+int leak_kmsg_open(void);
+int leak_kmsg_splats(int fd);
+/* Numeric content of a small file (first integer), or -errno. */
+long long leak_read_ll(const char *path);
+/* Read a sysfs-like file of integers from an open fd into @v. */
+int leak_pread_ints(int fd, long long *v, int n);
+void leak_msleep(unsigned int ms);
+
+#endif /* LEAK_H */
