@@ -53,7 +53,7 @@ static int wait_disk(struct blk_slow *s, const char *idx)
 	struct stat st;
 	int i;
 
-	/* Older kernels name the disk nullbN, newer ones after the directory. */
+	/* Older kernels name it nullbN, newer ones after the directory. */
 	for (i = 0; i < 200; i++) {
 		snprintf(s->path, sizeof(s->path), "/dev/%s",
 			 strrchr(s->dir, '/') + 1);

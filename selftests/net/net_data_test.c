@@ -527,7 +527,8 @@ static int rx_gso_tcpv4(void)
 			KT_ASSERT(u.id < e.rx->num && e.rx_slots[u.id].base,
 				  "used id %u never posted", u.id);
 			s = &e.rx_slots[u.id];
-			KT_ASSERT(u.len <= s->buflen && off + u.len <= sizeof(all),
+			KT_ASSERT(u.len <= s->buflen &&
+				  off + u.len <= sizeof(all),
 				  "buffer %zd: used len %u", n + 1, u.len);
 			KT_ASSERT(n == 2 || u.len == s->buflen,
 				  "buffer %zd of 3 not filled: used len %u",
