@@ -702,11 +702,25 @@ static int rx_check_seed(struct net_env *e, size_t len, uint32_t seed)
 	return KT_PASS;
 }
 
+/* Wait up to 5 s for link @name to go: a tap goes with its last file. */
+static bool tap_gone(const char *name)
+{
+	unsigned int waited;
+
+	for (waited = 0; waited < 5000; waited += 50) {
+		if (!if_nametoindex(name))
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
 #define CLOSE_ROUNDS	20
 
 /*
  * Close the device with chains in flight both ways, again and again; each
- * time a new device takes the tap over and moves traffic both ways.
+ * time a new device takes the tap over and moves traffic both ways.  At
+ * the end no closed device holds the tap: it goes once the test closes it.
  */
 static int close_with_traffic(void)
 {
@@ -731,6 +745,10 @@ static int close_with_traffic(void)
 		KT_RUN(tx_check_seed(&e, 200, 0xc1050000 | round));
 		KT_RUN(rx_check_seed(&e, 300, 0xc1060000 | round));
 	}
+	vhxg_close(&e.dev);
+	close(e.tap_fd);
+	KT_ASSERT(tap_gone(e.ifname), "tap %s still there 5 s after its last "
+		  "device was closed", e.ifname);
 	return KT_PASS;
 }
 
@@ -829,14 +847,13 @@ static int kill_owner(void)
 		KT_ASSERT(name[0], "round %u: child could not set up", round);
 		KT_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
 			  "round %u: child status %#x", round, status);
+		KT_ASSERT(tap_gone(name), "round %u: tap %s still there 5 s "
+			  "after its owner died", round, name);
 		for (waited = 0; waited < 5000; waited += 50) {
-			if (!if_nametoindex(name) &&
-			    (!kt_dev_is_vhx() || !net_workers(pid)))
+			if (!kt_dev_is_vhx() || !net_workers(pid))
 				break;
 			usleep(50000);
 		}
-		KT_ASSERT(!if_nametoindex(name), "round %u: tap %s still there "
-			  "5 s after its owner died", round, name);
 		KT_ASSERT(!kt_dev_is_vhx() || !net_workers(pid),
 			  "round %u: %d workers of %d left", round,
 			  net_workers(pid), (int)pid);
