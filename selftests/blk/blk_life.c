@@ -18,17 +18,43 @@
 #define NUM		256
 #define CHUNK		4096
 
-/* Open the backend: the slow null_blk if we can, else a ram disk. */
+/*
+ * Open the backend: a null_blk whose requests take LIFE_COMPLETION_US, so
+ * that whatever the device took is still in flight when the test acts.
+ * There is no fallback: a ram disk completes synchronously and would
+ * make every lifecycle case pass without anything in flight.  The disk
+ * is opened exclusively, so that blk_slow_destroy() sees a reference the
+ * device failed to drop.
+ */
 int life_backend(struct blk_slow *s)
 {
-	int fd;
+	int fd, ret;
 
-	if (!blk_slow_create(s, 64, 2000, false)) {
-		fd = open(s->path, O_RDWR | O_CLOEXEC);
-		return fd < 0 ? -errno : fd;
+	ret = blk_slow_create(s, 64, LIFE_COMPLETION_US, false);
+	if (ret) {
+		kt_diag("cannot make a slow null_blk: %s", strerror(-ret));
+		return ret;
 	}
-	kt_diag("no slow null_blk; using /dev/ram2");
-	return blk_open_ramdisk(2, O_RDWR, NULL);
+	fd = open(s->path, O_RDWR | O_EXCL | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		kt_diag("open %s: %s", s->path, strerror(-ret));
+		blk_slow_destroy(s);
+		return ret;
+	}
+	return fd;
+}
+
+int life_backend_done(struct blk_slow *s, int fd)
+{
+	int ret;
+
+	close(fd);
+	ret = blk_slow_destroy(s);
+	if (ret)
+		kt_diag("removing the null_blk: %s%s", strerror(-ret),
+			ret == -EBUSY ? " (a reference to it was left)" : "");
+	return ret;
 }
 
 /* Fill every queue's ring with reads and kick; returns requests posted. */

@@ -2,9 +2,10 @@
 /*
  * vhx-blk lifecycle with I/O in flight: detach, RESET_OWNER, close, and
  * SIGKILL of the owner, on a slow null_blk whose requests complete on a
- * timer (or on a ram disk when null_blk cannot be configured).  Whatever
- * the device took from a ring it reports when the owner itself stops it;
- * nothing hangs; the workers go away with the device.
+ * 200 ms timer (no null_blk: the cases fail).  Whatever the device took
+ * from a ring it reports when the owner itself stops it; nothing hangs;
+ * the workers go away with the device, and no reference to the disk is
+ * left behind (it is opened exclusively and must be free again).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -39,30 +40,81 @@ static int check_used_ok(struct blk_dev *b, unsigned int q, unsigned int *n)
 	return KT_PASS;
 }
 
-/* Detach mid-flight: everything taken from the ring is reported. */
+/* Used idx of queue @q as the device last published it. */
+static uint16_t used_idx(struct blk_dev *b, unsigned int q)
+{
+	return __atomic_load_n(&b->dev.vqs[q].used->idx, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Wait until the device has taken all @want requests of every queue off
+ * the ring (GET_VRING_BASE); the null_blk holds each for 200 ms, so they
+ * are in flight then.
+ */
+static int wait_taken(struct blk_dev *b, unsigned int want)
+{
+	unsigned int q, base = 0, waited;
+
+	for (q = 0; q < b->nq; q++) {
+		for (waited = 0; waited < WAIT_MS; waited += 5) {
+			KT_OK(vhxg_get_vring_base(&b->dev, q, &base));
+			if (base >= want)
+				break;
+			usleep(5000);
+		}
+		KT_ASSERT(base == want, "q%u: the device took %u of %u", q,
+			  base, want);
+	}
+	return KT_PASS;
+}
+
+/*
+ * Detach with I/O in flight: the detach waits for what the device took
+ * and reports all of it, then on reattach the device goes on where it
+ * left off.
+ */
 static int detach(int fd)
 {
 	struct blk_cfg cfg = { .nq = 4, .num = NUM };
-	unsigned int q, base, used, reported[4];
+	unsigned int q, base, used, reported[4], inflight = 0, during = 0;
+	uint16_t before[4];
 	struct blk_dev b;
 
 	KT_OK(blk_dev_open(&b, &cfg, fd));
 	KT_OK(life_flood(&b));
-	usleep(1000);
+	KT_RUN(wait_taken(&b, NUM / 3));
+	for (q = 0; q < b.nq; q++)
+		before[q] = used_idx(&b, q);
 	KT_OK(blk_set_backend(&b, -1));
 	for (q = 0; q < b.nq; q++) {
 		KT_OK(vhxg_get_vring_base(&b.dev, q, &base));
+		KT_ASSERT(base == NUM / 3, "q%u: base %u after detach, want %u",
+			  q, base, NUM / 3);
+		/* Taken, not completed when the detach started. */
+		inflight += base - before[q];
+		during += (uint16_t)(used_idx(&b, q) - before[q]);
 		KT_RUN(check_used_ok(&b, q, &used));
 		KT_ASSERT(used == base, "q%u: %u taken, %u reported", q, base,
 			  used);
 		reported[q] = used;
-		kt_diag("q%u: %u of %u requests taken and reported at detach",
-			q, used, NUM / 3);
+		kt_diag("q%u: %u taken, %u in flight at detach, %u reported",
+			q, base, base - before[q], used);
 	}
-	/* And it starts again where it left off. */
+	KT_ASSERT(inflight > 0, "nothing was in flight at detach");
+	KT_ASSERT(during > 0, "nothing completed during the detach");
+	kt_diag("%u requests in flight when the detach started, %u completed "
+		"during it", inflight, during);
+	/*
+	 * Requests posted while detached wait in the ring; on reattach the
+	 * device starts where it left off and serves exactly those.
+	 */
+	KT_OK(life_flood(&b));
+	for (q = 0; q < b.nq; q++)
+		KT_ASSERT(vhxg_vq_wait_used(&b.dev.vqs[q], QUIET_MS) == 0,
+			  "q%u: served while detached", q);
 	KT_OK(blk_set_backend(&b, fd));
 	for (q = 0; q < b.nq; q++) {
-		unsigned int total = reported[q];
+		unsigned int total = 0;
 
 		while (total < NUM / 3) {
 			KT_ASSERT(vhxg_vq_wait_used(&b.dev.vqs[q], WAIT_MS) == 1,
@@ -70,6 +122,14 @@ static int detach(int fd)
 			KT_RUN(check_used_ok(&b, q, &used));
 			total += used;
 		}
+		KT_ASSERT(total == NUM / 3 && reported[q] == NUM / 3,
+			  "q%u: %u then %u reported", q, reported[q], total);
+	}
+	KT_OK(blk_set_backend(&b, -1));
+	for (q = 0; q < b.nq; q++) {
+		KT_OK(vhxg_get_vring_base(&b.dev, q, &base));
+		KT_ASSERT(base == 2 * (NUM / 3), "q%u: base %u, want %u", q,
+			  base, 2 * (NUM / 3));
 	}
 	blk_dev_close(&b);
 	return KT_PASS;
@@ -82,24 +142,35 @@ static int tc_detach_inflight(void)
 
 	KT_OK(fd);
 	ret = detach(fd);
-	close(fd);
-	blk_slow_destroy(&s);
+	KT_OK(life_backend_done(&s, fd));
 	return ret;
 }
 
 static int reset_and_close(int fd)
 {
 	struct blk_cfg cfg = { .nq = 4, .num = NUM };
+	unsigned int q, used, inflight = 0;
 	struct blk_dev b;
-	unsigned int q, used;
 	int i;
 
-	/* RESET_OWNER with I/O in flight, then the device is usable again. */
+	/*
+	 * RESET_OWNER with I/O in flight: the device took every request,
+	 * and reports every one of them before the reset returns.
+	 */
 	KT_OK(blk_dev_open(&b, &cfg, fd));
 	KT_OK(life_flood(&b));
-	KT_OK(vhxg_reset_owner(&b.dev));
+	KT_RUN(wait_taken(&b, NUM / 3));
 	for (q = 0; q < b.nq; q++)
+		inflight += NUM / 3 - used_idx(&b, q);
+	KT_OK(vhxg_reset_owner(&b.dev));
+	for (q = 0; q < b.nq; q++) {
 		KT_RUN(check_used_ok(&b, q, &used));
+		KT_ASSERT(used == NUM / 3, "q%u: the device took %u, reported "
+			  "%u after RESET_OWNER", q, NUM / 3, used);
+	}
+	kt_diag("RESET_OWNER with %u of %u requests in flight", inflight,
+		4 * (NUM / 3));
+	KT_ASSERT(inflight > 0, "nothing was in flight at RESET_OWNER");
 	KT_ASSERT(life_wait_no_workers(getpid()) == 0, "workers left after reset");
 	blk_dev_close(&b);
 
@@ -122,8 +193,7 @@ static int tc_reset_and_close_inflight(void)
 
 	KT_OK(fd);
 	ret = reset_and_close(fd);
-	close(fd);
-	blk_slow_destroy(&s);
+	KT_OK(life_backend_done(&s, fd));
 	return ret;
 }
 
@@ -134,8 +204,7 @@ static int tc_kill_owner(void)
 
 	KT_OK(fd);
 	ret = life_kill_rounds(fd, 10);
-	close(fd);
-	blk_slow_destroy(&s);
+	KT_OK(life_backend_done(&s, fd));
 	return ret;
 }
 
@@ -160,7 +229,7 @@ static int async(const char *path)
 	uint8_t *buf;
 	int fd;
 
-	fd = open(path, O_RDWR | O_CLOEXEC);
+	fd = open(path, O_RDWR | O_EXCL | O_CLOEXEC);
 	KT_ASSERT(fd >= 0, "open %s: %m", path);
 	KT_OK(blk_dev_open(&b, &cfg, fd));
 	buf = blk_buf(&b, (size_t)n * CHUNK, 0);
@@ -197,7 +266,7 @@ static int tc_async_inflight(void)
 	if (blk_slow_create(&s, 16, 20000, false))
 		return kt_skip("cannot make a slow null_blk");
 	ret = async(s.path);
-	blk_slow_destroy(&s);
+	KT_OK(blk_slow_destroy(&s));
 	return ret;
 }
 

@@ -28,6 +28,7 @@ struct worker {
 	unsigned int nchunks;
 	uint8_t *bufs;		/* CHUNK per head */
 	uint64_t sector_of[NUM];
+	unsigned int verified;	/* reads whose data was checked */
 	char err[160];
 };
 
@@ -86,6 +87,8 @@ static int reap(struct worker *w, bool write, unsigned int *done)
 				 (unsigned long long)sector);
 			return -EIO;
 		}
+		if (!write)
+			w->verified++;
 	}
 	*done += n;
 	return n;
@@ -99,8 +102,13 @@ static int pass(struct worker *w, bool write)
 	while (done < w->nchunks) {
 		while (issued < w->nchunks && issued - done < QD) {
 			ret = post_one(w, write, issued);
-			if (ret < 0)
+			if (ret < 0) {
+				snprintf(w->err, sizeof(w->err),
+					 "q%u: posting %s %u of %u: %s", w->q,
+					 write ? "write" : "read", issued + 1,
+					 w->nchunks, strerror(-ret));
 				return ret;
+			}
 			issued++;
 		}
 		blk_kick(w->b, w->q);
@@ -122,8 +130,13 @@ static void *worker_fn(void *arg)
 {
 	struct worker *w = arg;
 
-	if (!pass(w, true))
-		pass(w, false);
+	int ret = pass(w, true);
+
+	if (!ret)
+		ret = pass(w, false);
+	if (ret && !w->err[0])
+		snprintf(w->err, sizeof(w->err), "q%u: %s", w->q,
+			 strerror(-ret));
 	return NULL;
 }
 
@@ -154,6 +167,10 @@ static int run_mq(int fd, uint64_t bytes)
 	for (q = 0; q < NQ; q++) {
 		if (w[q].err[0]) {
 			kt_diag("%s", w[q].err);
+			ret = KT_FAIL;
+		} else if (w[q].verified != per) {
+			kt_diag("q%u: %u of %u reads verified", q,
+				w[q].verified, per);
 			ret = KT_FAIL;
 		}
 	}

@@ -11,6 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <netinet/in.h>
 #include <sys/wait.h>
 
 #include "common.h"
@@ -35,6 +38,20 @@ static int open_dev(struct vhxg_dev *d, bool owner)
 	return owner ? vhxg_set_owner(d) : 0;
 }
 
+/* What vhx offers, exactly: no dirty logging, no IOTLB. */
+#define VHX_NET_FEATURES (F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX) | \
+			  F(VIRTIO_RING_F_INDIRECT_DESC) |		\
+			  F(VIRTIO_F_ANY_LAYOUT) |			\
+			  F(VIRTIO_F_NOTIFY_ON_EMPTY) |		\
+			  F(VIRTIO_NET_F_MRG_RXBUF) |			\
+			  F(VHOST_NET_F_VIRTIO_NET_HDR))
+
+/*
+ * vhx: the feature word is exactly VHX_NET_FEATURES, so that nothing it
+ * cannot honour (VHOST_F_LOG_ALL above all: QEMU would rely on dirty
+ * logging for migration) is ever offered.  Upstream: it offers at least
+ * what the data tests use.
+ */
 static int features_offered(void)
 {
 	static const struct { int bit; const char *name; } want[] = {
@@ -60,7 +77,86 @@ static int features_offered(void)
 			bad++;
 		}
 	}
+	if (!kt_dev_is_vhx()) {
+		kt_diag("upstream: LOG_ALL %s", f & F(VHOST_F_LOG_ALL) ?
+			"offered" : "not offered");
+		return bad ? KT_FAIL : KT_PASS;
+	}
+	KT_ASSERT(!(f & F(VHOST_F_LOG_ALL)),
+		  "VHOST_F_LOG_ALL offered, but vhx does no dirty logging");
+	KT_ASSERT(f == VHX_NET_FEATURES, "offered %#llx, want exactly %#llx "
+		  "(extra %#llx, missing %#llx)", (unsigned long long)f,
+		  (unsigned long long)VHX_NET_FEATURES,
+		  (unsigned long long)(f & ~VHX_NET_FEATURES),
+		  (unsigned long long)(VHX_NET_FEATURES & ~f));
 	return bad ? KT_FAIL : KT_PASS;
+}
+
+/*
+ * vhx has no dirty logging: SET_LOG_BASE, SET_LOG_FD and VRING_F_LOG in
+ * SET_VRING_ADDR are refused with EOPNOTSUPP, before and after a backend
+ * is attached.  Upstream supports all three (what it returns is printed).
+ */
+static int log_refused(void)
+{
+	struct vhost_vring_addr a = { .index = 0 };
+	struct vhxg_dev d;
+	struct vhxg_vq *vq;
+	uint64_t base;
+	int efd, r[3];
+
+	KT_OK(open_dev(&d, true));
+	KT_OK(vhxg_vq_init(&d, 0, 256, 0));
+	vq = &d.vqs[0];
+	KT_OK(vhxg_set_vring_num(&d, 0, 256));
+	base = (uintptr_t)vhxg_alloc(&arena, 4096, 4096);
+	KT_ASSERT(base, "arena full");
+	efd = eventfd_for_test();
+	a.desc_user_addr = (uintptr_t)vq->desc;
+	a.avail_user_addr = (uintptr_t)vq->avail;
+	a.used_user_addr = (uintptr_t)vq->used;
+	a.log_guest_addr = 0;
+	a.flags = 1u << VHOST_VRING_F_LOG;
+	r[0] = vhxg_ioctl(&d, VHOST_SET_LOG_BASE, &base);
+	r[1] = vhxg_ioctl(&d, VHOST_SET_LOG_FD, &efd);
+	r[2] = vhxg_ioctl(&d, VHOST_SET_VRING_ADDR, &a);
+	if (!kt_dev_is_vhx()) {
+		kt_diag("upstream: SET_LOG_BASE %s, SET_LOG_FD %s, "
+			"VRING_F_LOG %s", r[0] ? strerror(-r[0]) : "ok",
+			r[1] ? strerror(-r[1]) : "ok",
+			r[2] ? strerror(-r[2]) : "ok");
+		return kt_skip("vhx-specific: upstream does dirty logging");
+	}
+	KT_ASSERT(r[0] == -EOPNOTSUPP, "SET_LOG_BASE: %s, want EOPNOTSUPP",
+		  r[0] ? strerror(-r[0]) : "ok");
+	KT_ASSERT(r[1] == -EOPNOTSUPP, "SET_LOG_FD: %s, want EOPNOTSUPP",
+		  r[1] ? strerror(-r[1]) : "ok");
+	KT_ASSERT(r[2] == -EOPNOTSUPP, "VRING_F_LOG: %s, want EOPNOTSUPP",
+		  r[2] ? strerror(-r[2]) : "ok");
+	KT_ERR(vhxg_set_features(&d, F(VHOST_F_LOG_ALL)), EOPNOTSUPP);
+	/* Without the flag the same addresses go in. */
+	a.flags = 0;
+	KT_OK(vhxg_ioctl(&d, VHOST_SET_VRING_ADDR, &a));
+	/* With a backend running, the same. */
+	{
+		struct net_cfg cfg = { .features = BASE_FEATURES,
+				       .hdr = HDR_TAP };
+		struct net_env e;
+
+		KT_OK(net_setup(&e, &cfg));
+		KT_ERR(vhxg_ioctl(&e.dev, VHOST_SET_LOG_BASE, &base),
+		       EOPNOTSUPP);
+		KT_ERR(vhxg_ioctl(&e.dev, VHOST_SET_LOG_FD, &efd), EOPNOTSUPP);
+		a.index = TXQ;
+		a.desc_user_addr = (uintptr_t)e.tx->desc;
+		a.avail_user_addr = (uintptr_t)e.tx->avail;
+		a.used_user_addr = (uintptr_t)e.tx->used;
+		a.flags = 1u << VHOST_VRING_F_LOG;
+		KT_ERR(vhxg_ioctl(&e.dev, VHOST_SET_VRING_ADDR, &a),
+		       EOPNOTSUPP);
+		KT_RUN(net_tx_check(&e, 100, 0x109));
+	}
+	return KT_PASS;
 }
 
 static int set_features_unknown(void)
@@ -220,7 +316,7 @@ static int vring_busy_while_running(void)
 static int backend_bad_fds(void)
 {
 	struct vhxg_dev d;
-	int p[2], udp, efd;
+	int p[2], udp, raw, pdgram, efd;
 
 	KT_OK(open_dev(&d, true));
 	KT_OK(vhxg_set_mem_identity(&d));
@@ -228,14 +324,53 @@ static int backend_bad_fds(void)
 	KT_ASSERT(!pipe(p), "pipe: %s", strerror(errno));
 	udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	KT_ASSERT(udp >= 0, "socket: %s", strerror(errno));
+	raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	KT_ASSERT(raw >= 0, "socket AF_INET SOCK_RAW: %s", strerror(errno));
+	pdgram = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	KT_ASSERT(pdgram >= 0, "socket AF_PACKET SOCK_DGRAM: %s",
+		  strerror(errno));
 	efd = eventfd_for_test();
 	KT_ERR(vhxg_net_set_backend(&d, 0, p[0]), ENOTSOCK);
 	KT_ERR(vhxg_net_set_backend(&d, 0, efd), ENOTSOCK);
 	KT_ERR(vhxg_net_set_backend(&d, 0, udp), ENOTSOCK);
+	/* Upstream takes raw sockets of AF_PACKET only, never AF_INET's. */
+	KT_ERR(vhxg_net_set_backend(&d, 0, raw), ENOTSOCK);
+	KT_ERR(vhxg_net_set_backend(&d, 0, pdgram), ENOTSOCK);
 	KT_ERR(vhxg_net_set_backend(&d, 0, 999), ENOTSOCK);
 	KT_ERR(vhxg_net_set_backend(&d, 0, -5), ENOTSOCK);
 	/* Detaching what was never attached is fine. */
 	KT_OK(vhxg_net_set_backend(&d, 0, -1));
+	return KT_PASS;
+}
+
+/*
+ * An AF_PACKET SOCK_RAW socket (CVE-2020-10942's get_raw_socket path):
+ * vhx serves taps only and refuses it with ENOTSOCK, on either queue.
+ * Upstream accepts it as a backend (printed, then skipped).
+ */
+static int backend_packet_socket(void)
+{
+	struct vhxg_dev d;
+	int pkt, ret;
+
+	KT_OK(open_dev(&d, true));
+	KT_OK(vhxg_set_mem_identity(&d));
+	KT_OK(vhxg_vq_setup(&d, 0, 256));
+	KT_OK(vhxg_vq_setup(&d, 1, 256));
+	pkt = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	KT_ASSERT(pkt >= 0, "socket AF_PACKET SOCK_RAW: %s", strerror(errno));
+	ret = vhxg_net_set_backend(&d, 0, pkt);
+	if (!kt_dev_is_vhx()) {
+		kt_diag("upstream: AF_PACKET SOCK_RAW backend %s",
+			ret ? strerror(-ret) : "accepted");
+		if (!ret)
+			KT_OK(vhxg_net_set_backend(&d, 0, -1));
+		return kt_skip("vhx-specific: upstream takes raw packet "
+			       "sockets");
+	}
+	KT_ASSERT(ret == -ENOTSOCK, "AF_PACKET SOCK_RAW on RX: %s, want "
+		  "ENOTSOCK", ret ? strerror(-ret) : "accepted");
+	KT_ERR(vhxg_net_set_backend(&d, 1, pkt), ENOTSOCK);
 	return KT_PASS;
 }
 
@@ -296,31 +431,136 @@ static int backend_features(void)
 	return KT_PASS;
 }
 
-static int mem_table_limits(void)
+static int read_max_mem_regions(unsigned int *n)
 {
-	struct vhost_memory_region *r;
-	struct vhost_memory hdr = { .nregions = 1, .padding = 1 };
-	struct vhxg_dev d;
-	unsigned int i, n = 32, big = 65536;
-	size_t slice;
+	const char *path = kt_dev_is_vhx() ?
+		"/sys/module/vhx/parameters/max_mem_regions" :
+		"/sys/module/vhost/parameters/max_mem_regions";
+	FILE *f = fopen(path, "r");
+	int ok;
 
-	KT_OK(open_dev(&d, true));
-	r = calloc(big, sizeof(*r));
-	KT_ASSERT(r, "out of memory");
-	slice = arena.size / n;
+	if (!f) {
+		kt_diag("%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	ok = fscanf(f, "%u", n) == 1;
+	fclose(f);
+	if (!ok) {
+		kt_diag("%s: not a number", path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* @n identity regions of @slice bytes each, back to back in the arena. */
+static void identity_regions(struct vhost_memory_region *r, unsigned int n,
+			     size_t slice)
+{
+	unsigned int i;
+
 	for (i = 0; i < n; i++) {
 		r[i].guest_phys_addr = (uintptr_t)arena.base + i * slice;
 		r[i].userspace_addr = r[i].guest_phys_addr;
 		r[i].memory_size = slice;
+		r[i].flags_padding = 0;
 	}
-	KT_OK(vhxg_set_mem_table(&d, r, n));
+}
+
+/*
+ * max_mem_regions (default 64) regions go in, one more is E2BIG, and so
+ * is 65536; the order of the regions does not matter.
+ */
+static int mem_table_limits(void)
+{
+	struct vhost_memory_region *r, *rev;
+	struct vhost_memory hdr = { .nregions = 1, .padding = 1 };
+	struct vhxg_dev d;
+	unsigned int i, max, big = 65536;
+	size_t slice;
+
+	KT_OK(open_dev(&d, true));
+	KT_OK(read_max_mem_regions(&max));
+	kt_diag("max_mem_regions %u", max);
+	KT_ASSERT(max == 64, "max_mem_regions %u, the default is 64", max);
+	r = calloc(big, sizeof(*r));
+	rev = calloc(max + 1, sizeof(*rev));
+	KT_ASSERT(r && rev, "out of memory");
+	slice = (arena.size / (max + 1)) & ~(size_t)4095;
+	identity_regions(r, max + 1, slice);
+	KT_OK(vhxg_set_mem_table(&d, r, max));
+	KT_ERR(vhxg_set_mem_table(&d, r, max + 1), E2BIG);
+	/* Unsorted: the same regions in reverse order. */
+	for (i = 0; i < max; i++)
+		rev[i] = r[max - 1 - i];
+	KT_OK(vhxg_set_mem_table(&d, rev, max));
 	KT_OK(vhxg_set_mem_table(&d, r, 0));
 	KT_OK(vhxg_set_mem_table(&d, r, 1));
 	for (i = 0; i < big; i++)
 		r[i] = r[0];
 	KT_ERR(vhxg_set_mem_table(&d, r, big), E2BIG);
 	KT_ERR(vhxg_ioctl(&d, VHOST_SET_MEM_TABLE, &hdr), EOPNOTSUPP);
+	free(rev);
 	free(r);
+	return KT_PASS;
+}
+
+/*
+ * Regions whose guest ranges overlap, even by one byte and in any order,
+ * are refused by vhx (EINVAL); adjacent ones are fine.  Upstream puts
+ * them in an interval tree and does not check (printed, then skipped).
+ */
+static int mem_table_overlap(void)
+{
+	static const struct { uint64_t off; bool ok; } second[] = {
+		{ 0, false },			/* the same range */
+		{ 4096, false },
+		{ 8191, false },		/* one byte of overlap */
+		{ 8192, true },			/* adjacent */
+	};
+	struct vhost_memory_region r[2];
+	const uint64_t gpa = 0x100000000ULL;
+	struct vhxg_dev d;
+	unsigned int i, k;
+	int ret;
+
+	KT_OK(open_dev(&d, true));
+	for (i = 0; i < KT_ARRAY_SIZE(second); i++) {
+		for (k = 0; k < 2; k++) {
+			unsigned int a = k, b = !k;
+
+			r[a] = (struct vhost_memory_region){
+				.guest_phys_addr = gpa,
+				.memory_size = 8192,
+				.userspace_addr = (uintptr_t)arena.base,
+			};
+			r[b] = (struct vhost_memory_region){
+				.guest_phys_addr = gpa + second[i].off,
+				.memory_size = 8192,
+				.userspace_addr = (uintptr_t)arena.base + 16384,
+			};
+			ret = vhxg_set_mem_table(&d, r, 2);
+			if (second[i].ok) {
+				KT_ASSERT(!ret, "adjacent regions refused: %s",
+					  strerror(-ret));
+				continue;
+			}
+			if (!kt_dev_is_vhx()) {
+				kt_diag("upstream: regions overlapping at +%llu "
+					"(%s first): %s",
+					(unsigned long long)second[i].off,
+					k ? "higher" : "lower",
+					ret ? strerror(-ret) : "accepted");
+				continue;
+			}
+			KT_ASSERT(ret == -EINVAL, "regions overlapping at +%llu "
+				  "(%s first): %s, want EINVAL",
+				  (unsigned long long)second[i].off,
+				  k ? "higher" : "lower",
+				  ret ? strerror(-ret) : "accepted");
+		}
+	}
+	if (!kt_dev_is_vhx())
+		return kt_skip("vhx-specific: upstream does not check overlaps");
 	return KT_PASS;
 }
 
@@ -414,6 +654,9 @@ static const struct kt_case cases[] = {
 	{ "busyloop_timeout", busyloop_timeout },
 	{ "backend_features", backend_features },
 	{ "mem_table_limits", mem_table_limits },
+	{ "mem_table_overlap", mem_table_overlap },
+	{ "log_refused", log_refused },
+	{ "backend_packet_socket", backend_packet_socket },
 	{ "other_process_eperm", other_process_eperm },
 	{ "unknown_ioctl", unknown_ioctl },
 	{ "mem_table_bad_regions", mem_table_bad_regions },

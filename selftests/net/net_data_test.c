@@ -4,12 +4,18 @@
  * header mode, mergeable and not, indirect, big frames, offload metadata,
  * backend detach, RESET_OWNER, two queue pairs, notification suppression.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <linux/if_tun.h>
 
 #include "common.h"
@@ -18,6 +24,29 @@ static const size_t sizes[] = { 60, 61, 64, 100, 127, 128, 256, 511, 1000,
 				1499, 1514 };
 
 static uint8_t frame[MAX_FRAME], got[MAX_FRAME];
+
+/* A second, longer look after a quiet wait, for late misbehaviour. */
+#define LATE_MS		1000
+
+/* No test frame came out of the link in the last LATE_MS either. */
+static int late_silence(struct net_env *e)
+{
+	ssize_t n;
+
+	usleep(LATE_MS * 1000);
+	n = pkt_recv(e->pkt_fd, got, sizeof(got), 1, TEST_ETHERTYPE, NULL);
+	KT_ASSERT(n == 0, "late: a frame of %zd bytes (seed %#x) came out", n,
+		  n > 0 ? frame_seed(got) : 0);
+	return KT_PASS;
+}
+
+/* No call within QUIET_MS, and none in a longer wait after that. */
+static int no_call(struct vhxg_vq *vq, const char *what)
+{
+	KT_ASSERT(vhxg_vq_wait_call(vq, QUIET_MS) == 0, "%s", what);
+	KT_ASSERT(vhxg_vq_wait_call(vq, LATE_MS) == 0, "late: %s", what);
+	return KT_PASS;
+}
 
 /* ---- TX ------------------------------------------------------------------ */
 
@@ -366,6 +395,8 @@ static int rx_too_big_nomrg(void)
 	frame_build(frame, 1000, NULL, 0xb16);
 	KT_OK(pkt_send(e.pkt_fd, frame, 1000, NULL));
 	usleep(QUIET_MS * 1000);
+	if (!vhxg_vq_pending(e.rx))
+		usleep(LATE_MS * 1000);
 	if (vhxg_vq_pending(e.rx)) {
 		struct vhxg_used u;
 
@@ -478,17 +509,41 @@ static int rx_gso_tcpv4(void)
 	vh.gso_size = 1000;
 	vh.hdr_len = 54;
 	KT_OK(pkt_send(e.pkt_fd, frame, len, &vh));
-	/* net_rx_get() wants test frames: look at the ring ourselves. */
-	KT_ASSERT(vhxg_vq_wait_used(e.rx, WAIT_MS) == 1, "no RX");
+	/*
+	 * net_rx_get() wants test frames: look at the ring ourselves.  The
+	 * frame comes whole (not segmented) in three 1500-byte buffers:
+	 * each buffer's bytes are compared, and the gaps around it.
+	 */
 	{
+		static uint8_t all[3 * 1500];
 		struct vhxg_used u;
 		struct rx_slot *s;
+		size_t off = 0;
 
-		vhxg_vq_reap(e.rx, &u, 1);
-		s = &e.rx_slots[u.id];
-		memcpy(&rh, s->base, sizeof(rh));
-		KT_ASSERT(rh.num_buffers == 3, "num_buffers %u (len %u)",
-			  rh.num_buffers, u.len);
+		for (n = 0; n < 3; n++) {
+			KT_ASSERT(vhxg_vq_wait_used(e.rx, WAIT_MS) == 1,
+				  "buffer %zd of 3 missing", n + 1);
+			vhxg_vq_reap(e.rx, &u, 1);
+			KT_ASSERT(u.id < e.rx->num && e.rx_slots[u.id].base,
+				  "used id %u never posted", u.id);
+			s = &e.rx_slots[u.id];
+			KT_ASSERT(u.len <= s->buflen &&
+				  off + u.len <= sizeof(all),
+				  "buffer %zd: used len %u", n + 1, u.len);
+			KT_ASSERT(n == 2 || u.len == s->buflen,
+				  "buffer %zd of 3 not filled: used len %u",
+				  n + 1, u.len);
+			memcpy(all + off, s->base, u.len);
+			off += u.len;
+			KT_ASSERT(net_canary_intact(s->base - 64, 64,
+						    "before RX buffer") &&
+				  net_canary_intact(s->base + s->buflen, 64,
+						    "after RX buffer"),
+				  "buffer %zd", n + 1);
+			s->base = NULL;
+		}
+		memcpy(&rh, all, sizeof(rh));
+		KT_ASSERT(rh.num_buffers == 3, "num_buffers %u", rh.num_buffers);
 		KT_ASSERT(rh.hdr.gso_type == VIRTIO_NET_HDR_GSO_TCPV4 &&
 			  rh.hdr.gso_size == 1000, "gso_type %u gso_size %u",
 			  rh.hdr.gso_type, rh.hdr.gso_size);
@@ -497,15 +552,13 @@ static int rx_gso_tcpv4(void)
 			  "flags %#x csum_start %u csum_offset %u",
 			  rh.hdr.flags, rh.hdr.csum_start,
 			  rh.hdr.csum_offset);
-		KT_ASSERT(bytes_equal(s->base + 12, frame, u.len - 12,
-				      "RX GSO frame"), "first buffer");
+		KT_ASSERT(off == 12 + len, "%zu bytes in 3 buffers, want %zu",
+			  off, 12 + len);
+		KT_ASSERT(bytes_equal(all + 12, frame, len, "RX GSO frame"),
+			  "3 buffers");
 	}
-	n = 1;
-	while (n < 3) {
-		KT_ASSERT(vhxg_vq_wait_used(e.rx, WAIT_MS) == 1,
-			  "buffer %zd missing", n + 1);
-		n += vhxg_vq_reap(e.rx, NULL, 8);
-	}
+	KT_ASSERT(vhxg_vq_wait_used(e.rx, QUIET_MS) == 0,
+		  "a fourth buffer was used");
 	return KT_PASS;
 }
 
@@ -576,6 +629,10 @@ static int detach_reattach(void)
 	KT_ASSERT(e.tx->used->idx == 5 && e.rx->used->idx == 3,
 		  "used idx moved while detached: TX %u RX %u",
 		  e.tx->used->idx, e.rx->used->idx);
+	KT_RUN(late_silence(&e));
+	KT_ASSERT(e.tx->used->idx == 5 && e.rx->used->idx == 3,
+		  "late: used idx moved while detached: TX %u RX %u",
+		  e.tx->used->idx, e.rx->used->idx);
 
 	KT_OK(net_attach(&e, e.tap_fd));
 	KT_OK(vhxg_vq_kick_force(e.tx));
@@ -601,28 +658,210 @@ static int detach_reattach(void)
 	return KT_PASS;
 }
 
-/* Close the device with chains in flight; a new one takes the tap over. */
+/* Send a frame, wait for it among older ones on the link, reap it. */
+static int tx_check_seed(struct net_env *e, size_t len, uint32_t seed)
+{
+	unsigned int tries;
+	ssize_t n;
+
+	frame_build(frame, len, NULL, seed);
+	KT_OK(net_tx(e, frame, len, NULL, 1, 0));
+	for (tries = 0; tries < 256; tries++) {
+		n = pkt_recv(e->pkt_fd, got, sizeof(got), WAIT_MS,
+			     TEST_ETHERTYPE, NULL);
+		KT_ASSERT(n > 0, "frame %#x did not come out", seed);
+		if (frame_seed(got) == seed)
+			break;
+	}
+	KT_ASSERT(tries < 256, "frame %#x lost among older ones", seed);
+	KT_ASSERT((size_t)n == len && bytes_equal(got, frame, len, "TX"),
+		  "frame %#x: %zd bytes", seed, n);
+	KT_OK(net_tx_reap(e, 1));
+	return KT_PASS;
+}
+
+/* Inject a frame; receive frames (older ones first) until it arrives. */
+static int rx_check_seed(struct net_env *e, size_t len, uint32_t seed)
+{
+	unsigned int tries;
+	ssize_t n;
+
+	KT_OK(net_rx_post(e, 48, 2048, 1, 0));
+	frame_build(frame, len, NULL, seed);
+	KT_OK(pkt_send(e->pkt_fd, frame, len, NULL));
+	for (tries = 0; tries < 48; tries++) {
+		n = net_rx_get(e, got, sizeof(got), NULL, WAIT_MS);
+		KT_ASSERT(n > 0, "frame %#x not received (%s)", seed,
+			  n ? strerror((int)-n) : "timeout");
+		if (frame_seed(got) == seed)
+			break;
+	}
+	KT_ASSERT(tries < 48, "frame %#x lost among older ones", seed);
+	KT_ASSERT((size_t)n == len && bytes_equal(got, frame, len, "RX"),
+		  "frame %#x: %zd bytes", seed, n);
+	return KT_PASS;
+}
+
+/* Wait up to 5 s for link @name to go: a tap goes with its last file. */
+static bool tap_gone(const char *name)
+{
+	unsigned int waited;
+
+	for (waited = 0; waited < 5000; waited += 50) {
+		if (!if_nametoindex(name))
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+#define CLOSE_ROUNDS	20
+
+/*
+ * Close the device with chains in flight both ways, again and again; each
+ * time a new device takes the tap over and moves traffic both ways.  At
+ * the end no closed device holds the tap: it goes once the test closes it.
+ */
 static int close_with_traffic(void)
 {
 	struct net_cfg cfg = { .features = BASE_FEATURES | MRG,
 			       .hdr = HDR_TAP };
+	unsigned int round, i;
 	struct net_env e;
-	unsigned int i;
 
 	KT_OK(net_setup(&e, &cfg));
-	KT_OK(net_rx_post(&e, 64, 2048, 1, 0));
-	for (i = 0; i < 32; i++) {
-		frame_build(frame, 1000, NULL, i);
-		KT_OK(net_tx(&e, frame, 1000, NULL, 2, 0));
-		KT_OK(pkt_send(e.pkt_fd, frame, 1000, NULL));
+	for (round = 0; round < CLOSE_ROUNDS; round++) {
+		KT_OK(net_rx_post(&e, 32, 2048, 1, 0));
+		for (i = 0; i < 16; i++) {
+			frame_build(frame, 1000, NULL, round << 8 | i);
+			KT_OK(net_tx(&e, frame, 1000, NULL, 2, 0));
+			KT_OK(pkt_send(e.pkt_fd, frame, 1000, NULL));
+		}
+		/* Vary the moment: some rounds mid-burst. */
+		if (round & 1)
+			usleep(300 * round);
+		vhxg_close(&e.dev);
+		KT_OK(net_setup_dev(&e));
+		KT_RUN(tx_check_seed(&e, 200, 0xc1050000 | round));
+		KT_RUN(rx_check_seed(&e, 300, 0xc1060000 | round));
 	}
 	vhxg_close(&e.dev);
-	KT_OK(net_setup_dev(&e));
-	/* Frames from before may still come out: net_rx_check skips none. */
-	while (pkt_recv(e.pkt_fd, got, sizeof(got), QUIET_MS, TEST_ETHERTYPE,
-			NULL) > 0)
-		;
-	KT_RUN(net_tx_check(&e, 200, 0xc105e));
+	close(e.tap_fd);
+	KT_ASSERT(tap_gone(e.ifname), "tap %s still there 5 s after its last "
+		  "device was closed", e.ifname);
+	return KT_PASS;
+}
+
+/* Worker threads of vhx-net devices owned by @owner ("vhx-net-PID.N"). */
+static int net_workers(pid_t owner)
+{
+	char prefix[32], path[300], comm[64];
+	struct dirent *de;
+	size_t plen;
+	int n = 0, fd;
+	ssize_t len;
+	DIR *d;
+
+	plen = snprintf(prefix, sizeof(prefix), "vhx-net-%d", (int)owner);
+	d = opendir("/proc");
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", de->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		len = read(fd, comm, sizeof(comm) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		comm[len] = '\0';
+		if (!strncmp(comm, prefix, plen) &&
+		    (comm[plen] == '.' || comm[plen] == '\n' || !comm[plen]))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* The child of kill_owner: own a device, report its tap, never stop. */
+static void traffic_child(int wfd)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES | MRG,
+			       .hdr = HDR_TAP };
+	char name[IFNAMSIZ] = "";
+	struct net_env e;
+	uint32_t i;
+
+	if (!net_setup(&e, &cfg) && !net_rx_post(&e, 128, 2048, 1, 0))
+		memcpy(name, e.ifname, IFNAMSIZ);
+	if (write(wfd, name, IFNAMSIZ) != IFNAMSIZ || !name[0])
+		_exit(1);
+	for (i = 0;; i++) {
+		frame_build(frame, 1000, NULL, i);
+		if (net_tx(&e, frame, 1000, NULL, 2, 0) == -ENOSPC)
+			usleep(100);
+		pkt_send(e.pkt_fd, frame, 1000, NULL);
+	}
+}
+
+#define KILL_ROUNDS	6
+
+/*
+ * SIGKILL of the owner with traffic in flight both ways: the device goes
+ * with the process (vhx: its workers too), it lets go of the tap (a tap
+ * nobody holds disappears), and a new device works.
+ */
+static int kill_owner(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES | MRG,
+			       .hdr = HDR_TAP };
+	unsigned int round, waited;
+	struct net_env e;
+
+	for (round = 0; round < KILL_ROUNDS; round++) {
+		char name[IFNAMSIZ];
+		struct pollfd p;
+		int pfd[2], status;
+		pid_t pid;
+
+		KT_ASSERT(!pipe(pfd), "pipe");
+		pid = fork();
+		KT_ASSERT(pid >= 0, "fork");
+		if (!pid) {
+			close(pfd[0]);
+			traffic_child(pfd[1]);
+		}
+		close(pfd[1]);
+		p = (struct pollfd){ .fd = pfd[0], .events = POLLIN };
+		if (poll(&p, 1, WAIT_MS) != 1 ||
+		    read(pfd[0], name, IFNAMSIZ) != IFNAMSIZ)
+			name[0] = '\0';
+		close(pfd[0]);
+		/* Let the traffic run a while, longer each round. */
+		usleep(20000 * (round + 1));
+		kill(pid, SIGKILL);
+		KT_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
+		KT_ASSERT(name[0], "round %u: child could not set up", round);
+		KT_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+			  "round %u: child status %#x", round, status);
+		KT_ASSERT(tap_gone(name), "round %u: tap %s still there 5 s "
+			  "after its owner died", round, name);
+		for (waited = 0; waited < 5000; waited += 50) {
+			if (!kt_dev_is_vhx() || !net_workers(pid))
+				break;
+			usleep(50000);
+		}
+		KT_ASSERT(!kt_dev_is_vhx() || !net_workers(pid),
+			  "round %u: %d workers of %d left", round,
+			  net_workers(pid), (int)pid);
+	}
+	KT_OK(net_setup(&e, &cfg));
+	KT_RUN(net_tx_check(&e, 200, 0xdead));
+	KT_OK(net_rx_post(&e, 8, 2048, 1, 0));
+	KT_RUN(net_rx_check(&e, 300, 0xdeae));
 	return KT_PASS;
 }
 
@@ -811,7 +1050,14 @@ static int eventfd_swap(void)
 
 		KT_ASSERT(write(old_kick, &one, 8) == 8, "write");
 	}
-	KT_RUN(net_expect_silence(&e));
+	{
+		uint16_t used = e.tx->used->idx;
+
+		KT_RUN(net_expect_silence(&e));
+		KT_RUN(late_silence(&e));
+		KT_ASSERT(e.tx->used->idx == used, "old kick moved used idx "
+			  "from %u to %u", used, e.tx->used->idx);
+	}
 	KT_OK(vhxg_vq_kick_force(e.tx));
 	KT_RUN(net_expect_frame(&e, frame, 90));
 	KT_ASSERT(vhxg_vq_wait_call(e.tx, WAIT_MS) == 1, "no call on new fd");
@@ -855,9 +1101,7 @@ static int event_idx_used_event(void)
 	KT_ASSERT(ret == 0, "call at used idx %u, used_event %u", u0 + 1,
 		  u0 + 2);
 	KT_RUN(tx_one_quiet(&e, 2));
-	ret = vhxg_vq_wait_call(e.tx, QUIET_MS);
-	KT_ASSERT(ret == 0, "call at used idx %u, used_event %u", u0 + 2,
-		  u0 + 2);
+	KT_RUN(no_call(e.tx, "call at used idx u0 + 2, used_event u0 + 2"));
 	KT_RUN(tx_one_quiet(&e, 3));
 	ret = vhxg_vq_wait_call(e.tx, WAIT_MS);
 	KT_ASSERT(ret == 1, "no call when used idx passed used_event");
@@ -889,9 +1133,10 @@ static int event_idx_rx_used_event(void)
 		KT_OK(pkt_send(e.pkt_fd, frame, 90, NULL));
 		KT_ASSERT(net_wait_used_idx(e.rx, u0 + i, WAIT_MS),
 			  "frame %u not received", i);
-		KT_ASSERT(vhxg_vq_wait_call(e.rx, i < 4 ? QUIET_MS : WAIT_MS)
-			  == (i == 4), "call after frame %u: used_event %u",
-			  i, u0 + 3);
+		KT_ASSERT(vhxg_vq_wait_call(e.rx, i < 3 ? QUIET_MS :
+					    i == 3 ? QUIET_MS + LATE_MS :
+					    WAIT_MS) == (i == 4),
+			  "call after frame %u: used_event %u", i, u0 + 3);
 	}
 	return KT_PASS;
 }
@@ -907,8 +1152,7 @@ static int no_interrupt_flag(void)
 		;
 	vhxg_vq_set_avail_flags(e.tx, VRING_AVAIL_F_NO_INTERRUPT);
 	KT_RUN(tx_one_quiet(&e, 1));
-	KT_ASSERT(vhxg_vq_wait_call(e.tx, QUIET_MS) == 0,
-		  "call despite VRING_AVAIL_F_NO_INTERRUPT");
+	KT_RUN(no_call(e.tx, "call despite VRING_AVAIL_F_NO_INTERRUPT"));
 	vhxg_vq_set_avail_flags(e.tx, 0);
 	KT_RUN(tx_one_quiet(&e, 2));
 	KT_ASSERT(vhxg_vq_wait_call(e.tx, WAIT_MS) == 1,
@@ -940,37 +1184,176 @@ static int notify_on_empty(void)
 
 /* ---- memory table -------------------------------------------------------- */
 
-/* 32 regions; buffers straddle their boundaries. */
+#define NREG		32
+#define SLOT		8192		/* host bytes set aside per region */
+#define MANY_GPA	0x10000000000ULL	/* guest address of region 0 */
+
+/*
+ * Guest memory in NREG regions, contiguous in guest addresses, each mapped
+ * on its own in the host: in a scrambled order, with an unmapped hole of
+ * SLOT bytes around every region, some regions only 512 bytes long and not
+ * page aligned.  A device that translates a buffer's start address and
+ * then copies on contiguously reads the wrong bytes or faults.
+ */
+struct many {
+	uint8_t *map;			/* 2 * NREG * SLOT reserved */
+	uint8_t *host[NREG];
+	uint64_t gpa[NREG + 1];		/* gpa[NREG]: the end */
+	uint32_t size[NREG];
+};
+
+static int many_init(struct many *m)
+{
+	unsigned int i;
+
+	m->map = mmap(NULL, 2 * NREG * SLOT, PROT_NONE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	KT_ASSERT(m->map != MAP_FAILED, "mmap: %s", strerror(errno));
+	m->gpa[0] = MANY_GPA;
+	for (i = 0; i < NREG; i++) {
+		uint8_t *slot = m->map + (2 * ((i * 13 + 5) % NREG) + 1) * SLOT;
+
+		KT_ASSERT(!mprotect(slot, SLOT, PROT_READ | PROT_WRITE),
+			  "mprotect: %s", strerror(errno));
+		net_fill_canary(slot, SLOT);
+		m->size[i] = i % 4 == 2 ? 512 : SLOT;
+		m->host[i] = slot + (m->size[i] < SLOT ? 1000 : 0);
+		m->gpa[i + 1] = m->gpa[i] + m->size[i];
+	}
+	return KT_PASS;
+}
+
+/* Copy between guest address @gpa and @buf, region by region. */
+static void many_copy(struct many *m, uint64_t gpa, void *buf, size_t len,
+		      bool to_guest)
+{
+	uint8_t *p = buf;
+	unsigned int i;
+
+	for (i = 0; i < NREG && len; i++) {
+		uint64_t off, n;
+
+		if (gpa < m->gpa[i] || gpa >= m->gpa[i + 1])
+			continue;
+		off = gpa - m->gpa[i];
+		n = m->size[i] - off < len ? m->size[i] - off : len;
+		if (to_guest)
+			memcpy(m->host[i] + off, p, n);
+		else
+			memcpy(p, m->host[i] + off, n);
+		p += n;
+		gpa += n;
+		len -= n;
+	}
+}
+
+/* Every host byte of the slots outside the regions is still canary. */
+static bool many_slack_intact(struct many *m)
+{
+	unsigned int i;
+
+	for (i = 0; i < NREG; i++) {
+		uint8_t *slot = m->map + (2 * ((i * 13 + 5) % NREG) + 1) * SLOT;
+		size_t head = m->host[i] - slot;
+
+		if (!net_canary_intact(slot, head, "before a region") ||
+		    !net_canary_intact(m->host[i] + m->size[i],
+				       SLOT - head - m->size[i],
+				       "after a region"))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The arena (rings, RX buffers of the final check) as one identity region
+ * plus the NREG regions, in the table in no particular order; buffers that
+ * straddle region boundaries, some across three regions, both ways, every
+ * byte compared.
+ */
 static int mem_many_regions(void)
 {
 	struct net_cfg cfg = { .features = BASE_FEATURES | MRG,
 			       .hdr = HDR_VHOST };
-	struct vhost_memory_region r[32];
+	static uint8_t buf[2048], tmp[2048];
+	struct vhost_memory_region r[NREG + 1];
+	static struct many m;
+	uint64_t rx_gpa[8];
+	uint16_t rx_id[8];
+	unsigned int i, k;
 	struct net_env e;
-	size_t slice, i;
-	uint8_t *base;
 
 	KT_OK(net_setup(&e, &cfg));
-	base = e.arena->base;
-	slice = e.arena->size / 32;
-	for (i = 0; i < 32; i++) {
-		r[i].guest_phys_addr = (uintptr_t)base + i * slice;
-		r[i].userspace_addr = r[i].guest_phys_addr;
-		r[i].memory_size = slice;
-		r[i].flags_padding = 0;
+	KT_RUN(many_init(&m));
+	KT_ASSERT((uintptr_t)e.arena->base + e.arena->size <= MANY_GPA ||
+		  (uintptr_t)e.arena->base >= m.gpa[NREG],
+		  "the arena overlaps the regions' guest addresses");
+	/* Unsorted: odd regions downwards, the arena, even ones upwards. */
+	for (i = 0, k = 0; i < NREG; i++) {
+		unsigned int j = i < NREG / 2 ? NREG - 1 - 2 * i :
+				 2 * (i - NREG / 2);
+
+		r[k++] = (struct vhost_memory_region){
+			.guest_phys_addr = m.gpa[j],
+			.userspace_addr = (uintptr_t)m.host[j],
+			.memory_size = m.size[j],
+		};
+		if (i == NREG / 2 - 1)
+			r[k++] = (struct vhost_memory_region){
+				.guest_phys_addr = (uintptr_t)e.arena->base,
+				.userspace_addr = (uintptr_t)e.arena->base,
+				.memory_size = e.arena->size,
+			};
 	}
-	KT_OK(vhxg_set_mem_table(&e.dev, r, 32));
-	for (i = 1; i < 31; i += 3) {
-		uint8_t *buf = base + (i + 1) * slice - 700;
-		uint64_t addr = (uintptr_t)buf;
+	KT_OK(vhxg_set_mem_table(&e.dev, r, NREG + 1));
+
+	/* TX: header and frame from 700 bytes before a region's start. */
+	for (i = 1; i < NREG - 1; i += 2) {
+		uint64_t addr = m.gpa[i] - 700;
 		uint32_t len = 12 + 1514;
 
 		memset(buf, 0, 12);
-		frame_build(buf + 12, 1514, NULL, i);
+		frame_build(buf + 12, 1514, NULL, 0x3300 + i);
+		many_copy(&m, addr, buf, len, true);
 		KT_OK(net_tx_raw(&e, &addr, &len, 1));
 		KT_RUN(net_expect_frame(&e, buf + 12, 1514));
 		KT_OK(net_tx_reap(&e, 1));
 	}
+
+	/* RX: 2048-byte buffers from 300 bytes before a region's start. */
+	for (k = 0; k < 8; k++) {
+		int ret;
+
+		rx_gpa[k] = m.gpa[4 * k + 1 + k % 3] - 300;
+		ret = vhxg_vq_take_chain(e.rx, 1, &rx_id[k]);
+		KT_ASSERT(ret >= 0, "RX ring full");
+		vhxg_vq_put_desc(e.rx, rx_id[k], rx_gpa[k], 2048,
+				 VRING_DESC_F_WRITE, 0);
+		vhxg_vq_put_avail(e.rx, rx_id[k]);
+	}
+	vhxg_vq_publish(e.rx);
+	KT_OK(vhxg_vq_kick_force(e.rx));
+	for (k = 0; k < 8; k++) {
+		struct virtio_net_hdr_mrg_rxbuf vh;
+		size_t len = 1514 - 97 * k;
+		struct vhxg_used u;
+
+		frame_build(frame, len, NULL, 0x4400 + k);
+		KT_OK(pkt_send(e.pkt_fd, frame, len, NULL));
+		KT_ASSERT(vhxg_vq_wait_used(e.rx, WAIT_MS) == 1,
+			  "RX frame %u not received", k);
+		vhxg_vq_reap(e.rx, &u, 1);
+		KT_ASSERT(u.id == rx_id[k] && u.len == 12 + len,
+			  "RX %u: used id %u len %u, want %u and %zu", k, u.id,
+			  u.len, rx_id[k], 12 + len);
+		many_copy(&m, rx_gpa[k], tmp, 2048, false);
+		memcpy(&vh, tmp, sizeof(vh));
+		KT_ASSERT(vh.num_buffers == 1, "RX %u: num_buffers %u", k,
+			  vh.num_buffers);
+		KT_ASSERT(bytes_equal(tmp + 12, frame, len, "RX across regions"),
+			  "RX %u", k);
+	}
+	KT_ASSERT(many_slack_intact(&m), "device wrote outside the regions");
 	KT_OK(net_rx_post(&e, 8, 2048, 1, 0));
 	KT_RUN(net_rx_check(&e, 1514, 99));
 	return KT_PASS;
@@ -1037,6 +1420,7 @@ static const struct kt_case cases[] = {
 	{ "macvtap_tx_rx", macvtap_tx_rx },
 	{ "detach_reattach", detach_reattach },
 	{ "close_with_traffic", close_with_traffic },
+	{ "kill_owner", kill_owner },
 	{ "bidir_pipelined", bidir_pipelined },
 	{ "bidir_busyloop", bidir_busyloop },
 	{ "eventfd_swap", eventfd_swap },
