@@ -37,14 +37,15 @@
 # The closing lines are "vhx: ...", "reference: ..." and, last, the sum of
 # both, "N passed, N failed"; the exit status is non-zero iff something
 # failed or nothing passed.  VHX_VM_TIMEOUT (seconds, default
-# 1200: a run takes 5-10 minutes, more on a loaded machine) bounds each
+# 2100: a 6.12 run takes about 15 minutes with the teardown loops, more
+# on a loaded machine) bounds each
 # VM run.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 2
 logdir=$top/build/check
-vm_timeout=${VHX_VM_TIMEOUT:-1200}
+vm_timeout=${VHX_VM_TIMEOUT:-2100}
 
 deps=1
 kernels=()

@@ -38,7 +38,7 @@ bindir=$top/build/user/selftests
 e2edir=$top/selftests/e2e
 test_timeout=300
 # An e2e test boots a guest in about 2.5 minutes here under load; twice
-# that is a hang.  The whole VM run has check.sh's 1200 s budget
+# that is a hang.  The whole VM run has check.sh's 2100 s budget
 # (VHX_VM_TIMEOUT), so two hung tests can use it up; what did not run by
 # then is lost, and check.sh reports the timeout as a failure.
 e2e_timeout=300
