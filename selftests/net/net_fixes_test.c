@@ -926,8 +926,14 @@ static int flood_fairness(void)
 	kt_diag("%svictim TX %.0f frames/s alone, %.0f flooded (%.0f%%); %lu tiny frames posted; flooded device's slowest SET_VRING_CALL %lld ms",
 		kt_dev_is_vhx() ? "" : "reference: ", alone, flooded,
 		100 * flooded / alone, f.posted, (long long)worst / 1000);
-	KT_ASSERT(flooded >= 0.3 * alone, "victim at %.0f%% of its rate alone",
-		  100 * flooded / alone);
+	/*
+	 * The rate bound is vhx's promise (weights); upstream's share is a
+	 * figure to compare with (27% to 124% seen under TCG).
+	 */
+	if (kt_dev_is_vhx())
+		KT_ASSERT(flooded >= 0.3 * alone,
+			  "victim at %.0f%% of its rate alone",
+			  100 * flooded / alone);
 	KT_ASSERT(worst < IOCTL_BOUND_MS * 1000,
 		  "SET_VRING_CALL on the flooded device took %lld ms",
 		  (long long)worst / 1000);
