@@ -285,6 +285,12 @@ static int ref_segment(const struct vhx_desc *d, struct ref_chain *c,
 	return 0;
 }
 
+/* Descriptors in one chain: num, or an indirect table's 1024 entries. */
+static u32 chain_max(void)
+{
+	return ring.num > VHX_IOV_MAX ? ring.num : VHX_IOV_MAX;
+}
+
 static int ref_indirect(const struct vhx_desc *t, struct ref_chain *c,
 			struct iovec *iov, u32 max)
 {
@@ -311,7 +317,7 @@ static int ref_indirect(const struct vhx_desc *t, struct ref_chain *c,
 		}
 		if (le16_to_cpu(d.flags) & VHX_DESC_F_INDIRECT)
 			return -1;
-		if (++c->ndesc > ring.num)
+		if (++c->ndesc > chain_max())
 			return -1;
 		if (ref_segment(&d, c, iov, max))
 			return -1;
@@ -666,7 +672,7 @@ static void op_get(void)
 	m.outstanding++;
 	if (c.out + c.in > iov_max)
 		fail("%u segments, iov_max %u", c.out + c.in, iov_max);
-	if (c.ndesc > ring.num)
+	if (c.ndesc > chain_max())
 		fail("chain of %u descriptors, num %u", c.ndesc, ring.num);
 	if (c.head != rhead || c.ndesc != rc.ndesc || c.out != rc.out ||
 	    c.in != rc.in || c.out_len != rc.out_len || c.in_len != rc.in_len)

@@ -14,6 +14,7 @@
 #define ARENA_SIZE	(1 << 20)
 #define GPA_BASE	0x10000000ULL
 #define NUM		16
+#define NTESTS		43	/* results main() reports */
 
 static unsigned char arena[ARENA_SIZE] __attribute__((aligned(4096)));
 static unsigned int stray;	/* accesses outside the arena */
@@ -337,15 +338,39 @@ static void test_indirect_bad(void)
 		 0);
 	publish(0);
 	expect_bad("ring_indirect_table_outside", -EFAULT);
+}
 
+/* An indirect table of n entries, each chained to the next. */
+static void indirect_of(u32 n, u32 len)
+{
 	setup(NUM);
-	for (int i = 0; i <= NUM; i++)
-		set_desc(IND_OFF, i, gpa(BUF_OFF), 4,
-			 i < NUM ? VHX_DESC_F_NEXT : 0, i + 1);
-	set_desc(DESC_OFF, 0, gpa(IND_OFF), 16 * (NUM + 1),
-		 VHX_DESC_F_INDIRECT, 0);
+	for (u32 i = 0; i < n; i++)
+		set_desc(IND_OFF, i, gpa(BUF_OFF), len,
+			 i + 1 < n ? VHX_DESC_F_NEXT : 0, i + 1);
+	set_desc(DESC_OFF, 0, gpa(IND_OFF), 16 * n, VHX_DESC_F_INDIRECT, 0);
 	publish(0);
-	expect_bad("ring_indirect_chain_longer_than_ring", -E2BIG);
+}
+
+/*
+ * A table longer than the ring is what Linux sends when seg_max + 2 is
+ * more than the queue size: taken, up to VHX_IOV_MAX entries.
+ */
+static void test_indirect_longer_than_ring(void)
+{
+	struct vhx_chain c;
+	int ret;
+
+	indirect_of(NUM + 1, 4);
+	ret = get(&c);
+	report(ret == 1 && c.ndesc == NUM + 1 && c.out == NUM + 1 &&
+	       c.out_len == 4 * (NUM + 1), "ring_indirect_longer_than_ring");
+
+	indirect_of(VHX_IOV_MAX, 0);
+	ret = get(&c);
+	report(ret == 1 && c.ndesc == VHX_IOV_MAX && !c.out,
+	       "ring_indirect_of_iov_max");
+	indirect_of(VHX_IOV_MAX + 1, 0);
+	expect_bad("ring_indirect_longer_than_iov_max", -E2BIG);
 }
 
 static void test_too_many_segments(void)
@@ -922,7 +947,7 @@ int main(void)
 {
 	/* A walker that loops forever is a failure, not a hung make unit. */
 	alarm(30);
-	printf("TAP version 13\n1..41\n");
+	printf("TAP version 13\n1..%d\n", NTESTS);
 	test_simple_chain();
 	test_empty();
 	test_bad_head();
@@ -938,6 +963,7 @@ int main(void)
 	test_indirect_ok();
 	test_indirect_bad();
 	test_too_many_segments();
+	test_indirect_longer_than_ring();
 	test_chain_longer_than_ring();
 	test_put_wraps();
 	test_event_idx_call();
@@ -957,7 +983,7 @@ int main(void)
 	test_restart_rereads_avail();
 	test_put_bounds();
 	printf("# %u passed, %u failed\n", passed, failed);
-	if (ntest != 41)
+	if (ntest != NTESTS)
 		printf("# plan mismatch: ran %u\n", ntest);
-	return failed || ntest != 41;
+	return failed || ntest != NTESTS;
 }

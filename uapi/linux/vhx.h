@@ -29,9 +29,9 @@ struct vhx_blk_config {
 	__u64 capacity;		/* in 512-byte sectors */
 	__u32 blk_size;		/* logical block size in bytes */
 	/*
-	 * Max data segments in one request.  A chain may not be longer than
-	 * its ring (header and status included), so a VMM whose queues have
-	 * fewer than seg_max + 2 entries must lower it.
+	 * Max data segments in one request.  A direct chain cannot be longer
+	 * than its ring; an indirect table may have up to 1024 entries
+	 * (header and status included) whatever the ring's size.
 	 */
 	__u32 seg_max;
 	__u32 size_max;		/* max bytes in one segment; 0: no limit */
