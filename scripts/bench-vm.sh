@@ -12,7 +12,8 @@
 # order alternating from one repetition to the next, so that slow drifts of
 # the shared machine hit both alike.  --only limits the sections
 # (comma list of net, blk, e2e).  --smoke: one repetition of one second,
-# a reduced blk matrix and no e2e, to prove every path still works.
+# reduced net and blk matrices on a smaller span and no e2e, to prove
+# every path still works.
 #
 # Results are appended to FILE, one per line, tab separated:
 #
@@ -100,6 +101,8 @@ pair_order() {	# rep a b
 # --- net, guest-less: vhx-netgen on /dev/vhx-net and /dev/vhost-net ------
 
 net_tests=(tx64 rx64 tx1500 txgso tx64q2 rx64q2)
+# The smoke run: one of each path (TX copy, RX, GSO, multiqueue).
+[ "$smoke" = 0 ] || net_tests=(tx64 rx64 txgso rx64q2)
 
 net_args() {
 	case $1 in
@@ -160,6 +163,8 @@ bench_net() {
 
 blk_file=/tmp/vhx-bench.img
 blk_span=$((256 << 20))
+# Writing the tmpfs image takes most of a smoke run's blk time.
+[ "$smoke" = 0 ] || blk_span=$((32 << 20))
 
 blk_backend() {
 	case $1 in

@@ -23,7 +23,7 @@
 #define OUTSIDE		(1u << 20)	/* arena tail not in the table */
 #define FRAME_LEN	1000
 #define CANARY_OFF	4096		/* below: may hold a frame */
-#define LATE_MS		1000		/* second look for a late misdeed */
+#define LATE_MS		400		/* second look for a late misdeed */
 
 struct hostile {
 	struct net_env e;
