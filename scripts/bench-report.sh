@@ -260,18 +260,22 @@ plots=()
 	echo "the guest memory), the same program on \`/dev/vhx-net\` and on"
 	echo "upstream \`/dev/vhost-net\`, one device open and one tap queue per"
 	echo "queue pair. TX: frames from the ring into the tap. RX: the kernel's"
-	echo "pktgen floods the tap and the device fills the ring. Worker CPU is"
-	echo "the CPU time of the device's worker threads over the run, per packet."
+	echo "pktgen floods the tap and the device fills the ring. CPU per packet"
+	echo "is schedstat runtime over the run: the device's worker threads, the"
+	echo "driver's threads (vhx-netgen, the guest side) and pktgen's thread."
 	echo
 	echo "| test | metric | vhx-net | vhost-net | vhx / vhost |"
 	echo "|---|---|---|---|---|"
 	for t in "${net_tests[@]}"; do
-		for m in pps mbps nspp; do
+		for m in pps mbps nspp drvnspp gennspp; do
 			case $m in
 			pps) ml="packets/s" ;;
 			mbps) ml="Mbit/s" ;;
 			nspp) ml="worker ns/packet" ;;
+			drvnspp) ml="driver ns/packet" ;;
+			gennspp) ml="pktgen ns/packet" ;;
 			esac
+			[ "$m" != gennspp ] || [[ $t == rx* ]] || continue
 			echo "| $(net_label "$t") | $ml | $(cell net "$t" vhx $m) | $(cell net "$t" vhost $m) | $(rcell net "$t" vhx "$t" vhost $m) |"
 		done
 	done

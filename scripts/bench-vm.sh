@@ -116,7 +116,7 @@ net_args() {
 }
 
 net_run() {	# test impl rep
-	local t=$1 impl=$2 rep=$3 dev out rc pps mbps ns
+	local t=$1 impl=$2 rep=$3 dev out rc pps mbps ns dns gns
 
 	case $impl in
 	vhx) dev=/dev/vhx-net ;;
@@ -130,6 +130,8 @@ net_run() {	# test impl rep
 	pps=$(sed -n 's/.* pps=\([0-9.]*\).*/\1/p' <<< "$out" | tail -1)
 	mbps=$(sed -n 's/.* mbps=\([0-9.]*\).*/\1/p' <<< "$out" | tail -1)
 	ns=$(sed -n 's/.* worker_ns_per_pkt=\([0-9.]*\).*/\1/p' <<< "$out" | tail -1)
+	dns=$(sed -n 's/.* driver_ns_per_pkt=\([0-9.]*\).*/\1/p' <<< "$out" | tail -1)
+	gns=$(sed -n 's/.* gen_ns_per_pkt=\([0-9.]*\).*/\1/p' <<< "$out" | tail -1)
 	if [ $rc != 0 ]; then
 		fail net "$t" "$impl" "$rep" "vhx-netgen exit $rc"
 	elif ! positive "${pps:-0}" || ! positive "${mbps:-0}"; then
@@ -141,6 +143,11 @@ net_run() {	# test impl rep
 		if positive "${ns:-0}"; then
 			record net "$t" "$impl" "$rep" nspp "$ns"
 		fi
+		# The other side of the ring: the driver threads, and pktgen.
+		positive "${dns:-0}" &&
+			record net "$t" "$impl" "$rep" drvnspp "$dns"
+		positive "${gns:-0}" &&
+			record net "$t" "$impl" "$rep" gennspp "$gns"
 	fi
 }
 
