@@ -235,10 +235,11 @@ plots=()
 	echo "| 64 B TX worker CPU per packet, vhx-net / vhost-net (lower is better) | $(rcell net tx64 vhx tx64 vhost nspp) |"
 	echo "| 64 B TX, 2 queue pairs / 1, vhx-net | $(rcell net tx64q2 vhx tx64 vhx pps) |"
 	echo "| 64 B TX, 2 queue pairs / 1, vhost-net | $(rcell net tx64q2 vhost tx64 vhost pps) |"
-	echo "| 4 KiB randread QD32 1 queue, null_blk, vhx-blk / io_uring | $(rcell blk null-randread-qd32-q1 vhx null-randread-qd32-q1 uring iops) |"
-	echo "| 4 KiB randread QD32 4 queues, null_blk, vhx-blk / io_uring | $(rcell blk null-randread-qd32-q4 vhx null-randread-qd32-q4 uring iops) |"
-	echo "| 4 KiB randread QD32 1 queue, tmpfs file, vhx-blk / io_uring | $(rcell blk tmpfs-randread-qd32-q1 vhx tmpfs-randread-qd32-q1 uring iops) |"
-	echo "| 4 KiB randread QD1 1 queue, null_blk, vhx-blk / io_uring | $(rcell blk null-randread-qd1-q1 vhx null-randread-qd1-q1 uring iops) |"
+	echo "| 4 KiB randread QD32 1 queue, null_blk, vhx-blk / io_uring (uringbench) | $(rcell blk null-randread-qd32-q1 vhx null-randread-qd32-q1 ubench iops) |"
+	echo "| 4 KiB randread QD32 4 queues, null_blk, vhx-blk / io_uring (uringbench) | $(rcell blk null-randread-qd32-q4 vhx null-randread-qd32-q4 ubench iops) |"
+	echo "| 4 KiB randread QD32 1 queue, tmpfs file, vhx-blk / io_uring (uringbench) | $(rcell blk tmpfs-randread-qd32-q1 vhx tmpfs-randread-qd32-q1 ubench iops) |"
+	echo "| 4 KiB randread QD1 1 queue, null_blk, vhx-blk / io_uring (uringbench) | $(rcell blk null-randread-qd1-q1 vhx null-randread-qd1-q1 ubench iops) |"
+	echo "| 4 KiB randread QD1 1 queue, null_blk, vhx-blk / polled io_uring (uringbench --poll) | $(rcell blk null-randread-qd1-q1 vhx null-randread-qd1-q1 ubpoll iops) |"
 	echo "| e2e iperf3 guest→VM, vhx-vm+vhx-net / QEMU+vhost-net | $(rcell e2e iperf-tx vhxvm iperf-tx qemu-vhost mbps) |"
 	echo "| e2e iperf3 VM→guest, vhx-vm+vhx-net / QEMU+vhost-net | $(rcell e2e iperf-rx vhxvm iperf-rx qemu-vhost mbps) |"
 	echo "| e2e fio 4 KiB randread QD32, vhx-vm+vhx-blk / QEMU virtio-blk io_uring+iothread | $(rcell e2e fio-randread-qd32 vhxvm fio-randread-qd32 qemu-vhost iops) |"
@@ -291,30 +292,39 @@ plots=()
 	echo
 	echo "blkbench plays the guest on \`/dev/vhx-blk\`: one thread per queue"
 	echo "keeps QD requests of 4 KiB in flight at random offsets of the first"
-	echo "256 MiB of the backend. The reference is fio with"
-	echo "\`ioengine=io_uring direct=1\` issuing the same load (numjobs = queues,"
-	echo "iodepth = QD) straight at the same backend. Backends: null_blk"
-	echo "(\`/dev/nullb0\`, module defaults) and a 256 MiB file on tmpfs."
+	echo "256 MiB of the backend (32 MiB in a smoke run). The reference is"
+	echo "uringbench, the same load through io_uring from a process (one thread"
+	echo "and ring per queue, registered file and buffers, O_DIRECT, no clock"
+	echo "read per I/O); polled"
+	echo "is uringbench with IOPOLL on null_blk's poll queue, the cheapest round"
+	echo "trip the block layer offers; fio is fio's io_uring engine with"
+	echo "\`gtod_reduce=1\` (numjobs = queues, iodepth = QD), a second opinion."
+	echo "Backends: null_blk (\`/dev/nullb0\`, module defaults) and a file on tmpfs."
 	echo
-	echo "| test | vhx-blk IOPS | io_uring IOPS | vhx-blk / io_uring |"
-	echo "|---|---|---|---|"
+	echo "| test | vhx-blk IOPS | uringbench IOPS | polled IOPS | fio IOPS | vhx-blk / uringbench | vhx-blk / polled |"
+	echo "|---|---|---|---|---|---|---|"
 	for t in $blk_tests; do
-		echo "| $(blk_label "$t") | $(cell blk "$t" vhx iops) | $(cell blk "$t" uring iops) | $(rcell blk "$t" vhx "$t" uring iops) |"
+		echo "| $(blk_label "$t") | $(cell blk "$t" vhx iops) | $(cell blk "$t" ubench iops) | $(cell blk "$t" ubpoll iops) | $(cell blk "$t" uring iops) | $(rcell blk "$t" vhx "$t" ubench iops) | $(rcell blk "$t" vhx "$t" ubpoll iops) |"
 	done
 	echo
-	echo "Latency at QD1, one queue (µs):"
+	echo "CPU time per request, ns (schedstat; uringbench: its threads;"
+	echo "blkbench's figure is not measured yet):"
 	echo
-	echo "| test | vhx-blk mean | io_uring mean | io_uring median | io_uring p99 |"
+	echo "| test | uringbench | polled |"
+	echo "|---|---|---|"
+	for t in $blk_tests; do
+		echo "| $(blk_label "$t") | $(cell blk "$t" ubench cpuns) | $(cell blk "$t" ubpoll cpuns) |"
+	done
+	echo
+	echo "Latency at QD1, one queue: the mean, 1 / IOPS (exact at QD1 on one"
+	echo "queue), µs:"
+	echo
+	echo "| test | vhx-blk | uringbench | polled | fio |"
 	echo "|---|---|---|---|---|"
 	for t in $blk_tests; do
 		case $t in *-qd1-q1) ;; *) continue ;; esac
-		echo "| $(blk_label "$t") | $(cell blk "$t" vhx lat_mean_us) | $(cell blk "$t" uring lat_mean_us) | $(cell blk "$t" uring lat_p50_us) | $(cell blk "$t" uring lat_p99_us) |"
+		echo "| $(blk_label "$t") | $(cell blk "$t" vhx lat_mean_us) | $(cell blk "$t" ubench lat_mean_us) | $(cell blk "$t" ubpoll lat_mean_us) | $(cell blk "$t" uring lat_mean_us) |"
 	done
-	echo
-	echo "Gap: blkbench reports only a rate, so vhx-blk's QD1 latency is the"
-	echo "mean (1 / IOPS, exact at QD1 on one queue); its median and p99 are"
-	echo "not measured. fio's figures are its total latency (submission to"
-	echo "completion)."
 	echo
 	echo "## End to end (nested guests)"
 	echo
@@ -369,10 +379,10 @@ done > "$rows"
 plot net-cpu "Net, guest-less: worker CPU per packet (lower is better)" \
 	"ns/packet" 2 vhx-net vhost-net "" 1 0 < "$rows"
 for t in $blk_tests; do
-	plot_row "$(blk_label "$t")" blk iops "$t:vhx" "$t:uring"
+	plot_row "$(blk_label "$t")" blk iops "$t:vhx" "$t:ubench"
 done > "$rows"
 plot blk-iops "Blk, guest-less: 4 KiB IOPS" "IOPS" 2 \
-	vhx-blk "fio io_uring" "" 1 0 < "$rows"
+	vhx-blk "io_uring (uringbench)" "" 1 0 < "$rows"
 {
 	ratio_row "TX 64 B pps" net tx64 vhx tx64 vhost pps
 	ratio_row "RX 64 B pps" net rx64 vhx rx64 vhost pps
@@ -385,10 +395,10 @@ plot blk-iops "Blk, guest-less: 4 KiB IOPS" "IOPS" 2 \
 plot net-ratio "Net: vhx-net / vhost-net, per pair" "ratio" 1 \
 	"vhx-net / vhost-net" "" "" 0 1 < "$rows"
 for t in $blk_tests; do
-	ratio_row "$(blk_label "$t")" blk "$t" vhx "$t" uring iops
+	ratio_row "$(blk_label "$t")" blk "$t" vhx "$t" ubench iops
 done > "$rows"
 plot blk-ratio "Blk: vhx-blk / io_uring IOPS, per pair" "ratio" 1 \
-	"vhx-blk / io_uring" "" "" 0 1 < "$rows"
+	"vhx-blk / uringbench" "" "" 0 1 < "$rows"
 {
 	plot_row "iperf3 guest→VM" e2e mbps iperf-tx:vhxvm iperf-tx:qemu-vhost iperf-tx:qemu-user
 	plot_row "iperf3 VM→guest" e2e mbps iperf-rx:vhxvm iperf-rx:qemu-vhost iperf-rx:qemu-user

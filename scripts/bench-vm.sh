@@ -166,7 +166,7 @@ bench_net() {
 	done
 }
 
-# --- blk, guest-less: blkbench on /dev/vhx-blk vs fio io_uring ------------
+# --- blk, guest-less: blkbench on /dev/vhx-blk vs io_uring ----------------
 
 blk_file=/tmp/vhx-bench.img
 blk_span=$((256 << 20))
@@ -200,61 +200,85 @@ blk_tests() {
 	done
 }
 
+# Record a blkbench or uringbench line: IOPS, and the mean latency at QD1
+# on one queue (one request at a time: exactly the reciprocal of the rate).
+blk_record() {	# test impl rep qd nq rc out tool
+	local t=$1 impl=$2 rep=$3 qd=$4 nq=$5 rc=$6 out=$7 tool=$8 iops cpu
+
+	iops=$(sed -n 's/.*: \([0-9.]*\) IOPS.*/\1/p' <<< "$out" | tail -1)
+	cpu=$(sed -n 's/.* cpu_ns_per_req=\([0-9.]*\).*/\1/p' <<< "$out" | tail -1)
+	if [ "$rc" != 0 ]; then
+		fail blk "$t" "$impl" "$rep" "$tool exit $rc: ${out//$'\n'/ }"
+	elif ! positive "${iops:-0}"; then
+		fail blk "$t" "$impl" "$rep" "zero or missing IOPS"
+	else
+		record blk "$t" "$impl" "$rep" iops "$iops"
+		[ "$qd$nq" = 11 ] && record blk "$t" "$impl" "$rep" \
+			lat_mean_us "$(awk -v i="$iops" 'BEGIN { printf "%.1f", 1e6 / i }')"
+		positive "${cpu:-0}" && record blk "$t" "$impl" "$rep" cpuns "$cpu"
+	fi
+}
+
+# Implementations: vhx (blkbench on /dev/vhx-blk), ubench (uringbench, the
+# same load through io_uring from a process: the reference), ubpoll
+# (uringbench with IOPOLL, null_blk's poll queue) and uring (fio's
+# io_uring engine, gtod_reduce=1, a second opinion).
 blk_run() {	# test impl rep
-	local t=$1 impl=$2 rep=$3 b rw qd nq path out rc iops wr=
+	local t=$1 impl=$2 rep=$3 b rw qd nq path out rc wr=
 
 	IFS=- read -r b rw qd nq <<< "$t"
 	qd=${qd#qd}
 	nq=${nq#q}
 	path=$(blk_backend "$b")
-	if [ "$impl" = vhx ]; then
-		[ "$rw" = randwrite ] && wr=--write
-		out=$(timeout $((secs + 60)) "$bin/blkbench" --backend "$path" \
+	[ "$rw" = randwrite ] && wr=--write
+	case $impl in
+	vhx | ubench | ubpoll)
+		local tool=blkbench extra=
+		[ "$impl" = vhx ] || tool=uringbench
+		[ "$impl" = ubpoll ] && extra=--poll
+		out=$(timeout $((secs + 60)) "$bin/$tool" --backend "$path" \
 			--queues "$nq" --qd "$qd" --bs 4096 --seconds "$secs" \
-			--span "$blk_span" $wr 2>&1)
+			--span "$blk_span" $wr $extra 2>&1)
 		rc=$?
 		log "blk $t $impl rep $rep: $out"
-		iops=$(sed -n 's/.*: \([0-9.]*\) IOPS.*/\1/p' <<< "$out" | tail -1)
-		if [ $rc != 0 ]; then
-			fail blk "$t" "$impl" "$rep" "blkbench exit $rc"
-		elif ! positive "${iops:-0}"; then
-			fail blk "$t" "$impl" "$rep" "zero or missing IOPS"
-		else
-			record blk "$t" "$impl" "$rep" iops "$iops"
-			# QD1 on one queue: one request at a time, so the
-			# mean latency is exactly the reciprocal of the rate.
-			[ "$qd$nq" = 11 ] && record blk "$t" "$impl" "$rep" \
-				lat_mean_us "$(awk -v i="$iops" 'BEGIN { printf "%.1f", 1e6 / i }')"
-		fi
+		blk_record "$t" "$impl" "$rep" "$qd" "$nq" "$rc" "$out" "$tool"
 		return
-	fi
+		;;
+	esac
 	out=$(timeout $((secs + 60)) fio --name=ref --filename="$path" \
 		--ioengine=io_uring --direct=1 --rw="$rw" --bs=4k \
 		--iodepth="$qd" --numjobs="$nq" --size="$blk_span" \
 		--time_based --runtime="$secs" --group_reporting \
-		--lat_percentiles=1 --output-format=json 2>&1)
+		--gtod_reduce=1 --output-format=json 2>&1)
 	rc=$?
-	local dir=read
+	local dir=read iops
 	[ "$rw" = randwrite ] && dir=write
-	local vals
-	vals=$(sed -n '/^{/,$p' <<< "$out" | jq -r --arg d "$dir" \
-		'.jobs[0][$d] | [.iops, .lat_ns.mean / 1000,
-		 .lat_ns.percentile["50.000000"] / 1000,
-		 .lat_ns.percentile["99.000000"] / 1000] | @tsv' 2>/dev/null)
-	local mean p50 p99
-	read -r iops mean p50 p99 <<< "$vals"
-	log "blk $t $impl rep $rep: fio rc $rc iops ${iops:-?} lat mean/p50/p99 ${mean:-?}/${p50:-?}/${p99:-?} us"
+	iops=$(sed -n '/^{/,$p' <<< "$out" | jq -r --arg d "$dir" \
+		'.jobs[0][$d].iops' 2>/dev/null)
+	log "blk $t $impl rep $rep: fio rc $rc iops ${iops:-?}"
 	if [ $rc != 0 ]; then
 		fail blk "$t" "$impl" "$rep" "fio exit $rc: $(grep -m1 -i err <<< "$out")"
 	elif ! positive "${iops:-0}"; then
 		fail blk "$t" "$impl" "$rep" "zero or missing IOPS"
 	else
 		record blk "$t" "$impl" "$rep" iops "$iops"
-		if [ "$qd$nq" = 11 ]; then
-			record blk "$t" "$impl" "$rep" lat_mean_us "$mean"
-			record blk "$t" "$impl" "$rep" lat_p50_us "$p50"
-			record blk "$t" "$impl" "$rep" lat_p99_us "$p99"
-		fi
+		[ "$qd$nq" = 11 ] && record blk "$t" "$impl" "$rep" \
+			lat_mean_us "$(awk -v i="$iops" 'BEGIN { printf "%.1f", 1e6 / i }')"
+	fi
+}
+
+# The implementations run for a test, in the order of repetition REP
+# (reversed on even ones).  Polled I/O needs a poll queue: null_blk only.
+blk_impls() {	# test rep
+	local l="vhx ubench"
+
+	[[ $1 == null-* ]] && l="$l ubpoll"
+	l="$l uring"
+	if [ $(($2 % 2)) = 1 ]; then
+		echo "$l"
+	else
+		# shellcheck disable=SC2086
+		printf '%s\n' $l | tac | tr '\n' ' '
 	fi
 }
 
@@ -268,7 +292,7 @@ bench_blk() {
 		status=none || { fail blk all all 0 "cannot write $blk_file"; return; }
 	for rep in $(seq "$reps"); do
 		for t in $(blk_tests); do
-			for impl in $(pair_order "$rep" vhx uring); do
+			for impl in $(blk_impls "$t" "$rep"); do
 				blk_run "$t" "$impl" "$rep"
 			done
 		done

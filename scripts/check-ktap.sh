@@ -41,7 +41,8 @@
 #
 # Reference results are the ones that cannot fail because of vhx.ko:
 # runs against upstream vhost-net ("--dev /dev/vhost-net" in the label)
-# and the bench smoke test's upstream vhost-net, io_uring and report legs.
+# and the bench smoke test's upstream vhost-net, io_uring (fio and
+# uringbench) and report legs.
 set -euo pipefail
 
 expected=
@@ -129,7 +130,7 @@ function is_reference(lbl, name) {
 	if (lbl ~ /--dev \/dev\/vhost-net/)
 		return 1
 	if (lbl == "e2e/bench_smoke.sh" &&
-	    (name ~ /^bench [a-z]+ [^ ]+ (vhost|uring)$/ ||
+	    (name ~ /^bench [a-z]+ [^ ]+ (vhost|uring|ubench|ubpoll)$/ ||
 	     name == "bench report and plots"))
 		return 1
 	return 0

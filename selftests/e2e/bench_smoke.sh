@@ -29,28 +29,41 @@ trap 'rm -rf "$work"' EXIT
 # The tools: from `make user` / `make bench` when built, else built here.
 bin=
 for d in "$top/build/user" "$top/build/bench/user"; do
-	if [ -x "$d/vhx-netgen" ] && [ -x "$d/blkbench" ]; then
+	if [ -x "$d/vhx-netgen" ] && [ -x "$d/blkbench" ] &&
+	   [ -x "$d/uringbench" ]; then
 		bin=$d
 		break
 	fi
 done
 if [ -z "$bin" ]; then
 	bin=$work/bin
-	echo "bench_smoke: building vhx-netgen and blkbench in $bin" >&2
+	echo "bench_smoke: building vhx-netgen, blkbench and uringbench in $bin" >&2
 	make -s -C userspace BUILD="$bin" lib bench >&2 &&
 		make -s -C userspace/blkbench BUILD="$bin" >&2
 fi
 
 net_tests="tx64 rx64 txgso rx64q2"	# scripts/bench-vm.sh --smoke
 blk_tests="null-randread-qd1-q1 null-randwrite-qd32-q4 tmpfs-randread-qd32-q4 tmpfs-randwrite-qd1-q1"
-plan=$(( $(wc -w <<< "$net_tests") * 2 + $(wc -w <<< "$blk_tests") * 2 + 1 ))
+# blk: blkbench (vhx), uringbench (ubench), polled uringbench on null_blk
+# (ubpoll) and fio (uring), as scripts/bench-vm.sh's blk_impls runs them.
+blk_impls() {
+	echo vhx ubench
+	[[ $1 != null-* ]] || echo ubpoll
+	echo uring
+}
+nblk=0
+for t in $blk_tests; do
+	nblk=$((nblk + $(blk_impls "$t" | wc -l)))
+done
+plan=$(( $(wc -w <<< "$net_tests") * 2 + nblk + 1 ))
 
 echo "TAP version 13"
 echo "1..$plan"
 
 raw=$work/raw.tsv
 : > "$raw"
-if [ -x "$bin/vhx-netgen" ] && [ -x "$bin/blkbench" ]; then
+if [ -x "$bin/vhx-netgen" ] && [ -x "$bin/blkbench" ] &&
+   [ -x "$bin/uringbench" ]; then
 	"$top/scripts/bench-vm.sh" --smoke --raw "$raw" --bin "$bin" \
 		--only net,blk >&2
 else
@@ -68,7 +81,7 @@ result() {	# section test impl metric
 	local name="bench $1 $2 $3" why
 
 	n=$((n + 1))
-	if [[ $2 == tmpfs-* ]] && [ "$3" = uring ] && [ "$tmpfs_direct" = 0 ]; then
+	if [[ $2 == tmpfs-* ]] && [ "$3" != vhx ] && [ "$tmpfs_direct" = 0 ]; then
 		echo "ok $n - $name # SKIP tmpfs has no O_DIRECT on $(uname -r)"
 		return
 	fi
@@ -90,8 +103,9 @@ for t in $net_tests; do
 	result net "$t" vhost pps
 done
 for t in $blk_tests; do
-	result blk "$t" vhx iops
-	result blk "$t" uring iops
+	for impl in $(blk_impls "$t"); do
+		result blk "$t" "$impl" iops
+	done
 done
 
 n=$((n + 1))
