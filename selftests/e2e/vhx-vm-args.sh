@@ -3,7 +3,10 @@
 #
 # vhx-vm refuses bad arguments and environments with a clear message and a
 # non-zero exit status, before it runs a guest: exit 2 for usage errors,
-# 1 for what it cannot open or use.
+# 1 for what it cannot open or use.  Also the disk options that show only
+# in the running VMM: cache=none opens the image O_DIRECT (where the file
+# system has direct I/O), cache=writeback does not, and an image another
+# process has locked is refused.
 set -u
 . "$(dirname "$0")/lib.bash"
 
@@ -23,11 +26,11 @@ check() {
 }
 
 need_kvm
-ktap_plan 16
+ktap_plan 23
 
 if [ ! -x "$vhx_vm" ]; then
 	diag "no $vhx_vm (make user)"
-	for i in $(seq 16); do
+	for i in $(seq 23); do
 		ktap_result "case-$i" 1
 	done
 	exit 1
@@ -58,6 +61,84 @@ check missing-kernel 1 "cannot open kernel '/nonexistent'" \
 check not-bzimage 1 "is not a bzImage" "$v" --kernel /etc/hostname
 check missing-disk 1 "cannot open disk '/nonexistent.img'" \
 	"$v" --kernel "$k" --disk path=/nonexistent.img
+check bad-cache 2 "--disk cache: 'fast' is neither none nor writeback" \
+	"$v" --kernel "$k" --disk path=x,cache=fast
+check bad-discard 2 "--disk discard: 'yes' is neither off nor on" \
+	"$v" --kernel "$k" --disk path=x,discard=yes
+check long-serial 2 "is longer than 20 bytes" \
+	"$v" --kernel "$k" --disk path=x,serial=abcdefghijklmnopqrstu
+
+# A second VMM on a locked image (an OFD write lock, as vhx-vm takes).
+truncate -s 8M "$work/locked.img"
+python3 -c '
+import fcntl, os, struct, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.fcntl(fd, fcntl.F_OFD_SETLK,
+            struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0))
+print("locked", flush=True)
+time.sleep(60)' "$work/locked.img" > "$work/lock.out" &
+locker=$!
+for _ in $(seq 50); do
+	grep -q locked "$work/lock.out" 2>/dev/null && break
+	sleep 0.1
+done
+check disk-locked 1 "disk '.*locked.img' is in use" \
+	"$v" --kernel "$k" --disk "path=$work/locked.img"
+kill "$locker" 2>/dev/null
+wait "$locker" 2>/dev/null
+
+# The open flags of the disk's fd in a running vhx-vm (octal, as fdinfo
+# shows them); the guest never gets far (no initramfs), which does not
+# matter here.
+disk_flags() {	# image options
+	local img=$1 pid fd flags=
+	shift
+
+	"$v" --kernel "$k" --memory 128 --cmdline "console=ttyS0 panic=-1" \
+		--disk "path=$img$*" > "$work/direct.log" 2>&1 < /dev/null &
+	pid=$!
+	for _ in $(seq 100); do
+		fd=$(find "/proc/$pid/fd" -lname "$img" -printf '%f\n' \
+		     2>/dev/null | head -n 1)
+		[ -n "$fd" ] &&
+			flags=$(sed -n 's/^flags:[[:space:]]*//p' \
+				"/proc/$pid/fdinfo/$fd" 2>/dev/null) &&
+			[ -n "$flags" ] && break
+		sleep 0.1
+	done
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	echo "${flags:-none}"
+}
+
+# O_DIRECT is 040000 on x86.  Where the file system has no direct I/O
+# (tmpfs before 6.6), cache=none must say that it fell back.
+is_direct() { [ $(( 0$1 & 040000 )) != 0 ]; }
+truncate -s 8M "$work/direct.img"
+if [ ! -e /dev/vhx-blk ]; then
+	ktap_result cache-none-direct 1 "no /dev/vhx-blk (is vhx.ko loaded?)"
+	ktap_result cache-writeback-buffered 1 "no /dev/vhx-blk"
+	ktap_result discard-serial-accepted 1 "no /dev/vhx-blk"
+else
+	f=$(disk_flags "$work/direct.img")
+	if [ "$f" = none ]; then
+		diag "cache=none: no disk fd seen; vhx-vm said:"
+		sed 's/^/#   /' "$work/direct.log" | head -n 5
+		ktap_result cache-none-direct 1
+	elif is_direct "$f"; then
+		ktap_result cache-none-direct 0 "flags $f"
+	else
+		grep -q "no direct I/O here" "$work/direct.log"
+		ktap_result cache-none-direct $? "flags $f, fell back with a warning"
+	fi
+	f=$(disk_flags "$work/direct.img" ,cache=writeback)
+	[ "$f" != none ] && ! is_direct "$f"
+	ktap_result cache-writeback-buffered $? "flags $f"
+	f=$(disk_flags "$work/direct.img" ,discard=off,serial=vhx-args-disk)
+	[ "$f" != none ]
+	ktap_result discard-serial-accepted $? "flags $f"
+fi
+
 # Without /dev/kvm (a private /dev in a new mount namespace).
 check no-kvm 1 "cannot open /dev/kvm" \
 	unshare -m sh -c "mount -t tmpfs none /dev && exec $v --kernel $k"

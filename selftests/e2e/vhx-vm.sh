@@ -13,7 +13,7 @@ set -u
 . "$(dirname "$0")/lib.bash"
 
 guest_checks=(queue-pairs ping iperf3-tx iperf3-rx reset-and-ping second-nic-ping)
-disk_checks=(disk-queues fio-verify disk-reset ro-disk)
+disk_checks=(disk-queues fio-verify disk-reset ro-disk disk-options)
 
 need_kvm
 ktap_plan $((3 + ${#guest_checks[@]} + ${#disk_checks[@]}))
@@ -33,7 +33,7 @@ flavour=
 if [ -e /dev/vhx-blk ]; then
 	truncate -s 64M "$work/disk.img"
 	truncate -s 1M "$work/ro.img"
-	disk_args=(--disk "path=$work/disk.img,queues=2"
+	disk_args=(--disk "path=$work/disk.img,queues=2,serial=vhx-e2e-vda,discard=off"
 		   --disk "path=$work/ro.img,ro")
 	diskq=2
 	flavour=-fio

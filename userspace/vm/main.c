@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <termios.h>
 #include <unistd.h>
+#include <linux/vhx.h>
 
 #include "vm.h"
 #include "irq.h"
@@ -38,7 +39,16 @@ static const char usage_text[] =
 "                      path=FILE       backing file or block device\n"
 "                      queues=N        request queues (default 1)\n"
 "                      ro              read-only\n"
+"                      cache=none|writeback\n"
+"                                      none (default): O_DIRECT, past the\n"
+"                                      host page cache, where the file\n"
+"                                      system allows it; block devices are\n"
+"                                      always served with direct I/O\n"
+"                      discard=on|off  offer DISCARD to the guest (default on)\n"
+"                      serial=STRING   the disk's serial (at most 20 bytes)\n"
 "                      vhost=PATH      vhost-blk node (default /dev/vhx-blk)\n"
+"                    A writable disk is locked (OFD lock): a second VMM on\n"
+"                    the same image is refused; read-only ones share.\n"
 "  --help            this text\n"
 "\n"
 "The serial console (ttyS0) is on stdin/stdout.  vhx-vm exits 0 when the\n"
@@ -156,6 +166,25 @@ static void parse_net(struct vm_opts *o, const char *arg)
 	free(copy);
 }
 
+/* 0 for @no, 1 for @yes; anything else is a usage error. */
+static bool parse_choice(const char *what, const char *val, const char *no,
+			 const char *yes)
+{
+	if (!strcmp(val, no))
+		return false;
+	if (!strcmp(val, yes))
+		return true;
+	usage_error("%s: '%s' is neither %s nor %s", what, val, no, yes);
+}
+
+static const char *parse_serial(const char *val)
+{
+	if (strlen(val) > VHX_BLK_SERIAL_LEN)
+		usage_error("--disk serial: '%s' is longer than %d bytes", val,
+			    VHX_BLK_SERIAL_LEN);
+	return strdup(val);
+}
+
 static void parse_disk(struct vm_opts *o, const char *arg)
 {
 	struct disk_opts *disk;
@@ -184,6 +213,14 @@ static void parse_disk(struct vm_opts *o, const char *arg)
 						 VIRTIO_BLK_MAX_QUEUES);
 		else if (!strcmp(item, "vhost"))
 			disk->vhost = strdup(val);
+		else if (!strcmp(item, "cache"))
+			disk->writeback = parse_choice("--disk cache", val,
+						       "none", "writeback");
+		else if (!strcmp(item, "discard"))
+			disk->no_discard = !parse_choice("--disk discard", val,
+							 "off", "on");
+		else if (!strcmp(item, "serial"))
+			disk->serial = parse_serial(val);
 		else
 			usage_error("--disk: unknown option '%s'", item);
 	}

@@ -24,6 +24,7 @@ struct blk_dev {
 	int file_fd;
 	int queues;
 	bool attached;
+	bool no_discard;	/* discard=off: DISCARD not offered */
 	u64 vhost_features;
 	struct virtio_blk_config config;
 };
@@ -132,10 +133,62 @@ static void fill_config(struct blk_dev *blk, const struct vhx_blk_config *c)
 		blk->vdev.host_features |= 1ULL << VIRTIO_BLK_F_MQ;
 	if (!c->ro)
 		blk->vdev.host_features &= ~(1ULL << VIRTIO_BLK_F_RO);
-	if (!c->max_discard_sectors)
+	if (!c->max_discard_sectors || blk->no_discard)
 		blk->vdev.host_features &= ~(1ULL << VIRTIO_BLK_F_DISCARD);
 	if (!c->max_write_zeroes_sectors)
 		blk->vdev.host_features &= ~(1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
+}
+
+/*
+ * cache=none opens the image O_DIRECT, so that the module's I/O bypasses
+ * the host page cache as QEMU's cache=none does; a file system without
+ * direct I/O (tmpfs before 6.6) gets the page cache, and a warning.
+ */
+static int open_disk(const struct disk_opts *o)
+{
+	int flags = (o->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	int fd;
+
+	fd = open(o->path, flags | (o->writeback ? 0 : O_DIRECT));
+	if (fd < 0 && errno == EINVAL && !o->writeback) {
+		fd = open(o->path, flags);
+		if (fd >= 0)
+			warnx_vm("disk '%s': no direct I/O here, using the page "
+				 "cache (cache=writeback)", o->path);
+	}
+	if (fd < 0)
+		die_errno("cannot open disk '%s'%s", o->path,
+			  o->ro ? "" : " for writing (add ,ro?)");
+	return fd;
+}
+
+/*
+ * Two VMMs writing one image corrupt it: a writable disk takes a write
+ * lock, a read-only one a read lock, on the whole file.  OFD locks belong
+ * to the open file, which the module keeps, and go with it.
+ */
+static void lock_disk(int fd, const struct disk_opts *o)
+{
+	struct flock l = { .l_type = o->ro ? F_RDLCK : F_WRLCK,
+			   .l_whence = SEEK_SET };
+
+	if (!fcntl(fd, F_OFD_SETLK, &l))
+		return;
+	if (errno == EAGAIN || errno == EACCES)
+		die("disk '%s' is in use: another process holds a lock on it "
+		    "(a second VMM on one image would corrupt it)", o->path);
+	die_errno("disk '%s': cannot lock it", o->path);
+}
+
+static void set_serial(struct blk_dev *blk, const struct disk_opts *o)
+{
+	__u8 serial[VHX_BLK_SERIAL_LEN] = {};
+
+	if (!o->serial)
+		return;
+	memcpy(serial, o->serial, strlen(o->serial));
+	if (ioctl(blk->vhost_fd, VHX_BLK_SET_SERIAL, serial) < 0)
+		die_errno("%s: VHX_BLK_SET_SERIAL", o->vhost);
 }
 
 void virtio_blk_create(struct vm *vm, struct disk_opts *o)
@@ -147,12 +200,12 @@ void virtio_blk_create(struct vm *vm, struct disk_opts *o)
 	snprintf(blk->name, sizeof(blk->name), "blk%d", nr_blks++);
 	blk->path = o->path;
 	blk->queues = o->queues;
-	blk->file_fd = open(o->path, (o->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (blk->file_fd < 0)
-		die_errno("cannot open disk '%s'%s", o->path,
-			  o->ro ? "" : " for writing (add ,ro?)");
+	blk->no_discard = o->no_discard;
+	blk->file_fd = open_disk(o);
+	lock_disk(blk->file_fd, o);
 	blk->vhost_fd = vhost_open(vm, o->vhost,
 				   "is the vhx module loaded?");
+	set_serial(blk, o);
 	blk->vhost_features = vhost_get_features(blk->vhost_fd, o->vhost);
 	if (!(blk->vhost_features & (1ULL << VIRTIO_F_VERSION_1)))
 		die("%s does not offer VIRTIO_F_VERSION_1", o->vhost);

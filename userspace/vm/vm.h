@@ -66,6 +66,9 @@ struct disk_opts {
 	const char *path;
 	int queues;
 	bool ro;
+	bool writeback;		/* cache=writeback: the host page cache */
+	bool no_discard;	/* discard=off */
+	const char *serial;	/* GET_ID string, NULL: the module's */
 	const char *vhost;
 };
 

@@ -11,7 +11,8 @@
 # driver and pings again; with ADDR2, pings PEER2 through a second NIC,
 # eth1.  With DISKQUEUES > 0 also checks that vda has that many queues,
 # runs fio with verification on it, resets it (driver rebind) and compares
-# its contents, and checks that vdb is read-only.  Each check prints one
+# its contents, checks that vdb is read-only and that vda has the serial
+# and no discard that vhx-vm.sh's --disk options ask for.  Each check prints one
 # "E2E-RESULT name ok|fail [detail]" line for the host side to turn into
 # KTAP; the host expects them in this order.
 addr=$1 peer=$2 pairs=$3 diskq=$4 addr2=${5:-} peer2=${6:-}
@@ -117,3 +118,9 @@ else
 fi
 [ "$ro" = 1 ] && [ $wrote = no ]
 result ro-disk $? "ro=$ro write-succeeded=$wrote"
+
+# vda was given serial=vhx-e2e-vda,discard=off: the guest sees both.
+serial=$(cat /sys/block/vda/serial 2>/dev/null)
+discard=$(cat /sys/block/vda/queue/discard_max_bytes 2>/dev/null)
+[ "$serial" = vhx-e2e-vda ] && [ "$discard" = 0 ]
+result disk-options $? "serial='$serial' discard_max_bytes=$discard"
