@@ -256,15 +256,8 @@ blk_run() {	# test impl rep
 	iops=$(sed -n '/^{/,$p' <<< "$out" | jq -r --arg d "$dir" \
 		'.jobs[0][$d].iops' 2>/dev/null)
 	log "blk $t $impl rep $rep: fio rc $rc iops ${iops:-?}"
-	if [ $rc != 0 ]; then
-		fail blk "$t" "$impl" "$rep" "fio exit $rc: $(grep -m1 -i err <<< "$out")"
-	elif ! positive "${iops:-0}"; then
-		fail blk "$t" "$impl" "$rep" "zero or missing IOPS"
-	else
-		record blk "$t" "$impl" "$rep" iops "$iops"
-		[ "$qd$nq" = 11 ] && record blk "$t" "$impl" "$rep" \
-			lat_mean_us "$(awk -v i="$iops" 'BEGIN { printf "%.1f", 1e6 / i }')"
-	fi
+	blk_record "$t" "$impl" "$rep" "$qd" "$nq" "$rc" \
+		"fio: ${iops:-?} IOPS $(grep -m1 -i err <<< "$out")" fio
 }
 
 # The implementations run for a test, in the order of repetition REP

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <linux/if_tun.h>
 
+#include "benchutil.h"
 #include "vhxg.h"
 #include "netutil.h"
 
@@ -333,17 +334,9 @@ struct cpu {
 static long long schedstat_ns(const char *dir)
 {
 	char path[600];
-	long long ns = -1;
-	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/schedstat", dir);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%lld", &ns) != 1)
-		ns = -1;
-	fclose(f);
-	return ns;
+	return bench_schedstat_ns(path);
 }
 
 static void read_comm(const char *dir, char *comm, size_t len)
@@ -426,14 +419,6 @@ static int cpu_read(struct cpu *c)
 	return 0;
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int main(int argc, char **argv)
 {
 	unsigned long long pkts = 0, bytes = 0, p0 = 0, b0 = 0;
@@ -478,9 +463,9 @@ int main(int argc, char **argv)
 		b0 += q[i].bytes;
 	}
 	cpu_ok = !cpu_read(&c0);
-	t0 = now();
+	t0 = bench_now();
 	sleep(o.seconds);
-	t1 = now();
+	t1 = bench_now();
 	cpu_ok = cpu_ok && !cpu_read(&c1);
 	for (i = 0; i < o.queues; i++) {
 		pkts += q[i].pkts;

@@ -20,6 +20,7 @@
 #include <sys/ioctl.h>
 #include <linux/virtio_blk.h>
 
+#include "benchutil.h"
 #include "vhxg.h"
 
 #define NUM	256
@@ -46,14 +47,6 @@ static uint64_t span_sectors;
 static bool do_write;
 static volatile bool stop;
 
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 static int post(struct queue *q)
 {
 	struct vhxg_vq *vq = &q->dev->vqs[q->index];
@@ -67,7 +60,7 @@ static int post(struct queue *q)
 
 	s->hdr.type = do_write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN;
 	s->hdr.ioprio = 0;
-	s->hdr.sector = next_rand(&q->rng) % blocks * (bs / 512);
+	s->hdr.sector = bench_rand(&q->rng) % blocks * (bs / 512);
 	s->status = 0xee;
 	if (do_write)
 		return vhxg_vq_add(vq, out, 2, &status, 1, 0);
@@ -108,14 +101,6 @@ static void *run_queue(void *arg)
 	while (inflight && vhxg_vq_wait_used(vq, 5000) > 0)
 		inflight -= vhxg_vq_reap(vq, u, NUM);
 	return NULL;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void usage(void)
@@ -219,12 +204,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "blkbench: setup: %s\n", strerror(-ret));
 		return 1;
 	}
-	start = now();
+	start = bench_now();
 	for (i = 0; i < nq; i++)
 		pthread_create(&t[i], NULL, run_queue, &qs[i]);
 	sleep(seconds);
 	stop = true;
-	el = now() - start;
+	el = bench_now() - start;
 	for (i = 0; i < nq; i++) {
 		pthread_join(t[i], NULL);
 		if (qs[i].err)

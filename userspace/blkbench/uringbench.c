@@ -29,6 +29,8 @@
 #include <sys/stat.h>
 #include <linux/fs.h>
 
+#include "benchutil.h"
+
 #define MAX_QUEUES	16
 #define MAX_QD		256
 
@@ -50,26 +52,10 @@ static bool do_write, do_poll;
 static int backend_fd;
 static volatile bool stop;
 
-static uint64_t next_rand(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-/* This thread's exact runtime in ns (schedstat's first field). */
+/* This thread's exact runtime in ns. */
 static long long thread_ns(void)
 {
-	long long ns = -1;
-	FILE *f = fopen("/proc/thread-self/schedstat", "r");
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%lld", &ns) != 1)
-		ns = -1;
-	fclose(f);
-	return ns;
+	return bench_schedstat_ns("/proc/thread-self/schedstat");
 }
 
 /* Queue request @slot (its buffer is slot's) at a random block. */
@@ -77,7 +63,7 @@ static void prep(struct queue *q, unsigned int slot)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
 	void *buf = (char *)q->bufs + (size_t)slot * bs;
-	off_t off = next_rand(&q->rng) % span_blocks * bs;
+	off_t off = bench_rand(&q->rng) % span_blocks * bs;
 
 	if (do_write)
 		io_uring_prep_write_fixed(sqe, 0, buf, bs, off, slot);
@@ -154,14 +140,6 @@ static void *run_queue(void *arg)
 	}
 	q->cpu_ns = t0 < 0 ? -1 : thread_ns() - t0;
 	return NULL;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void usage(void)
@@ -254,12 +232,12 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	start = now();
+	start = bench_now();
 	for (i = 0; i < nq; i++)
 		pthread_create(&t[i], NULL, run_queue, &qs[i]);
 	sleep(seconds);
 	stop = true;
-	el = now() - start;
+	el = bench_now() - start;
 	for (i = 0; i < nq; i++) {
 		pthread_join(t[i], NULL);
 		if (qs[i].err) {
