@@ -52,7 +52,6 @@ struct virtio_dev {
 	struct vm *vm;
 	const char *name;
 	const struct virtio_dev_ops *ops;
-	void *priv;
 
 	u64 host_features;
 	u64 guest_features;

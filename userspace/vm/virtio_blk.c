@@ -33,7 +33,7 @@ static int nr_blks;
 
 static struct blk_dev *to_blk(struct virtio_dev *vdev)
 {
-	return vdev->priv;
+	return container_of(vdev, struct blk_dev, vdev);
 }
 
 static int set_backend(struct blk_dev *blk, int fd)
@@ -223,6 +223,5 @@ void virtio_blk_create(struct vm *vm, struct disk_opts *o)
 
 	blk->vdev.name = blk->name;
 	blk->vdev.ops = &blk_ops;
-	blk->vdev.priv = blk;
 	virtio_pci_init(vm, &blk->vdev, VIRTIO_ID_BLOCK, 0x010000, blk->queues);
 }

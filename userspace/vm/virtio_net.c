@@ -56,7 +56,7 @@ static int nr_nets;
 
 static struct net_dev *to_net(struct virtio_dev *vdev)
 {
-	return vdev->priv;
+	return container_of(vdev, struct net_dev, vdev);
 }
 
 static int tap_open_queue(const char *name, bool multi)
@@ -356,7 +356,6 @@ void virtio_net_create(struct vm *vm, struct net_opts *o)
 
 	vdev->name = net->name;
 	vdev->ops = &net_ops;
-	vdev->priv = net;
 	vdev->host_features = (net->vhost_features & RING_FEATURES) |
 			      NET_FEATURES;
 	if (net->pairs > 1)

@@ -41,8 +41,7 @@
 
 static struct virtio_dev *to_vdev(struct pci_dev *pci)
 {
-	return (struct virtio_dev *)((char *)pci -
-				     offsetof(struct virtio_dev, pci));
+	return container_of(pci, struct virtio_dev, pci);
 }
 
 bool virtio_has_feature(struct virtio_dev *vdev, int bit)

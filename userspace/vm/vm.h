@@ -24,6 +24,9 @@ typedef uint64_t u64;
 #define GiB		(1024 * MiB)
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+/* The struct that embeds @ptr as its @member, as in the kernel. */
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
 #define ALIGN_UP(x, a)	(((x) + (a) - 1) & ~((u64)(a) - 1))
 
 /* Guest physical layout. */
