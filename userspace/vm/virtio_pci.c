@@ -236,13 +236,19 @@ static u16 valid_vector(struct virtio_dev *vdev, u16 v)
 	return v < vdev->nr_vectors ? v : VIRTIO_NO_VECTOR;
 }
 
+/*
+ * Whether a guest write of @size bytes at @off of the common config hits
+ * field @f; used by queue_write() and common_write(), whose locals off,
+ * size and c it reads.
+ */
+#define TOUCHED(f) (off < offsetof(typeof(*c), f) + sizeof(c->f) && \
+		    off + size > offsetof(typeof(*c), f))
+
 static void queue_write(struct virtio_dev *vdev,
 			struct virtio_pci_common_cfg *c, u32 off, int size)
 {
 	struct virtio_queue *vq;
 
-#define TOUCHED(f) (off < offsetof(typeof(*c), f) + sizeof(c->f) && \
-		    off + size > offsetof(typeof(*c), f))
 	if (vdev->queue_select >= vdev->nr_queues)
 		return;
 	vq = &vdev->vqs[vdev->queue_select];
@@ -293,8 +299,8 @@ static void common_write(struct virtio_dev *vdev, u32 off, u8 *data, int size)
 		queue_write(vdev, c, off, size);
 	if (TOUCHED(device_status))
 		set_status(vdev, c->device_status);
-#undef TOUCHED
 }
+#undef TOUCHED
 
 static void common_access(struct virtio_dev *vdev, u32 off, u8 *data, int size,
 			  bool is_write)
