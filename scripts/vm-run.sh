@@ -3,7 +3,7 @@
 #
 # Run one command as root inside a test VM: an installed Debian kernel
 # under QEMU TCG, with the host's root file system shared read-only under a
-# tmpfs overlay (see /work/shared/ENVIRONMENT.md for why this shape).
+# tmpfs overlay (the host cannot load modules, and only TCG runs here).
 #
 #   vm-run.sh [--kernel KVER] [--module PATH/vhx.ko] [--log CONSOLE_LOG]
 #             [--out DIR] [--smp N] [--mem MiB] [--timeout SECONDS]
