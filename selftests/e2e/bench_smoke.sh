@@ -43,7 +43,7 @@ if [ -z "$bin" ]; then
 fi
 
 net_tests="tx64 rx64 txgso rx64q2"	# scripts/bench-vm.sh --smoke
-blk_tests="null-randread-qd1-q1 null-randwrite-qd32-q4 tmpfs-randread-qd32-q4 tmpfs-randwrite-qd1-q1"
+blk_tests="null-randread-qd1-q1 tmpfs-randwrite-qd32-q4"	# bench-vm.sh --smoke
 # blk: blkbench (vhx), uringbench (ubench), polled uringbench on null_blk
 # (ubpoll) and fio (uring), as scripts/bench-vm.sh's blk_impls runs them.
 blk_impls() {
