@@ -3,23 +3,67 @@
  * libFuzzer harness for the split ring walker (kmod/ring.c), built for
  * userspace through ring_access.h.
  *
- * Each input decodes into a memory table of 1-4 regions, a ring layout,
- * feature bits, an iov limit, then a sequence of operations: the guest's
- * (write descriptors, publish heads, scribble on the ring) and the
- * device's (get, unget, put, need_call, notify_on/off, start).
+ * Each input decodes into a memory table of 1-64 regions (core.c's
+ * max_mem_regions default), a ring layout, feature bits, an iov limit,
+ * then a sequence of operations: the guest's (write descriptors, publish
+ * heads, scribble on the ring, change bytes under the device's reads) and
+ * the device's (get, unget, put, need_call, notify_on/off, start).
  *
- * Every region lives in its own mmap between PROT_NONE guard pages, at a
+ * Every region lives in guest memory between PROT_NONE guard pages, at a
  * host address unrelated to its guest address; the slack around it is
- * ASan-poisoned.  vhx_user_read/write abort on anything not wholly inside
- * one region, and writes must also stay inside the declared used ring.
+ * ASan-poisoned.  Wide inputs may also pack regions HVA-adjacent (one
+ * right after or right before another, or a few poisoned bytes apart), so
+ * only the harness's own check, not a guard page, sees an access that
+ * runs from one region into the next.  vhx_user_read/write abort on
+ * anything not wholly inside one region, and writes must also stay inside
+ * the declared used ring.
+ *
+ * TOCTOU: the guest may change ring bytes while the device reads them.
+ * Rather than a racing thread (not reproducible), a wide input can arm
+ * mutations: "before the device's Nth guest read from now, overwrite (or
+ * xor) M bytes at X", X relative to a region, the descriptor table, the
+ * avail ring, the read just before or the read about to happen, fired up
+ * to 8 times.  Every device read is logged with the bytes it saw, and the
+ * reference model takes its guest bytes from that log, in order: so the
+ * model sees exactly what the device saw, however memory changed between
+ * reads, and must still agree with it; and a device read the model does
+ * not make next (a double fetch, a stale or extra read) is a finding, with
+ * or without a mutation.
  *
  * Oracles beyond the sanitizers: a reference model of the ring written
  * from the virtio spec and ring.h's contract (independent arithmetic,
- * 128-bit where it matters) must agree with ring.c on every result, every
- * iov segment and the ring state after every operation; iov count <=
- * iov_max (the iov array is an exact-size heap block); chain <= num
- * descriptors; every segment inside a region; used_idx advances by
+ * 128-bit where it matters, linear region lookup) must agree with ring.c
+ * on every result, every iov segment and the ring state after every
+ * operation; iov count <= iov_max (the iov array is an exact-size heap
+ * block); chain <= num descriptors; every segment inside a region; the
+ * chain lengths equal the sum of its segments; used_idx advances by
  * exactly the n put, and a put writes exactly its n entries and the index.
+ *
+ * Input format (multi-byte fields big-endian; bytes past the end read 0):
+ *   u8 hdr     bit 7: synthetic mode, the rest is op_synthetic_table
+ *                     records until the input ends;
+ *              bit 6: wide (an ext byte follows im);
+ *              bit 5: resume (u16 last_avail follows the ring addresses);
+ *              bit 4 NOTIFY_ON_EMPTY, bit 3 INDIRECT_DESC, bit 2 EVENT_IDX;
+ *              bits 0-1: regions - 1 when not wide
+ *   u8 numsel  bit 7: u16 num follows the table, else num = 1 << (% 9)
+ *   u8 im      iov_max, 255 meaning VHX_IOV_MAX
+ *   u8 ext     (wide only) bits 0-5: regions - 1; bit 6: TOCTOU ops
+ *   u8 rot     which guest-memory slot the first region takes
+ *   regions    per region: u16 size (% 64 KiB + 1), u8 mode (bit 7 flush
+ *              with the slot's front, else its back; % 5 picks the gpa:
+ *              after the previous, a gap after it, raw u64, near 2^64,
+ *              overlapping it), u64 raw, and when wide u8 hva (% 4: own
+ *              slot, HVA right after the previous region, right before
+ *              it, (hva >> 2) + 1 poisoned bytes after it)
+ *   [u16 num]  then desc, avail, used: u8 region, u8 mode, u16 offset each
+ *   [u16 last_avail]
+ *   ops        until the input ends, at most 256: u8 op, % 18 (% 20 with
+ *              TOCTOU) selects the operation in run_ops(), whose fields
+ *              follow it; 18 and 19 arm a mutation (op_arm)
+ *
+ * The seeds in corpus/ are in this format; RING_FUZZ_TRACE=1 prints what
+ * an input does.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,14 +74,20 @@
 
 #include "ring.h"
 
-#define NSLOTS		4
+/* One slot of guest memory per region at most: core.c's max_mem_regions. */
+#define NSLOTS		64
 #define SLOT_SIZE	(64 * 1024)
 #define PAGE		4096
 #define MAX_NUM_SMALL	256
 #define MAX_OPS		256
 #define MAX_PUT		(2 * 4096 + 2)
+#define MAX_ARMED	8
+/* Most one operation reads: <= num descriptors, indirect ones in <= 4 pieces. */
+#define LOG_READS	(8 * 4096 + 64)
+#define LOG_BYTES	(64 * 4096 + 1024)
 
 typedef unsigned __int128 u128;
+typedef uint8_t u8;
 
 static unsigned char *slot_base[NSLOTS];	/* first usable byte */
 
@@ -50,6 +100,8 @@ static struct vhx_ring ring;
 static bool ring_live;		/* vhx_ring_start succeeded: ops allowed */
 static bool trace;		/* RING_FUZZ_TRACE set: print each result */
 static bool no_access;		/* inside vhx_ring_check: no guest access */
+static bool wide;		/* hdr bit 6: up to 64 regions, ext byte */
+static bool toctou;		/* ext bit 6: the arm operations */
 
 #define TRACE(...)	do {				\
 		if (trace)				\
@@ -69,28 +121,227 @@ fail(const char *fmt, ...)
 	abort();
 }
 
-/* Is [uaddr, uaddr + len) wholly inside one region? */
-static bool in_region(u64 uaddr, u64 len)
+/* The region holding [uaddr, uaddr + len) wholly, or NULL. */
+static const struct vhx_mem_region *region_of(u64 uaddr, u64 len)
 {
 	for (u32 i = 0; i < table.mem.nregions; i++) {
 		const struct vhx_mem_region *r = &table.r[i];
 
 		if (uaddr >= r->uaddr &&
 		    (u128)uaddr + len <= (u128)r->uaddr + r->size)
-			return true;
+			return r;
 	}
-	return false;
+	return NULL;
+}
+
+static bool in_region(u64 uaddr, u64 len)
+{
+	return region_of(uaddr, len);
+}
+
+/* An address as a reader of a finding wants it: which ring part, where. */
+static const char *where(u64 uaddr)
+{
+	static char buf[4][48];
+	static int k;
+	char *b = buf[k++ % 4];
+	const struct {
+		const char *name;
+		u64 base, len;
+	} part[] = {
+		{ "desc", ring.desc, 16 * (u64)ring.num },
+		{ "avail", ring.avail, 6 + 2 * (u64)ring.num },
+		{ "used", ring.used, 6 + 8 * (u64)ring.num },
+	};
+
+	for (int i = 0; i < 3; i++)
+		if (uaddr - part[i].base < part[i].len) {
+			snprintf(b, 48, "%s+%#llx", part[i].name,
+				 (unsigned long long)(uaddr - part[i].base));
+			return b;
+		}
+	for (u32 i = 0; i < table.mem.nregions; i++)
+		if (uaddr - table.r[i].uaddr < table.r[i].size) {
+			snprintf(b, 48, "gpa %#llx",
+				 (unsigned long long)(table.r[i].gpa + uaddr -
+						      table.r[i].uaddr));
+			return b;
+		}
+	snprintf(b, 48, "%#llx", (unsigned long long)uaddr);
+	return b;
+}
+
+/*
+ * ---- the read log and the mutations (TOCTOU) ----
+ *
+ * Each operation starts a new log; vhx_user_read appends what the device
+ * read, after any mutation that fired before it.  The model then reads
+ * through ref_read(), which must find its request as the next entry.
+ */
+struct read_rec {
+	u64 uaddr;
+	u32 len, off;
+};
+
+static struct read_rec rlog[LOG_READS];
+static unsigned char rlog_bytes[LOG_BYTES];
+static u32 rlog_n, rlog_used, rlog_pos;
+static u64 bad_uaddr;		/* first model read not matched, or 0 */
+static u32 bad_len;
+static u64 nreads;		/* device reads since the input began */
+static u64 last_uaddr;		/* the device's previous read */
+static u32 last_len;
+
+struct mutation {
+	u64 at;			/* before device read number at */
+	u32 off;
+	u16 period;		/* then again this many reads later */
+	u8 target, reg, len, left;
+	bool xor;
+	u8 data[16];
+};
+
+static struct mutation armed[MAX_ARMED];
+static u32 narmed;
+static u64 nfired;		/* mutations applied since the input began */
+
+static void log_begin(void)
+{
+	rlog_n = rlog_used = rlog_pos = 0;
+	bad_uaddr = 0;
+	bad_len = 0;
+}
+
+/* Change guest bytes under the device, within the region that holds them. */
+static void apply(const struct mutation *mu, u64 uaddr, u32 len)
+{
+	const struct vhx_mem_region *r;
+	u64 at;
+	u32 n;
+
+	switch (mu->target) {
+	case 0:
+		r = &table.r[mu->reg % table.mem.nregions];
+		at = r->uaddr + mu->off % r->size;
+		break;
+	case 1:
+		at = ring.desc + mu->off % (16 * (u64)ring.num);
+		break;
+	case 2:
+		at = ring.avail + mu->off % (6 + 2 * (u64)ring.num);
+		break;
+	case 3:	/* what the device read last: a second read sees news */
+		if (!last_len)
+			return;
+		at = last_uaddr + mu->off % last_len;
+		break;
+	default: /* what it is about to read */
+		at = uaddr + mu->off % len;
+		break;
+	}
+	r = region_of(at, 1);
+	if (!r)
+		return;
+	n = mu->len;
+	if (n > r->uaddr + r->size - at)
+		n = r->uaddr + r->size - at;
+	for (u32 k = 0; k < n; k++) {
+		unsigned char *p = (unsigned char *)(uintptr_t)(at + k);
+
+		*p = mu->xor ? *p ^ mu->data[k] : mu->data[k];
+	}
+	nfired++;
+	TRACE("  mutation before read %llu: %u bytes at %s\n",
+	      (unsigned long long)nreads, n, where(at));
+}
+
+static void fire(u64 uaddr, u32 len)
+{
+	for (u32 k = 0; k < narmed; k++) {
+		struct mutation *mu = &armed[k];
+
+		if (mu->at != nreads)
+			continue;
+		apply(mu, uaddr, len);
+		if (--mu->left)
+			mu->at += mu->period;
+		else
+			armed[k--] = armed[--narmed];
+	}
 }
 
 int vhx_user_read(void *dst, u64 uaddr, size_t len)
 {
+	struct read_rec *e = &rlog[rlog_n];
+
 	if (no_access)
 		fail("vhx_ring_check read guest memory");
 	if (!in_region(uaddr, len))
-		fail("read of %zu bytes at %#llx outside the memory table", len,
-		     (unsigned long long)uaddr);
+		fail("read of %zu bytes at %s outside the memory table", len,
+		     where(uaddr));
+	nreads++;
+	if (narmed)
+		fire(uaddr, len);
 	memcpy(dst, (void *)(uintptr_t)uaddr, len);
+	if (rlog_n == LOG_READS || len > LOG_BYTES - rlog_used)
+		fail("one operation read guest memory %u times (%u bytes), "
+		     "more than any walk needs", rlog_n, rlog_used);
+	e->uaddr = uaddr;
+	e->len = len;
+	e->off = rlog_used;
+	memcpy(rlog_bytes + rlog_used, dst, len);
+	rlog_used += len;
+	rlog_n++;
+	last_uaddr = uaddr;
+	last_len = len;
 	return 0;
+}
+
+/*
+ * The model's guest read: the device's next logged read if it is the same
+ * one, else (remembered as a mismatch) the bytes as they are now.
+ */
+static void ref_read(void *dst, u64 uaddr, u32 len)
+{
+	const struct read_rec *e = &rlog[rlog_pos];
+
+	if (!bad_len && rlog_pos < rlog_n && e->uaddr == uaddr &&
+	    e->len == len) {
+		memcpy(dst, rlog_bytes + e->off, len);
+		rlog_pos++;
+		return;
+	}
+	if (!bad_len) {
+		bad_uaddr = uaddr;
+		bad_len = len;
+	}
+	memcpy(dst, (void *)(uintptr_t)uaddr, len);
+}
+
+static u16 ref_read16(u64 uaddr)
+{
+	u16 v;
+
+	ref_read(&v, uaddr, 2);
+	return le16_to_cpu(v);
+}
+
+/* Device and model agreed: they must have read the same, once, in order. */
+static void log_check(const char *op)
+{
+	const struct read_rec *e = &rlog[rlog_pos];
+
+	if (bad_len && rlog_pos < rlog_n)
+		fail("%s: the model read %u bytes at %s where the device read "
+		     "%u bytes at %s", op, bad_len, where(bad_uaddr), e->len,
+		     where(e->uaddr));
+	if (bad_len)
+		fail("%s: the model read %u bytes at %s, the device did not",
+		     op, bad_len, where(bad_uaddr));
+	if (rlog_pos < rlog_n)
+		fail("%s: the device read %u bytes at %s more than the walk "
+		     "needs (read %u of %u; a double fetch?)", op, e->len,
+		     where(e->uaddr), rlog_pos + 1, rlog_n);
 }
 
 int vhx_user_write(u64 uaddr, const void *src, size_t len)
@@ -100,8 +351,8 @@ int vhx_user_write(u64 uaddr, const void *src, size_t len)
 	if (no_access)
 		fail("vhx_ring_check wrote guest memory");
 	if (!in_region(uaddr, len))
-		fail("write of %zu bytes at %#llx outside the memory table",
-		     len, (unsigned long long)uaddr);
+		fail("write of %zu bytes at %s outside the memory table",
+		     len, where(uaddr));
 	if (!ring_live || uaddr < ring.used ||
 	    (u128)uaddr + len > (u128)ring.used + used_len)
 		fail("write of %zu bytes at used%+lld, outside the used ring "
@@ -132,8 +383,6 @@ static u64 take(struct input *in, int bytes)
 	}
 	return v;
 }
-
-typedef uint8_t u8;
 
 #define U8(in)	((u8)take(in, 1))
 #define U16(in)	((u16)take(in, 2))
@@ -251,7 +500,7 @@ static struct model m;
 
 static int ref_pending(void)
 {
-	u16 idx = g16(ring.avail + 2);
+	u16 idx = ref_read16(ring.avail + 2);
 
 	if ((u16)(idx - m.last_avail) > ring.num)
 		return -1;
@@ -304,16 +553,19 @@ static int ref_indirect(const struct vhx_desc *t, struct ref_chain *c,
 		return -1;
 	for (;;) {
 		unsigned char *p = (unsigned char *)&d;
+		struct iovec piece[4];
+		u32 npieces = 0;
 
 		if (++steps > count)
 			return -1;
-		for (u32 k = 0; k < 16; k++) {
-			u64 a = base + 16 * (u64)i + k;
-			const struct vhx_mem_region *r =
-				&table.r[ref_find(&table.mem, a)];
-
-			p[k] = *(unsigned char *)(uintptr_t)(r->uaddr +
-							     (a - r->gpa));
+		/* ring.c copies a descriptor in at most 4 pieces (read_gpa) */
+		if (ref_to_iov(&table.mem, base + 16 * (u64)i, 16, piece, 4,
+			       &npieces))
+			return -1;
+		for (u32 k = 0; k < npieces; k++) {
+			ref_read(p, (uintptr_t)piece[k].iov_base,
+				 piece[k].iov_len);
+			p += piece[k].iov_len;
 		}
 		if (le16_to_cpu(d.flags) & VHX_DESC_F_INDIRECT)
 			return -1;
@@ -343,7 +595,7 @@ static int ref_get(struct ref_chain *c, u16 *head_out, struct iovec *iov,
 		if (ret <= 0)
 			return ret;
 	}
-	head = g16(ring.avail + 4 + 2 * (u64)(m.last_avail % ring.num));
+	head = ref_read16(ring.avail + 4 + 2 * (u64)(m.last_avail % ring.num));
 	if (head >= ring.num)
 		return -1;
 	memset(c, 0, sizeof(*c));
@@ -351,7 +603,7 @@ static int ref_get(struct ref_chain *c, u16 *head_out, struct iovec *iov,
 	for (i = head;;) {
 		if (++steps > ring.num)
 			return -1;
-		memcpy(&d, (void *)(uintptr_t)(ring.desc + 16 * (u64)i), 16);
+		ref_read(&d, ring.desc + 16 * (u64)i, 16);
 		flags = le16_to_cpu(d.flags);
 		if (flags & VHX_DESC_F_INDIRECT) {
 			if ((flags & VHX_DESC_F_NEXT) ||
@@ -395,6 +647,20 @@ static void check_segments(const struct iovec *iov, u32 n, const char *what)
 		    !in_region((uintptr_t)iov[k].iov_base, iov[k].iov_len))
 			fail("%s: segment %u (%p, %zu) outside every region",
 			     what, k, iov[k].iov_base, iov[k].iov_len);
+}
+
+/* A chain's lengths are its segments' sums, whatever the guest changed. */
+static void check_lengths(const struct vhx_chain *c, const struct iovec *iov)
+{
+	u64 out = 0, in = 0;
+
+	for (u32 k = 0; k < c->out + c->in; k++)
+		*(k < c->out ? &out : &in) += iov[k].iov_len;
+	if (out != c->out_len || in != c->in_len)
+		fail("chain out_len %llu in_len %llu, its segments add up to "
+		     "%llu and %llu", (unsigned long long)c->out_len,
+		     (unsigned long long)c->in_len, (unsigned long long)out,
+		     (unsigned long long)in);
 }
 
 static void compare_iov(const struct iovec *a, const struct iovec *b, u32 n,
@@ -488,19 +754,22 @@ static void gen_desc(struct input *in, struct vhx_desc *d, u32 next_bound)
 
 /* ---- setup ---- */
 
+/* One mapping: NSLOTS slots, each between PROT_NONE guard pages. */
 static void init_slots(void)
 {
-	for (int i = 0; i < NSLOTS; i++) {
-		unsigned char *p = mmap(NULL, SLOT_SIZE + 2 * PAGE,
-					PROT_READ | PROT_WRITE,
-					MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t stride = SLOT_SIZE + PAGE;
+	unsigned char *p = mmap(NULL, NSLOTS * stride + PAGE,
+				PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-		if (p == MAP_FAILED)
+	if (p == MAP_FAILED)
+		abort();
+	for (int i = 0; i <= NSLOTS; i++)
+		if (mprotect(p + i * stride, PAGE, PROT_NONE))
 			abort();
-		if (mprotect(p, PAGE, PROT_NONE) ||
-		    mprotect(p + PAGE + SLOT_SIZE, PAGE, PROT_NONE))
-			abort();
-		slot_base[i] = p + PAGE;
+	for (int i = 0; i < NSLOTS; i++) {
+		slot_base[i] = p + PAGE + i * stride;
+		ASAN_POISON_MEMORY_REGION(slot_base[i], SLOT_SIZE);
 	}
 }
 
@@ -511,27 +780,71 @@ static int cmp_region(const void *a, const void *b)
 	return x->gpa < y->gpa ? -1 : x->gpa > y->gpa;
 }
 
+/* The part of the current slot that regions already took (wide inputs). */
+struct slot_use {
+	unsigned char *slot;
+	u64 lo, hi;
+};
+
+/*
+ * Where a region lives in the host: 0 for a slot of its own, or packed
+ * against the regions already in the current slot, so that two are
+ * HVA-adjacent (right after them, right before them, or a few poisoned
+ * bytes after them), when the slot has room.
+ */
+static u64 place(u8 hva, u64 size, struct slot_use *u)
+{
+	u64 end = (uintptr_t)u->slot + SLOT_SIZE;
+	u64 gap = (hva >> 2) + 1;
+
+	switch (u->slot ? hva % 4 : 0) {
+	case 1:
+		if (size <= end - u->hi)
+			return (u->hi += size) - size;
+		break;
+	case 2:
+		if (size <= u->lo - (uintptr_t)u->slot)
+			return u->lo -= size;
+		break;
+	case 3:
+		if (gap + size <= end - u->hi)
+			return (u->hi += gap + size) - size;
+		break;
+	}
+	return 0;
+}
+
 /* Build the table (sorted by gpa, as the module does); false if refused. */
 static bool setup_mem(struct input *in, u32 nregions)
 {
 	u8 rot = U8(in);
 	u64 prev_end = 0;
+	struct slot_use use = { NULL, 0, 0 };
+	u32 nslot = 0;
 	int ret, want;
 
-	for (int i = 0; i < NSLOTS; i++)
-		ASAN_POISON_MEMORY_REGION(slot_base[i], SLOT_SIZE);
+	/* What the previous input unpoisoned; every slot starts poisoned. */
+	for (u32 i = 0; i < table.mem.nregions; i++)
+		ASAN_POISON_MEMORY_REGION((void *)(uintptr_t)table.r[i].uaddr,
+					  table.r[i].size);
 	table.mem.nregions = nregions;
 	for (u32 i = 0; i < nregions; i++) {
 		struct vhx_mem_region *r = &table.r[i];
 		u64 size = (u64)U16(in) % SLOT_SIZE + 1;
 		u8 mode = U8(in);
 		u64 raw = U64(in);
-		unsigned char *slot = slot_base[(i + rot) % NSLOTS];
+		u8 hva = wide ? U8(in) : 0;
 
-		/* Flush against the front or the back guard page. */
-		r->uaddr = (uintptr_t)((mode & 0x80) ? slot :
-				       slot + SLOT_SIZE - size);
 		r->size = size;
+		r->uaddr = place(hva, size, &use);
+		if (!r->uaddr) {
+			/* Flush against the front or the back guard page. */
+			use.slot = slot_base[(nslot++ + rot) % NSLOTS];
+			r->uaddr = (uintptr_t)((mode & 0x80) ? use.slot :
+					       use.slot + SLOT_SIZE - size);
+			use.lo = r->uaddr;
+			use.hi = r->uaddr + size;
+		}
 		switch ((mode & 0x7f) % 5) {
 		case 0:
 			r->gpa = i ? prev_end : raw & 0xfffff000;
@@ -554,6 +867,16 @@ static bool setup_mem(struct input *in, u32 nregions)
 		memset((void *)(uintptr_t)r->uaddr, 0, size);
 	}
 	qsort(table.r, nregions, sizeof(table.r[0]), cmp_region);
+	for (u32 i = 0; trace && i < nregions; i++)
+		TRACE("region %u: gpa %#llx size %#llx hva slot+%#llx%s\n", i,
+		      (unsigned long long)table.r[i].gpa,
+		      (unsigned long long)table.r[i].size,
+		      (unsigned long long)((table.r[i].uaddr -
+					    (uintptr_t)slot_base[0]) %
+					   (SLOT_SIZE + PAGE)),
+		      i && table.r[i].uaddr ==
+			   table.r[i - 1].uaddr + table.r[i - 1].size ?
+		      ", HVA-adjacent to the previous" : "");
 	ret = vhx_mem_check(&table.mem);
 	want = ref_mem_check(&table.mem);
 	if (ret != want)
@@ -637,9 +960,10 @@ static void do_start(void)
 		fail("vhx_ring_start %d on a ring that worked before", ret);
 	m.signalled_valid = false;
 	m.avail_idx = m.last_avail;
-	m.used_idx = g16(ring.used + 2);
+	m.used_idx = ref_read16(ring.used + 2);
 	m.outstanding = 0;
 	check_state("start");
+	log_check("start");
 }
 
 /* ---- operations ---- */
@@ -656,8 +980,8 @@ static void op_get(void)
 	u16 rhead = 0;
 	int ret, want;
 
-	want = ref_get(&rc, &rhead, iov_ref, iov_max);
 	ret = vhx_ring_get(&ring, &c, iov_dut, iov_max);
+	want = ref_get(&rc, &rhead, iov_ref, iov_max);
 	TRACE("get %d (model %d) head %u ndesc %u out %u in %u\n", ret, want,
 	      c.head, c.ndesc, c.out, c.in);
 	if (ret < 0 && want < 0) {
@@ -667,6 +991,7 @@ static void op_get(void)
 	if (ret != want)
 		fail("vhx_ring_get %d, model %d", ret, want);
 	check_state("get");
+	log_check("get");
 	if (ret == 0)
 		return;
 	m.outstanding++;
@@ -683,6 +1008,7 @@ static void op_get(void)
 		     (unsigned long long)rc.out_len, rc.in,
 		     (unsigned long long)rc.in_len);
 	check_segments(iov_dut, c.out + c.in, "get");
+	check_lengths(&c, iov_dut);
 	compare_iov(iov_dut, iov_ref, c.out + c.in, "get");
 }
 
@@ -752,9 +1078,9 @@ static void op_need_call(void)
 		}
 	}
 	if (!ring.event_idx) {
-		want = !(g16(ring.avail) & VHX_AVAIL_F_NO_INTERRUPT);
+		want = !(ref_read16(ring.avail) & VHX_AVAIL_F_NO_INTERRUPT);
 	} else {
-		u16 event = g16(ring.avail + 4 + 2 * (u64)ring.num);
+		u16 event = ref_read16(ring.avail + 4 + 2 * (u64)ring.num);
 		u16 old = m.signalled_used;
 		bool valid = m.signalled_valid;
 
@@ -768,14 +1094,19 @@ out:
 	if (ret < 0 ? want >= 0 : ret != want)
 		fail("vhx_ring_need_call %d, model %d", ret, want);
 	check_state("need_call");
+	if (ret >= 0)
+		log_check("need_call");
 }
 
 static void op_notify_on(void)
 {
 	u16 seen = m.avail_idx;
+	u64 fired = nfired;
 	int ret = vhx_ring_notify_on(&ring), want;
 
-	if (ring.event_idx) {
+	if (nfired != fired) {
+		/* a mutation may have overwritten what it wrote: not checked */
+	} else if (ring.event_idx) {
 		if (g16(ring.used + 4 + 8 * (u64)ring.num) != seen)
 			fail("notify_on: avail_event %u, want %u",
 			     g16(ring.used + 4 + 8 * (u64)ring.num), seen);
@@ -788,6 +1119,8 @@ static void op_notify_on(void)
 	if (ret < 0 ? want >= 0 : ret != want)
 		fail("vhx_ring_notify_on %d, model %d", ret, want);
 	check_state("notify_on");
+	if (ret >= 0)
+		log_check("notify_on");
 }
 
 static void op_notify_off(void)
@@ -858,7 +1191,7 @@ static void op_synthetic_table(struct input *in)
 {
 	struct {
 		struct vhx_mem mem;
-		struct vhx_mem_region r[4];
+		struct vhx_mem_region r[NSLOTS];
 	} t;
 	struct iovec a[4], b[4];
 	const struct vhx_mem_region *f;
@@ -866,7 +1199,7 @@ static void op_synthetic_table(struct input *in)
 	u64 gpa, len, uaddr;
 	int ret, want, ri;
 
-	t.mem.nregions = U8(in) % 4 + 1;
+	t.mem.nregions = U8(in) % (wide ? NSLOTS : 4) + 1;
 	for (u32 i = 0; i < t.mem.nregions; i++) {
 		u8 mode = U8(in);
 
@@ -956,6 +1289,35 @@ static void op_chain(struct input *in, bool indirect)
 	memcpy((void *)(uintptr_t)(ring.desc + 16 * (u64)i), &d, 16);
 }
 
+/*
+ * Guest, racing the device: before the device's (delay % 64 + 1)th read
+ * from now, and then every (delay >> 6) + 1 reads, (how >> 3 & 7) + 1
+ * times in all, set (or xor, how bit 7) len % 16 + 1 bytes at the target
+ * ((how & 7) % 5): region reg + off, the descriptor table + off, the avail ring
+ * + off, the device's previous read + off, the read about to happen + off.
+ */
+static void op_arm(struct input *in)
+{
+	struct mutation mu = { 0 };
+	u8 delay = U8(in), how = U8(in);
+
+	/* One field per statement: the input is read in this order. */
+	mu.at = nreads + 1 + delay % 64;
+	mu.period = (delay >> 6) + 1;
+	mu.target = (how & 7) % 5;
+	mu.left = ((how >> 3) & 7) + 1;
+	mu.xor = how & 0x80;
+	mu.reg = U8(in);
+	mu.off = U16(in);
+	mu.len = U8(in) % 16 + 1;
+	for (u32 k = 0; k < mu.len; k++)
+		mu.data[k] = U8(in);
+	if (narmed < MAX_ARMED)
+		armed[narmed++] = mu;
+	TRACE("arm: target %u at read %llu, %u bytes, %u times\n", mu.target,
+	      (unsigned long long)mu.at, mu.len, mu.left);
+}
+
 static void run_ops(struct input *in)
 {
 	struct vhx_desc d;
@@ -965,7 +1327,8 @@ static void run_ops(struct input *in)
 	for (int nops = 0; in->n && nops < MAX_OPS; nops++) {
 		u8 op = U8(in);
 
-		switch (op % 18) {
+		log_begin();
+		switch (op % (toctou ? 20 : 18)) {
 		case 0:	/* guest: a descriptor in the ring's table */
 		case 1: {
 			u16 i = U16(in) % num;
@@ -1041,6 +1404,10 @@ static void run_ops(struct input *in)
 		case 15:
 			op_synthetic_table(in);
 			break;
+		case 18:
+		case 19:
+			op_arm(in);
+			break;
 		default:
 			op_chain(in, op % 18 == 17);
 			break;
@@ -1051,7 +1418,7 @@ static void run_ops(struct input *in)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct input in = { data, size };
-	u8 hdr, numsel, im;
+	u8 hdr, numsel, im, ext;
 	int ret, want;
 
 	if (!slot_base[0]) {
@@ -1062,16 +1429,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&m, 0, sizeof(m));
 	memset(addrbook, 0, sizeof(addrbook));
 	guest_avail = 0;
+	narmed = 0;
+	nreads = nfired = 0;
+	last_len = 0;
+	log_begin();
 
 	hdr = U8(&in);
 	numsel = U8(&in);
 	im = U8(&in);
+	wide = hdr & 0x40;
+	ext = wide ? U8(&in) : 0;
+	toctou = ext & 0x40;
 	if (hdr & 0x80) {	/* the pure functions only */
 		while (in.n)
 			op_synthetic_table(&in);
 		return 0;
 	}
-	if (!setup_mem(&in, (hdr & 3) + 1))
+	if (!setup_mem(&in, wide ? (ext & 63) + 1 : (hdr & 3) + 1))
 		return 0;
 
 	memset(&ring, 0, sizeof(ring));
@@ -1102,9 +1476,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ring.num > 4096)
 		return 0;	/* cannot happen: see SLOT_SIZE */
 	ring_live = true;
-	m.used_idx = g16(ring.used + 2);
+	m.used_idx = ref_read16(ring.used + 2);
 	m.avail_idx = m.last_avail;
 	check_state("first start");
+	log_check("first start");
 	s16(ring.avail + 2, guest_avail);
 
 	iov_max = im == 255 ? VHX_IOV_MAX : im;
