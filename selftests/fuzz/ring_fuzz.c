@@ -35,9 +35,10 @@
  * 128-bit where it matters, linear region lookup) must agree with ring.c
  * on every result, every iov segment and the ring state after every
  * operation; iov count <= iov_max (the iov array is an exact-size heap
- * block); chain <= num descriptors; every segment inside a region; the
- * chain lengths equal the sum of its segments; used_idx advances by
- * exactly the n put, and a put writes exactly its n entries and the index.
+ * block); chain <= max(num, 1024) descriptors; every segment inside a
+ * region; the chain lengths equal the sum of its segments; used_idx
+ * advances by exactly the n put, and a put writes exactly its n entries
+ * and the index.
  *
  * Input format (multi-byte fields big-endian; bytes past the end read 0):
  *   u8 hdr     bit 7: synthetic mode, the rest is op_synthetic_table
@@ -82,7 +83,10 @@
 #define MAX_OPS		256
 #define MAX_PUT		(2 * 4096 + 2)
 #define MAX_ARMED	8
-/* Most one operation reads: <= num descriptors, indirect ones in <= 4 pieces. */
+/*
+ * Most one operation reads: <= num descriptors in the ring, then
+ * <= max(num, 1024) + 1 in an indirect table, each in <= 4 pieces.
+ */
 #define LOG_READS	(8 * 4096 + 64)
 #define LOG_BYTES	(64 * 4096 + 1024)
 
