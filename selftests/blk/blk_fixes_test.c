@@ -53,11 +53,11 @@
 #include <linux/magic.h>
 
 #include "blk_common.h"
+#include "nullb.h"
 
 #define NOBODY		65534	/* uid and gid of the non-root owner */
 #define CANARY		0xa5
 #define CANARY_BYTES	4096
-#define NULLB_DIR	"/sys/kernel/config/nullb"
 
 static uint64_t now_ns(void)
 {
@@ -92,83 +92,6 @@ static int read_file(const char *path, char *buf, size_t len)
 		return -errno;
 	buf[n] = '\0';
 	return 0;
-}
-
-/* ---- null_blk through configfs (this file's own, see blk_slow.c) ---- */
-
-struct nullb {
-	char dir[128];		/* configfs directory, "" if none */
-	char path[64];		/* /dev/... */
-	char name[32];		/* the disk's name in /sys/block */
-};
-
-static void nullb_destroy(struct nullb *n)
-{
-	char path[192];
-
-	if (!n->dir[0])
-		return;
-	snprintf(path, sizeof(path), "%s/power", n->dir);
-	write_file(path, "0");
-	rmdir(n->dir);
-	n->dir[0] = '\0';
-}
-
-/* @attrs: "name=value" strings, NULL-terminated; then power=1. */
-static int nullb_create(struct nullb *n, const char *tag,
-			const char *const *attrs)
-{
-	char path[256], val[32];
-	struct stat st;
-	int i, ret = 0;
-
-	memset(n, 0, sizeof(*n));
-	if (stat(NULLB_DIR, &st)) {
-		mount("configfs", "/sys/kernel/config", "configfs", 0, NULL);
-		if (stat(NULLB_DIR, &st))
-			return -ENOENT;
-	}
-	snprintf(n->dir, sizeof(n->dir), NULLB_DIR "/vhxfix%s%d", tag,
-		 (int)getpid());
-	if (mkdir(n->dir, 0755)) {
-		ret = -errno;
-		n->dir[0] = '\0';
-		return ret;
-	}
-	for (i = 0; attrs[i] && !ret; i++) {
-		const char *eq = strchr(attrs[i], '=');
-
-		snprintf(path, sizeof(path), "%s/%.*s", n->dir,
-			 (int)(eq - attrs[i]), attrs[i]);
-		ret = write_file(path, eq + 1);
-		if (ret)
-			kt_diag("null_blk %s: %s", attrs[i], strerror(-ret));
-	}
-	snprintf(path, sizeof(path), "%s/power", n->dir);
-	if (!ret)
-		ret = write_file(path, "1");
-	snprintf(path, sizeof(path), "%s/index", n->dir);
-	if (!ret)
-		ret = read_file(path, val, sizeof(val));
-	if (ret) {
-		nullb_destroy(n);
-		return ret;
-	}
-	/* Older kernels name the disk after the directory, newer nullbN. */
-	for (i = 0; i < 200; i++) {
-		snprintf(n->name, sizeof(n->name), "%s",
-			 strrchr(n->dir, '/') + 1);
-		snprintf(n->path, sizeof(n->path), "/dev/%s", n->name);
-		if (!stat(n->path, &st))
-			return 0;
-		snprintf(n->name, sizeof(n->name), "nullb%d", atoi(val));
-		snprintf(n->path, sizeof(n->path), "/dev/%s", n->name);
-		if (!stat(n->path, &st))
-			return 0;
-		usleep(10000);
-	}
-	nullb_destroy(n);
-	return -ENOENT;
 }
 
 /* Field @i (0-based) of /sys/block/NAME/stat, or -1. */
@@ -650,7 +573,7 @@ static int tc_long_ops(void)
 	unsigned int i;
 	int fd, head, ret;
 
-	ret = nullb_create(&n, "lo", attrs);
+	ret = nullb_create(&n, "vhxfixlo", attrs);
 	if (ret)
 		return kt_skip("cannot make a null_blk: %s", strerror(-ret));
 	snprintf(path, sizeof(path), "/sys/block/%s/queue/write_zeroes_max_bytes",
@@ -761,7 +684,7 @@ static int tc_dwz_durable(void)
 	bool zero = false;
 	int fd, ret;
 
-	ret = nullb_create(&n, "wc", attrs);
+	ret = nullb_create(&n, "vhxfixwc", attrs);
 	if (ret)
 		return kt_skip("cannot make a cached null_blk: %s",
 			       strerror(-ret));
@@ -872,7 +795,7 @@ static int tc_broken_queue(void)
 	unsigned int i, late = 0;
 	int fd, ret;
 
-	ret = nullb_create(&n, "brk", attrs);
+	ret = nullb_create(&n, "vhxfixbrk", attrs);
 	if (ret)
 		return kt_skip("cannot make a slow null_blk: %s",
 			       strerror(-ret));

@@ -301,7 +301,7 @@ static int write_seed(struct blk_dev *b, uint8_t *buf, uint64_t sector,
 }
 
 /* Does the disk hold pattern @seed at @sector? 1 yes, 0 no, < 0 error. */
-static int holds(struct blk_slow *s, uint64_t sector, uint32_t seed)
+static int holds(struct nullb *s, uint64_t sector, uint32_t seed)
 {
 	uint8_t buf[4096];
 	ssize_t n;
@@ -329,7 +329,7 @@ static int flush_on_cache(void)
 	struct blk_cfg wt = { .features = BLK_ACK & ~F(VIRTIO_BLK_F_FLUSH) };
 	struct blk_cfg wb = {};
 	unsigned long f0, f1, f2, f3;
-	struct blk_slow s;
+	struct nullb s;
 	struct blk_dev b;
 	uint32_t used;
 	uint8_t *buf;
@@ -1012,7 +1012,7 @@ static int discard_reaches(const char *path)
 
 static int tc_discard_block_device(void)
 {
-	struct blk_slow s;
+	struct nullb s;
 	int ret;
 
 	if (blk_slow_create(&s, 16, 1, true))

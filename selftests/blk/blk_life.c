@@ -26,7 +26,7 @@
  * is opened exclusively, so that blk_slow_destroy() sees a reference the
  * device failed to drop.
  */
-int life_backend(struct blk_slow *s)
+int life_backend(struct nullb *s)
 {
 	int fd, ret;
 
@@ -45,7 +45,7 @@ int life_backend(struct blk_slow *s)
 	return fd;
 }
 
-int life_backend_done(struct blk_slow *s, int fd)
+int life_backend_done(struct nullb *s, int fd)
 {
 	int ret;
 

@@ -12,9 +12,9 @@
 #define LIFE_COMPLETION_US	200000
 
 /* The slow null_blk of @s, opened exclusively: fd, or -errno (no fallback). */
-int life_backend(struct blk_slow *s);
+int life_backend(struct nullb *s);
 /* Close @fd and remove the null_blk: 0, or -errno (-EBUSY: still held). */
-int life_backend_done(struct blk_slow *s, int fd);
+int life_backend_done(struct nullb *s, int fd);
 /* Fill every queue's ring with 4 KiB reads and kick; returns the count. */
 int life_flood(struct blk_dev *b);
 /* Worker threads (vhx-blk-PID.N) of @owner alive now. */

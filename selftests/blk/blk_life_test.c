@@ -137,7 +137,7 @@ static int detach(int fd)
 
 static int tc_detach_inflight(void)
 {
-	struct blk_slow s;
+	struct nullb s;
 	int fd = life_backend(&s), ret;
 
 	KT_OK(fd);
@@ -188,7 +188,7 @@ static int reset_and_close(int fd)
 
 static int tc_reset_and_close_inflight(void)
 {
-	struct blk_slow s;
+	struct nullb s;
 	int fd = life_backend(&s), ret;
 
 	KT_OK(fd);
@@ -199,7 +199,7 @@ static int tc_reset_and_close_inflight(void)
 
 static int tc_kill_owner(void)
 {
-	struct blk_slow s;
+	struct nullb s;
 	int fd = life_backend(&s), ret;
 
 	KT_OK(fd);
@@ -260,7 +260,7 @@ static int async(const char *path)
 
 static int tc_async_inflight(void)
 {
-	struct blk_slow s;
+	struct nullb s;
 	int ret;
 
 	if (blk_slow_create(&s, 16, 20000, false))

@@ -40,6 +40,7 @@
 
 #include "blk_common.h"
 #include "leak.h"
+#include "nullb.h"
 
 #define CYCLES		100
 #define NQ		2
@@ -49,127 +50,74 @@
 #define SLOW_NSEC	5000000		/* null_blk completion timer */
 #define RACE_MS		3000
 #define ARENA		(4u << 20)
-#define NULLB_CFS	"/sys/kernel/config/nullb"
 #define NULLB_REFCNT	"/sys/module/null_blk/refcnt"
 
 /* ---- a slow null_blk whose removal we check ---------------------------- */
 
-struct nullb {
-	char dir[128];
-	char path[64];
-	char inflight[96];
+struct slow_disk {
+	struct nullb nb;
+	char inflight[96];	/* /sys/block/NAME/inflight */
 	long long refcnt0;	/* null_blk's module refcount before */
 };
 
-static int cfs_write(const char *dir, const char *attr, const char *val)
+static int slow_create(struct slow_disk *s, const char *tag)
 {
-	char path[256];
-	int fd, ret = 0;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, attr);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
-static int nullb_create(struct nullb *n, const char *tag)
-{
-	char idx[32], val[32], path[256];
+	char size[32], nsec[32];
+	const char *const attrs[] = { size, "memory_backed=1", "irqmode=2",
+				      nsec, "hw_queue_depth=256", NULL };
 	struct stat st;
-	int ret, i, fd;
-	ssize_t len;
+	int ret;
 
-	memset(n, 0, sizeof(*n));
-	if (stat(NULLB_CFS, &st)) {
-		mount("configfs", "/sys/kernel/config", "configfs", 0, NULL);
-		if (stat(NULLB_CFS, &st))
-			return -ENOENT;
-	}
-	n->refcnt0 = leak_read_ll(NULLB_REFCNT);
-	snprintf(n->dir, sizeof(n->dir), NULLB_CFS "/vhxtd%s%d", tag,
-		 (int)getpid());
-	if (mkdir(n->dir, 0755)) {
-		n->dir[0] = '\0';
-		return -errno;
-	}
-	snprintf(val, sizeof(val), "%u", SLOW_MB);
-	ret = cfs_write(n->dir, "size", val);
-	if (!ret)
-		ret = cfs_write(n->dir, "memory_backed", "1");
-	if (!ret)
-		ret = cfs_write(n->dir, "irqmode", "2");
-	snprintf(val, sizeof(val), "%u", SLOW_NSEC);
-	if (!ret)
-		ret = cfs_write(n->dir, "completion_nsec", val);
-	if (!ret)
-		ret = cfs_write(n->dir, "hw_queue_depth", "256");
-	if (!ret)
-		ret = cfs_write(n->dir, "power", "1");
-	snprintf(path, sizeof(path), "%s/index", n->dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	len = fd < 0 ? -1 : read(fd, idx, sizeof(idx) - 1);
-	if (fd >= 0)
-		close(fd);
-	if (ret || len <= 0) {
-		rmdir(n->dir);
-		n->dir[0] = '\0';
-		return ret ? ret : -EIO;
-	}
-	idx[len] = '\0';
-	/* The disk is nullbN (newer) or named after the directory (older). */
-	for (i = 0; i < 200; i++) {
-		snprintf(n->path, sizeof(n->path), "/dev/nullb%d", atoi(idx));
-		if (!stat(n->path, &st))
-			break;
-		snprintf(n->path, sizeof(n->path), "/dev/%s",
-			 strrchr(n->dir, '/') + 1);
-		if (!stat(n->path, &st))
-			break;
-		leak_msleep(10);
-	}
-	snprintf(n->inflight, sizeof(n->inflight), "/sys/block/%s/inflight",
-		 strrchr(n->path, '/') + 1);
-	if (stat(n->path, &st) || stat(n->inflight, &st)) {
-		kt_diag("null_blk %s: no %s or %s", n->dir, n->path,
-			n->inflight);
-		cfs_write(n->dir, "power", "0");
-		rmdir(n->dir);
-		n->dir[0] = '\0';
+	memset(s, 0, sizeof(*s));
+	snprintf(size, sizeof(size), "size=%u", SLOW_MB);
+	snprintf(nsec, sizeof(nsec), "completion_nsec=%u", SLOW_NSEC);
+	s->refcnt0 = leak_read_ll(NULLB_REFCNT);
+	ret = nullb_create(&s->nb, tag, attrs);
+	if (ret)
+		return ret;
+	snprintf(s->inflight, sizeof(s->inflight), "/sys/block/%s/inflight",
+		 s->nb.name);
+	if (stat(s->inflight, &st)) {
+		kt_diag("null_blk %s: no %s", s->nb.dir, s->inflight);
+		nullb_destroy(&s->nb);
 		return -ENOENT;
 	}
 	return 0;
 }
 
-/* Power off, rmdir, and check that no open reference is left. */
-static int nullb_destroy(struct nullb *n, bool powered_off)
+/* Wait for null_blk's module refcount to be back where it was. */
+static int slow_released(struct slow_disk *s)
 {
 	long long ref = -1;
-	int i, ret;
+	int i;
 
-	if (!n->dir[0])
-		return KT_PASS;
-	if (!powered_off) {
-		ret = cfs_write(n->dir, "power", "0");
-		KT_ASSERT(!ret, "power=0 on %s: %s", n->dir, strerror(-ret));
-	}
-	ret = rmdir(n->dir) ? -errno : 0;
-	KT_ASSERT(!ret, "rmdir %s: %s", n->dir, strerror(-ret));
-	n->dir[0] = '\0';
 	/* Deferred fputs run soon after the last close: give them time. */
 	for (i = 0; i < 50; i++) {
 		ref = leak_read_ll(NULLB_REFCNT);
-		if (ref == n->refcnt0)
+		if (ref == s->refcnt0)
 			break;
 		leak_msleep(100);
 	}
-	KT_ASSERT(ref == n->refcnt0,
+	KT_ASSERT(ref == s->refcnt0,
 		  "null_blk refcnt %lld, was %lld: a disk is still open",
-		  ref, n->refcnt0);
-	kt_diag("null_blk removed cleanly, module refcnt back to %lld", ref);
+		  ref, s->refcnt0);
+	return KT_PASS;
+}
+
+/* Power off, rmdir, and check that no open reference is left. */
+static int slow_destroy(struct slow_disk *s)
+{
+	int ret;
+
+	if (!s->nb.dir[0])
+		return KT_PASS;
+	ret = nullb_power(&s->nb, false);
+	KT_ASSERT(!ret, "power=0 on %s: %s", s->nb.dir, strerror(-ret));
+	ret = nullb_remove(&s->nb);
+	KT_ASSERT(!ret, "rmdir %s: %s", s->nb.dir, strerror(-ret));
+	KT_RUN(slow_released(s));
+	kt_diag("null_blk removed cleanly, module refcnt back to %lld",
+		s->refcnt0);
 	return KT_PASS;
 }
 
@@ -343,7 +291,7 @@ static long long wait_inflight(int fd, struct traffic *t)
 /* ---- the cases' shared state -------------------------------------------- */
 
 struct env {
-	struct nullb slow;
+	struct slow_disk slow;
 	int slow_fd;		/* opened by the workload */
 	int inflight_fd;
 	char inflight_path[96];
@@ -371,7 +319,7 @@ static void seen_report(struct env *e, const char *what)
 /* In the workload: open what every cycle uses, once, before the baseline. */
 static int env_open(struct env *e)
 {
-	e->slow_fd = open_rw(e->slow.path);
+	e->slow_fd = open_rw(e->slow.nb.path);
 	KT_OK(e->slow_fd);
 	e->inflight_fd = open(e->slow.inflight, O_RDONLY | O_CLOEXEC);
 	KT_ASSERT(e->inflight_fd >= 0, "open %s: %m", e->slow.inflight);
@@ -385,11 +333,11 @@ static int with_slow(const char *name, leak_fn fn)
 	struct env e = { 0 };
 	int ret, v;
 
-	ret = nullb_create(&e.slow, "");
+	ret = slow_create(&e.slow, "vhxtd");
 	if (ret)
 		return kt_skip("no slow null_blk: %s", strerror(-ret));
 	v = leak_run(name, fn, &e, &o);
-	ret = nullb_destroy(&e.slow, false);
+	ret = slow_destroy(&e.slow);
 	return v == KT_PASS ? ret : v;
 }
 
@@ -793,14 +741,14 @@ static int run_race(const char *name, int (*op)(struct race *, unsigned int))
 	struct env e = { 0 };
 	int ret, v;
 
-	ret = nullb_create(&e.slow, "");
+	ret = slow_create(&e.slow, "vhxtd");
 	if (ret)
 		return kt_skip("no slow null_blk: %s", strerror(-ret));
 	memset(&r, 0, sizeof(r));
 	r.e = &e;
 	r.op = op;
 	v = leak_run(name, race_work, &r, &o);
-	ret = nullb_destroy(&e.slow, false);
+	ret = slow_destroy(&e.slow);
 	return v == KT_PASS ? ret : v;
 }
 
@@ -871,14 +819,12 @@ static int power_off(struct leak_ctx *lc, void *arg)
 	KT_ASSERT(!pthread_create(&th, NULL, pump_fn, &p), "thread");
 	usleep(20000);
 	n = inflight(e->inflight_fd);
-	ret = cfs_write(e->slow.dir, "power", "0");
+	ret = nullb_power(&e->slow.nb, false);
 	kt_diag("powered off with %lld requests in flight: %s", n,
 		ret ? strerror(-ret) : "ok");
 	if (!ret) {
-		ret = rmdir(e->slow.dir) ? -errno : 0;
+		ret = nullb_remove(&e->slow.nb);
 		kt_diag("rmdir under I/O: %s", ret ? strerror(-ret) : "ok");
-		if (!ret)
-			e->slow.dir[0] = '\0';
 	}
 	ioerr0 = t.ioerr;
 	usleep(300000);
@@ -901,28 +847,20 @@ static int tc_vanish_nullb(void)
 {
 	struct leak_opts o = { .worker_prefix = "vhx-blk-" };
 	struct env e = { 0 };
-	long long ref;
-	int ret, v, i;
+	int ret, v;
 
-	ret = nullb_create(&e.slow, "p");
+	ret = slow_create(&e.slow, "vhxtdp");
 	if (ret)
 		return kt_skip("no slow null_blk: %s", strerror(-ret));
 	v = leak_run("vanish_nullb", power_off, &e, &o);
 	/* The workload removed it, unless it failed before. */
-	if (!access(e.slow.dir, F_OK)) {
+	if (e.slow.nb.dir[0] && !access(e.slow.nb.dir, F_OK)) {
 		/* The workload did not get that far. */
-		ret = nullb_destroy(&e.slow, false);
+		ret = slow_destroy(&e.slow);
 		return v == KT_PASS ? ret : v;
 	}
-	for (i = 0; i < 50; i++) {
-		ref = leak_read_ll(NULLB_REFCNT);
-		if (ref == e.slow.refcnt0)
-			break;
-		leak_msleep(100);
-	}
-	KT_ASSERT(ref == e.slow.refcnt0, "null_blk refcnt %lld, was %lld",
-		  ref, e.slow.refcnt0);
-	return v;
+	ret = slow_released(&e.slow);
+	return v == KT_PASS ? ret : v;
 }
 
 struct trunc {

@@ -47,7 +47,7 @@ static int reload(void)
 
 static int tc_kill_then_unload(void)
 {
-	struct blk_slow s;
+	struct nullb s;
 	int fd, ret, i;
 
 	if (!module_loaded())
