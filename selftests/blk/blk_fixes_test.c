@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * vhx-blk: tests that pin the fixes for the kmod review findings
- * (/work/shared/reviews/kmod.md #1, #3, #5, #6, #8, #12, #14, #16, #17 and
- * SET_BACKEND atomicity).  Each case fails on the module as it was before
+ * (/work/shared/reviews/kmod.md #1, #3, #5, #6, #7, #8, #12, #14, #16, #17
+ * and SET_BACKEND atomicity).  Each case fails on the module as it was before
  * those fixes:
  *
  *   used_ring_overrun  a guest that re-posts heads as soon as their status
@@ -14,11 +14,15 @@
  *   cred_suid          a write through the device strips S_ISUID as the
  *                      owner's own write would
  *   cred_reserve       ext4's root reserve is not the owner's to use
+ *   cred_quota         nor is the room past its ext4 block quota
  *   long_ops           SET_MEM_TABLE, SET_VRING_CALL and close() do not wait
  *                      for a 512 MiB WRITE_ZEROES
  *   dwz_durable        without FLUSH, WRITE_ZEROES/DISCARD reach stable
  *                      storage (a flush reaches a write-back null_blk)
  *   wz_no_append       the zeroing fallback ignores O_APPEND
+ *   discard_invalidates  a DISCARD on a block device leaves no stale page
+ *                      cache for the host's buffered readers
+ *   discard_holder     nor touches a disk another opener holds exclusively
  *   broken_queue       a queue stopped by a failed status write takes no
  *                      further request
  *   config_layout      struct vhx_blk_config: 72 bytes, no implicit
@@ -42,6 +46,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/quota.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -544,6 +549,142 @@ static int tc_cred_reserve(void)
 	return KT_PASS;
 }
 
+/*
+ * Mount @dev's fresh ext4 (quota feature) on @dir with user quota
+ * enforced: the usrquota option, or Q_QUOTAON where that is refused.
+ */
+static int mount_quota(const char *dev, const char *dir)
+{
+	if (!mount(dev, dir, "ext4", 0, "usrquota"))
+		return 0;
+	kt_diag("mount -o usrquota: %m; Q_QUOTAON instead");
+	if (mount(dev, dir, "ext4", 0, NULL))
+		return -errno;
+	/* The quota inode is hidden: no file to name. */
+	if (quotactl(QCMD(Q_QUOTAON, USRQUOTA), dev, QFMT_VFS_V1, NULL)) {
+		int ret = -errno;
+
+		umount2(dir, MNT_DETACH);
+		return ret;
+	}
+	return 0;
+}
+
+/* NOBODY's block usage on @dev in bytes, as quota counts it. */
+static int quota_usage(const char *dev, uint64_t *bytes)
+{
+	struct dqblk q = {};
+
+	KT_ASSERT(!quotactl(QCMD(Q_GETQUOTA, USRQUOTA), dev, NOBODY,
+			    (caddr_t)&q), "Q_GETQUOTA: %m");
+	*bytes = q.dqb_curspace;
+	return KT_PASS;
+}
+
+/* A hard block limit for NOBODY of exactly what it uses now. */
+static int quota_limit_to_usage(const char *dev, uint64_t *limit)
+{
+	struct dqblk q = {};
+	uint64_t used;
+
+	KT_RUN(quota_usage(dev, &used));
+	KT_ASSERT(used, "no blocks charged to uid %d", NOBODY);
+	/* Limits are in 1 KiB quota blocks. */
+	q.dqb_bhardlimit = (used + 1023) / 1024;
+	q.dqb_valid = QIF_BLIMITS;
+	KT_ASSERT(!quotactl(QCMD(Q_SETQUOTA, USRQUOTA), dev, NOBODY,
+			    (caddr_t)&q), "Q_SETQUOTA: %m");
+	*limit = q.dqb_bhardlimit * 1024;
+	kt_diag("uid %d uses %llu bytes, hard limit %llu", NOBODY,
+		(unsigned long long)used, (unsigned long long)*limit);
+	return KT_PASS;
+}
+
+/*
+ * The owner's 4 MiB file, its first MiB written by root and fsynced so
+ * that quota has charged it, the owner's block limit set there: any new
+ * block is over quota.
+ */
+static int quota_file(const char *dev, const char *path, uint64_t *limit)
+{
+	uint8_t *buf;
+	int fd;
+
+	KT_RUN(make_nobody_file(path, 4 << 20, 0644));
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	KT_ASSERT(fd >= 0, "open %s: %m", path);
+	buf = malloc(1 << 20);
+	KT_ASSERT(buf, "malloc");
+	blk_pattern(buf, 1 << 20, 31, 0);
+	KT_ASSERT(pwrite(fd, buf, 1 << 20, 0) == 1 << 20, "pwrite: %m");
+	free(buf);
+	KT_ASSERT(!fsync(fd), "fsync: %m");
+	close(fd);
+	return quota_limit_to_usage(dev, limit);
+}
+
+static int tc_cred_quota(void)
+{
+	char dir[] = "/tmp/vhx-quota.XXXXXX", path[64];
+	const char *dev = "/dev/ram7";
+	struct cred_arg a = { path, (2 << 20) / SECTOR, VIRTIO_BLK_S_IOERR,
+			      EDQUOT, 0 };
+	uint64_t limit = 0, used = 0;
+	struct node_perm np;
+	bool zero = false;
+	struct stat st = {};
+	int ret, fd;
+
+	if (access(dev, F_OK))
+		return kt_skip("no %s (brd)", dev);
+	/* No root reserve: only the quota stands in the way. */
+	if (system("mkfs.ext4 -q -F -m 0 -O quota -E quotatype=usrquota "
+		   "/dev/ram7 >/dev/null 2>&1"))
+		return kt_skip("mkfs.ext4 -O quota %s failed", dev);
+	if (system("modprobe -q ext4") || system("modprobe -q quota_v2"))
+		kt_diag("modprobe ext4 quota_v2 failed");
+	KT_RUN(make_dir(dir));
+	ret = mount_quota(dev, dir);
+	if (ret) {
+		rmdir(dir);
+		return kt_skip("cannot mount ext4 with quota: %s",
+			       strerror(-ret));
+	}
+	KT_ASSERT(!chmod(dir, 0755), "chmod: %m");
+	snprintf(path, sizeof(path), "%s/disk", dir);
+	ret = quota_file(dev, path, &limit);
+	if (ret == KT_PASS) {
+		KT_OK(node_open_to_nobody(&np));
+		ret = run_as_nobody(cred_child, &a);
+		node_restore(&np);
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (range_is_zero(fd, 2 << 20, 4096, &zero) != KT_PASS)
+			zero = false;
+		fsync(fd);
+		fstat(fd, &st);
+		close(fd);
+	}
+	if (ret == KT_PASS)
+		ret = quota_usage(dev, &used);
+	umount2(dir, MNT_DETACH);
+	rmdir(dir);
+	KT_RUN(ret);
+	kt_diag("after: %llu bytes allocated to the file, %llu charged",
+		(unsigned long long)st.st_blocks * 512,
+		(unsigned long long)used);
+	KT_ASSERT(zero, "the non-root owner's write went past its quota");
+	KT_ASSERT((uint64_t)st.st_blocks * 512 <= limit,
+		  "the file has %llu bytes allocated, the limit is %llu",
+		  (unsigned long long)st.st_blocks * 512,
+		  (unsigned long long)limit);
+	KT_ASSERT(used <= limit, "uid %d charged %llu bytes, limit %llu",
+		  NOBODY, (unsigned long long)used,
+		  (unsigned long long)limit);
+	return KT_PASS;
+}
+
 /* ---- #5: long operations off the submission path -------------------- */
 
 static double ms_since(uint64_t t0)
@@ -762,6 +903,160 @@ static int tc_wz_no_append(void)
 	close(afd);
 	close(fd);
 	rmdir(dir);
+	return KT_PASS;
+}
+
+/* ---- #7: discard on a block device --------------------------------- */
+
+#define DIS_SECT	2048		/* 1 MiB in */
+#define DIS_LEN		(64 << 10)
+
+/* A memory-backed null_blk that discards: discarded sectors read zero. */
+static int discard_disk(struct nullb *n, const char *tag)
+{
+	static const char *const attrs[] = {
+		"size=16", "memory_backed=1", "discard=1", NULL };
+	char path[96], val[32];
+	int fd, ret;
+
+	ret = nullb_create(n, tag, attrs);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "/sys/block/%s/queue/discard_max_bytes",
+		 n->name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ret = fd < 0 ? -errno : 0;
+	if (!ret) {
+		ssize_t len = read(fd, val, sizeof(val) - 1);
+
+		val[len > 0 ? len : 0] = '\0';
+		close(fd);
+		if (!strtoull(val, NULL, 10))
+			ret = -EOPNOTSUPP;
+	}
+	if (ret)
+		nullb_destroy(n);
+	return ret;
+}
+
+/* The guest's view of the range: its pattern @seed, or all zero. */
+static int guest_range(struct blk_dev *b, uint32_t seed, bool *pattern,
+		       bool *zero)
+{
+	uint8_t *buf = blk_buf(b, DIS_LEN, 0x77);
+
+	KT_ASSERT(buf, "arena full");
+	KT_ASSERT(blk_do(b, 0, VIRTIO_BLK_T_IN, DIS_SECT, buf, DIS_LEN,
+			 NULL) == VIRTIO_BLK_S_OK, "guest read");
+	*pattern = !blk_check_pattern(buf, DIS_LEN, seed,
+				      (uint64_t)DIS_SECT * SECTOR);
+	*zero = blk_is_zero(buf, DIS_LEN);
+	return KT_PASS;
+}
+
+/*
+ * The page cache of the disk holds the range (written and read back
+ * through a buffered host fd); a guest DISCARD of it must not leave that
+ * cache stale for the host fd's next buffered read.
+ */
+static int tc_discard_invalidates(void)
+{
+	struct blk_cfg cfg = {};
+	struct blk_dev b;
+	struct nullb n;
+	bool pattern = false, zero = false, host_zero, host_stale;
+	uint8_t *buf;
+	int hfd, vfd, ret, st;
+
+	ret = discard_disk(&n, "vhxfixdi");
+	if (ret)
+		return kt_skip("no discarding null_blk: %s", strerror(-ret));
+	hfd = open(n.path, O_RDWR | O_CLOEXEC);
+	vfd = open(n.path, O_RDWR | O_CLOEXEC);
+	KT_ASSERT(hfd >= 0 && vfd >= 0, "open %s: %m", n.path);
+	buf = malloc(DIS_LEN);
+	KT_ASSERT(buf, "malloc");
+	blk_pattern(buf, DIS_LEN, 41, (uint64_t)DIS_SECT * SECTOR);
+	KT_ASSERT(pwrite(hfd, buf, DIS_LEN, (off_t)DIS_SECT * SECTOR) ==
+		  DIS_LEN, "pwrite: %m");
+	KT_ASSERT(!fsync(hfd), "fsync: %m");
+	memset(buf, 0, DIS_LEN);
+	KT_ASSERT(pread(hfd, buf, DIS_LEN, (off_t)DIS_SECT * SECTOR) ==
+		  DIS_LEN, "pread: %m");
+	KT_ASSERT(!blk_check_pattern(buf, DIS_LEN, 41,
+				     (uint64_t)DIS_SECT * SECTOR),
+		  "host read back the wrong data");
+
+	KT_OK(blk_dev_open(&b, &cfg, vfd));
+	KT_RUN(guest_range(&b, 41, &pattern, &zero));
+	KT_ASSERT(pattern, "the guest does not see the host's write");
+	st = dwz_one(&b, VIRTIO_BLK_T_DISCARD, DIS_SECT, DIS_LEN / SECTOR);
+	KT_ASSERT(st == VIRTIO_BLK_S_OK, "DISCARD status %d", st);
+	KT_RUN(guest_range(&b, 41, &pattern, &zero));
+	KT_ASSERT(pread(hfd, buf, DIS_LEN, (off_t)DIS_SECT * SECTOR) ==
+		  DIS_LEN, "pread: %m");
+	host_zero = blk_is_zero(buf, DIS_LEN);
+	host_stale = !blk_check_pattern(buf, DIS_LEN, 41,
+					(uint64_t)DIS_SECT * SECTOR);
+	kt_diag("after DISCARD: disk %s, host page cache %s",
+		zero ? "zero" : pattern ? "old data" : "other",
+		host_zero ? "zero" : host_stale ? "old data (stale)" : "other");
+	free(buf);
+	blk_dev_close(&b);
+	close(vfd);
+	close(hfd);
+	nullb_destroy(&n);
+	KT_ASSERT(zero, "the disk did not discard the range");
+	KT_ASSERT(host_zero, "a buffered read after DISCARD saw %s",
+		  host_stale ? "the stale cached data" : "other data");
+	return KT_PASS;
+}
+
+/*
+ * While another opener holds the disk exclusively (as a mounted file
+ * system or md would), a guest DISCARD leaves its data alone; once the
+ * holder is gone, the same DISCARD does discard.
+ */
+static int tc_discard_holder(void)
+{
+	struct blk_cfg cfg = {};
+	struct blk_dev b;
+	struct nullb n;
+	bool pattern = false, zero = false;
+	bool after_pattern = false, after_zero = false;
+	uint8_t *buf;
+	int xfd, vfd, ret, st, st2;
+
+	ret = discard_disk(&n, "vhxfixdh");
+	if (ret)
+		return kt_skip("no discarding null_blk: %s", strerror(-ret));
+	vfd = open(n.path, O_RDWR | O_CLOEXEC);
+	KT_ASSERT(vfd >= 0, "open %s: %m", n.path);
+	KT_OK(blk_dev_open(&b, &cfg, vfd));
+	buf = blk_buf(&b, DIS_LEN, 0);
+	KT_ASSERT(buf, "arena full");
+	blk_pattern(buf, DIS_LEN, 43, (uint64_t)DIS_SECT * SECTOR);
+	KT_ASSERT(blk_do(&b, 0, VIRTIO_BLK_T_OUT, DIS_SECT, buf, DIS_LEN,
+			 NULL) == VIRTIO_BLK_S_OK, "guest write");
+	xfd = open(n.path, O_RDWR | O_EXCL | O_CLOEXEC);
+	KT_ASSERT(xfd >= 0, "open %s O_EXCL: %m", n.path);
+	st = dwz_one(&b, VIRTIO_BLK_T_DISCARD, DIS_SECT, DIS_LEN / SECTOR);
+	KT_RUN(guest_range(&b, 43, &pattern, &zero));
+	close(xfd);
+	/* The control: with no holder the same request discards. */
+	st2 = dwz_one(&b, VIRTIO_BLK_T_DISCARD, DIS_SECT, DIS_LEN / SECTOR);
+	KT_RUN(guest_range(&b, 43, &after_pattern, &after_zero));
+	kt_diag("DISCARD while held: status %d, data %s; unheld: status %d, %s",
+		st, pattern ? "intact" : zero ? "zero" : "other", st2,
+		after_zero ? "zero" : "not zero");
+	blk_dev_close(&b);
+	close(vfd);
+	nullb_destroy(&n);
+	KT_ASSERT(st == VIRTIO_BLK_S_OK, "DISCARD while held: status %d", st);
+	KT_ASSERT(pattern, "a DISCARD destroyed data of a disk someone else holds exclusively");
+	KT_ASSERT(st2 == VIRTIO_BLK_S_OK && after_zero,
+		  "no holder: DISCARD status %d, range %szero", st2,
+		  after_zero ? "" : "not ");
 	return KT_PASS;
 }
 
@@ -1289,9 +1584,12 @@ static const struct kt_case cases[] = {
 	{ "set_backend_atomic", tc_set_backend_atomic },
 	{ "wz_no_append", tc_wz_no_append },
 	{ "dwz_durable", tc_dwz_durable },
+	{ "discard_invalidates", tc_discard_invalidates },
+	{ "discard_holder", tc_discard_holder },
 	{ "cred_fsize", tc_cred_fsize },
 	{ "cred_suid", tc_cred_suid },
 	{ "cred_reserve", tc_cred_reserve },
+	{ "cred_quota", tc_cred_quota },
 	{ "used_ring_overrun", tc_used_ring_overrun },
 	{ "inflight_repost", tc_inflight_repost },
 	{ "broken_queue", tc_broken_queue },

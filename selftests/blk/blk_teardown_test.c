@@ -16,6 +16,8 @@
  *   vanish_*: the null_blk powered off and removed, or the backing file
  *     truncated, under I/O.  The device must then reset and close.
  *   scale_16q: sixteen queues of one device, all with traffic.
+ *   backend_fd_closed: the VMM closes its fd of the disk right after
+ *     SET_BACKEND; I/O goes on, and closing the device releases the disk.
  * At the end the slow null_blk must power off and rmdir cleanly, and the
  * null_blk module's reference count (one per open disk) be back where
  * it was: no bdev reference leaked.
@@ -85,8 +87,8 @@ static int slow_create(struct slow_disk *s, const char *tag)
 	return 0;
 }
 
-/* Wait for null_blk's module refcount to be back where it was. */
-static int slow_released(struct slow_disk *s)
+/* Wait for null_blk's module refcount to be back at @want. */
+static int nullb_refcnt_back(long long want)
 {
 	long long ref = -1;
 	int i;
@@ -94,14 +96,20 @@ static int slow_released(struct slow_disk *s)
 	/* Deferred fputs run soon after the last close: give them time. */
 	for (i = 0; i < 50; i++) {
 		ref = leak_read_ll(NULLB_REFCNT);
-		if (ref == s->refcnt0)
+		if (ref == want)
 			break;
 		leak_msleep(100);
 	}
-	KT_ASSERT(ref == s->refcnt0,
+	KT_ASSERT(ref == want,
 		  "null_blk refcnt %lld, was %lld: a disk is still open",
-		  ref, s->refcnt0);
+		  ref, want);
 	return KT_PASS;
+}
+
+/* Once removed: no reference is left. */
+static int slow_released(struct slow_disk *s)
+{
+	return nullb_refcnt_back(s->refcnt0);
 }
 
 /* Power off, rmdir, and check that no open reference is left. */
@@ -924,6 +932,71 @@ static int tc_vanish_truncate(void)
 	return leak_run("vanish_truncate", truncate_work, NULL, &o);
 }
 
+/*
+ * The VMM closes its fd of the disk right after SET_BACKEND: the device
+ * keeps its own reference (I/O works, the disk stays open: null_blk's
+ * refcount is one up), and drops it when the device is closed; then the
+ * disk powers off and goes with no reference left.
+ */
+static int tc_backend_fd_closed(void)
+{
+	struct blk_cfg cfg = { .no_backend = true };
+	struct slow_disk s;
+	struct blk_dev b;
+	long long base, held;
+	uint8_t *buf;
+	int fd, ret, i, st;
+
+	ret = slow_create(&s, "vhxtdc");
+	if (ret)
+		return kt_skip("no slow null_blk: %s", strerror(-ret));
+	/* Its configfs directory may hold a reference of its own. */
+	base = leak_read_ll(NULLB_REFCNT);
+	fd = open_rw(s.nb.path);
+	KT_OK(fd);
+	KT_OK(blk_dev_open(&b, &cfg, -1));
+	KT_OK(blk_set_backend(&b, fd));
+	close(fd);
+	buf = blk_buf(&b, 8 * CHUNK, 0);
+	KT_ASSERT(buf, "arena full");
+	for (i = 0; i < 8; i++) {
+		blk_pattern(buf + i * CHUNK, CHUNK, 50 + i,
+			    (uint64_t)i * 64 * SECTOR);
+		st = blk_do(&b, 0, VIRTIO_BLK_T_OUT, i * 64, buf + i * CHUNK,
+			    CHUNK, NULL);
+		KT_ASSERT(st == VIRTIO_BLK_S_OK, "write %d: status %d", i, st);
+	}
+	memset(buf, 0, 8 * CHUNK);
+	for (i = 0; i < 8; i++) {
+		st = blk_do(&b, 0, VIRTIO_BLK_T_IN, i * 64, buf + i * CHUNK,
+			    CHUNK, NULL);
+		KT_ASSERT(st == VIRTIO_BLK_S_OK, "read %d: status %d", i, st);
+		KT_ASSERT(!blk_check_pattern(buf + i * CHUNK, CHUNK, 50 + i,
+					     (uint64_t)i * 64 * SECTOR),
+			  "read %d: not what was written", i);
+	}
+	held = leak_read_ll(NULLB_REFCNT);
+	kt_diag("8 writes and reads with the VMM's fd closed; null_blk refcnt %lld (%lld before the open)",
+		held, base);
+	KT_ASSERT(held == base + 1,
+		  "null_blk refcnt %lld while the device holds the disk, want %lld",
+		  held, base + 1);
+	blk_dev_close(&b);
+	/* The data reached the disk, read from a fresh open. */
+	KT_ASSERT(!posix_memalign((void **)&buf, 4096, CHUNK), "memalign");
+	fd = open(s.nb.path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	KT_ASSERT(fd >= 0, "open %s: %m", s.nb.path);
+	KT_ASSERT(pread(fd, buf, CHUNK, 7 * 64 * SECTOR) == CHUNK, "pread: %m");
+	close(fd);
+	ret = blk_check_pattern(buf, CHUNK, 57, 7 * 64 * SECTOR) ? KT_FAIL :
+	      KT_PASS;
+	free(buf);
+	KT_ASSERT(ret == KT_PASS, "the last write is not on the disk");
+	/* Closing the device dropped its reference to the disk. */
+	KT_RUN(nullb_refcnt_back(base));
+	return slow_destroy(&s);
+}
+
 /* ---- scale: 16 queues ------------------------------------------------- */
 
 #define SQ	16
@@ -1091,6 +1164,7 @@ static const struct kt_case cases[] = {
 	{ "vanish_nullb", tc_vanish_nullb },
 	{ "vanish_truncate", tc_vanish_truncate },
 	{ "scale_16q", tc_scale_16q },
+	{ "backend_fd_closed", tc_backend_fd_closed },
 };
 
 int main(int argc, char **argv)
