@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * vhx-blk: tests that pin the fixes for the kmod review findings
- * (/work/shared/reviews/kmod.md #1, #3, #5, #6, #7, #8, #12, #14, #16, #17
- * and SET_BACKEND atomicity).  Each case fails on the module as it was before
+ * vhx-blk: tests that pin the fixes for the kmod review findings #1, #3,
+ * #5, #6, #7, #8, #12, #14, #16, #17 and SET_BACKEND atomicity.  Each case
+ * fails on the module as it was before
  * those fixes:
  *
  *   used_ring_overrun  a guest that re-posts heads as soon as their status

@@ -302,7 +302,6 @@ struct env {
 	struct slow_disk slow;
 	int slow_fd;		/* opened by the workload */
 	int inflight_fd;
-	char inflight_path[96];
 	struct { long long min, max, sum; unsigned int n; } seen;
 };
 
