@@ -2,8 +2,7 @@
 /*
  * vhx-blk: tests that pin the fixes for the kmod review findings #1, #3,
  * #5, #6, #7, #8, #12, #14, #16, #17 and SET_BACKEND atomicity.  Each case
- * fails on the module as it was before
- * those fixes:
+ * fails on the module as it was before those fixes:
  *
  *   used_ring_overrun  a guest that re-posts heads as soon as their status
  *                      byte is written piles up more than num used entries
