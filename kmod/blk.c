@@ -91,8 +91,7 @@ struct blk_req {
 };
 
 struct blk_queue {
-	struct vhx_vq *vq;
-	struct vhx_worker *worker;	/* the queue's, while it runs */
+	struct vhx_vq vq;
 	struct blk_req *reqs;		/* pool, allocated when the queue starts */
 	struct blk_req *free;
 	bool starved;			/* stopped taking requests: pool empty */
@@ -114,16 +113,25 @@ struct blk_backend {
 
 struct vhx_blk {
 	struct vhx_dev dev;
-	struct vhx_vq vqs[VHX_BLK_MAX_QUEUES];
 	struct blk_queue queues[VHX_BLK_MAX_QUEUES];
 	struct blk_backend be;		/* changed only with every queue stopped */
 	spinlock_t serial_lock;
 	u8 serial[VHX_BLK_SERIAL_LEN];	/* empty unless the VMM sets one */
 };
 
+static struct vhx_blk *blk_from_dev(struct vhx_dev *d)
+{
+	return container_of(d, struct vhx_blk, dev);
+}
+
 static struct vhx_blk *vq_to_blk(struct vhx_vq *vq)
 {
-	return container_of(vq->dev, struct vhx_blk, dev);
+	return blk_from_dev(vq->dev);
+}
+
+static struct blk_queue *blk_queue(struct vhx_vq *vq)
+{
+	return container_of(vq, struct blk_queue, vq);
 }
 
 static bool blk_read_only(struct vhx_blk *b, u64 features)
@@ -147,7 +155,7 @@ static void blk_req_done(struct blk_req *req, long ret, bool wake_worker)
 	 */
 	spin_lock_irqsave(&q->lock, flags);
 	if (wake_worker)
-		vhx_work_queue(q->worker, &q->done_work);
+		vhx_work_queue(q->vq.worker, &q->done_work);
 	if (!--q->inflight)
 		wake_up(&q->drain);
 	spin_unlock_irqrestore(&q->lock, flags);
@@ -206,7 +214,7 @@ static struct blk_req *blk_get_req(struct blk_queue *q, struct vhx_chain *c,
 static void blk_reap(struct blk_queue *q, bool report)
 {
 	struct llist_node *node = llist_del_all(&q->done);
-	struct vhx_vq *vq = q->vq;
+	struct vhx_vq *vq = &q->vq;
 	struct blk_req *req, *next;
 
 	node = llist_reverse_order(node);
@@ -229,7 +237,7 @@ static void blk_reap(struct blk_queue *q, bool report)
 static void blk_done_work(struct vhx_work *work)
 {
 	struct blk_queue *q = container_of(work, struct blk_queue, done_work);
-	struct vhx_vq *vq = q->vq;
+	struct vhx_vq *vq = &q->vq;
 
 	mutex_lock(&vq->mutex);
 	blk_reap(q, true);
@@ -279,7 +287,7 @@ static ssize_t blk_call_iter(struct blk_req *req, struct iov_iter *iter)
 static void blk_submit(struct blk_queue *q, struct blk_req *req,
 		       struct iov_iter *iter, loff_t pos)
 {
-	struct vhx_blk *b = vq_to_blk(q->vq);
+	struct vhx_blk *b = vq_to_blk(&q->vq);
 	struct kiocb *iocb = &req->iocb;
 	struct iov_iter saved = *iter;
 	ssize_t ret;
@@ -293,7 +301,7 @@ static void blk_submit(struct blk_queue *q, struct blk_req *req,
 	if (b->be.direct)
 		iocb->ki_flags |= IOCB_DIRECT;
 	/* Without FLUSH negotiated the guest expects a write-through disk. */
-	if (req->write && !(q->vq->features & BIT_ULL(VIRTIO_BLK_F_FLUSH)))
+	if (req->write && !(q->vq.features & BIT_ULL(VIRTIO_BLK_F_FLUSH)))
 		iocb->ki_flags |= IOCB_DSYNC;
 	iocb->ki_complete = blk_rw_complete;
 	blk_get_inflight(q);
@@ -338,7 +346,7 @@ static bool blk_fsize_ok(struct vhx_blk *b, loff_t pos, size_t len)
 static int blk_rw(struct blk_queue *q, struct vhx_chain *c,
 		  struct iov_iter *out, u64 sector, bool write, u64 status)
 {
-	struct vhx_vq *vq = q->vq;
+	struct vhx_vq *vq = &q->vq;
 	struct vhx_blk *b = vq_to_blk(vq);
 	struct iov_iter data;
 	struct blk_req *req;
@@ -588,7 +596,7 @@ static int blk_dwz(struct blk_req *req, struct file *file, bool sync)
 static void blk_slow_work(struct work_struct *work)
 {
 	struct blk_req *req = container_of(work, struct blk_req, work);
-	struct vhx_blk *b = vq_to_blk(req->q->vq);
+	struct vhx_blk *b = vq_to_blk(&req->q->vq);
 	struct file *file = b->be.file;
 	const struct cred *old_cred;
 	int ret;
@@ -606,13 +614,13 @@ static void blk_slow_work(struct work_struct *work)
 static int blk_slow(struct blk_queue *q, struct vhx_chain *c,
 		    struct iov_iter *out, u32 type, u64 status)
 {
-	struct vhx_blk *b = vq_to_blk(q->vq);
+	struct vhx_blk *b = vq_to_blk(&q->vq);
 	struct blk_req *req = blk_get_req(q, c, status, type);
 	u8 ret = VIRTIO_BLK_S_OK;
 
-	req->sync = !(q->vq->features & BIT_ULL(VIRTIO_BLK_F_FLUSH));
+	req->sync = !(q->vq.features & BIT_ULL(VIRTIO_BLK_F_FLUSH));
 	if (type != VIRTIO_BLK_T_FLUSH)
-		ret = blk_dwz_parse(b, q->vq, out, req);
+		ret = blk_dwz_parse(b, &q->vq, out, req);
 	if (ret != VIRTIO_BLK_S_OK) {
 		blk_put_req(q, req);
 		return ret;
@@ -638,7 +646,7 @@ static u64 blk_status_addr(const struct iovec *iov, u32 n)
 /* Take one request; returns < 0 when the queue had to stop. */
 static int blk_request(struct blk_queue *q, struct vhx_chain *c)
 {
-	struct vhx_vq *vq = q->vq;
+	struct vhx_vq *vq = &q->vq;
 	struct vhx_blk *b = vq_to_blk(vq);
 	struct virtio_blk_outhdr hdr;
 	struct iov_iter out;
@@ -683,7 +691,7 @@ static int blk_request(struct blk_queue *q, struct vhx_chain *c)
 
 static void handle_blk(struct vhx_vq *vq)
 {
-	struct blk_queue *q = vq->private;
+	struct blk_queue *q = blk_queue(vq);
 	struct vhx_chain c;
 	u32 reqs = 0;
 	int ret;
@@ -741,7 +749,7 @@ static void blk_free_pool(struct blk_queue *q)
  */
 static int blk_prepare_queue(struct blk_queue *q)
 {
-	struct vhx_vq *vq = q->vq;
+	struct vhx_vq *vq = &q->vq;
 	unsigned int n = min_t(u32, vq->ring.num, VHX_BLK_MAX_INFLIGHT), i;
 	int ret;
 
@@ -767,7 +775,7 @@ static int blk_prepare_queue(struct blk_queue *q)
  */
 static void blk_drain_queue(struct blk_queue *q)
 {
-	struct vhx_vq *vq = q->vq;
+	struct vhx_vq *vq = &q->vq;
 
 	/* The completion's last access to q is under q->lock: wait for it. */
 	WRITE_ONCE(q->cancel, true);
@@ -783,22 +791,10 @@ static void blk_drain_queue(struct blk_queue *q)
 	blk_free_pool(q);
 }
 
-/* The core's stop_vq: the owner resets or the device is closed. */
+/* The core's stop_vq: a new backend, a reset or a close. */
 static void blk_stop_vq(struct vhx_vq *vq)
 {
-	blk_drain_queue(vq->private);
-}
-
-static void blk_stop_all(struct vhx_blk *b)
-{
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(b->vqs); i++) {
-		vhx_vq_lock(&b->vqs[i]);
-		blk_drain_queue(&b->queues[i]);
-		vhx_vq_stop(&b->vqs[i]);
-		mutex_unlock(&b->vqs[i].mutex);
-	}
+	blk_drain_queue(blk_queue(vq));
 }
 
 static bool blk_configured(struct vhx_vq *vq)
@@ -813,26 +809,25 @@ static int blk_each_configured(struct vhx_blk *b,
 	unsigned int i;
 	int ret = 0;
 
-	for (i = 0; i < ARRAY_SIZE(b->vqs) && !ret; i++) {
-		vhx_vq_lock(&b->vqs[i]);
-		if (blk_configured(&b->vqs[i]))
-			ret = fn(&b->queues[i]);
-		mutex_unlock(&b->vqs[i].mutex);
+	for (i = 0; i < ARRAY_SIZE(b->queues) && !ret; i++) {
+		struct blk_queue *q = &b->queues[i];
+
+		vhx_vq_lock(&q->vq);
+		if (blk_configured(&q->vq))
+			ret = fn(q);
+		mutex_unlock(&q->vq.mutex);
 	}
 	return ret;
 }
 
 static int blk_check_queue(struct blk_queue *q)
 {
-	return vhx_vq_prepare(q->vq);
+	return vhx_vq_prepare(&q->vq);
 }
 
 static int blk_run_queue(struct blk_queue *q)
 {
-	int ret = vhx_vq_start(q->vq, vq_to_blk(q->vq));
-
-	q->worker = q->vq->worker;
-	return ret;
+	return vhx_vq_start(&q->vq);
 }
 
 /*
@@ -913,13 +908,13 @@ static long blk_set_backend(struct vhx_blk *b, int __user *argp)
 			return ret;
 		}
 	}
-	blk_stop_all(b);
+	vhx_dev_stop_vqs(&b->dev);
 	old = b->be.file;
 	b->be = be;
 	if (file) {
 		ret = blk_start_all(b);
 		if (ret) {
-			blk_stop_all(b);
+			vhx_dev_stop_vqs(&b->dev);
 			memset(&b->be, 0, sizeof(b->be));
 			fput(file);
 		}
@@ -929,9 +924,11 @@ static long blk_set_backend(struct vhx_blk *b, int __user *argp)
 	return ret;
 }
 
-/* After the core stopped every queue (reset or close). */
-static void blk_drop_backend(struct vhx_blk *b)
+/* The core's reset: every queue stopped, the owner gone. */
+static void blk_reset(struct vhx_dev *d)
 {
+	struct vhx_blk *b = blk_from_dev(d);
+
 	if (b->be.file)
 		fput(b->be.file);
 	memset(&b->be, 0, sizeof(b->be));
@@ -975,7 +972,7 @@ static long blk_set_serial(struct vhx_blk *b, void __user *argp)
 
 static long blk_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 {
-	struct vhx_blk *b = f->private_data;
+	struct vhx_blk *b = blk_from_dev(f->private_data);
 	void __user *argp = (void __user *)arg;
 	long ret;
 
@@ -994,11 +991,6 @@ static long blk_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 		if (!ret)
 			ret = blk_set_serial(b, argp);
 		break;
-	case VHOST_RESET_OWNER:
-		ret = vhx_dev_ioctl(&b->dev, cmd, argp);
-		if (!ret)
-			blk_drop_backend(b);
-		break;
 	default:
 		ret = vhx_dev_ioctl(&b->dev, cmd, argp);
 	}
@@ -1006,53 +998,62 @@ static long blk_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 	return ret == -ENOIOCTLCMD ? -ENOTTY : ret;
 }
 
+/* The core's release: the device is closed and its backend dropped. */
+static void blk_release(struct vhx_dev *d)
+{
+	struct vhx_blk *b = blk_from_dev(d);
+
+	WARN_ON_ONCE(b->be.file);
+	kfree(d->vqs);
+	kvfree(b);
+}
+
+static const struct vhx_dev_ops blk_ops = {
+	.stop_vq	= blk_stop_vq,
+	.reset		= blk_reset,
+	.release	= blk_release,
+};
+
 static int blk_open(struct inode *inode, struct file *f)
 {
+	struct vhx_vq **vqs;
 	struct vhx_blk *b;
 	unsigned int i;
-	int ret;
+	int ret = -ENOMEM;
 
 	b = kvzalloc(sizeof(*b), GFP_KERNEL_ACCOUNT);
-	if (!b)
-		return -ENOMEM;
-	ret = vhx_dev_init(&b->dev, b->vqs, ARRAY_SIZE(b->vqs), "blk",
-			   VHX_BLK_FEATURES);
-	if (ret) {
-		kvfree(b);
-		return ret;
-	}
-	b->dev.worker_per_vq = true;
-	b->dev.stop_vq = blk_stop_vq;
-	spin_lock_init(&b->serial_lock);
-	for (i = 0; i < ARRAY_SIZE(b->vqs); i++) {
+	vqs = kmalloc_array(VHX_BLK_MAX_QUEUES, sizeof(*vqs),
+			    GFP_KERNEL_ACCOUNT);
+	if (!b || !vqs)
+		goto fail;
+	for (i = 0; i < VHX_BLK_MAX_QUEUES; i++) {
 		struct blk_queue *q = &b->queues[i];
 
-		q->vq = &b->vqs[i];
 		init_llist_head(&q->done);
 		vhx_work_init(&q->done_work, blk_done_work);
 		spin_lock_init(&q->lock);
 		init_waitqueue_head(&q->drain);
-		b->vqs[i].handle = handle_blk;
-		b->vqs[i].private = q;
+		q->vq.handle = handle_blk;
+		vqs[i] = &q->vq;
 	}
-	f->private_data = b;
+	ret = vhx_dev_init(&b->dev, vqs, VHX_BLK_MAX_QUEUES, "blk",
+			   VHX_BLK_FEATURES, &blk_ops);
+	if (ret)
+		goto fail;
+	b->dev.worker_per_vq = true;
+	spin_lock_init(&b->serial_lock);
+	f->private_data = &b->dev;
 	return 0;
-}
-
-static int blk_release(struct inode *inode, struct file *f)
-{
-	struct vhx_blk *b = f->private_data;
-
-	vhx_dev_cleanup(&b->dev);
-	blk_drop_backend(b);
+fail:
+	kfree(vqs);
 	kvfree(b);
-	return 0;
+	return ret;
 }
 
 static const struct file_operations vhx_blk_fops = {
 	.owner		= THIS_MODULE,
 	.open		= blk_open,
-	.release	= blk_release,
+	.release	= vhx_dev_release,
 	.unlocked_ioctl	= blk_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.llseek		= noop_llseek,

@@ -324,7 +324,7 @@ static void vq_work_fn(struct vhx_work *work)
 
 	mutex_lock(&vq->mutex);
 	vq->walked = 0;
-	if (vq->backend && !vq->broken)
+	if (vhx_vq_running(vq))
 		vq->handle(vq);
 	mutex_unlock(&vq->mutex);
 }
@@ -372,21 +372,25 @@ static int vq_alloc(struct vhx_vq *vq)
 	return vq->iov && vq->used && vq->inflight && vq->taken ? 0 : -ENOMEM;
 }
 
-int vhx_dev_init(struct vhx_dev *d, struct vhx_vq *vqs, unsigned int nvqs,
-		 const char *name, u64 offered)
+/*
+ * vqs points to the queues the device embeds in its own; it is the
+ * device's to free, once vhx_dev_init() succeeded in its release op.
+ */
+int vhx_dev_init(struct vhx_dev *d, struct vhx_vq **vqs, unsigned int nvqs,
+		 const char *name, u64 offered, const struct vhx_dev_ops *ops)
 {
 	unsigned int i;
 
 	mutex_init(&d->mutex);
 	d->name = name;
-	d->vqs = vqs;
 	d->nvqs = nvqs;
 	d->offered = offered;
+	d->ops = ops;
 	d->workers = kcalloc(nvqs, sizeof(*d->workers), GFP_KERNEL_ACCOUNT);
 	if (!d->workers)
 		return -ENOMEM;
 	for (i = 0; i < nvqs; i++) {
-		struct vhx_vq *vq = &vqs[i];
+		struct vhx_vq *vq = vqs[i];
 
 		vq->dev = d;
 		vq->index = i;
@@ -398,10 +402,11 @@ int vhx_dev_init(struct vhx_dev *d, struct vhx_vq *vqs, unsigned int nvqs,
 		if (vq_alloc(vq))
 			goto fail;
 	}
+	d->vqs = vqs;
 	return 0;
 fail:
 	for (i = 0; i < nvqs; i++)
-		vq_free(&vqs[i]);
+		vq_free(vqs[i]);
 	kfree(d->workers);
 	return -ENOMEM;
 }
@@ -419,26 +424,36 @@ static void vq_drop_files(struct vhx_vq *vq)
 	vq->err = NULL;
 }
 
+/* Stop every queue; the device first drops what it has in flight. */
+void vhx_dev_stop_vqs(struct vhx_dev *d)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&d->mutex);
+	for (i = 0; i < d->nvqs; i++) {
+		struct vhx_vq *vq = d->vqs[i];
+
+		vhx_vq_lock(vq);
+		d->ops->stop_vq(vq);
+		vhx_vq_stop(vq);
+		mutex_unlock(&vq->mutex);
+	}
+}
+
 /* Stop every queue, drain the workers, and forget the owner. */
 static void dev_release_owner(struct vhx_dev *d)
 {
 	unsigned int i;
 
-	for (i = 0; i < d->nvqs; i++) {
-		vhx_vq_lock(&d->vqs[i]);
-		if (d->stop_vq)
-			d->stop_vq(&d->vqs[i]);
-		vhx_vq_stop(&d->vqs[i]);
-		mutex_unlock(&d->vqs[i].mutex);
-	}
+	vhx_dev_stop_vqs(d);
 	for (i = 0; i < d->nvqs; i++) {
 		if (d->workers[i])
 			worker_destroy(d->workers[i]);
 		d->workers[i] = NULL;
 	}
 	for (i = 0; i < d->nvqs; i++) {
-		vq_drop_files(&d->vqs[i]);
-		vq_reset(&d->vqs[i]);
+		vq_drop_files(d->vqs[i]);
+		vq_reset(d->vqs[i]);
 	}
 	kvfree(d->mem);
 	d->mem = NULL;
@@ -450,18 +465,23 @@ static void dev_release_owner(struct vhx_dev *d)
 	if (d->cred)
 		put_cred(d->cred);
 	d->cred = NULL;
+	d->ops->reset(d);
 }
 
-void vhx_dev_cleanup(struct vhx_dev *d)
+/* The release of every vhx device file: one lifecycle for net and blk. */
+int vhx_dev_release(struct inode *inode, struct file *f)
 {
+	struct vhx_dev *d = f->private_data;
 	unsigned int i;
 
 	mutex_lock(&d->mutex);
 	dev_release_owner(d);
 	mutex_unlock(&d->mutex);
 	for (i = 0; i < d->nvqs; i++)
-		vq_free(&d->vqs[i]);
+		vq_free(d->vqs[i]);
 	kfree(d->workers);
+	d->ops->release(d);
+	return 0;
 }
 
 int vhx_dev_check_owner(struct vhx_dev *d)
@@ -500,7 +520,7 @@ int vhx_dev_set_features(struct vhx_dev *d, u64 features)
 		return -EOPNOTSUPP;
 	d->features = features;
 	for (i = 0; i < d->nvqs; i++) {
-		struct vhx_vq *vq = &d->vqs[i];
+		struct vhx_vq *vq = d->vqs[i];
 
 		vhx_vq_lock(vq);
 		vq->features = features;
@@ -572,12 +592,12 @@ static long set_mem_table(struct vhx_dev *d, struct vhost_memory __user *arg)
 	if (IS_ERR(mem))
 		return PTR_ERR(mem);
 	for (i = 0; i < d->nvqs; i++) {
-		struct vhx_vq *vq = &d->vqs[i];
+		struct vhx_vq *vq = d->vqs[i];
 
 		vhx_vq_lock(vq);
 		vq->ring.mem = mem;
 		/* A running ring the new table no longer covers is dead. */
-		if (vq->backend && !vq->broken && vhx_ring_check(&vq->ring))
+		if (vhx_vq_running(vq) && vhx_ring_check(&vq->ring))
 			vhx_vq_fail(vq, -EFAULT, "ring outside new memory table");
 		mutex_unlock(&vq->mutex);
 	}
@@ -600,7 +620,7 @@ static long set_vring_addr(struct vhx_vq *vq, void __user *argp)
 		return -EINVAL;
 	if (a.flags & BIT(VHOST_VRING_F_LOG))
 		return -EOPNOTSUPP;	/* no dirty logging (VHOST_F_LOG_ALL) */
-	if (vq->backend) {
+	if (vq->running) {
 		struct vhx_ring r = vq->ring;
 
 		r.desc = a.desc_user_addr;
@@ -629,7 +649,7 @@ static long set_vring_kick(struct vhx_vq *vq, int fd)
 	if (vq->kick)
 		fput(vq->kick);
 	vq->kick = f;
-	if (f && vq->backend)
+	if (f && vq->running)
 		return vhx_poll_start(&vq->kick_poll, vq->worker, f);
 	return 0;
 }
@@ -658,7 +678,7 @@ static long vring_state_ioctl(struct vhx_vq *vq, unsigned int cmd,
 		return -EFAULT;
 	switch (cmd) {
 	case VHOST_SET_VRING_NUM:
-		if (vq->backend)
+		if (vq->running)
 			return -EBUSY;
 		if (!s.num || s.num > VHX_RING_MAX || (s.num & (s.num - 1)))
 			return -EINVAL;
@@ -666,7 +686,7 @@ static long vring_state_ioctl(struct vhx_vq *vq, unsigned int cmd,
 		vq->broken = false;
 		return 0;
 	case VHOST_SET_VRING_BASE:
-		if (vq->backend)
+		if (vq->running)
 			return -EBUSY;
 		if (s.num > 0xffff)
 			return -EINVAL;
@@ -719,7 +739,7 @@ static long vring_ioctl(struct vhx_dev *d, unsigned int cmd,
 		return -EFAULT;
 	if (idx >= d->nvqs)
 		return -ENOBUFS;
-	vq = &d->vqs[array_index_nospec(idx, d->nvqs)];
+	vq = d->vqs[array_index_nospec(idx, d->nvqs)];
 	vhx_vq_lock(vq);
 	switch (cmd) {
 	case VHOST_SET_VRING_ADDR:
@@ -834,11 +854,11 @@ int vhx_vq_prepare(struct vhx_vq *vq)
 }
 
 /*
- * Start processing with the given backend; d->mutex and vq->mutex held.
- * The ring is checked against the memory table first and the used index
- * is picked up from guest memory, as a resumed queue expects.
+ * Start processing, the device's backend in place; d->mutex and vq->mutex
+ * held.  The ring is checked against the memory table first and the used
+ * index is picked up from guest memory, as a resumed queue expects.
  */
-int vhx_vq_start(struct vhx_vq *vq, void *backend)
+int vhx_vq_start(struct vhx_vq *vq)
 {
 	int ret;
 
@@ -849,7 +869,7 @@ int vhx_vq_start(struct vhx_vq *vq, void *backend)
 	if (ret)
 		return -EFAULT;
 	vq->worker = vq_worker(vq);
-	vq->backend = backend;
+	vq->running = true;
 	vq->broken = false;
 	vq->nused = 0;
 	bitmap_zero(vq->inflight, vq->ring.num);
@@ -857,7 +877,7 @@ int vhx_vq_start(struct vhx_vq *vq, void *backend)
 	if (vq->kick) {
 		ret = vhx_poll_start(&vq->kick_poll, vq->worker, vq->kick);
 		if (ret) {
-			vq->backend = NULL;
+			vq->running = false;
 			return ret;
 		}
 	}
@@ -866,19 +886,16 @@ int vhx_vq_start(struct vhx_vq *vq, void *backend)
 	return 0;
 }
 
-/* Stop processing and return the old backend; vq->mutex held. */
-void *vhx_vq_stop(struct vhx_vq *vq)
+/* Stop processing; vq->mutex held. */
+void vhx_vq_stop(struct vhx_vq *vq)
 {
-	void *old = vq->backend;
-
 	vhx_poll_stop(&vq->kick_poll);
-	vq->backend = NULL;
-	return old;
+	vq->running = false;
 }
 
 bool vhx_vq_running(struct vhx_vq *vq)
 {
-	return vq->backend && !vq->broken;
+	return vq->running && !vq->broken;
 }
 
 /*

@@ -32,6 +32,7 @@
 
 #define VHX_NET_RX	0
 #define VHX_NET_TX	1
+#define VHX_NET_NQUEUES	2
 
 #define VHX_NET_FEATURES (BIT_ULL(VIRTIO_F_VERSION_1) |			\
 			  BIT_ULL(VIRTIO_RING_F_EVENT_IDX) |		\
@@ -59,6 +60,7 @@ struct rx_head {
 #define VHX_RX_BATCH	64
 
 struct vhx_net_queue {
+	struct vhx_vq vq;
 	struct file *file;		/* tap or macvtap; holds the socket */
 	struct socket *sock;
 	struct ptr_ring *rx_ring;	/* the tap's queue, to size RX packets */
@@ -75,13 +77,17 @@ struct vhx_net_queue {
 
 struct vhx_net {
 	struct vhx_dev dev;
-	struct vhx_vq vqs[2];
-	struct vhx_net_queue queues[2];
+	struct vhx_net_queue queues[VHX_NET_NQUEUES];
 };
 
 static struct vhx_net_queue *net_queue(struct vhx_vq *vq)
 {
-	return vq->private;
+	return container_of(vq, struct vhx_net_queue, vq);
+}
+
+static struct vhx_net *net_from_dev(struct vhx_dev *d)
+{
+	return container_of(d, struct vhx_net, dev);
 }
 
 /* Send one chain; false when the tap pushed back and we must wait. */
@@ -512,7 +518,7 @@ static int net_attach(struct vhx_vq *vq, struct file *file,
 	q->sock = sock;
 	q->rx_ring = ring;
 	/* RX: the first run arms the tap's poll once the tap is drained. */
-	ret = vhx_vq_start(vq, sock);
+	ret = vhx_vq_start(vq);
 	if (ret)
 		net_detach(vq);
 	return ret;
@@ -532,9 +538,9 @@ static long net_set_backend(struct vhx_net *n, void __user *argp)
 	ret = vhx_dev_check_owner(&n->dev);
 	if (ret)
 		return ret;
-	if (f.index >= ARRAY_SIZE(n->vqs))
+	if (f.index >= VHX_NET_NQUEUES)
 		return -ENOBUFS;
-	vq = &n->vqs[array_index_nospec(f.index, ARRAY_SIZE(n->vqs))];
+	vq = &n->queues[array_index_nospec(f.index, VHX_NET_NQUEUES)].vq;
 	if (f.fd != VHOST_FILE_UNBIND) {
 		file = tap_lookup(f.fd, &sock, &ring);
 		if (IS_ERR(file))
@@ -562,10 +568,10 @@ static void net_set_hlen(struct vhx_net *n, u64 features)
 			   BIT_ULL(VIRTIO_F_VERSION_1)) ?
 	       sizeof(struct virtio_net_hdr_mrg_rxbuf) :
 	       sizeof(struct virtio_net_hdr);
-	for (i = 0; i < ARRAY_SIZE(n->vqs); i++) {
+	for (i = 0; i < VHX_NET_NQUEUES; i++) {
 		struct vhx_net_queue *q = &n->queues[i];
 
-		vhx_vq_lock(&n->vqs[i]);
+		vhx_vq_lock(&q->vq);
 		if (features & BIT_ULL(VHOST_NET_F_VIRTIO_NET_HDR)) {
 			q->vhost_hlen = hlen;
 			q->sock_hlen = 0;
@@ -573,20 +579,23 @@ static void net_set_hlen(struct vhx_net *n, u64 features)
 			q->vhost_hlen = 0;
 			q->sock_hlen = hlen;
 		}
-		mutex_unlock(&n->vqs[i].mutex);
+		mutex_unlock(&q->vq.mutex);
 	}
 }
 
-/* Back to the state of a fresh open: no header either way. */
-static void net_reset_hlen(struct vhx_net *n)
+/* The core's reset: features are 0 again, and no header either way. */
+static void net_reset(struct vhx_dev *d)
 {
+	struct vhx_net *n = net_from_dev(d);
 	int i;
 
-	for (i = 0; i < ARRAY_SIZE(n->queues); i++) {
-		vhx_vq_lock(&n->vqs[i]);
-		n->queues[i].vhost_hlen = 0;
-		n->queues[i].sock_hlen = 0;
-		mutex_unlock(&n->vqs[i].mutex);
+	for (i = 0; i < VHX_NET_NQUEUES; i++) {
+		struct vhx_net_queue *q = &n->queues[i];
+
+		vhx_vq_lock(&q->vq);
+		q->vhost_hlen = 0;
+		q->sock_hlen = 0;
+		mutex_unlock(&q->vq.mutex);
 	}
 }
 
@@ -604,7 +613,7 @@ static long net_set_features(struct vhx_net *n, u64 __user *argp)
 
 static long net_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 {
-	struct vhx_net *n = f->private_data;
+	struct vhx_net *n = net_from_dev(f->private_data);
 	void __user *argp = (void __user *)arg;
 	long ret;
 
@@ -616,12 +625,6 @@ static long net_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 	case VHOST_SET_FEATURES:
 		ret = net_set_features(n, argp);
 		break;
-	case VHOST_RESET_OWNER:
-		/* Features go back to 0, and the header sizes with them. */
-		ret = vhx_dev_ioctl(&n->dev, cmd, argp);
-		if (!ret)
-			net_reset_hlen(n);
-		break;
 	default:
 		ret = vhx_dev_ioctl(&n->dev, cmd, argp);
 	}
@@ -629,70 +632,86 @@ static long net_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 	return ret == -ENOIOCTLCMD ? -ENOTTY : ret;
 }
 
+/* Frees what net_open() allocated; n may be half set up. */
 static void net_free(struct vhx_net *n)
 {
+	struct vhx_net_queue *rx = &n->queues[VHX_NET_RX];
 	struct vhx_net_queue *tx = &n->queues[VHX_NET_TX];
 
 	vhx_page_frag_drain(&tx->frags);
 	kfree(tx->xdp);
-	kfree(n->queues[VHX_NET_RX].rxq);
-	kfree(n->queues[VHX_NET_RX].heads);
+	kfree(rx->rxq);
+	kfree(rx->heads);
+	kfree(n->dev.vqs);
 	kvfree(n);
+}
+
+/* The core's release: the device is closed and every queue stopped. */
+static void net_release(struct vhx_dev *d)
+{
+	struct vhx_net *n = net_from_dev(d);
+	int i;
+
+	for (i = 0; i < VHX_NET_NQUEUES; i++)
+		WARN_ON_ONCE(n->queues[i].file);
+	net_free(n);
+}
+
+static const struct vhx_dev_ops net_ops = {
+	.stop_vq	= net_stop_vq,
+	.reset		= net_reset,
+	.release	= net_release,
+};
+
+static int net_alloc(struct vhx_net *n)
+{
+	struct vhx_net_queue *rx = &n->queues[VHX_NET_RX];
+	struct vhx_net_queue *tx = &n->queues[VHX_NET_TX];
+
+	rx->heads = kmalloc_array(VHX_IOV_MAX, sizeof(struct rx_head),
+				  GFP_KERNEL_ACCOUNT);
+	rx->rxq = kcalloc(VHX_RX_BATCH, sizeof(void *), GFP_KERNEL_ACCOUNT);
+	tx->xdp = kcalloc(VHX_TX_BATCH, sizeof(struct xdp_buff),
+			  GFP_KERNEL_ACCOUNT);
+	return rx->heads && rx->rxq && tx->xdp ? 0 : -ENOMEM;
 }
 
 static int net_open(struct inode *inode, struct file *f)
 {
+	struct vhx_net_queue *rx, *tx;
+	struct vhx_vq **vqs;
 	struct vhx_net *n;
-	int i, ret;
+	int ret = -ENOMEM;
 
 	n = kvzalloc(sizeof(*n), GFP_KERNEL_ACCOUNT);
-	if (!n)
-		return -ENOMEM;
-	n->queues[VHX_NET_RX].heads =
-		kmalloc_array(VHX_IOV_MAX, sizeof(struct rx_head),
-			      GFP_KERNEL_ACCOUNT);
-	n->queues[VHX_NET_TX].xdp = kcalloc(VHX_TX_BATCH, sizeof(struct xdp_buff),
-					    GFP_KERNEL_ACCOUNT);
-	n->queues[VHX_NET_RX].rxq = kcalloc(VHX_RX_BATCH, sizeof(void *),
-					    GFP_KERNEL_ACCOUNT);
-	if (!n->queues[VHX_NET_RX].heads || !n->queues[VHX_NET_TX].xdp ||
-	    !n->queues[VHX_NET_RX].rxq) {
-		net_free(n);
-		return -ENOMEM;
-	}
-	ret = vhx_dev_init(&n->dev, n->vqs, ARRAY_SIZE(n->vqs), "net",
-			   VHX_NET_FEATURES);
-	if (ret) {
-		net_free(n);
-		return ret;
-	}
-	n->dev.stop_vq = net_stop_vq;
-	n->vqs[VHX_NET_RX].handle = handle_rx;
-	n->vqs[VHX_NET_TX].handle = handle_tx;
-	for (i = 0; i < ARRAY_SIZE(n->vqs); i++) {
-		n->vqs[i].private = &n->queues[i];
-	}
-	vhx_poll_init(&n->queues[VHX_NET_RX].poll, &n->vqs[VHX_NET_RX].work,
-		      EPOLLIN);
-	vhx_poll_init(&n->queues[VHX_NET_TX].poll, &n->vqs[VHX_NET_TX].work,
-		      EPOLLOUT);
-	f->private_data = n;
+	vqs = kmalloc_array(VHX_NET_NQUEUES, sizeof(*vqs), GFP_KERNEL_ACCOUNT);
+	if (!n || !vqs || net_alloc(n))
+		goto fail;
+	rx = &n->queues[VHX_NET_RX];
+	tx = &n->queues[VHX_NET_TX];
+	vqs[VHX_NET_RX] = &rx->vq;
+	vqs[VHX_NET_TX] = &tx->vq;
+	ret = vhx_dev_init(&n->dev, vqs, VHX_NET_NQUEUES, "net",
+			   VHX_NET_FEATURES, &net_ops);
+	if (ret)
+		goto fail;
+	rx->vq.handle = handle_rx;
+	tx->vq.handle = handle_tx;
+	vhx_poll_init(&rx->poll, &rx->vq.work, EPOLLIN);
+	vhx_poll_init(&tx->poll, &tx->vq.work, EPOLLOUT);
+	f->private_data = &n->dev;
 	return 0;
-}
-
-static int net_release(struct inode *inode, struct file *f)
-{
-	struct vhx_net *n = f->private_data;
-
-	vhx_dev_cleanup(&n->dev);
-	net_free(n);
-	return 0;
+fail:
+	kfree(vqs);
+	if (n)
+		net_free(n);
+	return ret;
 }
 
 static const struct file_operations vhx_net_fops = {
 	.owner		= THIS_MODULE,
 	.open		= net_open,
-	.release	= net_release,
+	.release	= vhx_dev_release,
 	.unlocked_ioctl	= net_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.llseek		= noop_llseek,

@@ -2,7 +2,8 @@
 /*
  * The vhx core: a device owns virtqueues, a memory table and worker threads
  * that run the queues in the owner's address space.  It knows nothing about
- * net or blk; those register a handler per queue and a backend.
+ * net or blk: they embed its queues in their own (container_of leads back),
+ * give each queue a handler and the device a struct vhx_dev_ops.
  */
 #ifndef VHX_H
 #define VHX_H
@@ -53,7 +54,7 @@ struct vhx_vq {
 	struct vhx_poll kick_poll;
 	struct vhx_work work;		/* runs handle() */
 	void (*handle)(struct vhx_vq *vq);
-	void *backend;			/* non-NULL while the queue runs */
+	bool running;			/* between vhx_vq_start() and _stop() */
 	struct vhx_worker *worker;
 	u32 busyloop_us;
 	u64 features;			/* acked features, copied under mutex */
@@ -67,7 +68,6 @@ struct vhx_vq {
 	u16 ntaken;
 	u32 walked;			/* descriptors walked this run */
 	bool unsignalled;		/* published since the last call check */
-	void *private;			/* net/blk per-queue state */
 };
 
 /* Used entries gathered before they are published in one go. */
@@ -80,15 +80,27 @@ struct vhx_dev {
 	struct vhx_mem *mem;
 	const struct cred *cred;	/* owner's, for backend I/O */
 	unsigned long fsize_limit;	/* owner's RLIMIT_FSIZE */
-	struct vhx_vq *vqs;
+	const struct vhx_dev_ops *ops;
+	struct vhx_vq **vqs;		/* embedded in the device's own queues */
 	unsigned int nvqs;
 	bool worker_per_vq;		/* blk: each queue its own thread */
 	struct vhx_worker **workers;	/* nvqs slots; [0] only unless per vq */
 	u64 offered;			/* features GET_FEATURES reports */
 	u64 features;			/* features acked by SET_FEATURES */
 	u64 backend_features;
-	/* Called with dev->mutex held when a queue stops or the owner resets. */
+};
+
+/*
+ * What a device adds to the core's lifecycle.  stop_vq and reset are
+ * called with d->mutex held, release after the core let go of the device.
+ */
+struct vhx_dev_ops {
+	/* The queue stops (vq->mutex held too): leave nothing in flight. */
 	void (*stop_vq)(struct vhx_vq *vq);
+	/* Every queue stopped, the owner gone: back to the state of an open. */
+	void (*reset)(struct vhx_dev *d);
+	/* The file is closed: free the device. */
+	void (*release)(struct vhx_dev *d);
 };
 
 /*
@@ -99,9 +111,10 @@ struct vhx_dev {
 #define VHX_WEIGHT_REQS		256
 #define VHX_WEIGHT_DESCS	16384
 
-int vhx_dev_init(struct vhx_dev *d, struct vhx_vq *vqs, unsigned int nvqs,
-		 const char *name, u64 offered);
-void vhx_dev_cleanup(struct vhx_dev *d);
+int vhx_dev_init(struct vhx_dev *d, struct vhx_vq **vqs, unsigned int nvqs,
+		 const char *name, u64 offered, const struct vhx_dev_ops *ops);
+int vhx_dev_release(struct inode *inode, struct file *f);
+void vhx_dev_stop_vqs(struct vhx_dev *d);
 /* The generic vhost ioctls; called with d->mutex held. */
 long vhx_dev_ioctl(struct vhx_dev *d, unsigned int cmd, void __user *argp);
 int vhx_dev_set_features(struct vhx_dev *d, u64 features);
@@ -111,8 +124,8 @@ void vhx_vq_lock(struct vhx_vq *vq);
 
 /* Queue lifecycle, called with vq->mutex held. */
 int vhx_vq_prepare(struct vhx_vq *vq);
-int vhx_vq_start(struct vhx_vq *vq, void *backend);
-void *vhx_vq_stop(struct vhx_vq *vq);
+int vhx_vq_start(struct vhx_vq *vq);
+void vhx_vq_stop(struct vhx_vq *vq);
 bool vhx_vq_running(struct vhx_vq *vq);
 
 /* Used by handlers (worker context, vq->mutex held). */
