@@ -736,6 +736,8 @@ static void handle_blk(struct vhx_vq *vq)
 
 static void blk_free_pool(struct blk_queue *q)
 {
+	/* A request still at the backend would complete into freed memory. */
+	WARN_ON_ONCE(q->inflight || !llist_empty(&q->done));
 	kvfree(q->reqs);
 	q->reqs = NULL;
 	q->free = NULL;
@@ -753,6 +755,7 @@ static int blk_prepare_queue(struct blk_queue *q)
 	unsigned int n = min_t(u32, vq->ring.num, VHX_BLK_MAX_INFLIGHT), i;
 	int ret;
 
+	lockdep_assert_held(&vq->mutex);
 	q->reqs = kvcalloc(n, sizeof(*q->reqs), GFP_KERNEL_ACCOUNT);
 	if (!q->reqs)
 		return -ENOMEM;
@@ -777,6 +780,7 @@ static void blk_drain_queue(struct blk_queue *q)
 {
 	struct vhx_vq *vq = &q->vq;
 
+	lockdep_assert_held(&vq->mutex);
 	/* The completion's last access to q is under q->lock: wait for it. */
 	WRITE_ONCE(q->cancel, true);
 	spin_lock_irq(&q->lock);
@@ -885,12 +889,22 @@ static int blk_probe(struct file *file, struct blk_backend *be)
 	return 0;
 }
 
+/* No request may use the backend file any more: no queue has a pool. */
+static void blk_assert_stopped(struct vhx_blk *b)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(b->queues); i++)
+		WARN_ON_ONCE(b->queues[i].reqs);
+}
+
 static long blk_set_backend(struct vhx_blk *b, int __user *argp)
 {
 	struct blk_backend be = {};
 	struct file *file = NULL, *old;
 	int fd, ret;
 
+	lockdep_assert_held(&b->dev.mutex);
 	if (get_user(fd, argp))
 		return -EFAULT;
 	ret = vhx_dev_check_owner(&b->dev);
@@ -909,6 +923,7 @@ static long blk_set_backend(struct vhx_blk *b, int __user *argp)
 		}
 	}
 	vhx_dev_stop_vqs(&b->dev);
+	blk_assert_stopped(b);
 	old = b->be.file;
 	b->be = be;
 	if (file) {
@@ -929,6 +944,7 @@ static void blk_reset(struct vhx_dev *d)
 {
 	struct vhx_blk *b = blk_from_dev(d);
 
+	blk_assert_stopped(b);
 	if (b->be.file)
 		fput(b->be.file);
 	memset(&b->be, 0, sizeof(b->be));

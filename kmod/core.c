@@ -261,6 +261,7 @@ static void worker_destroy(struct vhx_worker *w)
 {
 	vhx_worker_flush(w);
 	worker_stop(w);
+	WARN_ON_ONCE(!llist_empty(&w->list));
 	kfree(w);
 }
 
@@ -445,6 +446,7 @@ static void dev_release_owner(struct vhx_dev *d)
 {
 	unsigned int i;
 
+	lockdep_assert_held(&d->mutex);
 	vhx_dev_stop_vqs(d);
 	for (i = 0; i < d->nvqs; i++) {
 		if (d->workers[i])
@@ -516,6 +518,7 @@ int vhx_dev_set_features(struct vhx_dev *d, u64 features)
 {
 	unsigned int i;
 
+	lockdep_assert_held(&d->mutex);
 	if (features & ~d->offered)
 		return -EOPNOTSUPP;
 	d->features = features;
@@ -784,6 +787,7 @@ long vhx_dev_ioctl(struct vhx_dev *d, unsigned int cmd, void __user *argp)
 {
 	long ret;
 
+	lockdep_assert_held(&d->mutex);
 	ret = features_ioctl(d, cmd, argp);
 	if (ret != -ENOIOCTLCMD)
 		return ret;
@@ -841,6 +845,8 @@ int vhx_vq_prepare(struct vhx_vq *vq)
 	struct vhx_ring r;
 	int ret;
 
+	lockdep_assert_held(&vq->dev->mutex);
+	lockdep_assert_held(&vq->mutex);
 	if (!vq->addr_set)
 		return -EFAULT;
 	w = vq_worker(vq);
@@ -862,6 +868,8 @@ int vhx_vq_start(struct vhx_vq *vq)
 {
 	int ret;
 
+	if (WARN_ON_ONCE(vq->running))
+		return -EBUSY;
 	ret = vhx_vq_prepare(vq);
 	if (ret)
 		return ret;
@@ -889,6 +897,7 @@ int vhx_vq_start(struct vhx_vq *vq)
 /* Stop processing; vq->mutex held. */
 void vhx_vq_stop(struct vhx_vq *vq)
 {
+	lockdep_assert_held(&vq->mutex);
 	vhx_poll_stop(&vq->kick_poll);
 	vq->running = false;
 }
@@ -908,6 +917,7 @@ int vhx_vq_get(struct vhx_vq *vq, struct vhx_chain *c, u32 iov_off)
 {
 	int ret;
 
+	lockdep_assert_held(&vq->mutex);
 	ret = vhx_ring_get(&vq->ring, c, vq->iov + iov_off,
 			   VHX_IOV_MAX - iov_off);
 	if (ret <= 0)
@@ -926,6 +936,7 @@ void vhx_vq_unget(struct vhx_vq *vq, u16 n)
 {
 	u16 i;
 
+	lockdep_assert_held(&vq->mutex);
 	for (i = 0; i < n; i++)
 		__clear_bit(vq->taken[--vq->ntaken % VHX_IOV_MAX],
 			    vq->inflight);
@@ -978,6 +989,7 @@ int vhx_vq_flush_used(struct vhx_vq *vq)
 {
 	int ret;
 
+	lockdep_assert_held(&vq->mutex);
 	if (vq->nused) {
 		ret = publish_used(vq);
 		if (ret)
@@ -1030,6 +1042,7 @@ bool vhx_vq_rearm(struct vhx_vq *vq)
 {
 	int ret;
 
+	lockdep_assert_held(&vq->mutex);
 	if (vq->busyloop_us && busy_wait(vq))
 		return true;
 	ret = vhx_ring_notify_on(&vq->ring);
@@ -1052,6 +1065,7 @@ bool vhx_vq_rearm(struct vhx_vq *vq)
  */
 void vhx_vq_fail(struct vhx_vq *vq, int err, const char *why)
 {
+	lockdep_assert_held(&vq->mutex);
 	if (vq->broken)
 		return;
 	vq->broken = true;

@@ -467,6 +467,7 @@ static struct file *net_detach(struct vhx_vq *vq)
 	struct vhx_net_queue *q = net_queue(vq);
 	struct file *file = q->file;
 
+	lockdep_assert_held(&vq->mutex);
 	vhx_poll_stop(&q->poll);
 	vhx_vq_stop(vq);
 	if (q->rxq && q->rx_ring)
@@ -533,6 +534,7 @@ static long net_set_backend(struct vhx_net *n, void __user *argp)
 	struct vhx_vq *vq;
 	long ret;
 
+	lockdep_assert_held(&n->dev.mutex);
 	if (copy_from_user(&f, argp, sizeof(f)))
 		return -EFAULT;
 	ret = vhx_dev_check_owner(&n->dev);
