@@ -843,7 +843,6 @@ int vhx_vq_prepare(struct vhx_vq *vq)
 {
 	struct vhx_worker *w;
 	struct vhx_ring r;
-	int ret;
 
 	lockdep_assert_held(&vq->dev->mutex);
 	lockdep_assert_held(&vq->mutex);
@@ -853,10 +852,7 @@ int vhx_vq_prepare(struct vhx_vq *vq)
 	if (IS_ERR(w))
 		return PTR_ERR(w);
 	r = vq->ring;
-	ret = vhx_ring_start(&r);
-	if (ret)
-		return ret == -EINVAL ? -EINVAL : -EFAULT;
-	return 0;
+	return vhx_ring_start(&r);
 }
 
 /*
@@ -875,7 +871,7 @@ int vhx_vq_start(struct vhx_vq *vq)
 		return ret;
 	ret = vhx_ring_start(&vq->ring);
 	if (ret)
-		return -EFAULT;
+		return ret;
 	vq->worker = vq_worker(vq);
 	vq->running = true;
 	vq->broken = false;

@@ -117,17 +117,20 @@ bool vhx_mem_holds_uaddr(const struct vhx_mem *mem, u64 uaddr, u64 len)
 	return false;
 }
 
-/* Copy len bytes at guest address gpa, which may span regions. */
-static int read_gpa(const struct vhx_mem *mem, u64 gpa, void *dst, u32 len)
+/*
+ * Copy a descriptor at guest address gpa, which may span regions: as many
+ * as it has bytes at most, since no region is empty.
+ */
+static int read_desc(const struct vhx_mem *mem, u64 gpa, struct vhx_desc *dst)
 {
-	struct iovec iov[4];
+	struct iovec iov[sizeof(*dst)];
+	char *p = (char *)dst;
 	u32 i, n = 0;
-	char *p = dst;
 	int ret;
 
-	ret = vhx_mem_to_iov(mem, gpa, len, iov, 4, &n);
+	ret = vhx_mem_to_iov(mem, gpa, sizeof(*dst), iov, sizeof(*dst), &n);
 	if (ret)
-		return ret == -ENOBUFS ? -EFAULT : ret;
+		return ret;
 	for (i = 0; i < n; i++) {
 		ret = vhx_read(p, (u64)(uintptr_t)iov[i].iov_base,
 			       iov[i].iov_len);
@@ -242,8 +245,7 @@ static int walk_indirect(struct vhx_ring *r, const struct vhx_desc *table,
 	for (;;) {
 		if (++steps > count)
 			return -ELOOP;
-		ret = read_gpa(r->mem, base + (u64)i * sizeof(d), &d,
-			       sizeof(d));
+		ret = read_desc(r->mem, base + (u64)i * sizeof(d), &d);
 		if (ret)
 			return ret;
 		if (le16_to_cpu(d.flags) & VHX_DESC_F_INDIRECT)

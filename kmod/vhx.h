@@ -145,9 +145,6 @@ void vhx_poll_init(struct vhx_poll *p, struct vhx_work *work, __poll_t mask);
 int vhx_poll_start(struct vhx_poll *p, struct vhx_worker *w, struct file *f);
 void vhx_poll_stop(struct vhx_poll *p);
 
-#define vhx_vq_err(vq, fmt, ...) \
-	pr_debug("vhx-%s vq%u: " fmt, (vq)->dev->name, (vq)->index, ##__VA_ARGS__)
-
 /* Misc devices. */
 int vhx_net_init(void);
 void vhx_net_exit(void);
