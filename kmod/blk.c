@@ -103,6 +103,26 @@ struct blk_queue {
 	wait_queue_head_t drain;	/* woken when inflight drops to 0 */
 };
 
+/*
+ * What became of a request once parsed: the backend has it and it
+ * completes later, or it is done and its status is reported now.
+ */
+struct blk_res {
+	bool submitted;
+	u8 status;			/* VIRTIO_BLK_S_*, unless submitted */
+	u32 written;			/* data bytes put into guest memory */
+};
+
+static struct blk_res blk_submitted(void)
+{
+	return (struct blk_res){ .submitted = true };
+}
+
+static struct blk_res blk_status(u8 status, u32 written)
+{
+	return (struct blk_res){ .status = status, .written = written };
+}
+
 struct blk_backend {
 	struct file *file;
 	u64 capacity;			/* in 512-byte sectors */
@@ -180,10 +200,8 @@ static int blk_finish(struct vhx_vq *vq, u16 head, u64 status, u8 val,
 		      u32 written)
 {
 	if (!vhx_mem_holds_uaddr(vq->ring.mem, status, 1) ||
-	    put_user(val, (u8 __user *)vhx_uptr(status))) {
-		vhx_vq_fail(vq, -EFAULT, "cannot write request status");
+	    put_user(val, (u8 __user *)vhx_uptr(status)))
 		return -EFAULT;
-	}
 	return vhx_vq_add_used(vq, head, written + 1);
 }
 
@@ -210,28 +228,53 @@ static struct blk_req *blk_get_req(struct blk_queue *q, struct vhx_chain *c,
 	return req;
 }
 
-/* Report completed requests; with report false they are only freed. */
-static void blk_reap(struct blk_queue *q, bool report)
+static int blk_finish_req(struct vhx_vq *vq, struct blk_req *req)
+{
+	bool ok = req->ret >= 0 && (size_t)req->ret == req->len;
+	u32 written = 0;
+
+	if (!req->write && req->ret > 0)
+		written = req->ret;
+	return blk_finish(vq, req->head, req->status,
+			  ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, written);
+}
+
+/*
+ * Report completed requests; with report false they are only freed.
+ * Returns the first error met: the queue must stop, and a broken queue
+ * reports nothing more, so the requests after it are only freed.
+ */
+static int blk_reap(struct blk_queue *q, bool report)
 {
 	struct llist_node *node = llist_del_all(&q->done);
 	struct vhx_vq *vq = &q->vq;
 	struct blk_req *req, *next;
+	int err = 0;
 
 	node = llist_reverse_order(node);
 	llist_for_each_entry_safe(req, next, node, node) {
-		/* A broken queue reports nothing more: drop its requests. */
-		if (report && !vq->broken) {
-			bool ok = req->ret >= 0 && (size_t)req->ret == req->len;
-			u32 written = 0;
-
-			if (!req->write && req->ret > 0)
-				written = req->ret;
-			blk_finish(vq, req->head, req->status,
-				   ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR,
-				   written);
-		}
+		if (report && !err && !vq->broken)
+			err = blk_finish_req(vq, req);
 		blk_put_req(q, req);
 	}
+	return err;
+}
+
+/* Report what completed and publish it; the queue stops if it cannot. */
+static void blk_complete(struct blk_queue *q)
+{
+	struct vhx_vq *vq = &q->vq;
+	int ret = blk_reap(q, true);
+
+	if (ret) {
+		vhx_vq_fail(vq, ret, "cannot complete request");
+		return;
+	}
+	if (!vhx_vq_running(vq))
+		return;
+	ret = vhx_vq_flush_used(vq);
+	if (ret)
+		vhx_vq_fail(vq, ret, "cannot update used ring");
 }
 
 static void blk_done_work(struct vhx_work *work)
@@ -240,13 +283,10 @@ static void blk_done_work(struct vhx_work *work)
 	struct vhx_vq *vq = &q->vq;
 
 	mutex_lock(&vq->mutex);
-	blk_reap(q, true);
-	if (vhx_vq_running(vq)) {
-		vhx_vq_flush_used(vq);
-		if (q->starved && q->free) {
-			q->starved = false;
-			vhx_vq_requeue(vq);
-		}
+	blk_complete(q);
+	if (vhx_vq_running(vq) && q->starved && q->free) {
+		q->starved = false;
+		vhx_vq_requeue(vq);
 	}
 	mutex_unlock(&vq->mutex);
 }
@@ -340,11 +380,9 @@ static bool blk_fsize_ok(struct vhx_blk *b, loff_t pos, size_t len)
 	return pos < b->dev.fsize_limit && len <= b->dev.fsize_limit - pos;
 }
 
-/* A status to report now, or BLK_SUBMITTED. */
-#define BLK_SUBMITTED	(-1)
-
-static int blk_rw(struct blk_queue *q, struct vhx_chain *c,
-		  struct iov_iter *out, u64 sector, bool write, u64 status)
+static struct blk_res blk_rw(struct blk_queue *q, struct vhx_chain *c,
+			     struct iov_iter *out, u64 sector, bool write,
+			     u64 status)
 {
 	struct vhx_vq *vq = &q->vq;
 	struct vhx_blk *b = vq_to_blk(vq);
@@ -359,26 +397,24 @@ static int blk_rw(struct blk_queue *q, struct vhx_chain *c,
 			      c->in_len - 1);
 	}
 	len = iov_iter_count(&data);
-	if (write && blk_read_only(b, vq->features))
-		return VIRTIO_BLK_S_IOERR;
-	if (len % SECTOR_SIZE || len > MAX_RW_COUNT ||
-	    !blk_range_ok(b, sector, len >> SECTOR_SHIFT))
-		return VIRTIO_BLK_S_IOERR;
-	if (write && !blk_fsize_ok(b, sector << SECTOR_SHIFT, len))
-		return VIRTIO_BLK_S_IOERR;
+	if ((write && blk_read_only(b, vq->features)) ||
+	    len % SECTOR_SIZE || len > MAX_RW_COUNT ||
+	    !blk_range_ok(b, sector, len >> SECTOR_SHIFT) ||
+	    (write && !blk_fsize_ok(b, sector << SECTOR_SHIFT, len)))
+		return blk_status(VIRTIO_BLK_S_IOERR, 0);
 
 	req = blk_get_req(q, c, status, write ? VIRTIO_BLK_T_OUT :
 			  VIRTIO_BLK_T_IN);
 	req->len = len;
 	req->write = write;
 	blk_submit(q, req, &data, sector << SECTOR_SHIFT);
-	return BLK_SUBMITTED;
+	return blk_submitted();
 }
 
 /* ---- flush, get-id, discard, write-zeroes ----------------------------- */
 
-static u8 blk_get_id(struct vhx_blk *b, struct vhx_vq *vq,
-		     struct vhx_chain *c, u32 *written)
+static struct blk_res blk_get_id(struct vhx_blk *b, struct vhx_vq *vq,
+				 struct vhx_chain *c)
 {
 	u8 serial[VHX_BLK_SERIAL_LEN];
 	size_t len = min_t(u64, c->in_len - 1, sizeof(serial));
@@ -389,9 +425,8 @@ static u8 blk_get_id(struct vhx_blk *b, struct vhx_vq *vq,
 	spin_unlock(&b->serial_lock);
 	iov_iter_init(&in, ITER_DEST, vq->iov + c->out, c->in, len);
 	if (copy_to_iter(serial, len, &in) != len)
-		return VIRTIO_BLK_S_IOERR;
-	*written = len;
-	return VIRTIO_BLK_S_OK;
+		return blk_status(VIRTIO_BLK_S_IOERR, 0);
+	return blk_status(VIRTIO_BLK_S_OK, len);
 }
 
 /*
@@ -611,8 +646,8 @@ static void blk_slow_work(struct work_struct *work)
 }
 
 /* Hand a flush, discard or write-zeroes to the workqueue, or refuse it. */
-static int blk_slow(struct blk_queue *q, struct vhx_chain *c,
-		    struct iov_iter *out, u32 type, u64 status)
+static struct blk_res blk_slow(struct blk_queue *q, struct vhx_chain *c,
+			       struct iov_iter *out, u32 type, u64 status)
 {
 	struct vhx_blk *b = vq_to_blk(&q->vq);
 	struct blk_req *req = blk_get_req(q, c, status, type);
@@ -623,11 +658,11 @@ static int blk_slow(struct blk_queue *q, struct vhx_chain *c,
 		ret = blk_dwz_parse(b, &q->vq, out, req);
 	if (ret != VIRTIO_BLK_S_OK) {
 		blk_put_req(q, req);
-		return ret;
+		return blk_status(ret, 0);
 	}
 	blk_get_inflight(q);
 	queue_work(vhx_blk_wq, &req->work);
-	return BLK_SUBMITTED;
+	return blk_submitted();
 }
 
 /* ---- the request loop ------------------------------------------------- */
@@ -643,26 +678,19 @@ static u64 blk_status_addr(const struct iovec *iov, u32 n)
 	return 0;
 }
 
-/* Take one request; returns < 0 when the queue had to stop. */
-static int blk_request(struct blk_queue *q, struct vhx_chain *c)
+/* Parse a request and submit it, or say what to report now. */
+static struct blk_res blk_dispatch(struct blk_queue *q, struct vhx_chain *c,
+				   u64 status)
 {
 	struct vhx_vq *vq = &q->vq;
-	struct vhx_blk *b = vq_to_blk(vq);
 	struct virtio_blk_outhdr hdr;
 	struct iov_iter out;
-	u32 written = 0, type;
-	u64 status, sector;
-	int ret;
+	u64 sector;
+	u32 type;
 
-	status = blk_status_addr(vq->iov + c->out, c->in);
-	if (!c->in_len || !status) {
-		/* Nowhere to say what happened: the driver is broken. */
-		vhx_vq_fail(vq, -EINVAL, "request without status byte");
-		return -EINVAL;
-	}
 	iov_iter_init(&out, ITER_SOURCE, vq->iov, c->out, c->out_len);
 	if (copy_from_iter(&hdr, sizeof(hdr), &out) != sizeof(hdr))
-		return blk_finish(vq, c->head, status, VIRTIO_BLK_S_IOERR, 0);
+		return blk_status(VIRTIO_BLK_S_IOERR, 0);
 	/* vhx serves little-endian rings only (see ring_access.h). */
 	sector = __virtio64_to_cpu(true, hdr.sector);
 	type = __virtio32_to_cpu(true, hdr.type);
@@ -670,34 +698,50 @@ static int blk_request(struct blk_queue *q, struct vhx_chain *c)
 	switch (type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
-		ret = blk_rw(q, c, &out, sector, type == VIRTIO_BLK_T_OUT,
-			     status);
-		break;
+		return blk_rw(q, c, &out, sector, type == VIRTIO_BLK_T_OUT,
+			      status);
 	case VIRTIO_BLK_T_FLUSH:
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		ret = blk_slow(q, c, &out, type, status);
-		break;
+		return blk_slow(q, c, &out, type, status);
 	case VIRTIO_BLK_T_GET_ID:
-		ret = blk_get_id(b, vq, c, &written);
-		break;
-	default:
-		ret = VIRTIO_BLK_S_UNSUPP;
+		return blk_get_id(vq_to_blk(vq), vq, c);
 	}
-	if (ret == BLK_SUBMITTED)
+	return blk_status(VIRTIO_BLK_S_UNSUPP, 0);
+}
+
+/* Take one request; returns < 0, with why, when the queue must stop. */
+static int blk_request(struct blk_queue *q, struct vhx_chain *c,
+		       const char **why)
+{
+	struct vhx_vq *vq = &q->vq;
+	struct blk_res res;
+	u64 status;
+
+	status = blk_status_addr(vq->iov + c->out, c->in);
+	if (!c->in_len || !status) {
+		/* Nowhere to say what happened: the driver is broken. */
+		*why = "request without status byte";
+		return -EINVAL;
+	}
+	res = blk_dispatch(q, c, status);
+	if (res.submitted)
 		return 0;
-	return blk_finish(vq, c->head, status, ret, written);
+	*why = "cannot complete request";
+	return blk_finish(vq, c->head, status, res.status, res.written);
 }
 
 static void handle_blk(struct vhx_vq *vq)
 {
 	struct blk_queue *q = blk_queue(vq);
+	const char *why = NULL;
 	struct vhx_chain c;
 	u32 reqs = 0;
 	int ret;
 
-	if (vhx_ring_notify_off(&vq->ring)) {
-		vhx_vq_fail(vq, -EFAULT, "cannot write used flags");
+	ret = vhx_ring_notify_off(&vq->ring);
+	if (ret) {
+		vhx_vq_fail(vq, ret, "cannot write used flags");
 		return;
 	}
 	do {
@@ -705,31 +749,34 @@ static void handle_blk(struct vhx_vq *vq)
 		 * Out of requests: take back the completed ones, or wait for
 		 * blk_done_work() to requeue us when the next completes.
 		 */
-		if (!q->free)
-			blk_reap(q, true);
-		/* A status we could not write stops the queue, there too. */
-		if (vq->broken)
+		ret = q->free ? 0 : blk_reap(q, true);
+		if (ret) {
+			why = "cannot complete request";
 			break;
+		}
 		if (!q->free) {
 			q->starved = true;
 			break;
 		}
 		ret = vhx_vq_get(vq, &c, 0);
 		if (ret < 0) {
-			vhx_vq_fail(vq, ret, "bad request chain");
+			why = "bad request chain";
 			break;
 		}
 		if (!ret) {
-			if (vhx_vq_rearm(vq))
+			ret = vhx_vq_rearm(vq);
+			if (ret > 0)
 				continue;
+			why = "cannot enable notification";
 			break;
 		}
-		if (blk_request(q, &c))
+		ret = blk_request(q, &c, &why);
+		if (ret)
 			break;
 	} while (!vhx_vq_exceeds_weight(vq, ++reqs, 0));
-	blk_reap(q, true);
-	if (!vq->broken)
-		vhx_vq_flush_used(vq);
+	if (ret < 0)
+		vhx_vq_fail(vq, ret, why);
+	blk_complete(q);
 }
 
 /* ---- queue lifecycle -------------------------------------------------- */
@@ -786,12 +833,10 @@ static void blk_drain_queue(struct blk_queue *q)
 	spin_lock_irq(&q->lock);
 	wait_event_lock_irq(q->drain, !q->inflight, q->lock);
 	spin_unlock_irq(&q->lock);
-	if (current->mm && current->mm == vq->dev->mm && vhx_vq_running(vq)) {
-		blk_reap(q, true);
-		vhx_vq_flush_used(vq);
-	} else {
+	if (current->mm && current->mm == vq->dev->mm && vhx_vq_running(vq))
+		blk_complete(q);
+	else
 		blk_reap(q, false);
-	}
 	blk_free_pool(q);
 }
 

@@ -257,6 +257,10 @@ static struct vhx_worker *worker_create(struct vhx_dev *d, unsigned int id)
 	return w;
 }
 
+/*
+ * Every queue is stopped and every poll removed: the flush runs the last
+ * works, and nothing can queue one after it.
+ */
 static void worker_destroy(struct vhx_worker *w)
 {
 	vhx_worker_flush(w);
@@ -479,8 +483,10 @@ int vhx_dev_release(struct inode *inode, struct file *f)
 	mutex_lock(&d->mutex);
 	dev_release_owner(d);
 	mutex_unlock(&d->mutex);
-	for (i = 0; i < d->nvqs; i++)
+	for (i = 0; i < d->nvqs; i++) {
+		WARN_ON_ONCE(d->vqs[i]->running);
 		vq_free(d->vqs[i]);
+	}
 	kfree(d->workers);
 	d->ops->release(d);
 	return 0;
@@ -955,12 +961,12 @@ static int publish_used(struct vhx_vq *vq)
 
 /*
  * Queue a used entry for a head taken with vhx_vq_get(); full batches are
- * published without a call.  A batch never exceeds the ring.
+ * published without a call.  A batch never exceeds the ring.  An error is
+ * the caller's to turn into vhx_vq_fail(), as for every vhx_vq_* below.
  */
 int vhx_vq_add_used(struct vhx_vq *vq, u16 head, u32 len)
 {
-	int ret;
-
+	lockdep_assert_held(&vq->mutex);
 	if (WARN_ON_ONCE(head >= vq->ring.num ||
 			 !test_bit(head, vq->inflight)))
 		return -EINVAL;
@@ -968,10 +974,7 @@ int vhx_vq_add_used(struct vhx_vq *vq, u16 head, u32 len)
 	vq->used[vq->nused].len = cpu_to_le32(len);
 	if (++vq->nused < min_t(u32, VHX_USED_BATCH, vq->ring.num))
 		return 0;
-	ret = publish_used(vq);
-	if (ret)
-		vhx_vq_fail(vq, ret, "cannot write used ring");
-	return ret;
+	return publish_used(vq);
 }
 
 static void vhx_vq_signal(struct vhx_vq *vq)
@@ -989,20 +992,15 @@ int vhx_vq_flush_used(struct vhx_vq *vq)
 	if (vq->nused) {
 		ret = publish_used(vq);
 		if (ret)
-			goto fail;
+			return ret;
 	}
 	if (!vq->unsignalled)
 		return 0;
 	vq->unsignalled = false;
 	ret = vhx_ring_need_call(&vq->ring);
-	if (ret < 0)
-		goto fail;
-	if (ret)
+	if (ret > 0)
 		vhx_vq_signal(vq);
-	return 0;
-fail:
-	vhx_vq_fail(vq, ret, "cannot update used ring");
-	return ret;
+	return ret < 0 ? ret : 0;
 }
 
 /* Should a busy-polling handler stop and let others run? */
@@ -1031,33 +1029,29 @@ static bool busy_wait(struct vhx_vq *vq)
 }
 
 /*
- * The ring looked empty: re-enable kicks.  Returns true if entries arrived
- * in the meantime and the handler should go on instead of sleeping.
+ * The ring looked empty: re-enable kicks.  Returns > 0 if entries arrived
+ * in the meantime and the handler should go on instead of sleeping, 0 if
+ * it should sleep, < 0 if the ring cannot be written.
  */
-bool vhx_vq_rearm(struct vhx_vq *vq)
+int vhx_vq_rearm(struct vhx_vq *vq)
 {
 	int ret;
 
 	lockdep_assert_held(&vq->mutex);
 	if (vq->busyloop_us && busy_wait(vq))
-		return true;
+		return 1;
 	ret = vhx_ring_notify_on(&vq->ring);
-	if (ret < 0) {
-		vhx_vq_fail(vq, ret, "cannot enable notification");
-		return false;
-	}
-	if (!ret)
-		return false;
-	if (vhx_ring_notify_off(&vq->ring)) {
-		vhx_vq_fail(vq, -EFAULT, "cannot disable notification");
-		return false;
-	}
-	return true;
+	if (ret <= 0)
+		return ret;
+	ret = vhx_ring_notify_off(&vq->ring);
+	return ret < 0 ? ret : 1;
 }
 
 /*
  * Bad guest input: stop the queue and tell the VMM through the ERR
  * eventfd.  The queue stays stopped until the VMM sets it up again.
+ * Called by whoever runs the queue (its handler, its completion work)
+ * with the errno of the step that failed, and why in its own words.
  */
 void vhx_vq_fail(struct vhx_vq *vq, int err, const char *why)
 {

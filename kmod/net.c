@@ -237,44 +237,63 @@ static bool tx_too_big(struct vhx_net_queue *q, struct vhx_chain *c)
 	return c->out_len > hdrs && c->out_len - hdrs > VHX_TX_FRAME_MAX;
 }
 
+/* Publish what the handler queued, even after it stopped the queue. */
+static void net_flush_used(struct vhx_vq *vq)
+{
+	int ret = vhx_vq_flush_used(vq);
+
+	if (ret)
+		vhx_vq_fail(vq, ret, "cannot update used ring");
+}
+
 /* Every pass counts towards the weight, the ones that find nothing too. */
 static void handle_tx(struct vhx_vq *vq)
 {
 	struct vhx_net_queue *q = net_queue(vq);
+	const char *why = NULL;
 	struct vhx_chain c;
 	u64 bytes = 0;
 	u32 pkts = 0;
 	int ret;
 
 	vhx_poll_stop(&q->poll);
-	if (vhx_ring_notify_off(&vq->ring)) {
-		vhx_vq_fail(vq, -EFAULT, "cannot write used flags");
+	ret = vhx_ring_notify_off(&vq->ring);
+	if (ret) {
+		vhx_vq_fail(vq, ret, "cannot write used flags");
 		return;
 	}
 	do {
 		ret = vhx_vq_get(vq, &c, 0);
 		if (ret < 0) {
-			vhx_vq_fail(vq, ret, "bad TX chain");
+			why = "bad TX chain";
 			break;
 		}
 		if (!ret) {
-			if (vhx_vq_rearm(vq))
+			ret = vhx_vq_rearm(vq);
+			if (ret > 0)
 				continue;
+			why = "cannot enable notification";
 			break;
 		}
 		if (c.in || c.out_len < q->vhost_hlen) {
-			vhx_vq_fail(vq, -EINVAL, "TX chain layout");
+			ret = -EINVAL;
+			why = "TX chain layout";
 			break;
 		}
 		/* A frame no link can carry is dropped, like a malformed one. */
 		if (!tx_too_big(q, &c) && !tx_send(vq, q, &c))
 			break;
-		if (vhx_vq_add_used(vq, c.head, 0))
+		ret = vhx_vq_add_used(vq, c.head, 0);
+		if (ret) {
+			why = "cannot write used ring";
 			break;
+		}
 		bytes += c.out_len;
 	} while (!vhx_vq_exceeds_weight(vq, ++pkts, bytes));
+	if (ret < 0)
+		vhx_vq_fail(vq, ret, why);
 	tx_batch_flush(q);
-	vhx_vq_flush_used(vq);
+	net_flush_used(vq);
 }
 
 static int ptr_len(void *ptr)
@@ -335,10 +354,10 @@ static int rx_gather(struct vhx_vq *vq, struct vhx_net_queue *q, u64 need,
 			ret = -ENOBUFS;
 		else
 			ret = vhx_vq_get(vq, &c, *niov);
-		if (ret < 0 || (ret > 0 && c.out)) {
-			vhx_vq_fail(vq, ret < 0 ? ret : -EINVAL, "bad RX chain");
-			return -EINVAL;
-		}
+		if (ret > 0 && c.out)
+			ret = -EINVAL;	/* RX buffers are the device's to write */
+		if (ret < 0)
+			return ret;
 		if (!ret) {
 			vhx_vq_unget(vq, n);
 			return 0;
@@ -358,22 +377,23 @@ static int rx_gather(struct vhx_vq *vq, struct vhx_net_queue *q, u64 need,
 static int rx_add_used(struct vhx_vq *vq, struct vhx_net_queue *q, int n,
 		       u32 total)
 {
-	int i;
+	int i, ret;
 
 	for (i = 0; i < n; i++) {
 		u32 len = i == n - 1 ? total : min(total, q->heads[i].len);
 
-		if (vhx_vq_add_used(vq, q->heads[i].id, len))
-			return -EFAULT;
+		ret = vhx_vq_add_used(vq, q->heads[i].id, len);
+		if (ret)
+			return ret;
 		total -= len;
 	}
 	return 0;
 }
 
 /*
- * Receive the next packet into n gathered chains.  Returns 1 when it was
- * delivered, 0 when it was dropped or vanished (the chains were given
- * back), < 0 when the queue must stop.
+ * Receive the next packet into n gathered chains.  Returns the bytes
+ * written when it was delivered, 0 when it was dropped or vanished (the
+ * chains were given back), < 0 when the queue must stop.
  */
 static int rx_one(struct vhx_vq *vq, struct vhx_net_queue *q, int n,
 		  u32 niov, u64 space, u32 want)
@@ -411,7 +431,34 @@ static int rx_one(struct vhx_vq *vq, struct vhx_net_queue *q, int n,
 		if (copy_to_iter(&nbuf, sizeof(nbuf), &fixup) != sizeof(nbuf))
 			return -EFAULT;
 	}
-	return rx_add_used(vq, q, n, ret + q->vhost_hlen) ? -EFAULT : 1;
+	return ret + q->vhost_hlen;
+}
+
+/*
+ * Take buffers for the next packet (want bytes) and deliver it.  Returns
+ * > 0 when it was delivered or dropped, 0 when the guest has not posted
+ * enough buffers, < 0 with why when the queue must stop.
+ */
+static int rx_packet(struct vhx_vq *vq, struct vhx_net_queue *q, u32 want,
+		     const char **why)
+{
+	u64 space;
+	u32 niov;
+	int n, ret;
+
+	n = rx_gather(vq, q, want + q->vhost_hlen, &niov, &space);
+	if (n <= 0) {
+		*why = "bad RX chain";
+		return n;
+	}
+	ret = rx_one(vq, q, n, niov, space, want);
+	if (ret <= 0) {
+		*why = "cannot write RX buffer";
+		return ret < 0 ? ret : 1;
+	}
+	ret = rx_add_used(vq, q, n, ret);
+	*why = "cannot write used ring";
+	return ret ? ret : 1;
 }
 
 /*
@@ -423,14 +470,16 @@ static int rx_one(struct vhx_vq *vq, struct vhx_net_queue *q, int n,
 static void handle_rx(struct vhx_vq *vq)
 {
 	struct vhx_net_queue *q = net_queue(vq);
-	u32 niov, want, pkts = 0;
-	u64 bytes = 0, space;
+	const char *why = NULL;
 	bool drained = false;
-	int n, ret;
+	u32 want, pkts = 0;
+	u64 bytes = 0;
+	int ret;
 
 	vhx_poll_stop(&q->poll);
-	if (vhx_ring_notify_off(&vq->ring)) {
-		vhx_vq_fail(vq, -EFAULT, "cannot write used flags");
+	ret = vhx_ring_notify_off(&vq->ring);
+	if (ret) {
+		vhx_vq_fail(vq, ret, "cannot write used flags");
 		return;
 	}
 	do {
@@ -440,23 +489,21 @@ static void handle_rx(struct vhx_vq *vq)
 			break;
 		}
 		want += q->sock_hlen;
-		n = rx_gather(vq, q, want + q->vhost_hlen, &niov, &space);
-		if (n < 0)
-			break;
-		if (!n) {
+		ret = rx_packet(vq, q, want, &why);
+		if (!ret) {
 			/* Out of buffers: the guest kicks when it adds some. */
-			if (vhx_vq_rearm(vq))
+			ret = vhx_vq_rearm(vq);
+			if (ret > 0)
 				continue;
-			break;
+			why = "cannot enable notification";
 		}
-		ret = rx_one(vq, q, n, niov, space, want);
-		if (ret < 0) {
-			vhx_vq_fail(vq, ret, "cannot write RX buffer");
+		if (ret <= 0)
 			break;
-		}
 		bytes += want;
 	} while (!vhx_vq_exceeds_weight(vq, ++pkts, bytes));
-	vhx_vq_flush_used(vq);
+	if (ret < 0)
+		vhx_vq_fail(vq, ret, why);
+	net_flush_used(vq);
 	if (drained && vhx_vq_running(vq))
 		vhx_poll_start(&q->poll, vq->worker, q->file);
 }

@@ -133,7 +133,7 @@ int vhx_vq_get(struct vhx_vq *vq, struct vhx_chain *c, u32 iov_off);
 void vhx_vq_unget(struct vhx_vq *vq, u16 n);
 int vhx_vq_add_used(struct vhx_vq *vq, u16 head, u32 len);
 int vhx_vq_flush_used(struct vhx_vq *vq);
-bool vhx_vq_rearm(struct vhx_vq *vq);
+int vhx_vq_rearm(struct vhx_vq *vq);
 void vhx_vq_fail(struct vhx_vq *vq, int err, const char *why);
 void vhx_vq_requeue(struct vhx_vq *vq);
 bool vhx_vq_exceeds_weight(struct vhx_vq *vq, u32 reqs, u64 bytes);
