@@ -145,6 +145,15 @@ void vhx_poll_init(struct vhx_poll *p, struct vhx_work *work, __poll_t mask);
 int vhx_poll_start(struct vhx_poll *p, struct vhx_worker *w, struct file *f);
 void vhx_poll_stop(struct vhx_poll *p);
 
+/* Inside the core, between dev.c, vq.c and worker.c. */
+struct vhx_worker *vhx_worker_create(struct vhx_dev *d, unsigned int id);
+void vhx_worker_destroy(struct vhx_worker *w);
+bool vhx_worker_busy(struct vhx_worker *w);
+void vhx_vq_work_fn(struct vhx_work *work);
+void vhx_vq_reset(struct vhx_vq *vq);
+int vhx_vq_alloc(struct vhx_vq *vq);
+void vhx_vq_free(struct vhx_vq *vq);
+
 /* Misc devices. */
 int vhx_net_init(void);
 void vhx_net_exit(void);

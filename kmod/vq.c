@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The vhx core's queues: running a queue's handler, starting and stopping
+ * it, and what handlers use to take chains, publish used entries, call the
+ * guest, re-enable kicks and stop a queue on bad input.  Everything here
+ * runs with vq->mutex held (see dev.c for the locking).
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bitmap.h>
+#include <linux/mm.h>
+#include <linux/sched/clock.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+
+#include "vhx.h"
+
+void vhx_vq_work_fn(struct vhx_work *work)
+{
+	struct vhx_vq *vq = container_of(work, struct vhx_vq, work);
+
+	mutex_lock(&vq->mutex);
+	vq->walked = 0;
+	if (vhx_vq_running(vq))
+		vq->handle(vq);
+	mutex_unlock(&vq->mutex);
+}
+
+/*
+ * Take a queue's mutex from outside its handler.  A handler busy-polling
+ * the ring sees someone waiting and lets go.
+ */
+void vhx_vq_lock(struct vhx_vq *vq)
+{
+	atomic_inc(&vq->waiting);
+	mutex_lock(&vq->mutex);
+	atomic_dec(&vq->waiting);
+}
+
+void vhx_vq_reset(struct vhx_vq *vq)
+{
+	memset(&vq->ring, 0, sizeof(vq->ring));
+	vq->addr_set = false;
+	vq->broken = false;
+	vq->busyloop_us = 0;
+	vq->features = 0;
+	vq->nused = 0;
+	vq->unsignalled = false;
+	vq->worker = NULL;
+}
+
+void vhx_vq_free(struct vhx_vq *vq)
+{
+	kvfree(vq->iov);
+	kfree(vq->used);
+	bitmap_free(vq->inflight);
+	kfree(vq->taken);
+}
+
+int vhx_vq_alloc(struct vhx_vq *vq)
+{
+	vq->iov = kvmalloc_array(VHX_IOV_MAX, sizeof(*vq->iov),
+				 GFP_KERNEL_ACCOUNT);
+	vq->used = kmalloc_array(VHX_USED_BATCH, sizeof(*vq->used),
+				 GFP_KERNEL_ACCOUNT);
+	vq->inflight = bitmap_zalloc(VHX_RING_MAX, GFP_KERNEL_ACCOUNT);
+	vq->taken = kmalloc_array(VHX_IOV_MAX, sizeof(*vq->taken),
+				  GFP_KERNEL_ACCOUNT);
+	return vq->iov && vq->used && vq->inflight && vq->taken ? 0 : -ENOMEM;
+}
+
+static struct vhx_worker *vq_worker(struct vhx_vq *vq)
+{
+	struct vhx_dev *d = vq->dev;
+	unsigned int slot = d->worker_per_vq ? vq->index : 0;
+	struct vhx_worker *w = d->workers[slot];
+
+	if (!w && d->mm) {
+		w = vhx_worker_create(d, slot);
+		if (IS_ERR(w))
+			return w;
+		d->workers[slot] = w;
+	}
+	return w ? w : ERR_PTR(-EPERM);
+}
+
+/*
+ * Check that a queue can start: its worker exists and the ring fits the
+ * memory table and is readable.  d->mutex and vq->mutex held.
+ */
+int vhx_vq_prepare(struct vhx_vq *vq)
+{
+	struct vhx_worker *w;
+	struct vhx_ring r;
+
+	lockdep_assert_held(&vq->dev->mutex);
+	lockdep_assert_held(&vq->mutex);
+	if (!vq->addr_set)
+		return -EFAULT;
+	w = vq_worker(vq);
+	if (IS_ERR(w))
+		return PTR_ERR(w);
+	r = vq->ring;
+	return vhx_ring_start(&r);
+}
+
+/*
+ * Start processing, the device's backend in place; d->mutex and vq->mutex
+ * held.  The ring is checked against the memory table first and the used
+ * index is picked up from guest memory, as a resumed queue expects.
+ */
+int vhx_vq_start(struct vhx_vq *vq)
+{
+	int ret;
+
+	if (WARN_ON_ONCE(vq->running))
+		return -EBUSY;
+	ret = vhx_vq_prepare(vq);
+	if (ret)
+		return ret;
+	ret = vhx_ring_start(&vq->ring);
+	if (ret)
+		return ret;
+	vq->worker = vq_worker(vq);
+	vq->running = true;
+	vq->broken = false;
+	vq->nused = 0;
+	bitmap_zero(vq->inflight, vq->ring.num);
+	vq->ntaken = 0;
+	if (vq->kick) {
+		ret = vhx_poll_start(&vq->kick_poll, vq->worker, vq->kick);
+		if (ret) {
+			vq->running = false;
+			return ret;
+		}
+	}
+	/* Pick up whatever the guest queued while we were not looking. */
+	vhx_vq_requeue(vq);
+	return 0;
+}
+
+/* Stop processing; vq->mutex held. */
+void vhx_vq_stop(struct vhx_vq *vq)
+{
+	lockdep_assert_held(&vq->mutex);
+	vhx_poll_stop(&vq->kick_poll);
+	vq->running = false;
+}
+
+bool vhx_vq_running(struct vhx_vq *vq)
+{
+	return vq->running && !vq->broken;
+}
+
+/*
+ * Take the next chain (see vhx_ring_get()).  A head the device holds
+ * already (taken, and not yet published in the used ring) is a driver bug
+ * that could make us publish more entries than the used ring has: refuse
+ * it.
+ */
+int vhx_vq_get(struct vhx_vq *vq, struct vhx_chain *c, u32 iov_off)
+{
+	int ret;
+
+	lockdep_assert_held(&vq->mutex);
+	ret = vhx_ring_get(&vq->ring, c, vq->iov + iov_off,
+			   VHX_IOV_MAX - iov_off);
+	if (ret <= 0)
+		return ret;
+	vq->walked += c->ndesc;
+	if (__test_and_set_bit(c->head, vq->inflight)) {
+		vhx_ring_unget(&vq->ring, 1);
+		return -EBUSY;
+	}
+	vq->taken[vq->ntaken++ % VHX_IOV_MAX] = c->head;
+	return 1;
+}
+
+/* Give back the last n chains taken (n <= VHX_IOV_MAX). */
+void vhx_vq_unget(struct vhx_vq *vq, u16 n)
+{
+	u16 i;
+
+	lockdep_assert_held(&vq->mutex);
+	for (i = 0; i < n; i++)
+		__clear_bit(vq->taken[--vq->ntaken % VHX_IOV_MAX],
+			    vq->inflight);
+	vhx_ring_unget(&vq->ring, n);
+}
+
+static int publish_used(struct vhx_vq *vq)
+{
+	int ret = vhx_ring_put(&vq->ring, vq->used, vq->nused);
+	u32 i;
+
+	/* Once published, the heads are the guest's to post again. */
+	for (i = 0; i < vq->nused; i++)
+		__clear_bit(le32_to_cpu(vq->used[i].id), vq->inflight);
+
+	vq->unsignalled |= vq->nused && !ret;
+	vq->nused = 0;
+	return ret;
+}
+
+/*
+ * Queue a used entry for a head taken with vhx_vq_get(); full batches are
+ * published without a call.  A batch never exceeds the ring.  An error is
+ * the caller's to turn into vhx_vq_fail(), as for every vhx_vq_* below.
+ */
+int vhx_vq_add_used(struct vhx_vq *vq, u16 head, u32 len)
+{
+	lockdep_assert_held(&vq->mutex);
+	if (WARN_ON_ONCE(head >= vq->ring.num ||
+			 !test_bit(head, vq->inflight)))
+		return -EINVAL;
+	vq->used[vq->nused].id = cpu_to_le32(head);
+	vq->used[vq->nused].len = cpu_to_le32(len);
+	if (++vq->nused < min_t(u32, VHX_USED_BATCH, vq->ring.num))
+		return 0;
+	return publish_used(vq);
+}
+
+static void vhx_vq_signal(struct vhx_vq *vq)
+{
+	if (vq->call)
+		vhx_eventfd_signal(vq->call);
+}
+
+/* Publish what is pending and call the guest if it wants to be called. */
+int vhx_vq_flush_used(struct vhx_vq *vq)
+{
+	int ret;
+
+	lockdep_assert_held(&vq->mutex);
+	if (vq->nused) {
+		ret = publish_used(vq);
+		if (ret)
+			return ret;
+	}
+	if (!vq->unsignalled)
+		return 0;
+	vq->unsignalled = false;
+	ret = vhx_ring_need_call(&vq->ring);
+	if (ret > 0)
+		vhx_vq_signal(vq);
+	return ret < 0 ? ret : 0;
+}
+
+/* Should a busy-polling handler stop and let others run? */
+static bool poll_should_stop(struct vhx_vq *vq)
+{
+	return need_resched() || signal_pending(current) ||
+	       atomic_read(&vq->waiting) || vhx_worker_busy(vq->worker);
+}
+
+/*
+ * Poll the avail index for up to busyloop_us before sleeping, as long as
+ * no other work, ioctl or the scheduler wants the worker.
+ */
+static bool busy_wait(struct vhx_vq *vq)
+{
+	u64 end = local_clock() + (u64)vq->busyloop_us * NSEC_PER_USEC;
+	u16 seen = vq->ring.avail_idx;
+
+	while (!poll_should_stop(vq) && local_clock() < end) {
+		if (vhx_ring_pending(&vq->ring) < 0 ||
+		    vq->ring.avail_idx != seen)
+			return true;
+		cpu_relax();
+	}
+	return false;
+}
+
+/*
+ * The ring looked empty: re-enable kicks.  Returns > 0 if entries arrived
+ * in the meantime and the handler should go on instead of sleeping, 0 if
+ * it should sleep, < 0 if the ring cannot be written.
+ */
+int vhx_vq_rearm(struct vhx_vq *vq)
+{
+	int ret;
+
+	lockdep_assert_held(&vq->mutex);
+	if (vq->busyloop_us && busy_wait(vq))
+		return 1;
+	ret = vhx_ring_notify_on(&vq->ring);
+	if (ret <= 0)
+		return ret;
+	ret = vhx_ring_notify_off(&vq->ring);
+	return ret < 0 ? ret : 1;
+}
+
+/*
+ * Bad guest input: stop the queue and tell the VMM through the ERR
+ * eventfd.  The queue stays stopped until the VMM sets it up again.
+ * Called by whoever runs the queue (its handler, its completion work)
+ * with the errno of the step that failed, and why in its own words.
+ */
+void vhx_vq_fail(struct vhx_vq *vq, int err, const char *why)
+{
+	lockdep_assert_held(&vq->mutex);
+	if (vq->broken)
+		return;
+	vq->broken = true;
+	pr_info_ratelimited("%s queue %u stopped: %s (%d)\n", vq->dev->name,
+			    vq->index, why, err);
+	if (vq->err)
+		vhx_eventfd_signal(vq->err);
+}
+
+void vhx_vq_requeue(struct vhx_vq *vq)
+{
+	vhx_work_queue(vq->worker, &vq->work);
+}
+
+/*
+ * Has the handler had its share of the worker this run?  Then it is
+ * requeued behind the other work and should return.
+ */
+bool vhx_vq_exceeds_weight(struct vhx_vq *vq, u32 reqs, u64 bytes)
+{
+	if (reqs < VHX_WEIGHT_REQS && bytes < VHX_WEIGHT_BYTES &&
+	    vq->walked < VHX_WEIGHT_DESCS && !need_resched())
+		return false;
+	vhx_vq_requeue(vq);
+	return true;
+}
