@@ -7,7 +7,7 @@
 #ifndef VHX_RING_H
 #define VHX_RING_H
 
-#include "ring_access.h"
+#include "mem.h"
 
 /* Largest ring the virtio spec allows for a split queue. */
 #define VHX_RING_MAX		32768
@@ -33,18 +33,6 @@ struct vhx_used_elem {
 	__le32 len;
 };
 
-struct vhx_mem_region {
-	u64 gpa;
-	u64 size;
-	u64 uaddr;
-};
-
-/* A memory table: regions sorted by gpa, none overlapping, none empty. */
-struct vhx_mem {
-	u32 nregions;
-	struct vhx_mem_region regions[];
-};
-
 /* Where a chain's data lies: out (device-readable) segments first. */
 struct vhx_chain {
 	u16 head;
@@ -68,12 +56,6 @@ struct vhx_ring {
 	bool indirect;		/* VIRTIO_RING_F_INDIRECT_DESC negotiated */
 	bool notify_on_empty;	/* VIRTIO_F_NOTIFY_ON_EMPTY negotiated */
 };
-
-int vhx_mem_check(const struct vhx_mem *mem);
-const struct vhx_mem_region *vhx_mem_find(const struct vhx_mem *mem, u64 gpa);
-int vhx_mem_to_iov(const struct vhx_mem *mem, u64 gpa, u64 len,
-		   struct iovec *iov, u32 max, u32 *n);
-bool vhx_mem_holds_uaddr(const struct vhx_mem *mem, u64 uaddr, u64 len);
 
 int vhx_ring_check(const struct vhx_ring *r);
 int vhx_ring_start(struct vhx_ring *r);
