@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vhx-blk's insides, shared by the device (blk.c) and its requests
+ * (blk_req.c).
+ */
+#ifndef VHX_BLK_H
+#define VHX_BLK_H
+
+#include <linux/fs.h>
+#include <linux/llist.h>
+#include <linux/spinlock.h>
+#include <linux/virtio_blk.h>
+#include <linux/vhx.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#include "vhx.h"
+
+#define VHX_BLK_MAX_QUEUES	16
+/* Requests one queue may have at the backend at once. */
+#define VHX_BLK_MAX_INFLIGHT	256
+/*
+ * Data segments a request may carry.  Well below VHX_IOV_MAX: a segment
+ * that crosses memory regions takes more than one iovec.
+ */
+#define VHX_BLK_SEG_MAX		254
+/* Discard and write-zeroes limits; they bound the time a worker blocks. */
+#define VHX_BLK_DWZ_SEGS	16
+#define VHX_BLK_DWZ_SECTORS	(1U << 16)
+/* A stopping queue waits for at most one chunk of discard/write-zeroes. */
+#define VHX_BLK_DWZ_CHUNK	(1U << 20)
+
+/* Runs flush, discard and write-zeroes for every device. */
+extern struct workqueue_struct *vhx_blk_wq;
+
+struct blk_queue;
+
+/* One request at the backend. */
+struct blk_req {
+	struct kiocb iocb;		/* reads and writes */
+	struct work_struct work;	/* flush, discard, write-zeroes */
+	struct llist_node node;		/* on the done list */
+	struct blk_req *next_free;
+	struct blk_queue *q;
+	u64 status;			/* user address of the status byte */
+	size_t len;			/* data bytes the request names */
+	long ret;			/* the backend's result */
+	u32 type;			/* VIRTIO_BLK_T_* */
+	struct virtio_blk_discard_write_zeroes *segs;	/* copied from guest */
+	unsigned int nsegs;
+	u16 head;
+	bool write;
+	bool frozen;			/* holds freeze protection until done */
+	bool sync;			/* FLUSH not acked: sync what it zeroed */
+};
+
+struct blk_queue {
+	struct vhx_vq vq;
+	struct blk_req *reqs;		/* pool, allocated when the queue starts */
+	struct blk_req *free;
+	bool starved;			/* stopped taking requests: pool empty */
+	bool cancel;			/* stopping: cut long operations short */
+	struct llist_head done;		/* completed, not yet reported */
+	struct vhx_work done_work;
+	spinlock_t lock;		/* guards inflight; completions take it */
+	unsigned int inflight;		/* submitted, not yet on done */
+	wait_queue_head_t drain;	/* woken when inflight drops to 0 */
+};
+
+struct blk_backend {
+	struct file *file;
+	u64 capacity;			/* in 512-byte sectors */
+	u32 blk_size;
+	bool ro;
+	bool direct;
+};
+
+struct vhx_blk {
+	struct vhx_dev dev;
+	struct blk_queue queues[VHX_BLK_MAX_QUEUES];
+	struct blk_backend be;		/* changed only with every queue stopped */
+	spinlock_t serial_lock;
+	u8 serial[VHX_BLK_SERIAL_LEN];	/* empty unless the VMM sets one */
+};
+
+static inline struct vhx_blk *blk_from_dev(struct vhx_dev *d)
+{
+	return container_of(d, struct vhx_blk, dev);
+}
+
+static inline struct vhx_blk *vq_to_blk(struct vhx_vq *vq)
+{
+	return blk_from_dev(vq->dev);
+}
+
+static inline struct blk_queue *blk_queue(struct vhx_vq *vq)
+{
+	return container_of(vq, struct blk_queue, vq);
+}
+
+static inline bool blk_read_only(struct vhx_blk *b, u64 features)
+{
+	return b->be.ro || (features & BIT_ULL(VIRTIO_BLK_F_RO));
+}
+
+void blk_put_req(struct blk_queue *q, struct blk_req *req);
+int blk_reap(struct blk_queue *q, bool report);
+void blk_complete(struct blk_queue *q);
+void blk_done_work(struct vhx_work *work);
+void blk_slow_work(struct work_struct *work);
+void handle_blk(struct vhx_vq *vq);
+
+#endif /* VHX_BLK_H */

@@ -1,0 +1,670 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vhx-blk's requests: parsing, submission and completion.
+ *
+ * A queue's worker takes requests off the ring and submits reads and
+ * writes to the backend as asynchronous kiocbs (direct I/O on block
+ * devices and on files opened O_DIRECT, buffered and so synchronous
+ * otherwise).  Completions may arrive in interrupt context: they only go
+ * on a lock-free list and wake the worker, which writes the status bytes
+ * and publishes the used entries in batches, because guest memory is the
+ * owner's user memory and only the worker runs in its mm.  Flush, discard
+ * and write-zeroes may take as long as the guest likes, so they run on a
+ * workqueue, in chunks that a stopping queue can cut short, and complete
+ * through the same list.  Backend I/O runs with the owner's credentials
+ * and within its RLIMIT_FSIZE, as if the owner did it.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/blkdev.h>
+#include <linux/bvec.h>
+#include <linux/cred.h>
+#include <linux/falloc.h>
+#include <linux/file.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/slab.h>
+#include <linux/uio.h>
+#include <linux/virtio_byteorder.h>
+
+#include "blk.h"
+
+/*
+ * What became of a request once parsed: the backend has it and it
+ * completes later, or it is done and its status is reported now.
+ */
+struct blk_res {
+	bool submitted;
+	u8 status;			/* VIRTIO_BLK_S_*, unless submitted */
+	u32 written;			/* data bytes put into guest memory */
+};
+
+static struct blk_res blk_submitted(void)
+{
+	return (struct blk_res){ .submitted = true };
+}
+
+static struct blk_res blk_status(u8 status, u32 written)
+{
+	return (struct blk_res){ .status = status, .written = written };
+}
+
+/* ---- completions ------------------------------------------------------ */
+
+/* The request left the backend; may run in interrupt context. */
+static void blk_req_done(struct blk_req *req, long ret, bool wake_worker)
+{
+	struct blk_queue *q = req->q;
+	unsigned long flags;
+
+	req->ret = ret;
+	llist_add(&req->node, &q->done);
+	/*
+	 * Once inflight drops to zero the queue may stop, its worker go and
+	 * the device be freed: touch nothing after the unlock.
+	 */
+	spin_lock_irqsave(&q->lock, flags);
+	if (wake_worker)
+		vhx_work_queue(q->vq.worker, &q->done_work);
+	if (!--q->inflight)
+		wake_up(&q->drain);
+	spin_unlock_irqrestore(&q->lock, flags);
+}
+
+static void blk_rw_complete(struct kiocb *iocb, long ret)
+{
+	struct blk_req *req = container_of(iocb, struct blk_req, iocb);
+
+	if (req->frozen)
+		kiocb_end_write(iocb);
+	blk_req_done(req, ret, true);
+}
+
+/*
+ * Write the status byte, then queue the used entry; written counts the
+ * data bytes the device put into guest memory.  The status address came
+ * from the memory table when the request was taken; the table may have
+ * changed since.
+ */
+static int blk_finish(struct vhx_vq *vq, u16 head, u64 status, u8 val,
+		      u32 written)
+{
+	if (!vhx_mem_holds_uaddr(vq->ring.mem, status, 1) ||
+	    put_user(val, (u8 __user *)vhx_uptr(status)))
+		return -EFAULT;
+	return vhx_vq_add_used(vq, head, written + 1);
+}
+
+void blk_put_req(struct blk_queue *q, struct blk_req *req)
+{
+	kfree(req->segs);
+	req->segs = NULL;
+	req->next_free = q->free;
+	q->free = req;
+}
+
+static struct blk_req *blk_get_req(struct blk_queue *q, struct vhx_chain *c,
+				   u64 status, u32 type)
+{
+	struct blk_req *req = q->free;
+
+	q->free = req->next_free;
+	req->head = c->head;
+	req->status = status;
+	req->type = type;
+	req->len = 0;
+	req->write = false;
+	req->frozen = false;
+	return req;
+}
+
+static int blk_finish_req(struct vhx_vq *vq, struct blk_req *req)
+{
+	bool ok = req->ret >= 0 && (size_t)req->ret == req->len;
+	u32 written = 0;
+
+	if (!req->write && req->ret > 0)
+		written = req->ret;
+	return blk_finish(vq, req->head, req->status,
+			  ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, written);
+}
+
+/*
+ * Report completed requests; with report false they are only freed.
+ * Returns the first error met: the queue must stop, and a broken queue
+ * reports nothing more, so the requests after it are only freed.
+ */
+int blk_reap(struct blk_queue *q, bool report)
+{
+	struct llist_node *node = llist_del_all(&q->done);
+	struct vhx_vq *vq = &q->vq;
+	struct blk_req *req, *next;
+	int err = 0;
+
+	node = llist_reverse_order(node);
+	llist_for_each_entry_safe(req, next, node, node) {
+		if (report && !err && !vq->broken)
+			err = blk_finish_req(vq, req);
+		blk_put_req(q, req);
+	}
+	return err;
+}
+
+/* Report what completed and publish it; the queue stops if it cannot. */
+void blk_complete(struct blk_queue *q)
+{
+	struct vhx_vq *vq = &q->vq;
+	int ret = blk_reap(q, true);
+
+	if (ret) {
+		vhx_vq_fail(vq, ret, "cannot complete request");
+		return;
+	}
+	if (!vhx_vq_running(vq))
+		return;
+	ret = vhx_vq_flush_used(vq);
+	if (ret)
+		vhx_vq_fail(vq, ret, "cannot update used ring");
+}
+
+void blk_done_work(struct vhx_work *work)
+{
+	struct blk_queue *q = container_of(work, struct blk_queue, done_work);
+	struct vhx_vq *vq = &q->vq;
+
+	mutex_lock(&vq->mutex);
+	blk_complete(q);
+	if (vhx_vq_running(vq) && q->starved && q->free) {
+		q->starved = false;
+		vhx_vq_requeue(vq);
+	}
+	mutex_unlock(&vq->mutex);
+}
+
+/* ---- reads and writes ------------------------------------------------- */
+
+static void blk_get_inflight(struct blk_queue *q)
+{
+	spin_lock_irq(&q->lock);
+	q->inflight++;
+	spin_unlock_irq(&q->lock);
+}
+
+/*
+ * A write to a regular file holds the file system's freeze protection
+ * until it completes, as aio and io_uring do, so that a frozen file
+ * system has no vhx writes in flight.
+ */
+static ssize_t blk_call_iter(struct blk_req *req, struct iov_iter *iter)
+{
+	struct file *file = req->iocb.ki_filp;
+	ssize_t ret;
+
+	if (!req->write)
+		return file->f_op->read_iter(&req->iocb, iter);
+	req->frozen = S_ISREG(file_inode(file)->i_mode);
+	if (req->frozen)
+		kiocb_start_write(&req->iocb);
+	ret = file->f_op->write_iter(&req->iocb, iter);
+	if (ret != -EIOCBQUEUED && req->frozen) {
+		kiocb_end_write(&req->iocb);
+		req->frozen = false;
+	}
+	return ret;
+}
+
+/* Hand a request to the backend; it completes through blk_req_done(). */
+static void blk_submit(struct blk_queue *q, struct blk_req *req,
+		       struct iov_iter *iter, loff_t pos)
+{
+	struct vhx_blk *b = vq_to_blk(&q->vq);
+	struct kiocb *iocb = &req->iocb;
+	struct iov_iter saved = *iter;
+	ssize_t ret;
+
+	init_sync_kiocb(iocb, b->be.file);
+	iocb->ki_pos = pos;
+	if (req->write)
+		iocb->ki_flags |= IOCB_WRITE;
+	/* Sectors are addressed: never append, whatever the fd says. */
+	iocb->ki_flags &= ~IOCB_APPEND;
+	if (b->be.direct)
+		iocb->ki_flags |= IOCB_DIRECT;
+	/* Without FLUSH negotiated the guest expects a write-through disk. */
+	if (req->write && !(q->vq.features & BIT_ULL(VIRTIO_BLK_F_FLUSH)))
+		iocb->ki_flags |= IOCB_DSYNC;
+	iocb->ki_complete = blk_rw_complete;
+	blk_get_inflight(q);
+	ret = blk_call_iter(req, iter);
+	if (ret == -EIOCBQUEUED)
+		return;
+	/*
+	 * Direct I/O refuses buffers the device cannot DMA to; guests may
+	 * use any alignment they like, so go through the page cache.
+	 */
+	if (ret == -EINVAL && (iocb->ki_flags & IOCB_DIRECT)) {
+		*iter = saved;
+		iocb->ki_flags &= ~IOCB_DIRECT;
+		iocb->ki_pos = pos;
+		ret = blk_call_iter(req, iter);
+		if (ret == -EIOCBQUEUED)
+			return;
+	}
+	blk_req_done(req, ret, false);
+}
+
+static bool blk_range_ok(struct vhx_blk *b, u64 sector, u64 nsect)
+{
+	return sector <= b->be.capacity && nsect <= b->be.capacity - sector;
+}
+
+/*
+ * The owner's RLIMIT_FSIZE, as its own write() would see it (the worker
+ * runs with the limits of the kernel, not of the owner).
+ */
+static bool blk_fsize_ok(struct vhx_blk *b, loff_t pos, size_t len)
+{
+	if (!S_ISREG(file_inode(b->be.file)->i_mode) ||
+	    b->dev.fsize_limit == RLIM_INFINITY)
+		return true;
+	return pos < b->dev.fsize_limit && len <= b->dev.fsize_limit - pos;
+}
+
+static struct blk_res blk_rw(struct blk_queue *q, struct vhx_chain *c,
+			     struct iov_iter *out, u64 sector, bool write,
+			     u64 status)
+{
+	struct vhx_vq *vq = &q->vq;
+	struct vhx_blk *b = vq_to_blk(vq);
+	struct iov_iter data;
+	struct blk_req *req;
+	size_t len;
+
+	if (write) {
+		data = *out;
+	} else {
+		iov_iter_init(&data, ITER_DEST, vq->iov + c->out, c->in,
+			      c->in_len - 1);
+	}
+	len = iov_iter_count(&data);
+	if ((write && blk_read_only(b, vq->features)) ||
+	    len % SECTOR_SIZE || len > MAX_RW_COUNT ||
+	    !blk_range_ok(b, sector, len >> SECTOR_SHIFT) ||
+	    (write && !blk_fsize_ok(b, sector << SECTOR_SHIFT, len)))
+		return blk_status(VIRTIO_BLK_S_IOERR, 0);
+
+	req = blk_get_req(q, c, status, write ? VIRTIO_BLK_T_OUT :
+			  VIRTIO_BLK_T_IN);
+	req->len = len;
+	req->write = write;
+	blk_submit(q, req, &data, sector << SECTOR_SHIFT);
+	return blk_submitted();
+}
+
+/* ---- flush, get-id, discard, write-zeroes ----------------------------- */
+
+static struct blk_res blk_get_id(struct vhx_blk *b, struct vhx_vq *vq,
+				 struct vhx_chain *c)
+{
+	u8 serial[VHX_BLK_SERIAL_LEN];
+	size_t len = min_t(u64, c->in_len - 1, sizeof(serial));
+	struct iov_iter in;
+
+	spin_lock(&b->serial_lock);
+	memcpy(serial, b->serial, sizeof(serial));
+	spin_unlock(&b->serial_lock);
+	iov_iter_init(&in, ITER_DEST, vq->iov + c->out, c->in, len);
+	if (copy_to_iter(serial, len, &in) != len)
+		return blk_status(VIRTIO_BLK_S_IOERR, 0);
+	return blk_status(VIRTIO_BLK_S_OK, len);
+}
+
+/*
+ * Write zeroes the slow way, for files whose fs cannot zero a range.  The
+ * kiocb is ours, so an fd opened O_APPEND cannot turn this into appends.
+ */
+static int blk_write_zero_pages(struct file *file, loff_t pos, u64 len)
+{
+	struct bio_vec bv[16];
+	struct iov_iter iter;
+	struct kiocb kiocb;
+	unsigned int i;
+	ssize_t ret;
+
+	for (i = 0; i < ARRAY_SIZE(bv); i++) {
+		bv[i].bv_page = ZERO_PAGE(0);
+		bv[i].bv_offset = 0;
+		bv[i].bv_len = PAGE_SIZE;
+	}
+	while (len) {
+		size_t n = min_t(u64, len, ARRAY_SIZE(bv) * PAGE_SIZE);
+
+		iov_iter_bvec(&iter, ITER_SOURCE, bv, DIV_ROUND_UP(n, PAGE_SIZE),
+			      n);
+		init_sync_kiocb(&kiocb, file);
+		kiocb.ki_pos = pos;
+		kiocb.ki_flags &= ~IOCB_APPEND;
+		kiocb.ki_flags |= IOCB_WRITE;
+		file_start_write(file);
+		ret = file->f_op->write_iter(&kiocb, &iter);
+		file_end_write(file);
+		if (ret <= 0)
+			return ret ? ret : -EIO;
+		pos += ret;
+		len -= ret;
+		cond_resched();
+	}
+	return 0;
+}
+
+static int blk_zero_range(struct file *file, loff_t pos, u64 len, bool unmap)
+{
+	int ret = -EOPNOTSUPP;
+
+	/* A punched hole reads back as zeroes in files and block devices. */
+	if (unmap)
+		ret = vfs_fallocate(file, FALLOC_FL_PUNCH_HOLE |
+				    FALLOC_FL_KEEP_SIZE, pos, len);
+	if (ret == -EOPNOTSUPP)
+		ret = vfs_fallocate(file, FALLOC_FL_ZERO_RANGE |
+				    FALLOC_FL_KEEP_SIZE, pos, len);
+	if (ret == -EOPNOTSUPP)
+		ret = blk_write_zero_pages(file, pos, len);
+	return ret;
+}
+
+/*
+ * A real discard on block devices that have one.  Cached pages of the
+ * range go first, under the lock that keeps new ones out; pages someone
+ * holds (a mounted file system's metadata, say) make it fail rather than
+ * be torn away.  A device another holder opened exclusively is left
+ * alone: discard is only a hint.
+ */
+static int blk_discard_bdev(struct file *file, loff_t pos, u64 len)
+{
+	struct block_device *bdev = I_BDEV(file->f_mapping->host);
+	struct address_space *mapping = file->f_mapping;
+	void *holder = READ_ONCE(bdev->bd_holder);
+	int ret;
+
+	if (!bdev_max_discard_sectors(bdev) || (holder && holder != file))
+		return 0;
+	filemap_invalidate_lock(mapping);
+	ret = filemap_write_and_wait_range(mapping, pos, pos + len - 1);
+	if (!ret)
+		ret = invalidate_inode_pages2_range(mapping, pos >> PAGE_SHIFT,
+						    (pos + len - 1) >> PAGE_SHIFT);
+	if (!ret)
+		ret = blkdev_issue_discard(bdev, pos >> SECTOR_SHIFT,
+					   len >> SECTOR_SHIFT, GFP_KERNEL);
+	filemap_invalidate_unlock(mapping);
+	return ret == -EOPNOTSUPP ? 0 : ret;
+}
+
+static int blk_discard(struct file *file, loff_t pos, u64 len)
+{
+	int ret;
+
+	if (S_ISBLK(file_inode(file)->i_mode))
+		return blk_discard_bdev(file, pos, len);
+	ret = vfs_fallocate(file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			    pos, len);
+	/* Discard is a hint: a backend that cannot deallocate ignores it. */
+	return ret == -EOPNOTSUPP ? 0 : ret;
+}
+
+static u8 blk_check_segment(struct vhx_blk *b,
+			    const struct virtio_blk_discard_write_zeroes *s,
+			    bool discard)
+{
+	u32 flags = le32_to_cpu(s->flags);
+	u32 nsect = le32_to_cpu(s->num_sectors);
+
+	if (flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)
+		return VIRTIO_BLK_S_UNSUPP;
+	if (discard && flags)
+		return VIRTIO_BLK_S_UNSUPP;
+	if (nsect > VHX_BLK_DWZ_SECTORS ||
+	    !blk_range_ok(b, le64_to_cpu(s->sector), nsect))
+		return VIRTIO_BLK_S_IOERR;
+	return VIRTIO_BLK_S_OK;
+}
+
+/*
+ * Copy and check a DISCARD or WRITE_ZEROES payload; every segment is
+ * checked before any runs.  Returns a status, OK with req->segs set.
+ */
+static u8 blk_dwz_parse(struct vhx_blk *b, struct vhx_vq *vq,
+			struct iov_iter *out, struct blk_req *req)
+{
+	bool discard = req->type == VIRTIO_BLK_T_DISCARD;
+	size_t len = iov_iter_count(out);
+	unsigned int n = len / sizeof(*req->segs), i;
+	u64 feature = discard ? BIT_ULL(VIRTIO_BLK_F_DISCARD) :
+			BIT_ULL(VIRTIO_BLK_F_WRITE_ZEROES);
+	u8 status;
+
+	if (!(vq->features & feature))
+		return VIRTIO_BLK_S_UNSUPP;
+	if (blk_read_only(b, vq->features))
+		return VIRTIO_BLK_S_IOERR;
+	if (!n || n > VHX_BLK_DWZ_SEGS || len % sizeof(*req->segs))
+		return VIRTIO_BLK_S_IOERR;
+	req->segs = kmalloc(len, GFP_KERNEL_ACCOUNT);
+	if (!req->segs)
+		return VIRTIO_BLK_S_IOERR;
+	req->nsegs = n;
+	if (copy_from_iter(req->segs, len, out) != len)
+		return VIRTIO_BLK_S_IOERR;
+	for (i = 0; i < n; i++) {
+		status = blk_check_segment(b, &req->segs[i], discard);
+		if (status != VIRTIO_BLK_S_OK)
+			return status;
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+/* One segment, a chunk at a time; a stopping queue cuts it short. */
+static int blk_dwz_segment(struct blk_req *req, struct file *file,
+			   const struct virtio_blk_discard_write_zeroes *s)
+{
+	bool unmap = le32_to_cpu(s->flags) & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
+	loff_t pos = le64_to_cpu(s->sector) << SECTOR_SHIFT;
+	u64 len = (u64)le32_to_cpu(s->num_sectors) << SECTOR_SHIFT;
+	u64 chunk;
+	int ret;
+
+	while (len) {
+		if (READ_ONCE(req->q->cancel))
+			return -EINTR;
+		chunk = min_t(u64, len, VHX_BLK_DWZ_CHUNK);
+		if (req->type == VIRTIO_BLK_T_DISCARD)
+			ret = blk_discard(file, pos, chunk);
+		else
+			ret = blk_zero_range(file, pos, chunk, unmap);
+		if (ret)
+			return ret;
+		pos += chunk;
+		len -= chunk;
+		cond_resched();
+	}
+	return 0;
+}
+
+/*
+ * Without FLUSH negotiated the guest expects what completed to be stable,
+ * zeroed and discarded ranges too.
+ */
+static int blk_dwz(struct blk_req *req, struct file *file, bool sync)
+{
+	const struct virtio_blk_discard_write_zeroes *s;
+	unsigned int i;
+	loff_t pos;
+	int ret;
+
+	for (i = 0; i < req->nsegs; i++) {
+		s = &req->segs[i];
+		ret = blk_dwz_segment(req, file, s);
+		if (!ret && sync && s->num_sectors) {
+			pos = le64_to_cpu(s->sector) << SECTOR_SHIFT;
+			ret = vfs_fsync_range(file, pos, pos - 1 +
+					      ((u64)le32_to_cpu(s->num_sectors) <<
+					       SECTOR_SHIFT), 1);
+		}
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Flush, discard and write-zeroes, on vhx_blk_wq. */
+void blk_slow_work(struct work_struct *work)
+{
+	struct blk_req *req = container_of(work, struct blk_req, work);
+	struct vhx_blk *b = vq_to_blk(&req->q->vq);
+	struct file *file = b->be.file;
+	const struct cred *old_cred;
+	int ret;
+
+	old_cred = override_creds(b->dev.cred);
+	if (req->type == VIRTIO_BLK_T_FLUSH)
+		ret = vfs_fsync(file, 0);
+	else
+		ret = blk_dwz(req, file, req->sync);
+	revert_creds(old_cred);
+	blk_req_done(req, ret, true);
+}
+
+/* Hand a flush, discard or write-zeroes to the workqueue, or refuse it. */
+static struct blk_res blk_slow(struct blk_queue *q, struct vhx_chain *c,
+			       struct iov_iter *out, u32 type, u64 status)
+{
+	struct vhx_blk *b = vq_to_blk(&q->vq);
+	struct blk_req *req = blk_get_req(q, c, status, type);
+	u8 ret = VIRTIO_BLK_S_OK;
+
+	req->sync = !(q->vq.features & BIT_ULL(VIRTIO_BLK_F_FLUSH));
+	if (type != VIRTIO_BLK_T_FLUSH)
+		ret = blk_dwz_parse(b, &q->vq, out, req);
+	if (ret != VIRTIO_BLK_S_OK) {
+		blk_put_req(q, req);
+		return blk_status(ret, 0);
+	}
+	blk_get_inflight(q);
+	queue_work(vhx_blk_wq, &req->work);
+	return blk_submitted();
+}
+
+/* ---- the request loop ------------------------------------------------- */
+
+/* The status byte is the last byte the request lets the device write. */
+static u64 blk_status_addr(const struct iovec *iov, u32 n)
+{
+	while (n--) {
+		if (iov[n].iov_len)
+			return (u64)(uintptr_t)iov[n].iov_base +
+			       iov[n].iov_len - 1;
+	}
+	return 0;
+}
+
+/* Parse a request and submit it, or say what to report now. */
+static struct blk_res blk_dispatch(struct blk_queue *q, struct vhx_chain *c,
+				   u64 status)
+{
+	struct vhx_vq *vq = &q->vq;
+	struct virtio_blk_outhdr hdr;
+	struct iov_iter out;
+	u64 sector;
+	u32 type;
+
+	iov_iter_init(&out, ITER_SOURCE, vq->iov, c->out, c->out_len);
+	if (copy_from_iter(&hdr, sizeof(hdr), &out) != sizeof(hdr))
+		return blk_status(VIRTIO_BLK_S_IOERR, 0);
+	/* vhx serves little-endian rings only (see ring_access.h). */
+	sector = __virtio64_to_cpu(true, hdr.sector);
+	type = __virtio32_to_cpu(true, hdr.type);
+
+	switch (type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		return blk_rw(q, c, &out, sector, type == VIRTIO_BLK_T_OUT,
+			      status);
+	case VIRTIO_BLK_T_FLUSH:
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		return blk_slow(q, c, &out, type, status);
+	case VIRTIO_BLK_T_GET_ID:
+		return blk_get_id(vq_to_blk(vq), vq, c);
+	}
+	return blk_status(VIRTIO_BLK_S_UNSUPP, 0);
+}
+
+/* Take one request; returns < 0, with why, when the queue must stop. */
+static int blk_request(struct blk_queue *q, struct vhx_chain *c,
+		       const char **why)
+{
+	struct vhx_vq *vq = &q->vq;
+	struct blk_res res;
+	u64 status;
+
+	status = blk_status_addr(vq->iov + c->out, c->in);
+	if (!c->in_len || !status) {
+		/* Nowhere to say what happened: the driver is broken. */
+		*why = "request without status byte";
+		return -EINVAL;
+	}
+	res = blk_dispatch(q, c, status);
+	if (res.submitted)
+		return 0;
+	*why = "cannot complete request";
+	return blk_finish(vq, c->head, status, res.status, res.written);
+}
+
+void handle_blk(struct vhx_vq *vq)
+{
+	struct blk_queue *q = blk_queue(vq);
+	const char *why = NULL;
+	struct vhx_chain c;
+	u32 reqs = 0;
+	int ret;
+
+	ret = vhx_ring_notify_off(&vq->ring);
+	if (ret) {
+		vhx_vq_fail(vq, ret, "cannot write used flags");
+		return;
+	}
+	do {
+		/*
+		 * Out of requests: take back the completed ones, or wait for
+		 * blk_done_work() to requeue us when the next completes.
+		 */
+		ret = q->free ? 0 : blk_reap(q, true);
+		if (ret) {
+			why = "cannot complete request";
+			break;
+		}
+		if (!q->free) {
+			q->starved = true;
+			break;
+		}
+		ret = vhx_vq_get(vq, &c, 0);
+		if (ret < 0) {
+			why = "bad request chain";
+			break;
+		}
+		if (!ret) {
+			ret = vhx_vq_rearm(vq);
+			if (ret > 0)
+				continue;
+			why = "cannot enable notification";
+			break;
+		}
+		ret = blk_request(q, &c, &why);
+		if (ret)
+			break;
+	} while (!vhx_vq_exceeds_weight(vq, ++reqs, 0));
+	if (ret < 0)
+		vhx_vq_fail(vq, ret, why);
+	blk_complete(q);
+}
