@@ -2,7 +2,7 @@
 /*
  * vhx-blk: virtio-blk queues served from a regular file or a block device.
  * This file is the device: its ioctls, its backend and the lifecycle of
- * its queues, each with its own worker; requests are in blk_req.c.
+ * its queues, each with its own worker; requests are in vhx_blk_req.c.
  *
  * A queue is stopped only after every request it submitted has completed,
  * so the backend file and the request pool outlive all I/O.
@@ -36,7 +36,7 @@ struct workqueue_struct *vhx_blk_wq;
 
 /* ---- queue lifecycle -------------------------------------------------- */
 
-static void blk_free_pool(struct blk_queue *q)
+static void vhx_blk_free_pool(struct vhx_blk_queue *q)
 {
 	/* A request still at the backend would complete into freed memory. */
 	WARN_ON_ONCE(q->inflight || !llist_empty(&q->done));
@@ -51,7 +51,7 @@ static void blk_free_pool(struct blk_queue *q)
  * Everything about starting a queue that can fail, before any queue runs:
  * the request pool, the worker, the ring.  vq->mutex held.
  */
-static int blk_prepare_queue(struct blk_queue *q)
+static int vhx_blk_prepare_queue(struct vhx_blk_queue *q)
 {
 	struct vhx_vq *vq = &q->vq;
 	unsigned int n = min_t(u32, vq->ring.num, VHX_BLK_MAX_INFLIGHT), i;
@@ -64,12 +64,12 @@ static int blk_prepare_queue(struct blk_queue *q)
 	q->free = NULL;
 	for (i = 0; i < n; i++) {
 		q->reqs[i].q = q;
-		INIT_WORK(&q->reqs[i].work, blk_slow_work);
-		blk_put_req(q, &q->reqs[i]);
+		INIT_WORK(&q->reqs[i].work, vhx_blk_slow_work);
+		vhx_blk_put_req(q, &q->reqs[i]);
 	}
 	ret = vhx_vq_prepare(vq);
 	if (ret)
-		blk_free_pool(q);
+		vhx_blk_free_pool(q);
 	return ret;
 }
 
@@ -78,7 +78,7 @@ static int blk_prepare_queue(struct blk_queue *q)
  * them if we can still reach guest memory (the owner itself stops us),
  * and drop them otherwise (the owner is gone).  vq->mutex held.
  */
-static void blk_drain_queue(struct blk_queue *q)
+static void vhx_blk_drain_queue(struct vhx_blk_queue *q)
 {
 	struct vhx_vq *vq = &q->vq;
 
@@ -89,47 +89,47 @@ static void blk_drain_queue(struct blk_queue *q)
 	wait_event_lock_irq(q->drain, !q->inflight, q->lock);
 	spin_unlock_irq(&q->lock);
 	if (current->mm && current->mm == vq->dev->mm && vhx_vq_running(vq))
-		blk_complete(q);
+		vhx_blk_complete(q);
 	else
-		blk_reap(q, false);
-	blk_free_pool(q);
+		vhx_blk_reap(q, false);
+	vhx_blk_free_pool(q);
 }
 
 /* The core's stop_vq: a new backend, a reset or a close. */
-static void blk_stop_vq(struct vhx_vq *vq)
+static void vhx_blk_stop_vq(struct vhx_vq *vq)
 {
-	blk_drain_queue(blk_queue(vq));
+	vhx_blk_drain_queue(vq_to_blk_queue(vq));
 }
 
-static bool blk_configured(struct vhx_vq *vq)
+static bool vhx_blk_configured(struct vhx_vq *vq)
 {
 	return vq->addr_set && vq->ring.num;
 }
 
 /* Call fn on each configured queue, under its mutex, until one fails. */
-static int blk_each_configured(struct vhx_blk *b,
-			       int (*fn)(struct blk_queue *q))
+static int vhx_blk_each_configured(struct vhx_blk *b,
+				   int (*fn)(struct vhx_blk_queue *q))
 {
 	unsigned int i;
 	int ret = 0;
 
 	for (i = 0; i < ARRAY_SIZE(b->queues) && !ret; i++) {
-		struct blk_queue *q = &b->queues[i];
+		struct vhx_blk_queue *q = &b->queues[i];
 
 		vhx_vq_lock(&q->vq);
-		if (blk_configured(&q->vq))
+		if (vhx_blk_configured(&q->vq))
 			ret = fn(q);
 		mutex_unlock(&q->vq.mutex);
 	}
 	return ret;
 }
 
-static int blk_check_queue(struct blk_queue *q)
+static int vhx_blk_check_queue(struct vhx_blk_queue *q)
 {
 	return vhx_vq_prepare(&q->vq);
 }
 
-static int blk_run_queue(struct blk_queue *q)
+static int vhx_blk_run_queue(struct vhx_blk_queue *q)
 {
 	return vhx_vq_start(&q->vq);
 }
@@ -138,9 +138,9 @@ static int blk_run_queue(struct blk_queue *q)
  * Can every configured queue start?  Asked before the old backend stops,
  * so that a call bound to fail changes nothing.
  */
-static int blk_check_all(struct vhx_blk *b)
+static int vhx_blk_check_all(struct vhx_blk *b)
 {
-	return blk_each_configured(b, blk_check_queue);
+	return vhx_blk_each_configured(b, vhx_blk_check_queue);
 }
 
 /*
@@ -148,16 +148,16 @@ static int blk_check_all(struct vhx_blk *b)
  * the first one runs, so a queue that cannot start fails the call before
  * any request was taken.  On failure the caller stops them all again.
  */
-static int blk_start_all(struct vhx_blk *b)
+static int vhx_blk_start_all(struct vhx_blk *b)
 {
-	int ret = blk_each_configured(b, blk_prepare_queue);
+	int ret = vhx_blk_each_configured(b, vhx_blk_prepare_queue);
 
-	return ret ? ret : blk_each_configured(b, blk_run_queue);
+	return ret ? ret : vhx_blk_each_configured(b, vhx_blk_run_queue);
 }
 
 /* ---- backend ---------------------------------------------------------- */
 
-static int blk_probe(struct file *file, struct blk_backend *be)
+static int vhx_blk_probe(struct file *file, struct vhx_blk_backend *be)
 {
 	struct inode *inode = file->f_mapping->host;
 	umode_t mode = file_inode(file)->i_mode;
@@ -190,7 +190,7 @@ static int blk_probe(struct file *file, struct blk_backend *be)
 }
 
 /* No request may use the backend file any more: no queue has a pool. */
-static void blk_assert_stopped(struct vhx_blk *b)
+static void vhx_blk_assert_stopped(struct vhx_blk *b)
 {
 	unsigned int i;
 
@@ -198,9 +198,9 @@ static void blk_assert_stopped(struct vhx_blk *b)
 		WARN_ON_ONCE(b->queues[i].reqs);
 }
 
-static long blk_set_backend(struct vhx_blk *b, int __user *argp)
+static long vhx_blk_set_backend(struct vhx_blk *b, int __user *argp)
 {
-	struct blk_backend be = {};
+	struct vhx_blk_backend be = {};
 	struct file *file = NULL, *old;
 	int fd, ret;
 
@@ -214,20 +214,20 @@ static long blk_set_backend(struct vhx_blk *b, int __user *argp)
 		file = fget(fd);
 		if (!file)
 			return -EBADF;
-		ret = blk_probe(file, &be);
+		ret = vhx_blk_probe(file, &be);
 		if (!ret)
-			ret = blk_check_all(b);
+			ret = vhx_blk_check_all(b);
 		if (ret) {
 			fput(file);
 			return ret;
 		}
 	}
 	vhx_dev_stop_vqs(&b->dev);
-	blk_assert_stopped(b);
+	vhx_blk_assert_stopped(b);
 	old = b->be.file;
 	b->be = be;
 	if (file) {
-		ret = blk_start_all(b);
+		ret = vhx_blk_start_all(b);
 		if (ret) {
 			vhx_dev_stop_vqs(&b->dev);
 			memset(&b->be, 0, sizeof(b->be));
@@ -240,17 +240,17 @@ static long blk_set_backend(struct vhx_blk *b, int __user *argp)
 }
 
 /* The core's reset: every queue stopped, the owner gone. */
-static void blk_reset(struct vhx_dev *d)
+static void vhx_blk_reset(struct vhx_dev *d)
 {
-	struct vhx_blk *b = blk_from_dev(d);
+	struct vhx_blk *b = vhx_blk_from_dev(d);
 
-	blk_assert_stopped(b);
+	vhx_blk_assert_stopped(b);
 	if (b->be.file)
 		fput(b->be.file);
 	memset(&b->be, 0, sizeof(b->be));
 }
 
-static long blk_get_config(struct vhx_blk *b, void __user *argp)
+static long vhx_blk_get_config(struct vhx_blk *b, void __user *argp)
 {
 	struct vhx_blk_config cfg;
 
@@ -260,7 +260,7 @@ static long blk_get_config(struct vhx_blk *b, void __user *argp)
 	cfg.blk_size = b->be.blk_size ? b->be.blk_size : SECTOR_SIZE;
 	cfg.seg_max = VHX_BLK_SEG_MAX;
 	cfg.num_queues = VHX_BLK_MAX_QUEUES;
-	cfg.ro = blk_read_only(b, b->dev.features);
+	cfg.ro = vhx_blk_read_only(b, b->dev.features);
 	cfg.max_discard_sectors = VHX_BLK_DWZ_SECTORS;
 	cfg.max_write_zeroes_sectors = VHX_BLK_DWZ_SECTORS;
 	cfg.max_discard_seg = VHX_BLK_DWZ_SEGS;
@@ -272,7 +272,7 @@ static long blk_get_config(struct vhx_blk *b, void __user *argp)
 	return copy_to_user(argp, &cfg, sizeof(cfg)) ? -EFAULT : 0;
 }
 
-static long blk_set_serial(struct vhx_blk *b, void __user *argp)
+static long vhx_blk_set_serial(struct vhx_blk *b, void __user *argp)
 {
 	u8 serial[VHX_BLK_SERIAL_LEN];
 
@@ -286,26 +286,26 @@ static long blk_set_serial(struct vhx_blk *b, void __user *argp)
 
 /* ---- the misc device -------------------------------------------------- */
 
-static long blk_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
+static long vhx_blk_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 {
-	struct vhx_blk *b = blk_from_dev(f->private_data);
+	struct vhx_blk *b = vhx_blk_from_dev(f->private_data);
 	void __user *argp = (void __user *)arg;
 	long ret;
 
 	mutex_lock(&b->dev.mutex);
 	switch (cmd) {
 	case VHX_BLK_SET_BACKEND:
-		ret = blk_set_backend(b, argp);
+		ret = vhx_blk_set_backend(b, argp);
 		break;
 	case VHX_BLK_GET_CONFIG:
 		ret = vhx_dev_check_owner(&b->dev);
 		if (!ret)
-			ret = blk_get_config(b, argp);
+			ret = vhx_blk_get_config(b, argp);
 		break;
 	case VHX_BLK_SET_SERIAL:
 		ret = vhx_dev_check_owner(&b->dev);
 		if (!ret)
-			ret = blk_set_serial(b, argp);
+			ret = vhx_blk_set_serial(b, argp);
 		break;
 	default:
 		ret = vhx_dev_ioctl(&b->dev, cmd, argp);
@@ -315,22 +315,22 @@ static long blk_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 }
 
 /* The core's release: the device is closed and its backend dropped. */
-static void blk_release(struct vhx_dev *d)
+static void vhx_blk_release(struct vhx_dev *d)
 {
-	struct vhx_blk *b = blk_from_dev(d);
+	struct vhx_blk *b = vhx_blk_from_dev(d);
 
 	WARN_ON_ONCE(b->be.file);
 	kfree(d->vqs);
 	kvfree(b);
 }
 
-static const struct vhx_dev_ops blk_ops = {
-	.stop_vq	= blk_stop_vq,
-	.reset		= blk_reset,
-	.release	= blk_release,
+static const struct vhx_dev_ops vhx_blk_ops = {
+	.stop_vq	= vhx_blk_stop_vq,
+	.reset		= vhx_blk_reset,
+	.release	= vhx_blk_release,
 };
 
-static int blk_open(struct inode *inode, struct file *f)
+static int vhx_blk_open(struct inode *inode, struct file *f)
 {
 	struct vhx_vq **vqs;
 	struct vhx_blk *b;
@@ -343,17 +343,17 @@ static int blk_open(struct inode *inode, struct file *f)
 	if (!b || !vqs)
 		goto fail;
 	for (i = 0; i < VHX_BLK_MAX_QUEUES; i++) {
-		struct blk_queue *q = &b->queues[i];
+		struct vhx_blk_queue *q = &b->queues[i];
 
 		init_llist_head(&q->done);
-		vhx_work_init(&q->done_work, blk_done_work);
+		vhx_work_init(&q->done_work, vhx_blk_done_work);
 		spin_lock_init(&q->lock);
 		init_waitqueue_head(&q->drain);
 		q->vq.handle = handle_blk;
 		vqs[i] = &q->vq;
 	}
 	ret = vhx_dev_init(&b->dev, vqs, VHX_BLK_MAX_QUEUES, "blk",
-			   VHX_BLK_FEATURES, &blk_ops);
+			   VHX_BLK_FEATURES, &vhx_blk_ops);
 	if (ret)
 		goto fail;
 	b->dev.worker_per_vq = true;
@@ -368,9 +368,9 @@ fail:
 
 static const struct file_operations vhx_blk_fops = {
 	.owner		= THIS_MODULE,
-	.open		= blk_open,
+	.open		= vhx_blk_open,
 	.release	= vhx_dev_release,
-	.unlocked_ioctl	= blk_ioctl,
+	.unlocked_ioctl	= vhx_blk_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.llseek		= noop_llseek,
 };

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * vhx-blk's insides, shared by the device (blk.c) and its requests
- * (blk_req.c).
+ * (vhx_blk_req.c).
  */
 #ifndef VHX_BLK_H
 #define VHX_BLK_H
@@ -33,15 +33,15 @@
 /* Runs flush, discard and write-zeroes for every device. */
 extern struct workqueue_struct *vhx_blk_wq;
 
-struct blk_queue;
+struct vhx_blk_queue;
 
 /* One request at the backend. */
-struct blk_req {
+struct vhx_blk_req {
 	struct kiocb iocb;		/* reads and writes */
 	struct work_struct work;	/* flush, discard, write-zeroes */
 	struct llist_node node;		/* on the done list */
-	struct blk_req *next_free;
-	struct blk_queue *q;
+	struct vhx_blk_req *next_free;
+	struct vhx_blk_queue *q;
 	u64 status;			/* user address of the status byte */
 	size_t len;			/* data bytes the request names */
 	long ret;			/* the backend's result */
@@ -54,10 +54,10 @@ struct blk_req {
 	bool sync;			/* FLUSH not acked: sync what it zeroed */
 };
 
-struct blk_queue {
+struct vhx_blk_queue {
 	struct vhx_vq vq;
-	struct blk_req *reqs;		/* pool, allocated when the queue starts */
-	struct blk_req *free;
+	struct vhx_blk_req *reqs;	/* pool, allocated when the queue starts */
+	struct vhx_blk_req *free;
 	bool starved;			/* stopped taking requests: pool empty */
 	bool cancel;			/* stopping: cut long operations short */
 	struct llist_head done;		/* completed, not yet reported */
@@ -67,7 +67,7 @@ struct blk_queue {
 	wait_queue_head_t drain;	/* woken when inflight drops to 0 */
 };
 
-struct blk_backend {
+struct vhx_blk_backend {
 	struct file *file;
 	u64 capacity;			/* in 512-byte sectors */
 	u32 blk_size;
@@ -77,37 +77,37 @@ struct blk_backend {
 
 struct vhx_blk {
 	struct vhx_dev dev;
-	struct blk_queue queues[VHX_BLK_MAX_QUEUES];
-	struct blk_backend be;		/* changed only with every queue stopped */
+	struct vhx_blk_queue queues[VHX_BLK_MAX_QUEUES];
+	struct vhx_blk_backend be;	/* changed only with every queue stopped */
 	spinlock_t serial_lock;
 	u8 serial[VHX_BLK_SERIAL_LEN];	/* empty unless the VMM sets one */
 };
 
-static inline struct vhx_blk *blk_from_dev(struct vhx_dev *d)
+static inline struct vhx_blk *vhx_blk_from_dev(struct vhx_dev *d)
 {
 	return container_of(d, struct vhx_blk, dev);
 }
 
 static inline struct vhx_blk *vq_to_blk(struct vhx_vq *vq)
 {
-	return blk_from_dev(vq->dev);
+	return vhx_blk_from_dev(vq->dev);
 }
 
-static inline struct blk_queue *blk_queue(struct vhx_vq *vq)
+static inline struct vhx_blk_queue *vq_to_blk_queue(struct vhx_vq *vq)
 {
-	return container_of(vq, struct blk_queue, vq);
+	return container_of(vq, struct vhx_blk_queue, vq);
 }
 
-static inline bool blk_read_only(struct vhx_blk *b, u64 features)
+static inline bool vhx_blk_read_only(struct vhx_blk *b, u64 features)
 {
 	return b->be.ro || (features & BIT_ULL(VIRTIO_BLK_F_RO));
 }
 
-void blk_put_req(struct blk_queue *q, struct blk_req *req);
-int blk_reap(struct blk_queue *q, bool report);
-void blk_complete(struct blk_queue *q);
-void blk_done_work(struct vhx_work *work);
-void blk_slow_work(struct work_struct *work);
+void vhx_blk_put_req(struct vhx_blk_queue *q, struct vhx_blk_req *req);
+int vhx_blk_reap(struct vhx_blk_queue *q, bool report);
+void vhx_blk_complete(struct vhx_blk_queue *q);
+void vhx_blk_done_work(struct vhx_work *work);
+void vhx_blk_slow_work(struct work_struct *work);
 void handle_blk(struct vhx_vq *vq);
 
 #endif /* VHX_BLK_H */

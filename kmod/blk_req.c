@@ -33,28 +33,29 @@
  * What became of a request once parsed: the backend has it and it
  * completes later, or it is done and its status is reported now.
  */
-struct blk_res {
+struct vhx_blk_res {
 	bool submitted;
 	u8 status;			/* VIRTIO_BLK_S_*, unless submitted */
 	u32 written;			/* data bytes put into guest memory */
 };
 
-static struct blk_res blk_submitted(void)
+static struct vhx_blk_res vhx_blk_submitted(void)
 {
-	return (struct blk_res){ .submitted = true };
+	return (struct vhx_blk_res){ .submitted = true };
 }
 
-static struct blk_res blk_status(u8 status, u32 written)
+static struct vhx_blk_res vhx_blk_status(u8 status, u32 written)
 {
-	return (struct blk_res){ .status = status, .written = written };
+	return (struct vhx_blk_res){ .status = status, .written = written };
 }
 
 /* ---- completions ------------------------------------------------------ */
 
 /* The request left the backend; may run in interrupt context. */
-static void blk_req_done(struct blk_req *req, long ret, bool wake_worker)
+static void vhx_blk_req_done(struct vhx_blk_req *req, long ret,
+			     bool wake_worker)
 {
-	struct blk_queue *q = req->q;
+	struct vhx_blk_queue *q = req->q;
 	unsigned long flags;
 
 	req->ret = ret;
@@ -71,13 +72,13 @@ static void blk_req_done(struct blk_req *req, long ret, bool wake_worker)
 	spin_unlock_irqrestore(&q->lock, flags);
 }
 
-static void blk_rw_complete(struct kiocb *iocb, long ret)
+static void vhx_blk_rw_complete(struct kiocb *iocb, long ret)
 {
-	struct blk_req *req = container_of(iocb, struct blk_req, iocb);
+	struct vhx_blk_req *req = container_of(iocb, struct vhx_blk_req, iocb);
 
 	if (req->frozen)
 		kiocb_end_write(iocb);
-	blk_req_done(req, ret, true);
+	vhx_blk_req_done(req, ret, true);
 }
 
 /*
@@ -86,8 +87,8 @@ static void blk_rw_complete(struct kiocb *iocb, long ret)
  * from the memory table when the request was taken; the table may have
  * changed since.
  */
-static int blk_finish(struct vhx_vq *vq, u16 head, u64 status, u8 val,
-		      u32 written)
+static int vhx_blk_finish(struct vhx_vq *vq, u16 head, u64 status, u8 val,
+			  u32 written)
 {
 	if (!vhx_mem_holds_uaddr(vq->ring.mem, status, 1) ||
 	    put_user(val, (u8 __user *)vhx_uptr(status)))
@@ -95,7 +96,7 @@ static int blk_finish(struct vhx_vq *vq, u16 head, u64 status, u8 val,
 	return vhx_vq_add_used(vq, head, written + 1);
 }
 
-void blk_put_req(struct blk_queue *q, struct blk_req *req)
+void vhx_blk_put_req(struct vhx_blk_queue *q, struct vhx_blk_req *req)
 {
 	kfree(req->segs);
 	req->segs = NULL;
@@ -103,10 +104,11 @@ void blk_put_req(struct blk_queue *q, struct blk_req *req)
 	q->free = req;
 }
 
-static struct blk_req *blk_get_req(struct blk_queue *q, struct vhx_chain *c,
-				   u64 status, u32 type)
+static struct vhx_blk_req *vhx_blk_get_req(struct vhx_blk_queue *q,
+					   struct vhx_chain *c, u64 status,
+					   u32 type)
 {
-	struct blk_req *req = q->free;
+	struct vhx_blk_req *req = q->free;
 
 	q->free = req->next_free;
 	req->head = c->head;
@@ -118,15 +120,16 @@ static struct blk_req *blk_get_req(struct blk_queue *q, struct vhx_chain *c,
 	return req;
 }
 
-static int blk_finish_req(struct vhx_vq *vq, struct blk_req *req)
+static int vhx_blk_finish_req(struct vhx_vq *vq, struct vhx_blk_req *req)
 {
 	bool ok = req->ret >= 0 && (size_t)req->ret == req->len;
 	u32 written = 0;
 
 	if (!req->write && req->ret > 0)
 		written = req->ret;
-	return blk_finish(vq, req->head, req->status,
-			  ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, written);
+	return vhx_blk_finish(vq, req->head, req->status,
+			      ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR,
+			      written);
 }
 
 /*
@@ -134,27 +137,27 @@ static int blk_finish_req(struct vhx_vq *vq, struct blk_req *req)
  * Returns the first error met: the queue must stop, and a broken queue
  * reports nothing more, so the requests after it are only freed.
  */
-int blk_reap(struct blk_queue *q, bool report)
+int vhx_blk_reap(struct vhx_blk_queue *q, bool report)
 {
 	struct llist_node *node = llist_del_all(&q->done);
 	struct vhx_vq *vq = &q->vq;
-	struct blk_req *req, *next;
+	struct vhx_blk_req *req, *next;
 	int err = 0;
 
 	node = llist_reverse_order(node);
 	llist_for_each_entry_safe(req, next, node, node) {
 		if (report && !err && !vq->broken)
-			err = blk_finish_req(vq, req);
-		blk_put_req(q, req);
+			err = vhx_blk_finish_req(vq, req);
+		vhx_blk_put_req(q, req);
 	}
 	return err;
 }
 
 /* Report what completed and publish it; the queue stops if it cannot. */
-void blk_complete(struct blk_queue *q)
+void vhx_blk_complete(struct vhx_blk_queue *q)
 {
 	struct vhx_vq *vq = &q->vq;
-	int ret = blk_reap(q, true);
+	int ret = vhx_blk_reap(q, true);
 
 	if (ret) {
 		vhx_vq_fail(vq, ret, "cannot complete request");
@@ -167,13 +170,14 @@ void blk_complete(struct blk_queue *q)
 		vhx_vq_fail(vq, ret, "cannot update used ring");
 }
 
-void blk_done_work(struct vhx_work *work)
+void vhx_blk_done_work(struct vhx_work *work)
 {
-	struct blk_queue *q = container_of(work, struct blk_queue, done_work);
+	struct vhx_blk_queue *q =
+		container_of(work, struct vhx_blk_queue, done_work);
 	struct vhx_vq *vq = &q->vq;
 
 	mutex_lock(&vq->mutex);
-	blk_complete(q);
+	vhx_blk_complete(q);
 	if (vhx_vq_running(vq) && q->starved && q->free) {
 		q->starved = false;
 		vhx_vq_requeue(vq);
@@ -183,7 +187,7 @@ void blk_done_work(struct vhx_work *work)
 
 /* ---- reads and writes ------------------------------------------------- */
 
-static void blk_get_inflight(struct blk_queue *q)
+static void vhx_blk_get_inflight(struct vhx_blk_queue *q)
 {
 	spin_lock_irq(&q->lock);
 	q->inflight++;
@@ -195,7 +199,7 @@ static void blk_get_inflight(struct blk_queue *q)
  * until it completes, as aio and io_uring do, so that a frozen file
  * system has no vhx writes in flight.
  */
-static ssize_t blk_call_iter(struct blk_req *req, struct iov_iter *iter)
+static ssize_t vhx_blk_call_iter(struct vhx_blk_req *req, struct iov_iter *iter)
 {
 	struct file *file = req->iocb.ki_filp;
 	ssize_t ret;
@@ -213,9 +217,9 @@ static ssize_t blk_call_iter(struct blk_req *req, struct iov_iter *iter)
 	return ret;
 }
 
-/* Hand a request to the backend; it completes through blk_req_done(). */
-static void blk_submit(struct blk_queue *q, struct blk_req *req,
-		       struct iov_iter *iter, loff_t pos)
+/* Hand a request to the backend; it completes through vhx_blk_req_done(). */
+static void vhx_blk_submit(struct vhx_blk_queue *q, struct vhx_blk_req *req,
+			   struct iov_iter *iter, loff_t pos)
 {
 	struct vhx_blk *b = vq_to_blk(&q->vq);
 	struct kiocb *iocb = &req->iocb;
@@ -233,9 +237,9 @@ static void blk_submit(struct blk_queue *q, struct blk_req *req,
 	/* Without FLUSH negotiated the guest expects a write-through disk. */
 	if (req->write && !(q->vq.features & BIT_ULL(VIRTIO_BLK_F_FLUSH)))
 		iocb->ki_flags |= IOCB_DSYNC;
-	iocb->ki_complete = blk_rw_complete;
-	blk_get_inflight(q);
-	ret = blk_call_iter(req, iter);
+	iocb->ki_complete = vhx_blk_rw_complete;
+	vhx_blk_get_inflight(q);
+	ret = vhx_blk_call_iter(req, iter);
 	if (ret == -EIOCBQUEUED)
 		return;
 	/*
@@ -246,14 +250,14 @@ static void blk_submit(struct blk_queue *q, struct blk_req *req,
 		*iter = saved;
 		iocb->ki_flags &= ~IOCB_DIRECT;
 		iocb->ki_pos = pos;
-		ret = blk_call_iter(req, iter);
+		ret = vhx_blk_call_iter(req, iter);
 		if (ret == -EIOCBQUEUED)
 			return;
 	}
-	blk_req_done(req, ret, false);
+	vhx_blk_req_done(req, ret, false);
 }
 
-static bool blk_range_ok(struct vhx_blk *b, u64 sector, u64 nsect)
+static bool vhx_blk_range_ok(struct vhx_blk *b, u64 sector, u64 nsect)
 {
 	return sector <= b->be.capacity && nsect <= b->be.capacity - sector;
 }
@@ -262,7 +266,7 @@ static bool blk_range_ok(struct vhx_blk *b, u64 sector, u64 nsect)
  * The owner's RLIMIT_FSIZE, as its own write() would see it (the worker
  * runs with the limits of the kernel, not of the owner).
  */
-static bool blk_fsize_ok(struct vhx_blk *b, loff_t pos, size_t len)
+static bool vhx_blk_fsize_ok(struct vhx_blk *b, loff_t pos, size_t len)
 {
 	if (!S_ISREG(file_inode(b->be.file)->i_mode) ||
 	    b->dev.fsize_limit == RLIM_INFINITY)
@@ -270,14 +274,14 @@ static bool blk_fsize_ok(struct vhx_blk *b, loff_t pos, size_t len)
 	return pos < b->dev.fsize_limit && len <= b->dev.fsize_limit - pos;
 }
 
-static struct blk_res blk_rw(struct blk_queue *q, struct vhx_chain *c,
-			     struct iov_iter *out, u64 sector, bool write,
-			     u64 status)
+static struct vhx_blk_res vhx_blk_rw(struct vhx_blk_queue *q,
+				     struct vhx_chain *c, struct iov_iter *out,
+				     u64 sector, bool write, u64 status)
 {
 	struct vhx_vq *vq = &q->vq;
 	struct vhx_blk *b = vq_to_blk(vq);
 	struct iov_iter data;
-	struct blk_req *req;
+	struct vhx_blk_req *req;
 	size_t len;
 
 	if (write) {
@@ -287,24 +291,24 @@ static struct blk_res blk_rw(struct blk_queue *q, struct vhx_chain *c,
 			      c->in_len - 1);
 	}
 	len = iov_iter_count(&data);
-	if ((write && blk_read_only(b, vq->features)) ||
+	if ((write && vhx_blk_read_only(b, vq->features)) ||
 	    len % SECTOR_SIZE || len > MAX_RW_COUNT ||
-	    !blk_range_ok(b, sector, len >> SECTOR_SHIFT) ||
-	    (write && !blk_fsize_ok(b, sector << SECTOR_SHIFT, len)))
-		return blk_status(VIRTIO_BLK_S_IOERR, 0);
+	    !vhx_blk_range_ok(b, sector, len >> SECTOR_SHIFT) ||
+	    (write && !vhx_blk_fsize_ok(b, sector << SECTOR_SHIFT, len)))
+		return vhx_blk_status(VIRTIO_BLK_S_IOERR, 0);
 
-	req = blk_get_req(q, c, status, write ? VIRTIO_BLK_T_OUT :
-			  VIRTIO_BLK_T_IN);
+	req = vhx_blk_get_req(q, c, status, write ? VIRTIO_BLK_T_OUT :
+			      VIRTIO_BLK_T_IN);
 	req->len = len;
 	req->write = write;
-	blk_submit(q, req, &data, sector << SECTOR_SHIFT);
-	return blk_submitted();
+	vhx_blk_submit(q, req, &data, sector << SECTOR_SHIFT);
+	return vhx_blk_submitted();
 }
 
 /* ---- flush, get-id, discard, write-zeroes ----------------------------- */
 
-static struct blk_res blk_get_id(struct vhx_blk *b, struct vhx_vq *vq,
-				 struct vhx_chain *c)
+static struct vhx_blk_res vhx_blk_get_id(struct vhx_blk *b, struct vhx_vq *vq,
+					 struct vhx_chain *c)
 {
 	u8 serial[VHX_BLK_SERIAL_LEN];
 	size_t len = min_t(u64, c->in_len - 1, sizeof(serial));
@@ -315,15 +319,15 @@ static struct blk_res blk_get_id(struct vhx_blk *b, struct vhx_vq *vq,
 	spin_unlock(&b->serial_lock);
 	iov_iter_init(&in, ITER_DEST, vq->iov + c->out, c->in, len);
 	if (copy_to_iter(serial, len, &in) != len)
-		return blk_status(VIRTIO_BLK_S_IOERR, 0);
-	return blk_status(VIRTIO_BLK_S_OK, len);
+		return vhx_blk_status(VIRTIO_BLK_S_IOERR, 0);
+	return vhx_blk_status(VIRTIO_BLK_S_OK, len);
 }
 
 /*
  * Write zeroes the slow way, for files whose fs cannot zero a range.  The
  * kiocb is ours, so an fd opened O_APPEND cannot turn this into appends.
  */
-static int blk_write_zero_pages(struct file *file, loff_t pos, u64 len)
+static int vhx_blk_write_zero_pages(struct file *file, loff_t pos, u64 len)
 {
 	struct bio_vec bv[16];
 	struct iov_iter iter;
@@ -357,7 +361,8 @@ static int blk_write_zero_pages(struct file *file, loff_t pos, u64 len)
 	return 0;
 }
 
-static int blk_zero_range(struct file *file, loff_t pos, u64 len, bool unmap)
+static int vhx_blk_zero_range(struct file *file, loff_t pos, u64 len,
+			      bool unmap)
 {
 	int ret = -EOPNOTSUPP;
 
@@ -369,7 +374,7 @@ static int blk_zero_range(struct file *file, loff_t pos, u64 len, bool unmap)
 		ret = vfs_fallocate(file, FALLOC_FL_ZERO_RANGE |
 				    FALLOC_FL_KEEP_SIZE, pos, len);
 	if (ret == -EOPNOTSUPP)
-		ret = blk_write_zero_pages(file, pos, len);
+		ret = vhx_blk_write_zero_pages(file, pos, len);
 	return ret;
 }
 
@@ -380,7 +385,7 @@ static int blk_zero_range(struct file *file, loff_t pos, u64 len, bool unmap)
  * be torn away.  A device another holder opened exclusively is left
  * alone: discard is only a hint.
  */
-static int blk_discard_bdev(struct file *file, loff_t pos, u64 len)
+static int vhx_blk_discard_bdev(struct file *file, loff_t pos, u64 len)
 {
 	struct block_device *bdev = I_BDEV(file->f_mapping->host);
 	struct address_space *mapping = file->f_mapping;
@@ -401,21 +406,21 @@ static int blk_discard_bdev(struct file *file, loff_t pos, u64 len)
 	return ret == -EOPNOTSUPP ? 0 : ret;
 }
 
-static int blk_discard(struct file *file, loff_t pos, u64 len)
+static int vhx_blk_discard(struct file *file, loff_t pos, u64 len)
 {
 	int ret;
 
 	if (S_ISBLK(file_inode(file)->i_mode))
-		return blk_discard_bdev(file, pos, len);
+		return vhx_blk_discard_bdev(file, pos, len);
 	ret = vfs_fallocate(file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			    pos, len);
 	/* Discard is a hint: a backend that cannot deallocate ignores it. */
 	return ret == -EOPNOTSUPP ? 0 : ret;
 }
 
-static u8 blk_check_segment(struct vhx_blk *b,
-			    const struct virtio_blk_discard_write_zeroes *s,
-			    bool discard)
+static u8 vhx_blk_check_segment(struct vhx_blk *b,
+				const struct virtio_blk_discard_write_zeroes *s,
+				bool discard)
 {
 	u32 flags = le32_to_cpu(s->flags);
 	u32 nsect = le32_to_cpu(s->num_sectors);
@@ -425,7 +430,7 @@ static u8 blk_check_segment(struct vhx_blk *b,
 	if (discard && flags)
 		return VIRTIO_BLK_S_UNSUPP;
 	if (nsect > VHX_BLK_DWZ_SECTORS ||
-	    !blk_range_ok(b, le64_to_cpu(s->sector), nsect))
+	    !vhx_blk_range_ok(b, le64_to_cpu(s->sector), nsect))
 		return VIRTIO_BLK_S_IOERR;
 	return VIRTIO_BLK_S_OK;
 }
@@ -434,8 +439,8 @@ static u8 blk_check_segment(struct vhx_blk *b,
  * Copy and check a DISCARD or WRITE_ZEROES payload; every segment is
  * checked before any runs.  Returns a status, OK with req->segs set.
  */
-static u8 blk_dwz_parse(struct vhx_blk *b, struct vhx_vq *vq,
-			struct iov_iter *out, struct blk_req *req)
+static u8 vhx_blk_dwz_parse(struct vhx_blk *b, struct vhx_vq *vq,
+			    struct iov_iter *out, struct vhx_blk_req *req)
 {
 	bool discard = req->type == VIRTIO_BLK_T_DISCARD;
 	size_t len = iov_iter_count(out);
@@ -446,7 +451,7 @@ static u8 blk_dwz_parse(struct vhx_blk *b, struct vhx_vq *vq,
 
 	if (!(vq->features & feature))
 		return VIRTIO_BLK_S_UNSUPP;
-	if (blk_read_only(b, vq->features))
+	if (vhx_blk_read_only(b, vq->features))
 		return VIRTIO_BLK_S_IOERR;
 	if (!n || n > VHX_BLK_DWZ_SEGS || len % sizeof(*req->segs))
 		return VIRTIO_BLK_S_IOERR;
@@ -457,7 +462,7 @@ static u8 blk_dwz_parse(struct vhx_blk *b, struct vhx_vq *vq,
 	if (copy_from_iter(req->segs, len, out) != len)
 		return VIRTIO_BLK_S_IOERR;
 	for (i = 0; i < n; i++) {
-		status = blk_check_segment(b, &req->segs[i], discard);
+		status = vhx_blk_check_segment(b, &req->segs[i], discard);
 		if (status != VIRTIO_BLK_S_OK)
 			return status;
 	}
@@ -465,8 +470,8 @@ static u8 blk_dwz_parse(struct vhx_blk *b, struct vhx_vq *vq,
 }
 
 /* One segment, a chunk at a time; a stopping queue cuts it short. */
-static int blk_dwz_segment(struct blk_req *req, struct file *file,
-			   const struct virtio_blk_discard_write_zeroes *s)
+static int vhx_blk_dwz_segment(struct vhx_blk_req *req, struct file *file,
+			       const struct virtio_blk_discard_write_zeroes *s)
 {
 	bool unmap = le32_to_cpu(s->flags) & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
 	loff_t pos = le64_to_cpu(s->sector) << SECTOR_SHIFT;
@@ -479,9 +484,9 @@ static int blk_dwz_segment(struct blk_req *req, struct file *file,
 			return -EINTR;
 		chunk = min_t(u64, len, VHX_BLK_DWZ_CHUNK);
 		if (req->type == VIRTIO_BLK_T_DISCARD)
-			ret = blk_discard(file, pos, chunk);
+			ret = vhx_blk_discard(file, pos, chunk);
 		else
-			ret = blk_zero_range(file, pos, chunk, unmap);
+			ret = vhx_blk_zero_range(file, pos, chunk, unmap);
 		if (ret)
 			return ret;
 		pos += chunk;
@@ -495,7 +500,7 @@ static int blk_dwz_segment(struct blk_req *req, struct file *file,
  * Without FLUSH negotiated the guest expects what completed to be stable,
  * zeroed and discarded ranges too.
  */
-static int blk_dwz(struct blk_req *req, struct file *file, bool sync)
+static int vhx_blk_dwz(struct vhx_blk_req *req, struct file *file, bool sync)
 {
 	const struct virtio_blk_discard_write_zeroes *s;
 	unsigned int i;
@@ -504,7 +509,7 @@ static int blk_dwz(struct blk_req *req, struct file *file, bool sync)
 
 	for (i = 0; i < req->nsegs; i++) {
 		s = &req->segs[i];
-		ret = blk_dwz_segment(req, file, s);
+		ret = vhx_blk_dwz_segment(req, file, s);
 		if (!ret && sync && s->num_sectors) {
 			pos = le64_to_cpu(s->sector) << SECTOR_SHIFT;
 			ret = vfs_fsync_range(file, pos, pos - 1 +
@@ -518,9 +523,9 @@ static int blk_dwz(struct blk_req *req, struct file *file, bool sync)
 }
 
 /* Flush, discard and write-zeroes, on vhx_blk_wq. */
-void blk_slow_work(struct work_struct *work)
+void vhx_blk_slow_work(struct work_struct *work)
 {
-	struct blk_req *req = container_of(work, struct blk_req, work);
+	struct vhx_blk_req *req = container_of(work, struct vhx_blk_req, work);
 	struct vhx_blk *b = vq_to_blk(&req->q->vq);
 	struct file *file = b->be.file;
 	const struct cred *old_cred;
@@ -530,35 +535,37 @@ void blk_slow_work(struct work_struct *work)
 	if (req->type == VIRTIO_BLK_T_FLUSH)
 		ret = vfs_fsync(file, 0);
 	else
-		ret = blk_dwz(req, file, req->sync);
+		ret = vhx_blk_dwz(req, file, req->sync);
 	revert_creds(old_cred);
-	blk_req_done(req, ret, true);
+	vhx_blk_req_done(req, ret, true);
 }
 
 /* Hand a flush, discard or write-zeroes to the workqueue, or refuse it. */
-static struct blk_res blk_slow(struct blk_queue *q, struct vhx_chain *c,
-			       struct iov_iter *out, u32 type, u64 status)
+static struct vhx_blk_res vhx_blk_slow(struct vhx_blk_queue *q,
+				       struct vhx_chain *c,
+				       struct iov_iter *out, u32 type,
+				       u64 status)
 {
 	struct vhx_blk *b = vq_to_blk(&q->vq);
-	struct blk_req *req = blk_get_req(q, c, status, type);
+	struct vhx_blk_req *req = vhx_blk_get_req(q, c, status, type);
 	u8 ret = VIRTIO_BLK_S_OK;
 
 	req->sync = !(q->vq.features & BIT_ULL(VIRTIO_BLK_F_FLUSH));
 	if (type != VIRTIO_BLK_T_FLUSH)
-		ret = blk_dwz_parse(b, &q->vq, out, req);
+		ret = vhx_blk_dwz_parse(b, &q->vq, out, req);
 	if (ret != VIRTIO_BLK_S_OK) {
-		blk_put_req(q, req);
-		return blk_status(ret, 0);
+		vhx_blk_put_req(q, req);
+		return vhx_blk_status(ret, 0);
 	}
-	blk_get_inflight(q);
+	vhx_blk_get_inflight(q);
 	queue_work(vhx_blk_wq, &req->work);
-	return blk_submitted();
+	return vhx_blk_submitted();
 }
 
 /* ---- the request loop ------------------------------------------------- */
 
 /* The status byte is the last byte the request lets the device write. */
-static u64 blk_status_addr(const struct iovec *iov, u32 n)
+static u64 vhx_blk_status_addr(const struct iovec *iov, u32 n)
 {
 	while (n--) {
 		if (iov[n].iov_len)
@@ -569,8 +576,8 @@ static u64 blk_status_addr(const struct iovec *iov, u32 n)
 }
 
 /* Parse a request and submit it, or say what to report now. */
-static struct blk_res blk_dispatch(struct blk_queue *q, struct vhx_chain *c,
-				   u64 status)
+static struct vhx_blk_res vhx_blk_dispatch(struct vhx_blk_queue *q,
+					   struct vhx_chain *c, u64 status)
 {
 	struct vhx_vq *vq = &q->vq;
 	struct virtio_blk_outhdr hdr;
@@ -580,7 +587,7 @@ static struct blk_res blk_dispatch(struct blk_queue *q, struct vhx_chain *c,
 
 	iov_iter_init(&out, ITER_SOURCE, vq->iov, c->out, c->out_len);
 	if (copy_from_iter(&hdr, sizeof(hdr), &out) != sizeof(hdr))
-		return blk_status(VIRTIO_BLK_S_IOERR, 0);
+		return vhx_blk_status(VIRTIO_BLK_S_IOERR, 0);
 	/* vhx serves little-endian rings only (see ring_access.h). */
 	sector = __virtio64_to_cpu(true, hdr.sector);
 	type = __virtio32_to_cpu(true, hdr.type);
@@ -588,42 +595,42 @@ static struct blk_res blk_dispatch(struct blk_queue *q, struct vhx_chain *c,
 	switch (type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
-		return blk_rw(q, c, &out, sector, type == VIRTIO_BLK_T_OUT,
-			      status);
+		return vhx_blk_rw(q, c, &out, sector, type == VIRTIO_BLK_T_OUT,
+				  status);
 	case VIRTIO_BLK_T_FLUSH:
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		return blk_slow(q, c, &out, type, status);
+		return vhx_blk_slow(q, c, &out, type, status);
 	case VIRTIO_BLK_T_GET_ID:
-		return blk_get_id(vq_to_blk(vq), vq, c);
+		return vhx_blk_get_id(vq_to_blk(vq), vq, c);
 	}
-	return blk_status(VIRTIO_BLK_S_UNSUPP, 0);
+	return vhx_blk_status(VIRTIO_BLK_S_UNSUPP, 0);
 }
 
 /* Take one request; returns < 0, with why, when the queue must stop. */
-static int blk_request(struct blk_queue *q, struct vhx_chain *c,
-		       const char **why)
+static int vhx_blk_request(struct vhx_blk_queue *q, struct vhx_chain *c,
+			   const char **why)
 {
 	struct vhx_vq *vq = &q->vq;
-	struct blk_res res;
+	struct vhx_blk_res res;
 	u64 status;
 
-	status = blk_status_addr(vq->iov + c->out, c->in);
+	status = vhx_blk_status_addr(vq->iov + c->out, c->in);
 	if (!c->in_len || !status) {
 		/* Nowhere to say what happened: the driver is broken. */
 		*why = "request without status byte";
 		return -EINVAL;
 	}
-	res = blk_dispatch(q, c, status);
+	res = vhx_blk_dispatch(q, c, status);
 	if (res.submitted)
 		return 0;
 	*why = "cannot complete request";
-	return blk_finish(vq, c->head, status, res.status, res.written);
+	return vhx_blk_finish(vq, c->head, status, res.status, res.written);
 }
 
 void handle_blk(struct vhx_vq *vq)
 {
-	struct blk_queue *q = blk_queue(vq);
+	struct vhx_blk_queue *q = vq_to_blk_queue(vq);
 	const char *why = NULL;
 	struct vhx_chain c;
 	u32 reqs = 0;
@@ -637,9 +644,9 @@ void handle_blk(struct vhx_vq *vq)
 	do {
 		/*
 		 * Out of requests: take back the completed ones, or wait for
-		 * blk_done_work() to requeue us when the next completes.
+		 * vhx_blk_done_work() to requeue us when the next completes.
 		 */
-		ret = q->free ? 0 : blk_reap(q, true);
+		ret = q->free ? 0 : vhx_blk_reap(q, true);
 		if (ret) {
 			why = "cannot complete request";
 			break;
@@ -660,11 +667,11 @@ void handle_blk(struct vhx_vq *vq)
 			why = "cannot enable notification";
 			break;
 		}
-		ret = blk_request(q, &c, &why);
+		ret = vhx_blk_request(q, &c, &why);
 		if (ret)
 			break;
 	} while (!vhx_vq_exceeds_weight(vq, ++reqs, 0));
 	if (ret < 0)
 		vhx_vq_fail(vq, ret, why);
-	blk_complete(q);
+	vhx_blk_complete(q);
 }

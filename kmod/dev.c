@@ -33,8 +33,8 @@ MODULE_PARM_DESC(busyloop_max_us,
 		 "Upper bound for VHOST_SET_VRING_BUSYLOOP_TIMEOUT, in us (default 10000)");
 
 /*
- * vqs points to the queues the device embeds in its own; it is the
- * device's to free, once vhx_dev_init() succeeded in its release op.
+ * vqs points to the queues the device embeds in its own.  Once this
+ * succeeded, the device frees that table in its release op.
  */
 int vhx_dev_init(struct vhx_dev *d, struct vhx_vq **vqs, unsigned int nvqs,
 		 const char *name, u64 offered, const struct vhx_dev_ops *ops)

@@ -80,12 +80,12 @@ struct vhx_net {
 	struct vhx_net_queue queues[VHX_NET_NQUEUES];
 };
 
-static struct vhx_net_queue *net_queue(struct vhx_vq *vq)
+static struct vhx_net_queue *vq_to_net_queue(struct vhx_vq *vq)
 {
 	return container_of(vq, struct vhx_net_queue, vq);
 }
 
-static struct vhx_net *net_from_dev(struct vhx_dev *d)
+static struct vhx_net *vhx_net_from_dev(struct vhx_dev *d)
 {
 	return container_of(d, struct vhx_net, dev);
 }
@@ -238,7 +238,7 @@ static bool tx_too_big(struct vhx_net_queue *q, struct vhx_chain *c)
 }
 
 /* Publish what the handler queued, even after it stopped the queue. */
-static void net_flush_used(struct vhx_vq *vq)
+static void vhx_net_flush_used(struct vhx_vq *vq)
 {
 	int ret = vhx_vq_flush_used(vq);
 
@@ -249,7 +249,7 @@ static void net_flush_used(struct vhx_vq *vq)
 /* Every pass counts towards the weight, the ones that find nothing too. */
 static void handle_tx(struct vhx_vq *vq)
 {
-	struct vhx_net_queue *q = net_queue(vq);
+	struct vhx_net_queue *q = vq_to_net_queue(vq);
 	const char *why = NULL;
 	struct vhx_chain c;
 	u64 bytes = 0;
@@ -293,7 +293,7 @@ static void handle_tx(struct vhx_vq *vq)
 	if (ret < 0)
 		vhx_vq_fail(vq, ret, why);
 	tx_batch_flush(q);
-	net_flush_used(vq);
+	vhx_net_flush_used(vq);
 }
 
 static int ptr_len(void *ptr)
@@ -354,8 +354,9 @@ static int rx_gather(struct vhx_vq *vq, struct vhx_net_queue *q, u64 need,
 			ret = -ENOBUFS;
 		else
 			ret = vhx_vq_get(vq, &c, *niov);
+		/* An RX buffer the device would have to read is a bad ring. */
 		if (ret > 0 && c.out)
-			ret = -EINVAL;	/* RX buffers are the device's to write */
+			ret = -EINVAL;
 		if (ret < 0)
 			return ret;
 		if (!ret) {
@@ -469,7 +470,7 @@ static int rx_packet(struct vhx_vq *vq, struct vhx_net_queue *q, u32 want,
  */
 static void handle_rx(struct vhx_vq *vq)
 {
-	struct vhx_net_queue *q = net_queue(vq);
+	struct vhx_net_queue *q = vq_to_net_queue(vq);
 	const char *why = NULL;
 	bool drained = false;
 	u32 want, pkts = 0;
@@ -503,15 +504,15 @@ static void handle_rx(struct vhx_vq *vq)
 	} while (!vhx_vq_exceeds_weight(vq, ++pkts, bytes));
 	if (ret < 0)
 		vhx_vq_fail(vq, ret, why);
-	net_flush_used(vq);
+	vhx_net_flush_used(vq);
 	if (drained && vhx_vq_running(vq))
 		vhx_poll_start(&q->poll, vq->worker, q->file);
 }
 
 /* Detach the tap from a queue; vq->mutex held.  Returns the file to put. */
-static struct file *net_detach(struct vhx_vq *vq)
+static struct file *vhx_net_detach(struct vhx_vq *vq)
 {
-	struct vhx_net_queue *q = net_queue(vq);
+	struct vhx_net_queue *q = vq_to_net_queue(vq);
 	struct file *file = q->file;
 
 	lockdep_assert_held(&vq->mutex);
@@ -525,9 +526,9 @@ static struct file *net_detach(struct vhx_vq *vq)
 	return file;
 }
 
-static void net_stop_vq(struct vhx_vq *vq)
+static void vhx_net_stop_vq(struct vhx_vq *vq)
 {
-	struct file *file = net_detach(vq);
+	struct file *file = vhx_net_detach(vq);
 
 	if (file)
 		fput(file);
@@ -556,10 +557,10 @@ static struct file *tap_lookup(int fd, struct socket **sock,
 	return ERR_PTR(-ENOTSOCK);
 }
 
-static int net_attach(struct vhx_vq *vq, struct file *file,
-		      struct socket *sock, struct ptr_ring *ring)
+static int vhx_net_attach(struct vhx_vq *vq, struct file *file,
+			  struct socket *sock, struct ptr_ring *ring)
 {
-	struct vhx_net_queue *q = net_queue(vq);
+	struct vhx_net_queue *q = vq_to_net_queue(vq);
 	int ret;
 
 	q->file = file;
@@ -568,11 +569,11 @@ static int net_attach(struct vhx_vq *vq, struct file *file,
 	/* RX: the first run arms the tap's poll once the tap is drained. */
 	ret = vhx_vq_start(vq);
 	if (ret)
-		net_detach(vq);
+		vhx_net_detach(vq);
 	return ret;
 }
 
-static long net_set_backend(struct vhx_net *n, void __user *argp)
+static long vhx_net_set_backend(struct vhx_net *n, void __user *argp)
 {
 	struct file *file = NULL, *old;
 	struct ptr_ring *ring = NULL;
@@ -596,9 +597,9 @@ static long net_set_backend(struct vhx_net *n, void __user *argp)
 			return PTR_ERR(file);
 	}
 	vhx_vq_lock(vq);
-	old = net_detach(vq);
+	old = vhx_net_detach(vq);
 	if (file) {
-		ret = net_attach(vq, file, sock, ring);
+		ret = vhx_net_attach(vq, file, sock, ring);
 		if (ret)
 			fput(file);
 	}
@@ -608,7 +609,7 @@ static long net_set_backend(struct vhx_net *n, void __user *argp)
 	return ret;
 }
 
-static void net_set_hlen(struct vhx_net *n, u64 features)
+static void vhx_net_set_hlen(struct vhx_net *n, u64 features)
 {
 	u32 hlen;
 	int i;
@@ -633,9 +634,9 @@ static void net_set_hlen(struct vhx_net *n, u64 features)
 }
 
 /* The core's reset: features are 0 again, and no header either way. */
-static void net_reset(struct vhx_dev *d)
+static void vhx_net_reset(struct vhx_dev *d)
 {
-	struct vhx_net *n = net_from_dev(d);
+	struct vhx_net *n = vhx_net_from_dev(d);
 	int i;
 
 	for (i = 0; i < VHX_NET_NQUEUES; i++) {
@@ -648,7 +649,7 @@ static void net_reset(struct vhx_dev *d)
 	}
 }
 
-static long net_set_features(struct vhx_net *n, u64 __user *argp)
+static long vhx_net_set_features(struct vhx_net *n, u64 __user *argp)
 {
 	u64 features;
 
@@ -656,23 +657,23 @@ static long net_set_features(struct vhx_net *n, u64 __user *argp)
 		return -EFAULT;
 	if (features & ~VHX_NET_FEATURES)
 		return -EOPNOTSUPP;
-	net_set_hlen(n, features);
+	vhx_net_set_hlen(n, features);
 	return vhx_dev_set_features(&n->dev, features);
 }
 
-static long net_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
+static long vhx_net_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 {
-	struct vhx_net *n = net_from_dev(f->private_data);
+	struct vhx_net *n = vhx_net_from_dev(f->private_data);
 	void __user *argp = (void __user *)arg;
 	long ret;
 
 	mutex_lock(&n->dev.mutex);
 	switch (cmd) {
 	case VHOST_NET_SET_BACKEND:
-		ret = net_set_backend(n, argp);
+		ret = vhx_net_set_backend(n, argp);
 		break;
 	case VHOST_SET_FEATURES:
-		ret = net_set_features(n, argp);
+		ret = vhx_net_set_features(n, argp);
 		break;
 	default:
 		ret = vhx_dev_ioctl(&n->dev, cmd, argp);
@@ -681,8 +682,8 @@ static long net_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 	return ret == -ENOIOCTLCMD ? -ENOTTY : ret;
 }
 
-/* Frees what net_open() allocated; n may be half set up. */
-static void net_free(struct vhx_net *n)
+/* Frees what vhx_net_open() allocated; n may be half set up. */
+static void vhx_net_free(struct vhx_net *n)
 {
 	struct vhx_net_queue *rx = &n->queues[VHX_NET_RX];
 	struct vhx_net_queue *tx = &n->queues[VHX_NET_TX];
@@ -696,23 +697,23 @@ static void net_free(struct vhx_net *n)
 }
 
 /* The core's release: the device is closed and every queue stopped. */
-static void net_release(struct vhx_dev *d)
+static void vhx_net_release(struct vhx_dev *d)
 {
-	struct vhx_net *n = net_from_dev(d);
+	struct vhx_net *n = vhx_net_from_dev(d);
 	int i;
 
 	for (i = 0; i < VHX_NET_NQUEUES; i++)
 		WARN_ON_ONCE(n->queues[i].file);
-	net_free(n);
+	vhx_net_free(n);
 }
 
-static const struct vhx_dev_ops net_ops = {
-	.stop_vq	= net_stop_vq,
-	.reset		= net_reset,
-	.release	= net_release,
+static const struct vhx_dev_ops vhx_net_ops = {
+	.stop_vq	= vhx_net_stop_vq,
+	.reset		= vhx_net_reset,
+	.release	= vhx_net_release,
 };
 
-static int net_alloc(struct vhx_net *n)
+static int vhx_net_alloc(struct vhx_net *n)
 {
 	struct vhx_net_queue *rx = &n->queues[VHX_NET_RX];
 	struct vhx_net_queue *tx = &n->queues[VHX_NET_TX];
@@ -725,7 +726,7 @@ static int net_alloc(struct vhx_net *n)
 	return rx->heads && rx->rxq && tx->xdp ? 0 : -ENOMEM;
 }
 
-static int net_open(struct inode *inode, struct file *f)
+static int vhx_net_open(struct inode *inode, struct file *f)
 {
 	struct vhx_net_queue *rx, *tx;
 	struct vhx_vq **vqs;
@@ -734,14 +735,14 @@ static int net_open(struct inode *inode, struct file *f)
 
 	n = kvzalloc(sizeof(*n), GFP_KERNEL_ACCOUNT);
 	vqs = kmalloc_array(VHX_NET_NQUEUES, sizeof(*vqs), GFP_KERNEL_ACCOUNT);
-	if (!n || !vqs || net_alloc(n))
+	if (!n || !vqs || vhx_net_alloc(n))
 		goto fail;
 	rx = &n->queues[VHX_NET_RX];
 	tx = &n->queues[VHX_NET_TX];
 	vqs[VHX_NET_RX] = &rx->vq;
 	vqs[VHX_NET_TX] = &tx->vq;
 	ret = vhx_dev_init(&n->dev, vqs, VHX_NET_NQUEUES, "net",
-			   VHX_NET_FEATURES, &net_ops);
+			   VHX_NET_FEATURES, &vhx_net_ops);
 	if (ret)
 		goto fail;
 	rx->vq.handle = handle_rx;
@@ -753,15 +754,15 @@ static int net_open(struct inode *inode, struct file *f)
 fail:
 	kfree(vqs);
 	if (n)
-		net_free(n);
+		vhx_net_free(n);
 	return ret;
 }
 
 static const struct file_operations vhx_net_fops = {
 	.owner		= THIS_MODULE,
-	.open		= net_open,
+	.open		= vhx_net_open,
 	.release	= vhx_dev_release,
-	.unlocked_ioctl	= net_ioctl,
+	.unlocked_ioctl	= vhx_net_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.llseek		= noop_llseek,
 };
