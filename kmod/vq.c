@@ -2,8 +2,9 @@
 /*
  * The vhx core's queues: running a queue's handler, starting and stopping
  * it, and what handlers use to take chains, publish used entries, call the
- * guest, re-enable kicks and stop a queue on bad input.  Everything here
- * runs with vq->mutex held (see dev.c for the locking).
+ * guest, re-enable kicks and stop a queue on bad input.  Those run with
+ * vq->mutex held, as does everything that starts or stops a queue (see
+ * dev.c for the locking).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
