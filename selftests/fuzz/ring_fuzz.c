@@ -3,7 +3,7 @@
  * libFuzzer harness for the split ring walker (kmod/ring.c), built for
  * userspace through ring_access.h.
  *
- * Each input decodes into a memory table of 1-64 regions (core.c's
+ * Each input decodes into a memory table of 1-64 regions (dev.c's
  * max_mem_regions default), a ring layout, feature bits, an iov limit,
  * then a sequence of operations: the guest's (write descriptors, publish
  * heads, scribble on the ring, change bytes under the device's reads) and
@@ -72,8 +72,8 @@
  * (a scratch ring.c, RING_C=) found from corpus/ in under a second each:
  * desc.len, next, avail->idx or the indirect table length read again
  * after the check, the region lookup off by one at a region's end or
- * skipping a region, read_gpa taking 5 pieces into its 4-entry array (a
- * descriptor over 5+ regions).  The lax build finds the first three
+ * skipping a region, the old read_gpa taking 5 pieces into its 4-entry
+ * array (a descriptor over 5+ regions; read_desc now takes up to 16).  The lax build finds the first three
  * through the mutations alone in 0.2-3.4 s; the harness before this mode
  * and the 64 regions found neither those nor the 5-piece one in 180 s.
  */
@@ -86,7 +86,7 @@
 
 #include "ring.h"
 
-/* One slot of guest memory per region at most: core.c's max_mem_regions. */
+/* One slot of guest memory per region at most: dev.c's max_mem_regions. */
 #define NSLOTS		64
 #define SLOT_SIZE	(64 * 1024)
 #define PAGE		4096
@@ -96,9 +96,9 @@
 #define MAX_ARMED	8
 /*
  * Most one operation reads: <= num descriptors in the ring, then
- * <= max(num, 1024) + 1 in an indirect table, each in <= 4 pieces.
+ * <= max(num, 1024) + 1 in an indirect table, each in <= 16 pieces.
  */
-#define LOG_READS	(8 * 4096 + 64)
+#define LOG_READS	(4096 + 16 * (4096 + 1) + 64)
 #define LOG_BYTES	(64 * 4096 + 1024)
 
 typedef unsigned __int128 u128;
@@ -593,13 +593,13 @@ static int ref_indirect(const struct vhx_desc *t, struct ref_chain *c,
 		return -1;
 	for (;;) {
 		unsigned char *p = (unsigned char *)&d;
-		struct iovec piece[4];
+		struct iovec piece[16];
 		u32 npieces = 0;
 
 		if (++steps > count)
 			return -1;
-		/* ring.c copies a descriptor in at most 4 pieces (read_gpa) */
-		if (ref_to_iov(&table.mem, base + 16 * (u64)i, 16, piece, 4,
+		/* A descriptor is copied in as many pieces as it has bytes. */
+		if (ref_to_iov(&table.mem, base + 16 * (u64)i, 16, piece, 16,
 			       &npieces))
 			return -1;
 		for (u32 k = 0; k < npieces; k++) {
