@@ -6,9 +6,16 @@
  * older kernels it is a kernel thread that lives until the last close.
  * Upstream vhost-net shows the same model on the same kernel, so both
  * devices must pass.
+ *
+ * The worker is made in the owner's image: a non-root owner's worker
+ * runs in its cgroup and, as a thread of the owner, with its uid, and
+ * counts in its RLIMIT_NPROC, so that SET_OWNER at the limit fails and
+ * leaves nothing behind.  A kernel-thread worker counts in no limit
+ * (kmod.md #15): there that case is an expected skip.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,10 +24,15 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
 #include "common.h"
+#include "leak.h"
+
+#define NOBODY	65534	/* uid and gid of the non-root owner */
 
 struct worker_thread {
 	int pid;		/* the thread group it belongs to */
@@ -241,9 +253,278 @@ static int worker_dies_with_owner(void)
 	return KT_PASS;
 }
 
+/* ---- a non-root owner ------------------------------------------------- */
+
+/*
+ * Become NOBODY with the device node already open (it is root's, 0600).
+ * The death signal goes with the old uid: set it again.
+ */
+static int become_nobody(void)
+{
+	KT_ASSERT(!setgroups(0, NULL) && !setresgid(NOBODY, NOBODY, NOBODY) &&
+		  !setresuid(NOBODY, NOBODY, NOBODY), "cannot become %d: %m",
+		  NOBODY);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	return KT_PASS;
+}
+
+/* The first number of /proc/@tid/status's @key line (real uid, gid). */
+static long task_status_id(int tid, const char *key)
+{
+	char path[64], buf[2048], *p;
+	long id = -1;
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", tid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return -1;
+	buf[len] = '\0';
+	p = strstr(buf, key);
+	if (p)
+		id = strtol(p + strlen(key), NULL, 10);
+	return id;
+}
+
+/*
+ * Tasks whose real uid is NOBODY: what RLIMIT_NPROC counts for a NOBODY
+ * process (threads and unreaped zombies included).
+ */
+static int nobody_tasks(void)
+{
+	struct dirent *p, *t;
+	char path[300];
+	DIR *proc, *task;
+	int n = 0;
+
+	proc = opendir("/proc");
+	if (!proc)
+		return -errno;
+	while ((p = readdir(proc))) {
+		if (p->d_name[0] < '1' || p->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/task", p->d_name);
+		task = opendir(path);
+		if (!task)
+			continue;
+		while ((t = readdir(task)))
+			if (t->d_name[0] != '.' &&
+			    task_status_id(atoi(t->d_name), "Uid:") == NOBODY)
+				n++;
+		closedir(task);
+	}
+	closedir(proc);
+	return n;
+}
+
+static int set_nproc(rlim_t soft)
+{
+	struct rlimit rl;
+
+	KT_ASSERT(!getrlimit(RLIMIT_NPROC, &rl), "getrlimit: %m");
+	rl.rlim_cur = soft;
+	KT_ASSERT(!setrlimit(RLIMIT_NPROC, &rl), "RLIMIT_NPROC %lu: %m",
+		  (unsigned long)soft);
+	return KT_PASS;
+}
+
+/* 0 if a fork succeeds (the child exits at once), else -errno. */
+static int try_fork(void)
+{
+	int pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (!pid)
+		_exit(0);
+	waitpid(pid, NULL, 0);
+	return 0;
+}
+
+/*
+ * Set the soft RLIMIT_NPROC to what NOBODY has, and check it: a fork
+ * fails there and succeeds with one more.  Returns the limit in *limit.
+ */
+static int nproc_at_limit(rlim_t *limit)
+{
+	int n = nobody_tasks(), ret;
+
+	KT_ASSERT(n > 0, "no task of uid %d, not even this one", NOBODY);
+	KT_RUN(set_nproc(n + 1));
+	ret = try_fork();
+	KT_ASSERT(!ret, "fork with RLIMIT_NPROC %d, %d tasks: %s", n + 1, n,
+		  strerror(-ret));
+	KT_RUN(set_nproc(n));
+	ret = try_fork();
+	KT_ASSERT(ret == -EAGAIN,
+		  "fork at RLIMIT_NPROC %d (%d tasks): got %s, want EAGAIN", n,
+		  n, ret ? strerror(-ret) : "success");
+	*limit = n;
+	return KT_PASS;
+}
+
+/*
+ * @owner's single worker: in @owner's cgroup, and, when it is a thread of
+ * the owner, with its real uid and gid; a kernel thread's are root's.
+ */
+static int check_worker_identity(int owner, struct worker_thread *w)
+{
+	char path[64], mine[256], its[256];
+	long uid, gid;
+	int n, fd;
+	ssize_t len;
+
+	n = find_workers(owner, w, 1);
+	KT_ASSERT(n == 1, "%d worker threads for owner %d, want 1", n, owner);
+	fd = open("/proc/self/cgroup", O_RDONLY);
+	len = fd < 0 ? -1 : read(fd, mine, sizeof(mine) - 1);
+	KT_ASSERT(len > 0, "/proc/self/cgroup: %m");
+	mine[len] = '\0';
+	close(fd);
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", w->tid);
+	fd = open(path, O_RDONLY);
+	len = fd < 0 ? -1 : read(fd, its, sizeof(its) - 1);
+	KT_ASSERT(len > 0, "%s: %m", path);
+	its[len] = '\0';
+	close(fd);
+	KT_ASSERT(!strcmp(mine, its), "worker %d in cgroup %s, owner in %s",
+		  w->tid, strtok(its, "\n"), strtok(mine, "\n"));
+	uid = task_status_id(w->tid, "Uid:");
+	gid = task_status_id(w->tid, "Gid:");
+	kt_diag("worker %d: thread group %d, uid %ld gid %ld, cgroup %s",
+		w->tid, w->pid, uid, gid, strtok(its, "\n"));
+	if (owner_thread_model()) {
+		KT_ASSERT(w->pid == owner, "worker %d is not a thread of %d",
+			  w->tid, owner);
+		KT_ASSERT(uid == NOBODY && gid == NOBODY,
+			  "worker %d runs as uid %ld gid %ld, owner as %d",
+			  w->tid, uid, gid, NOBODY);
+	} else {
+		KT_ASSERT(w->pid == w->tid && uid == 0 && gid == 0,
+			  "kernel-thread worker %d: thread group %d uid %ld",
+			  w->tid, w->pid, uid);
+	}
+	return KT_PASS;
+}
+
+/* In a memory cgroup of its own (leak_run), as NOBODY. */
+static int identity_work(struct leak_ctx *lc, void *arg)
+{
+	struct worker_thread w;
+	int fd;
+
+	(void)arg;
+	KT_OK(leak_point(lc, "baseline"));
+	fd = open(kt_dev, O_RDWR);
+	KT_ASSERT(fd >= 0, "open %s: %m", kt_dev);
+	KT_RUN(become_nobody());
+	KT_ASSERT(!ioctl(fd, VHOST_SET_OWNER, NULL), "SET_OWNER: %m");
+	KT_RUN(check_worker_identity(getpid(), &w));
+	close(fd);
+	KT_ASSERT(wait_workers(getpid(), 0) == 0, "worker outlived the fd");
+	return leak_point(lc, "device closed");
+}
+
+static int worker_identity(void)
+{
+	struct leak_opts o = {
+		.worker_prefix = kt_dev_is_vhx() ? "vhx-net-" : "vhost-",
+	};
+
+	return leak_run("worker_identity", identity_work, NULL, &o);
+}
+
+#define NPROC_TRIES	100
+
+/* At the limit: SET_OWNER fails, @tries times, and leaves nothing. */
+static int owner_refused(int fd, rlim_t limit, int tries)
+{
+	int i, err, n;
+
+	for (i = 0; i < tries; i++) {
+		err = ioctl(fd, VHOST_SET_OWNER, NULL) ? errno : 0;
+		KT_ASSERT(err, "SET_OWNER at RLIMIT_NPROC %lu succeeded (try %d)",
+			  (unsigned long)limit, i);
+		if (!i && kt_dev_is_vhx())
+			KT_ASSERT(err == EAGAIN,
+				  "SET_OWNER at the limit: %s, want EAGAIN",
+				  strerror(err));
+		else if (!i)
+			kt_diag("upstream: SET_OWNER at the limit: %s",
+				strerror(err));
+	}
+	n = find_workers(getpid(), NULL, 0);
+	KT_ASSERT(n == 0, "%d worker threads after SET_OWNER failed", n);
+	n = nobody_tasks();
+	KT_ASSERT(n == (int)limit, "%d tasks of uid %d after %d refused "
+		  "SET_OWNERs, %lu before", n, NOBODY, tries,
+		  (unsigned long)limit);
+	return KT_PASS;
+}
+
+static int nproc_work(struct leak_ctx *lc, void *arg)
+{
+	struct worker_thread w;
+	rlim_t limit;
+	int fd, ret;
+
+	(void)arg;
+	fd = open(kt_dev, O_RDWR);
+	KT_ASSERT(fd >= 0, "open %s: %m", kt_dev);
+	KT_RUN(become_nobody());
+	KT_RUN(nproc_at_limit(&limit));
+	kt_diag("uid %d at its RLIMIT_NPROC of %lu tasks", NOBODY,
+		(unsigned long)limit);
+	if (!owner_thread_model()) {
+		/* A kernel thread is not counted: ownership is granted. */
+		KT_OK(leak_point(lc, "baseline"));
+		KT_ASSERT(!ioctl(fd, VHOST_SET_OWNER, NULL),
+			  "SET_OWNER at the limit: %m, want a kernel thread");
+		KT_RUN(check_worker_identity(getpid(), &w));
+		close(fd);
+		KT_ASSERT(wait_workers(getpid(), 0) == 0,
+			  "worker outlived the fd");
+		KT_OK(leak_point(lc, "device closed"));
+		return kt_skip("kernel-thread workers (before 6.12) do not "
+			       "count in RLIMIT_NPROC: SET_OWNER at the limit "
+			       "succeeded");
+	}
+	KT_RUN(owner_refused(fd, limit, 1));
+	KT_OK(leak_point(lc, "baseline"));
+	KT_RUN(owner_refused(fd, limit, NPROC_TRIES));
+	KT_OK(leak_point(lc, "after 100 refused SET_OWNERs"));
+	/* One task more allowed: now the worker fits, on the same fd. */
+	KT_RUN(set_nproc(limit + 1));
+	ret = ioctl(fd, VHOST_SET_OWNER, NULL) ? -errno : 0;
+	KT_OK(ret);
+	KT_RUN(check_worker_identity(getpid(), &w));
+	ret = try_fork();
+	KT_ASSERT(ret == -EAGAIN, "fork with the worker counted: %s",
+		  ret ? strerror(-ret) : "success");
+	close(fd);
+	KT_ASSERT(wait_workers(getpid(), 0) == 0, "worker outlived the fd");
+	return leak_point(lc, "device closed");
+}
+
+static int worker_nproc_limit(void)
+{
+	struct leak_opts o = {
+		.worker_prefix = kt_dev_is_vhx() ? "vhx-net-" : "vhost-",
+	};
+
+	return leak_run("worker_nproc_limit", nproc_work, NULL, &o);
+}
+
 static const struct kt_case cases[] = {
 	{ "worker_model", worker_model },
 	{ "worker_dies_with_owner", worker_dies_with_owner },
+	{ "worker_identity", worker_identity },
+	{ "worker_nproc_limit", worker_nproc_limit },
 };
 
 int main(int argc, char **argv)
