@@ -19,6 +19,11 @@
  *     then reset and close.
  *   scale_256: 256 devices, each owned with a memory table and rings, a
  *     sample with traffic, closed in random order.
+ *   backend_fd_closed, backend_fd_closed_detach: the VMM closes its tap
+ *     fd right after SET_BACKEND, as a VMM that hands the tap over may.
+ *     The device's own reference keeps the tap: it still exists and
+ *     carries TX and RX.  Closing the device (or detaching both queues)
+ *     then releases it: the tap disappears.
  * After each case the taps it used must go away when their last fd is
  * closed: nothing in the kernel still holds them.
  */
@@ -1147,6 +1152,95 @@ static int tc_scale_256(void)
 	return v;
 }
 
+/* ---- the VMM's backend fd closed after SET_BACKEND ---------------------- */
+
+/* Is @ifname gone within WAIT_MS?  (unregister runs after the last fput) */
+static bool link_gone(const char *ifname)
+{
+	int i;
+
+	for (i = 0; i < WAIT_MS / 50; i++) {
+		if (!if_nametoindex(ifname))
+			return true;
+		leak_msleep(50);
+	}
+	return false;
+}
+
+/* Does @ifname still exist after QUIET_MS?  (a wrong put shows by then) */
+static bool link_stays(const char *ifname)
+{
+	leak_msleep(QUIET_MS);
+	return if_nametoindex(ifname);
+}
+
+/* A few frames each way through a device whose tap fd we no longer have. */
+static int backend_traffic(struct net_env *e, uint32_t seed, bool rx)
+{
+	static const size_t lens[] = { 60, 1000, 1514 };
+	size_t i;
+
+	for (i = 0; i < KT_ARRAY_SIZE(lens); i++)
+		KT_RUN(net_tx_check(e, lens[i], seed + i));
+	if (!rx)
+		return KT_PASS;
+	KT_OK(net_rx_post(e, 8, 2048, 1, 0));
+	for (i = 0; i < KT_ARRAY_SIZE(lens); i++)
+		KT_RUN(net_rx_check(e, lens[i], seed + 16 + i));
+	return KT_PASS;
+}
+
+/* Set up a device on a fresh tap, then close our fd of the tap. */
+static int backend_handed_over(struct net_env *e)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES, .hdr = HDR_TAP };
+
+	KT_OK(net_setup(e, &cfg));
+	close(e->tap_fd);
+	e->tap_fd = -1;
+	KT_ASSERT(link_stays(e->ifname),
+		  "tap %s went away with our fd: the device holds no reference",
+		  e->ifname);
+	KT_RUN(backend_traffic(e, 0xbac0 << 16, true));
+	KT_ASSERT(if_nametoindex(e->ifname), "tap %s gone during traffic",
+		  e->ifname);
+	return KT_PASS;
+}
+
+static int tc_backend_fd_closed(void)
+{
+	struct net_env e;
+
+	KT_RUN(backend_handed_over(&e));
+	close(e.pkt_fd);
+	vhxg_close(&e.dev);
+	KT_ASSERT(link_gone(e.ifname),
+		  "tap %s still exists after the device was closed", e.ifname);
+	return KT_PASS;
+}
+
+/*
+ * Each queue holds the tap: detaching RX leaves it to TX, which still
+ * sends; detaching TX too releases it while the device stays open.
+ */
+static int tc_backend_fd_closed_detach(void)
+{
+	struct net_env e;
+
+	KT_RUN(backend_handed_over(&e));
+	KT_OK(vhxg_net_set_backend(&e.dev, RXQ, -1));
+	KT_ASSERT(link_stays(e.ifname),
+		  "tap %s went away with RX detached, TX still attached",
+		  e.ifname);
+	KT_RUN(backend_traffic(&e, 0xbac1 << 16, false));
+	KT_OK(vhxg_net_set_backend(&e.dev, TXQ, -1));
+	close(e.pkt_fd);
+	KT_ASSERT(link_gone(e.ifname),
+		  "tap %s still exists with both queues detached", e.ifname);
+	vhxg_close(&e.dev);
+	return KT_PASS;
+}
+
 /* ---- noise -------------------------------------------------------------- */
 
 static int idle_cycle(struct env *e)
@@ -1211,6 +1305,8 @@ static const struct kt_case cases[] = {
 	{ "vanish_detach_queue", tc_vanish_detach_queue },
 	{ "vanish_macvtap_lower", tc_vanish_macvtap_lower },
 	{ "scale_256", tc_scale_256 },
+	{ "backend_fd_closed", tc_backend_fd_closed },
+	{ "backend_fd_closed_detach", tc_backend_fd_closed_detach },
 };
 
 int main(int argc, char **argv)
