@@ -448,7 +448,7 @@ static int owner_refused(int fd, rlim_t limit, int tries)
 
 	for (i = 0; i < tries; i++) {
 		err = ioctl(fd, VHOST_SET_OWNER, NULL) ? errno : 0;
-		KT_ASSERT(err, "SET_OWNER at RLIMIT_NPROC %lu succeeded (try %d)",
+		KT_ASSERT(err, "SET_OWNER at RLIMIT_NPROC %lu: success (try %d)",
 			  (unsigned long)limit, i);
 		if (!i && kt_dev_is_vhx())
 			KT_ASSERT(err == EAGAIN,
