@@ -439,7 +439,7 @@ static int worker_identity(void)
 	return leak_run("worker_identity", identity_work, NULL, &o);
 }
 
-#define NPROC_TRIES	100
+#define NPROC_TRIES	256
 
 /* At the limit: SET_OWNER fails, @tries times, and leaves nothing. */
 static int owner_refused(int fd, rlim_t limit, int tries)
@@ -497,7 +497,7 @@ static int nproc_work(struct leak_ctx *lc, void *arg)
 	KT_RUN(owner_refused(fd, limit, 1));
 	KT_OK(leak_point(lc, "baseline"));
 	KT_RUN(owner_refused(fd, limit, NPROC_TRIES));
-	KT_OK(leak_point(lc, "after 100 refused SET_OWNERs"));
+	KT_OK(leak_point(lc, "after 256 refused SET_OWNERs"));
 	/* One task more allowed: now the worker fits, on the same fd. */
 	KT_RUN(set_nproc(limit + 1));
 	ret = ioctl(fd, VHOST_SET_OWNER, NULL) ? -errno : 0;
