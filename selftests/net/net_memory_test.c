@@ -234,7 +234,11 @@ static int munmap_rx_bufs(void)
 	return net_reset_and_verify(&e);
 }
 
-/* The TX descriptor table goes away between publishing and the kick. */
+/*
+ * The TX descriptor table goes away after the descriptor is written and
+ * before avail->idx is published: a worker still polling after the last
+ * frame would otherwise take the entry before the munmap.
+ */
 static int munmap_tx_ring(void)
 {
 	struct vhxg_buf b;
@@ -255,8 +259,8 @@ static int munmap_tx_ring(void)
 	frame_build(buf + e.hdr_len, 300, NULL, 0xbad);
 	b = (struct vhxg_buf){ buf, e.hdr_len + 300 };
 	KT_OK(vhxg_vq_add(e.tx, &b, 1, NULL, 0, 0));
-	vhxg_vq_publish(e.tx);
 	KT_ASSERT(!munmap(pages, PG), "munmap: %s", strerror(errno));
+	vhxg_vq_publish(e.tx);
 	KT_OK(vhxg_vq_kick_force(e.tx));
 	net_wait_used_or_err(e.tx, start + 1,
 			     kt_dev_is_vhx() ? WAIT_MS : 2000);
