@@ -48,7 +48,7 @@ int blk_open_ramdisk(unsigned int n, int flags, uint64_t *bytes)
 
 int blk_set_backend(struct blk_dev *b, int fd)
 {
-	return vhxg_ioctl(&b->dev, VHX_BLK_SET_BACKEND, &fd);
+	return vhx_blk_set_backend(b->dev.fd, fd);
 }
 
 int blk_get_config(struct blk_dev *b, struct vhx_blk_config *cfg)

@@ -140,7 +140,7 @@ static int setup(struct vhxg_dev *d, struct vhxg_arena *a, const char *dev,
 			ret = -ENOMEM;
 	}
 	if (!ret)
-		ret = vhxg_ioctl(d, VHX_BLK_SET_BACKEND, &backend);
+		ret = vhx_blk_set_backend(d->fd, backend);
 	if (!ret)
 		ret = vhxg_ioctl(d, VHX_BLK_GET_CONFIG, &cfg);
 	if (ret)

@@ -13,7 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include "vhxg.h"
@@ -112,29 +111,27 @@ void vhxg_close(struct vhxg_dev *d)
 
 int vhxg_ioctl(struct vhxg_dev *d, unsigned long req, void *arg)
 {
-	if (ioctl(d->fd, req, arg) < 0)
-		return -errno;
-	return 0;
+	return vhost_ioctl(d->fd, req, arg);
 }
 
 int vhxg_set_owner(struct vhxg_dev *d)
 {
-	return vhxg_ioctl(d, VHOST_SET_OWNER, NULL);
+	return vhost_set_owner(d->fd);
 }
 
 int vhxg_reset_owner(struct vhxg_dev *d)
 {
-	return vhxg_ioctl(d, VHOST_RESET_OWNER, NULL);
+	return vhost_reset_owner(d->fd);
 }
 
 int vhxg_get_features(struct vhxg_dev *d, uint64_t *features)
 {
-	return vhxg_ioctl(d, VHOST_GET_FEATURES, features);
+	return vhost_get_features(d->fd, features);
 }
 
 int vhxg_set_features(struct vhxg_dev *d, uint64_t features)
 {
-	int ret = vhxg_ioctl(d, VHOST_SET_FEATURES, &features);
+	int ret = vhost_set_features(d->fd, features);
 
 	if (!ret)
 		d->features = features;
@@ -143,32 +140,19 @@ int vhxg_set_features(struct vhxg_dev *d, uint64_t features)
 
 int vhxg_get_backend_features(struct vhxg_dev *d, uint64_t *features)
 {
-	return vhxg_ioctl(d, VHOST_GET_BACKEND_FEATURES, features);
+	return vhost_get_backend_features(d->fd, features);
 }
 
 int vhxg_set_backend_features(struct vhxg_dev *d, uint64_t features)
 {
-	return vhxg_ioctl(d, VHOST_SET_BACKEND_FEATURES, &features);
+	return vhost_set_backend_features(d->fd, features);
 }
 
 int vhxg_set_mem_table(struct vhxg_dev *d,
 		       const struct vhost_memory_region *regions,
 		       unsigned int nregions)
 {
-	struct vhost_memory *mem;
-	size_t size;
-	int ret;
-
-	size = sizeof(*mem) + nregions * sizeof(*regions);
-	mem = calloc(1, size);
-	if (!mem)
-		return -ENOMEM;
-	mem->nregions = nregions;
-	if (nregions)
-		memcpy(mem->regions, regions, nregions * sizeof(*regions));
-	ret = vhxg_ioctl(d, VHOST_SET_MEM_TABLE, mem);
-	free(mem);
-	return ret;
+	return vhost_set_mem_table(d->fd, regions, nregions);
 }
 
 int vhxg_set_mem_identity(struct vhxg_dev *d)
@@ -186,56 +170,37 @@ int vhxg_set_mem_identity(struct vhxg_dev *d)
 
 int vhxg_set_vring_num(struct vhxg_dev *d, unsigned int idx, unsigned int num)
 {
-	struct vhost_vring_state s = { .index = idx, .num = num };
-
-	return vhxg_ioctl(d, VHOST_SET_VRING_NUM, &s);
+	return vhost_set_vring_num(d->fd, idx, num);
 }
 
 int vhxg_set_vring_base(struct vhxg_dev *d, unsigned int idx,
 			unsigned int base)
 {
-	struct vhost_vring_state s = { .index = idx, .num = base };
-
-	return vhxg_ioctl(d, VHOST_SET_VRING_BASE, &s);
+	return vhost_set_vring_base(d->fd, idx, base);
 }
 
 int vhxg_get_vring_base(struct vhxg_dev *d, unsigned int idx,
 			unsigned int *base)
 {
-	struct vhost_vring_state s = { .index = idx };
-	int ret = vhxg_ioctl(d, VHOST_GET_VRING_BASE, &s);
-
-	if (!ret)
-		*base = s.num;
-	return ret;
+	return vhost_get_vring_base(d->fd, idx, base);
 }
 
 int vhxg_set_vring_addr(struct vhxg_dev *d, unsigned int idx,
 			uint64_t desc, uint64_t avail, uint64_t used,
 			unsigned int flags)
 {
-	struct vhost_vring_addr a = {
-		.index = idx,
-		.flags = flags,
-		.desc_user_addr = desc,
-		.avail_user_addr = avail,
-		.used_user_addr = used,
-	};
-
-	return vhxg_ioctl(d, VHOST_SET_VRING_ADDR, &a);
+	return vhost_set_vring_addr(d->fd, idx, desc, avail, used, flags);
 }
 
 int vhxg_set_vring_fd(struct vhxg_dev *d, unsigned long req, unsigned int idx,
 		      int fd)
 {
-	struct vhost_vring_file f = { .index = idx, .fd = fd };
-
-	return vhxg_ioctl(d, req, &f);
+	return vhost_set_vring_fd(d->fd, req, idx, fd);
 }
 
 int vhxg_net_set_backend(struct vhxg_dev *d, unsigned int idx, int fd)
 {
-	return vhxg_set_vring_fd(d, VHOST_NET_SET_BACKEND, idx, fd);
+	return vhost_net_set_backend(d->fd, idx, fd);
 }
 
 /* ---- queue setup --------------------------------------------------------- */

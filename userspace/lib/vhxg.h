@@ -24,6 +24,8 @@
 #include <linux/virtio_net.h>
 #include <linux/vhx.h>
 
+#include "vhost_ioctl.h"
+
 #define VHXG_MAX_VQS		8
 #define VHXG_MAX_REGIONS	512
 /* Default number of entries of the per-head indirect tables. */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <linux/vhost.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -116,6 +117,23 @@ void *gpa_to_hva(struct vm *vm, u64 gpa, u64 len)
 	    gpa + len <= HIGH_RAM_START + vm->high_ram)
 		return vm->ram + vm->low_ram + (gpa - HIGH_RAM_START);
 	return NULL;
+}
+
+/* Guest RAM as vhost memory regions: r has room for VM_MEM_REGIONS. */
+int vm_mem_regions(struct vm *vm, struct vhost_memory_region *r)
+{
+	int n = 0;
+
+	r[n].guest_phys_addr = 0;
+	r[n].memory_size = vm->low_ram;
+	r[n++].userspace_addr = (u64)(unsigned long)vm->ram;
+	if (vm->high_ram) {
+		r[n].guest_phys_addr = HIGH_RAM_START;
+		r[n].memory_size = vm->high_ram;
+		r[n++].userspace_addr =
+			(u64)(unsigned long)(vm->ram + vm->low_ram);
+	}
+	return n;
 }
 
 void vm_request_stop(struct vm *vm, int code, const char *why)

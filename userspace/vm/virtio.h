@@ -8,6 +8,7 @@
 #define VHX_VIRTIO_H
 
 #include "pci.h"
+#include "ring.h"
 
 #define VIRTIO_NET_MAX_PAIRS	8
 #define VIRTIO_BLK_MAX_QUEUES	16
@@ -28,7 +29,7 @@ struct virtio_queue {
 	bool kick_bound;
 	u64 kick_addr;		/* where the ioeventfd is bound */
 	int call_gsi;		/* GSI the irqfd is bound to, -1 for none */
-	u16 last_avail;		/* VMM-served queues only */
+	struct vhx_ring ring;	/* in_vmm queues: our own walker's state */
 };
 
 struct virtio_dev_ops {
@@ -76,21 +77,13 @@ void virtio_pci_init(struct vm *vm, struct virtio_dev *vdev, u16 device_id,
 void virtio_signal(struct virtio_dev *vdev, int q);
 bool virtio_has_feature(struct virtio_dev *vdev, int bit);
 
-/* Guest memory access for VMM-served queues (virtio_ring.c). */
-struct vring_req {
-	u16 head;
-	int nr_out, nr_in;
-	struct iovec_g {
-		void *base;
-		u32 len;
-	} out[8], in[8];
-};
-/* Returns 1 with a request, 0 when the ring is empty, <0 on a bad ring. */
-int vring_pop(struct virtio_dev *vdev, struct virtio_queue *vq,
-	      struct vring_req *req);
-void vring_push(struct virtio_dev *vdev, struct virtio_queue *vq,
-		u16 head, u32 len);
-bool vring_need_signal(struct virtio_dev *vdev, struct virtio_queue *vq);
+/*
+ * VMM-served queues (vmm_ring.c), walked with kmod/ring.c: start reads the
+ * ring's layout from the queue (0 or -errno); put publishes one used
+ * element and signals the guest when the ring asks for it.
+ */
+int vmm_ring_start(struct virtio_dev *vdev, int q);
+int vmm_ring_put(struct virtio_dev *vdev, int q, u16 head, u32 len);
 
 void virtio_net_create(struct vm *vm, struct net_opts *opts);
 void virtio_blk_create(struct vm *vm, struct disk_opts *opts);

@@ -38,8 +38,10 @@ static struct blk_dev *to_blk(struct virtio_dev *vdev)
 
 static int set_backend(struct blk_dev *blk, int fd)
 {
-	if (ioctl(blk->vhost_fd, VHX_BLK_SET_BACKEND, &fd) < 0)
-		return -errno;
+	int err = vhx_blk_set_backend(blk->vhost_fd, fd);
+
+	if (err)
+		return err;
 	blk->attached = fd >= 0;
 	return 0;
 }
@@ -53,7 +55,7 @@ static void blk_stop(struct virtio_dev *vdev)
 		set_backend(blk, -1);
 	for (q = 0; q < blk->queues; q++)
 		if (vdev->vqs[q].enabled)
-			vhost_stop_vring(blk->vhost_fd, q, blk->name);
+			vm_vhost_stop_vring(blk->vhost_fd, q, blk->name);
 }
 
 static int blk_start(struct virtio_dev *vdev)
@@ -73,8 +75,8 @@ static int blk_start(struct virtio_dev *vdev)
 	for (q = 0; q < blk->queues; q++) {
 		if (!vdev->vqs[q].enabled)
 			continue;
-		err = vhost_start_vring(vdev->vm, blk->vhost_fd, q,
-					&vdev->vqs[q]);
+		err = vm_vhost_start_vring(vdev->vm, blk->vhost_fd, q,
+					   &vdev->vqs[q]);
 		if (err)
 			return err;
 	}
@@ -203,10 +205,10 @@ void virtio_blk_create(struct vm *vm, struct disk_opts *o)
 	blk->no_discard = o->no_discard;
 	blk->file_fd = open_disk(o);
 	lock_disk(blk->file_fd, o);
-	blk->vhost_fd = vhost_open(vm, o->vhost,
+	blk->vhost_fd = vm_vhost_open(vm, o->vhost,
 				   "is the vhx module loaded?");
 	set_serial(blk, o);
-	blk->vhost_features = vhost_get_features(blk->vhost_fd, o->vhost);
+	blk->vhost_features = vm_vhost_features(blk->vhost_fd, o->vhost);
 	if (!(blk->vhost_features & (1ULL << VIRTIO_F_VERSION_1)))
 		die("%s does not offer VIRTIO_F_VERSION_1", o->vhost);
 

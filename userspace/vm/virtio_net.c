@@ -178,13 +178,6 @@ static int ctrl_index(struct net_dev *net)
 	       2 * net->pairs : 2;
 }
 
-static int set_backend(int fd, int idx, int tap)
-{
-	struct vhost_vring_file f = { .index = idx, .fd = tap };
-
-	return ioctl(fd, VHOST_NET_SET_BACKEND, &f) < 0 ? -errno : 0;
-}
-
 static int start_pair(struct net_dev *net, int p)
 {
 	struct virtio_dev *vdev = &net->vdev;
@@ -198,12 +191,13 @@ static int start_pair(struct net_dev *net, int p)
 	if (ioctl(net->tap_fd[p], TUNSETOFFLOAD, offloads) < 0)
 		return -errno;
 	for (r = 0; r < 2; r++) {
-		err = vhost_start_vring(vdev->vm, fd, r, &vdev->vqs[2 * p + r]);
+		err = vm_vhost_start_vring(vdev->vm, fd, r,
+					   &vdev->vqs[2 * p + r]);
 		if (err)
 			return err;
 	}
 	for (r = 0; r < 2; r++) {
-		err = set_backend(fd, r, net->tap_fd[p]);
+		err = vhost_net_set_backend(fd, r, net->tap_fd[p]);
 		if (err)
 			return err;
 	}
@@ -216,9 +210,9 @@ static void stop_pair(struct net_dev *net, int p)
 	int r;
 
 	for (r = 0; r < 2; r++)
-		set_backend(net->vhost_fd[p], r, -1);
+		vhost_net_set_backend(net->vhost_fd[p], r, -1);
 	for (r = 0; r < 2; r++)
-		vhost_stop_vring(net->vhost_fd[p], r, net->name);
+		vm_vhost_stop_vring(net->vhost_fd[p], r, net->name);
 	net->running[p] = false;
 }
 
@@ -233,6 +227,21 @@ static void net_stop(struct virtio_dev *vdev)
 	set_active_pairs(net, net->pairs);
 }
 
+static void start_ctrl(struct net_dev *net)
+{
+	int q = ctrl_index(net), err;
+	struct virtio_queue *vq = &net->vdev.vqs[q];
+
+	vq->in_vmm = true;
+	if (!vq->enabled)
+		return;
+	err = vmm_ring_start(&net->vdev, q);
+	if (err) {
+		warnx_vm("%s: control queue: %s", net->name, strerror(-err));
+		vq->ring.num = 0;
+	}
+}
+
 static int net_start(struct virtio_dev *vdev)
 {
 	struct net_dev *net = to_net(vdev);
@@ -241,7 +250,7 @@ static int net_start(struct virtio_dev *vdev)
 	if (virtio_has_feature(vdev, VIRTIO_NET_F_MQ))
 		max = net->pairs;
 	if (virtio_has_feature(vdev, VIRTIO_NET_F_CTRL_VQ))
-		vdev->vqs[ctrl_index(net)].in_vmm = true;
+		start_ctrl(net);
 	for (p = 0; p < max; p++) {
 		if (!vdev->vqs[2 * p].enabled || !vdev->vqs[2 * p + 1].enabled)
 			continue;
@@ -273,41 +282,59 @@ static u8 ctrl_command(struct net_dev *net, u8 class, u8 cmd, const u8 *data,
 	return VIRTIO_NET_OK;
 }
 
+/* Enough for any sane command; more segments make a malformed queue. */
+#define CTRL_IOV_MAX	16
+
+/*
+ * One command: class, command and data in the readable segments, the ack
+ * in the last byte of the writable ones.  Returns the used length.
+ */
+static u32 ctrl_one(struct net_dev *net, const struct vhx_chain *c,
+		    const struct iovec *iov)
+{
+	u8 cmd[64], ack = VIRTIO_NET_ERR;
+	const struct iovec *last;
+	u32 i, len = 0;
+
+	for (i = 0; i < c->out && len < sizeof(cmd); i++) {
+		size_t n = iov[i].iov_len;
+
+		if (n > sizeof(cmd) - len)
+			n = sizeof(cmd) - len;
+		memcpy(cmd + len, iov[i].iov_base, n);
+		len += n;
+	}
+	if (len >= 2)
+		ack = ctrl_command(net, cmd[0], cmd[1], cmd + 2, len - 2);
+	if (!c->in_len)
+		return 0;
+	for (last = &iov[c->out + c->in - 1]; !last->iov_len; last--)
+		;
+	((u8 *)last->iov_base)[last->iov_len - 1] = ack;
+	return 1;
+}
+
 static void net_notify(struct virtio_dev *vdev, int q)
 {
 	struct net_dev *net = to_net(vdev);
-	struct virtio_queue *vq = &vdev->vqs[q];
-	struct vring_req req;
-	bool done = false;
-	int r, i;
+	struct vhx_ring *ring = &vdev->vqs[q].ring;
+	struct iovec iov[CTRL_IOV_MAX];
+	struct vhx_chain c;
+	int r = -EINVAL;
 
-	while ((r = vring_pop(vdev, vq, &req)) > 0) {
-		u8 cmd[64], ack = VIRTIO_NET_ERR;
-		u32 len = 0;
-
-		for (i = 0; i < req.nr_out; i++) {
-			u32 n = req.out[i].len;
-
-			if (n > sizeof(cmd) - len)
-				n = sizeof(cmd) - len;
-			memcpy(cmd + len, req.out[i].base, n);
-			len += n;
-		}
-		if (len >= 2)
-			ack = ctrl_command(net, cmd[0], cmd[1], cmd + 2,
-					   len - 2);
-		if (req.nr_in && req.in[req.nr_in - 1].len)
-			*(u8 *)req.in[req.nr_in - 1].base = ack;
-		vring_push(vdev, vq, req.head, req.nr_in ? 1 : 0);
-		done = true;
+	if (!ring->num)
+		goto bad;		/* the ring did not start */
+	while ((r = vhx_ring_get(ring, &c, iov, CTRL_IOV_MAX)) > 0) {
+		r = vmm_ring_put(vdev, q, c.head, ctrl_one(net, &c, iov));
+		if (r < 0)
+			break;
 	}
-	if (r < 0) {
-		warnx_vm("%s: malformed control queue; device needs reset",
-			 net->name);
-		vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-	}
-	if (done)
-		virtio_signal(vdev, q);
+	if (!r)
+		return;
+bad:
+	warnx_vm("%s: malformed control queue (%s); device needs reset",
+		 net->name, strerror(-r));
+	vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 }
 
 static void net_config(struct virtio_dev *vdev, u32 off, u8 *data, int size,
@@ -349,10 +376,10 @@ void virtio_net_create(struct vm *vm, struct net_opts *o)
 	}
 	for (p = 0; p < net->pairs; p++) {
 		tap_setup(net, p);
-		net->vhost_fd[p] = vhost_open(vm, o->vhost,
+		net->vhost_fd[p] = vm_vhost_open(vm, o->vhost,
 			"is the vhx module loaded? vhost=/dev/vhost-net uses upstream vhost-net");
 	}
-	net->vhost_features = vhost_get_features(net->vhost_fd[0], o->vhost);
+	net->vhost_features = vm_vhost_features(net->vhost_fd[0], o->vhost);
 
 	vdev->name = net->name;
 	vdev->ops = &net_ops;

@@ -134,7 +134,7 @@ static void reset_queues(struct virtio_dev *vdev)
 		vq->enabled = false;
 		vq->in_vmm = false;
 		vq->desc = vq->avail = vq->used = 0;
-		vq->last_avail = 0;
+		memset(&vq->ring, 0, sizeof(vq->ring));
 	}
 }
 

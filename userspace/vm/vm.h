@@ -116,6 +116,9 @@ extern const char *prog_name;
 /* kvm.c */
 void vm_create(struct vm *vm, u64 mem_bytes);
 void *gpa_to_hva(struct vm *vm, u64 gpa, u64 len);
+#define VM_MEM_REGIONS	2
+struct vhost_memory_region;
+int vm_mem_regions(struct vm *vm, struct vhost_memory_region *r);
 void vm_request_stop(struct vm *vm, int code, const char *why);
 void vm_setup_irqchip(struct vm *vm);
 
