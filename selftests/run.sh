@@ -149,7 +149,26 @@ if [ ! -c /dev/vhost-net ]; then
 		ref_missing="$ref_missing (modprobe vhost_net failed, see setup.log)"
 fi
 
-for name in $(manifest_bins | LC_ALL=C sort -u); do
+# Tests that reload modules run after the others of their kind, in this
+# order, so that nothing else runs against a module they reloaded.
+run_last=(blk_unload_test as-vhost-net.sh)
+
+# Names from stdin, sorted, with those in run_last moved to the end.
+in_order() {
+	local names name last
+
+	names=$(LC_ALL=C sort -u)
+	for name in $names; do
+		[[ " ${run_last[*]} " == *" $name "* ]] || echo "$name"
+	done
+	for last in "${run_last[@]}"; do
+		for name in $names; do
+			[ "$name" = "$last" ] && echo "$name"
+		done
+	done
+}
+
+for name in $(manifest_bins | in_order); do
 	wanted "$name" || continue
 	bin=$bindir/$name
 	why=
@@ -165,9 +184,9 @@ for name in $(manifest_bins | LC_ALL=C sort -u); do
 	fi
 done
 if [ $run_e2e = 1 ]; then
-	for script in "$e2edir"/*.sh; do
+	for name in $(cd "$e2edir" && ls -- *.sh 2>/dev/null | in_order); do
+		script=$e2edir/$name
 		[ -f "$script" ] || continue
-		name=$(basename "$script")
 		wanted "$name" || continue
 		why=
 		[ -x "$script" ] ||

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Runs last (the name sorts after every other test): owners with I/O in
+ * Runs last (selftests/run.sh's run_last list): owners with I/O in
  * flight are killed again and again, then vhx must unload, which it
  * cannot while any device, worker or request is left behind.  The module
  * is loaded again afterwards (from $VHX_MODULE or build/kmod/KVER) so

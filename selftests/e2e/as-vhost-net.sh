@@ -5,7 +5,7 @@
 # name and minor) so tools that always open that node use vhx.  It must
 # refuse while upstream vhost_net holds the name, and serve traffic when
 # it does not.  Reloads vhx.ko ($VHX_MODULE) and leaves the module state
-# as it found it.  Runs inside the test VM (named to run last).
+# as it found it.  Runs inside the test VM, last (run.sh's run_last).
 set -u
 . "$(dirname "$0")/lib.bash"
 mod=${VHX_MODULE:-$top/build/kmod/$kver/vhx.ko}
