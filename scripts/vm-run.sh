@@ -195,6 +195,11 @@ esac
 debug_args="slub_debug=FZPU kfence.sample_interval=10 $poison"
 [[ " $append " != *" slub_debug=- "* ]] || debug_args=
 
+# A WARN or an oops ends the run there and then (panic=-1 reboots, and
+# -no-reboot makes that QEMU's exit) instead of running on in a kernel
+# whose state is no longer trusted; the splat scan still names it.
+panic_args="panic_on_warn=1 oops=panic"
+
 # QEMU option values separate fields with commas; double them in paths.
 qpath() {
 	printf '%s' "${1//,/,,}"
@@ -206,7 +211,7 @@ out_share="local,path=$(qpath "$out"),mount_tag=vhxout,security_model=none"
 qemu=(qemu-system-x86_64 -nodefaults -no-user-config -no-reboot
 	-accel tcg -cpu max -smp "$smp" -m "$mem" -display none
 	-kernel "$kernel" -initrd "$initrd"
-	-append "console=ttyS0 panic=-1 $debug_args rdinit=/init $append"
+	-append "console=ttyS0 panic=-1 $panic_args $debug_args rdinit=/init $append"
 	-chardev "file,id=console,path=$(qpath "$log")" -serial chardev:console
 	-virtfs "$root_share,multidevs=remap"
 	-virtfs "$out_share,multidevs=remap"
