@@ -268,13 +268,16 @@ plots=()
 	echo "| test | metric | vhx-net | vhost-net | vhx / vhost |"
 	echo "|---|---|---|---|---|"
 	for t in "${net_tests[@]}"; do
-		for m in pps mbps nspp drvnspp gennspp; do
+		for m in pps mbps nspp drvnspp gennspp kicks calls worker_sleeps; do
 			case $m in
 			pps) ml="packets/s" ;;
 			mbps) ml="Mbit/s" ;;
 			nspp) ml="worker ns/packet" ;;
 			drvnspp) ml="driver ns/packet" ;;
 			gennspp) ml="pktgen ns/packet" ;;
+			kicks) ml="kicks / 1000 packets" ;;
+			calls) ml="calls / 1000 packets" ;;
+			worker_sleeps) ml="worker sleeps / 1000 packets" ;;
 			esac
 			[ "$m" != gennspp ] || [[ $t == rx* ]] || continue
 			echo "| $(net_label "$t") | $ml | $(cell net "$t" vhx $m) | $(cell net "$t" vhost $m) | $(rcell net "$t" vhx "$t" vhost $m) |"
@@ -307,13 +310,14 @@ plots=()
 		echo "| $(blk_label "$t") | $(cell blk "$t" vhx iops) | $(cell blk "$t" ubench iops) | $(cell blk "$t" ubpoll iops) | $(cell blk "$t" uring iops) | $(rcell blk "$t" vhx "$t" ubench iops) | $(rcell blk "$t" vhx "$t" ubpoll iops) |"
 	done
 	echo
-	echo "CPU time per request, ns (schedstat; uringbench: its threads;"
-	echo "blkbench's figure is not measured yet):"
+	echo "CPU time per request, ns (schedstat; vhx-blk: blkbench's threads"
+	echo "and the device's workers; uringbench: its threads), and vhx-blk's"
+	echo "kicks, calls and worker sleeps per 1000 requests:"
 	echo
-	echo "| test | uringbench | polled |"
-	echo "|---|---|---|"
+	echo "| test | vhx-blk | uringbench | polled | kicks | calls | sleeps |"
+	echo "|---|---|---|---|---|---|---|"
 	for t in $blk_tests; do
-		echo "| $(blk_label "$t") | $(cell blk "$t" ubench cpuns) | $(cell blk "$t" ubpoll cpuns) |"
+		echo "| $(blk_label "$t") | $(cell blk "$t" vhx cpuns) | $(cell blk "$t" ubench cpuns) | $(cell blk "$t" ubpoll cpuns) | $(cell blk "$t" vhx kicks) | $(cell blk "$t" vhx calls) | $(cell blk "$t" vhx worker_sleeps) |"
 	done
 	echo
 	echo "Latency at QD1, one queue: the mean, 1 / IOPS (exact at QD1 on one"

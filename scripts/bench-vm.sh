@@ -116,7 +116,7 @@ net_args() {
 }
 
 net_run() {	# test impl rep
-	local t=$1 impl=$2 rep=$3 dev out rc pps mbps ns dns gns
+	local t=$1 impl=$2 rep=$3 dev out rc pps mbps ns dns gns m v
 
 	case $impl in
 	vhx) dev=/dev/vhx-net ;;
@@ -148,6 +148,11 @@ net_run() {	# test impl rep
 			record net "$t" "$impl" "$rep" drvnspp "$dns"
 		positive "${gns:-0}" &&
 			record net "$t" "$impl" "$rep" gennspp "$gns"
+		# Counters per 1000 packets; 0 is a figure here.
+		for m in kicks calls worker_sleeps; do
+			v=$(sed -n "s/.* ${m}_per_kpkt=\([0-9.]*\).*/\1/p" <<< "$out")
+			[ -z "$v" ] || record net "$t" "$impl" "$rep" "$m" "$v"
+		done
 	fi
 }
 
@@ -203,7 +208,7 @@ blk_tests() {
 # Record a blkbench or uringbench line: IOPS, and the mean latency at QD1
 # on one queue (one request at a time: exactly the reciprocal of the rate).
 blk_record() {	# test impl rep qd nq rc out tool
-	local t=$1 impl=$2 rep=$3 qd=$4 nq=$5 rc=$6 out=$7 tool=$8 iops cpu
+	local t=$1 impl=$2 rep=$3 qd=$4 nq=$5 rc=$6 out=$7 tool=$8 iops cpu m v
 
 	iops=$(sed -n 's/.*: \([0-9.]*\) IOPS.*/\1/p' <<< "$out" | tail -1)
 	cpu=$(sed -n 's/.* cpu_ns_per_req=\([0-9.]*\).*/\1/p' <<< "$out" | tail -1)
@@ -216,6 +221,10 @@ blk_record() {	# test impl rep qd nq rc out tool
 		[ "$qd$nq" = 11 ] && record blk "$t" "$impl" "$rep" \
 			lat_mean_us "$(awk -v i="$iops" 'BEGIN { printf "%.1f", 1e6 / i }')"
 		positive "${cpu:-0}" && record blk "$t" "$impl" "$rep" cpuns "$cpu"
+		for m in kicks calls worker_sleeps; do
+			v=$(sed -n "s/.* ${m}_per_kreq=\([0-9.]*\).*/\1/p" <<< "$out")
+			[ -z "$v" ] || record blk "$t" "$impl" "$rep" "$m" "$v"
+		done
 	fi
 }
 

@@ -247,6 +247,22 @@ static int refill(struct queue *q, struct vhxg_vq *vq)
 	return 0;
 }
 
+/* Kicks sent and calls received on every queue so far. */
+static void count_notifies(struct queue *q, unsigned int n,
+			   unsigned long long *kicks,
+			   unsigned long long *calls)
+{
+	unsigned int i;
+
+	*kicks = *calls = 0;
+	for (i = 0; i < n; i++) {
+		struct vhxg_vq *vq = &q[i].dev.vqs[q[i].o->rx ? RX_Q : TX_Q];
+
+		*kicks += __atomic_load_n(&vq->kicks, __ATOMIC_RELAXED);
+		*calls += __atomic_load_n(&vq->calls, __ATOMIC_RELAXED);
+	}
+}
+
 /* Keep the ring full and count completions until told to stop. */
 static void *run_queue(void *arg)
 {
@@ -327,104 +343,13 @@ static int pktgen_setup(struct opts *o)
  * pktgen's kernel thread.  schedstat's first field is the thread's exact
  * runtime; utime and stime are 4 ms ticks.
  */
-struct cpu {
-	long long worker, driver, gen;
-};
-
-static long long schedstat_ns(const char *dir)
-{
-	char path[600];
-
-	snprintf(path, sizeof(path), "%s/schedstat", dir);
-	return bench_schedstat_ns(path);
-}
-
-static void read_comm(const char *dir, char *comm, size_t len)
-{
-	char path[600];
-	FILE *f;
-
-	comm[0] = 0;
-	snprintf(path, sizeof(path), "%s/comm", dir);
-	f = fopen(path, "r");
-	if (!f)
-		return;
-	if (!fgets(comm, len, f))
-		comm[0] = 0;
-	fclose(f);
-	comm[strcspn(comm, "\n")] = 0;
-}
-
-static bool is_worker(const char *comm)
-{
-	char vhx[32], vhost[32];
-
-	snprintf(vhx, sizeof(vhx), "vhx-net-%d.", getpid());
-	snprintf(vhost, sizeof(vhost), "vhost-%d", getpid());
-	return !strncmp(comm, vhx, strlen(vhx)) || !strcmp(comm, vhost);
-}
-
-/* One thread: its role from its name and whether it is one of ours. */
-static void account(struct cpu *c, const char *dir, bool ours)
-{
-	char comm[64];
-	long long ns;
-
-	read_comm(dir, comm, sizeof(comm));
-	ns = schedstat_ns(dir);
-	if (ns < 0)
-		return;
-	if (is_worker(comm))
-		c->worker += ns;
-	else if (ours)
-		c->driver += ns;
-	else if (!strncmp(comm, "kpktgend_", 9))
-		c->gen += ns;
-}
-
-/*
- * Our own threads (vhost_task workers among them) through /proc/self/task;
- * kernel threads (6.1's workers, pktgen) lead their own thread group, so
- * /proc/PID is the thread.  "." and ".." are skipped: /proc/K/task/..
- * would count a kernel thread twice.
- */
-static int cpu_read(struct cpu *c)
-{
-	char dir[600];
-	struct dirent *e;
-	DIR *d;
-
-	memset(c, 0, sizeof(*c));
-	d = opendir("/proc/self/task");
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(dir, sizeof(dir), "/proc/self/task/%s", e->d_name);
-		account(c, dir, true);
-	}
-	closedir(d);
-	d = opendir("/proc");
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] < '1' || e->d_name[0] > '9' ||
-		    atoi(e->d_name) == getpid())
-			continue;
-		snprintf(dir, sizeof(dir), "/proc/%s", e->d_name);
-		account(c, dir, false);
-	}
-	closedir(d);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	unsigned long long pkts = 0, bytes = 0, p0 = 0, b0 = 0;
+	unsigned long long k0, k1, n0, n1;
 	struct queue q[MAX_QUEUES] = {};
 	pthread_t th[MAX_QUEUES], gen;
-	struct cpu c0, c1;
+	struct bench_cpu c0, c1;
 	int cpu_ok;
 	double t0, t1, warm = 1;
 	struct opts o;
@@ -462,11 +387,13 @@ int main(int argc, char **argv)
 		p0 += q[i].pkts;
 		b0 += q[i].bytes;
 	}
-	cpu_ok = !cpu_read(&c0);
+	cpu_ok = !bench_cpu_read(&c0, "net");
+	count_notifies(q, o.queues, &k0, &n0);
 	t0 = bench_now();
 	sleep(o.seconds);
 	t1 = bench_now();
-	cpu_ok = cpu_ok && !cpu_read(&c1);
+	count_notifies(q, o.queues, &k1, &n1);
+	cpu_ok = cpu_ok && !bench_cpu_read(&c1, "net");
 	for (i = 0; i < o.queues; i++) {
 		pkts += q[i].pkts;
 		bytes += q[i].bytes;
@@ -489,11 +416,15 @@ int main(int argc, char **argv)
 	printf("dev=%s mode=%s size=%u queues=%u secs=%.2f pkts=%llu pps=%.0f mbps=%.1f",
 	       o.dev, o.rx ? "rx" : "tx", o.size, o.queues, t1 - t0, pkts,
 	       pkts / (t1 - t0), bytes * 8 / (t1 - t0) / 1e6);
+	if (pkts)
+		printf(" kicks_per_kpkt=%.1f calls_per_kpkt=%.1f",
+		       (k1 - k0) * 1e3 / pkts, (n1 - n0) * 1e3 / pkts);
 	if (cpu_ok && pkts)
-		printf(" worker_ns_per_pkt=%.0f driver_ns_per_pkt=%.0f gen_ns_per_pkt=%.0f",
+		printf(" worker_ns_per_pkt=%.0f driver_ns_per_pkt=%.0f gen_ns_per_pkt=%.0f worker_sleeps_per_kpkt=%.1f",
 		       (double)(c1.worker - c0.worker) / pkts,
 		       (double)(c1.driver - c0.driver) / pkts,
-		       (double)(c1.gen - c0.gen) / pkts);
+		       (double)(c1.gen - c0.gen) / pkts,
+		       (c1.worker_sleeps - c0.worker_sleeps) * 1e3 / pkts);
 	printf("\n");
 	return pkts ? 0 : 1;
 }

@@ -172,7 +172,10 @@ int main(int argc, char **argv)
 	unsigned long total = 0, errors = 0;
 	struct vhxg_arena a;
 	struct vhxg_dev d;
+	struct bench_cpu c0, c1;
+	unsigned long long kicks = 0, calls = 0;
 	double start, el;
+	int cpu_ok;
 	int c, fd, ret;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -204,6 +207,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "blkbench: setup: %s\n", strerror(-ret));
 		return 1;
 	}
+	cpu_ok = !bench_cpu_read(&c0, "blk");
 	start = bench_now();
 	for (i = 0; i < nq; i++)
 		pthread_create(&t[i], NULL, run_queue, &qs[i]);
@@ -217,11 +221,26 @@ int main(int argc, char **argv)
 				strerror(-qs[i].err));
 		total += qs[i].done;
 		errors += qs[i].errors;
+		kicks += d.vqs[i].kicks;
+		calls += d.vqs[i].calls;
 	}
+	cpu_ok = cpu_ok && !bench_cpu_read(&c1, "blk");
 	printf("blkbench: %s %u queue(s) qd %u bs %u: %.0f IOPS "
-	       "(%lu requests in %.2f s, %lu errors)\n",
+	       "(%lu requests in %.2f s, %lu errors)",
 	       do_write ? "randwrite" : "randread", nq, qd, bs, total / el,
 	       total, el, errors);
+	if (total)
+		printf(" kicks_per_kreq=%.1f calls_per_kreq=%.1f",
+		       kicks * 1e3 / total, calls * 1e3 / total);
+	/* Requests drained after the stop ran on the clock too: few. */
+	if (total && cpu_ok)
+		printf(" cpu_ns_per_req=%.0f worker_ns_per_req=%.0f "
+		       "driver_ns_per_req=%.0f worker_sleeps_per_kreq=%.1f",
+		       (double)(c1.worker + c1.driver - c0.worker - c0.driver) /
+		       total, (double)(c1.worker - c0.worker) / total,
+		       (double)(c1.driver - c0.driver) / total,
+		       (c1.worker_sleeps - c0.worker_sleeps) * 1e3 / total);
+	printf("\n");
 	vhxg_close(&d);
 	return errors || ret ? 1 : 0;
 }

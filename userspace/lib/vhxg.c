@@ -437,6 +437,7 @@ static int write_eventfd(int fd)
 int vhxg_vq_kick_force(struct vhxg_vq *vq)
 {
 	vq->kicked_idx = vq->avail_idx;
+	vq->kicks++;
 	return write_eventfd(vq->kick_fd);
 }
 
@@ -455,6 +456,7 @@ int vhxg_vq_kick(struct vhxg_vq *vq)
 		need = !(READ_ONCE(vq->used->flags) & VRING_USED_F_NO_NOTIFY);
 	if (!need)
 		return 0;
+	vq->kicks++;
 	ret = write_eventfd(vq->kick_fd);
 	return ret ? ret : 1;
 }
@@ -588,7 +590,8 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int vhxg_wait_fd(int fd, int timeout_ms)
+/* vhxg_wait_fd(), adding the eventfd's count to *total. */
+static int wait_count(int fd, int timeout_ms, uint64_t *total)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	uint64_t count;
@@ -603,12 +606,20 @@ int vhxg_wait_fd(int fd, int timeout_ms)
 		return 0;
 	if (read(fd, &count, sizeof(count)) != sizeof(count))
 		return errno == EAGAIN ? 0 : -errno;
+	*total += count;
 	return 1;
+}
+
+int vhxg_wait_fd(int fd, int timeout_ms)
+{
+	uint64_t total = 0;
+
+	return wait_count(fd, timeout_ms, &total);
 }
 
 int vhxg_vq_wait_call(struct vhxg_vq *vq, int timeout_ms)
 {
-	return vhxg_wait_fd(vq->call_fd, timeout_ms);
+	return wait_count(vq->call_fd, timeout_ms, &vq->calls);
 }
 
 int vhxg_vq_wait_err(struct vhxg_vq *vq, int timeout_ms)
@@ -630,8 +641,8 @@ int vhxg_vq_wait_used(struct vhxg_vq *vq, int timeout_ms)
 		if (timeout_ms >= 0 && left <= 0)
 			return 0;
 		/* Calls may be suppressed: look at the ring now and then. */
-		ret = vhxg_wait_fd(vq->call_fd, left > 20 || timeout_ms < 0 ?
-				   20 : (int)left);
+		ret = wait_count(vq->call_fd, left > 20 || timeout_ms < 0 ?
+				 20 : (int)left, &vq->calls);
 		if (ret < 0)
 			return ret;
 	}

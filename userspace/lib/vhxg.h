@@ -85,6 +85,9 @@ struct vhxg_vq {
 
 	/* Used entries whose id was out of range or not in flight. */
 	unsigned long bad_used;
+
+	/* Kicks sent, and calls the device signalled (eventfd counts). */
+	uint64_t kicks, calls;
 };
 
 struct vhxg_dev {
