@@ -204,9 +204,11 @@ static int publish_used(struct vhx_vq *vq)
 }
 
 /*
- * Queue a used entry for a head taken with vhx_vq_get(); full batches are
- * published without a call.  A batch never exceeds the ring.  An error is
- * the caller's to turn into vhx_vq_fail(), as for every vhx_vq_* below.
+ * Queue a used entry for a head taken with vhx_vq_get().  A full batch is
+ * published, and the guest called if it asked to be, so that it refills
+ * the ring while the handler goes on instead of after it stops.  A batch
+ * never exceeds the ring.  An error is the caller's to turn into
+ * vhx_vq_fail(), as for every vhx_vq_* below.
  */
 int vhx_vq_add_used(struct vhx_vq *vq, u16 head, u32 len)
 {
@@ -218,7 +220,7 @@ int vhx_vq_add_used(struct vhx_vq *vq, u16 head, u32 len)
 	vq->used[vq->nused].len = cpu_to_le32(len);
 	if (++vq->nused < min_t(u32, VHX_USED_BATCH, vq->ring.num))
 		return 0;
-	return publish_used(vq);
+	return vhx_vq_flush_used(vq);
 }
 
 static void vhx_vq_signal(struct vhx_vq *vq)
