@@ -110,11 +110,17 @@ static bool tx_one(struct vhx_vq *vq, struct vhx_net_queue *q,
 	return true;
 }
 
-/* Room before the frame: tun's header, skb headroom, XDP headroom. */
+/*
+ * Room before the frame: tun's header, skb headroom, and XDP headroom
+ * only while the tap has an XDP program (tun sets SOCK_XDP then): every
+ * byte of a fragment is a byte the page allocator clears.
+ */
 static unsigned int tx_pad(struct vhx_net_queue *q)
 {
-	return SKB_DATA_ALIGN(NET_SKB_PAD + NET_IP_ALIGN + XDP_PACKET_HEADROOM +
-			      q->sock_hlen);
+	unsigned int xdp = sock_flag(q->sock->sk, SOCK_XDP) ?
+			   XDP_PACKET_HEADROOM : 0;
+
+	return SKB_DATA_ALIGN(NET_SKB_PAD + NET_IP_ALIGN + xdp + q->sock_hlen);
 }
 
 /*
@@ -137,7 +143,8 @@ static int tx_check_hdr(struct virtio_net_hdr *gso, size_t len)
 }
 
 static int tx_copy_frame(struct vhx_vq *vq, struct vhx_net_queue *q,
-			 struct vhx_chain *c, void *buf, size_t len)
+			 struct vhx_chain *c, void *buf, unsigned int pad,
+			 size_t len)
 {
 	struct tun_xdp_hdr *hdr = buf;
 	size_t glen = min_t(size_t, q->sock_hlen, sizeof(hdr->gso));
@@ -151,7 +158,7 @@ static int tx_copy_frame(struct vhx_vq *vq, struct vhx_net_queue *q,
 	iov_iter_advance(&from, q->sock_hlen - glen);
 	if (tx_check_hdr(&hdr->gso, len))
 		return -EINVAL;
-	if (copy_from_iter(buf + tx_pad(q), len, &from) != len)
+	if (copy_from_iter(buf + pad, len, &from) != len)
 		return -EFAULT;
 	return 0;
 }
@@ -185,7 +192,7 @@ static int tx_batch_add(struct vhx_vq *vq, struct vhx_net_queue *q,
 	buf = page_frag_alloc(&q->frags, buflen, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
-	ret = tx_copy_frame(vq, q, c, buf, len);
+	ret = tx_copy_frame(vq, q, c, buf, pad, len);
 	if (ret) {
 		page_frag_free(buf);
 		return ret;
