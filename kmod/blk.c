@@ -350,6 +350,7 @@ static int vhx_blk_open(struct inode *inode, struct file *f)
 		spin_lock_init(&q->lock);
 		init_waitqueue_head(&q->drain);
 		q->vq.handle = handle_blk;
+		q->vq.poll_more = vhx_blk_poll_more;
 		vqs[i] = &q->vq;
 	}
 	ret = vhx_dev_init(&b->dev, vqs, VHX_BLK_MAX_QUEUES, "blk",

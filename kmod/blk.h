@@ -59,6 +59,7 @@ struct vhx_blk_queue {
 	struct vhx_blk_req *reqs;	/* pool, allocated when the queue starts */
 	struct vhx_blk_req *free;
 	bool starved;			/* stopped taking requests: pool empty */
+	bool in_handler;		/* handle_blk() reaps before it ends */
 	bool cancel;			/* stopping: cut long operations short */
 	struct llist_head done;		/* completed, not yet reported */
 	struct vhx_work done_work;
@@ -109,5 +110,6 @@ void vhx_blk_complete(struct vhx_blk_queue *q);
 void vhx_blk_done_work(struct vhx_work *work);
 void vhx_blk_slow_work(struct work_struct *work);
 void handle_blk(struct vhx_vq *vq);
+bool vhx_blk_poll_more(struct vhx_vq *vq);
 
 #endif /* VHX_BLK_H */

@@ -61,6 +61,13 @@ static void vhx_blk_req_done(struct vhx_blk_req *req, long ret,
 	req->ret = ret;
 	llist_add(&req->node, &q->done);
 	/*
+	 * A running handler reports this one itself (it polls q->done, and
+	 * looks once more after clearing in_handler, see vhx_blk_end_run()).
+	 */
+	smp_mb();
+	if (READ_ONCE(q->in_handler))
+		wake_worker = false;
+	/*
 	 * Once inflight drops to zero the queue may stop, its worker go and
 	 * the device be freed: touch nothing after the unlock.
 	 */
@@ -170,19 +177,26 @@ void vhx_blk_complete(struct vhx_blk_queue *q)
 		vhx_vq_fail(vq, ret, "cannot update used ring");
 }
 
-void vhx_blk_done_work(struct vhx_work *work)
+/* Report what completed; a handler that ran out of requests goes on. */
+static void vhx_blk_complete_all(struct vhx_blk_queue *q)
 {
-	struct vhx_blk_queue *q =
-		container_of(work, struct vhx_blk_queue, done_work);
 	struct vhx_vq *vq = &q->vq;
 
-	mutex_lock(&vq->mutex);
 	vhx_blk_complete(q);
 	if (vhx_vq_running(vq) && q->starved && q->free) {
 		q->starved = false;
 		vhx_vq_requeue(vq);
 	}
-	mutex_unlock(&vq->mutex);
+}
+
+void vhx_blk_done_work(struct vhx_work *work)
+{
+	struct vhx_blk_queue *q =
+		container_of(work, struct vhx_blk_queue, done_work);
+
+	mutex_lock(&q->vq.mutex);
+	vhx_blk_complete_all(q);
+	mutex_unlock(&q->vq.mutex);
 }
 
 /* ---- reads and writes ------------------------------------------------- */
@@ -628,10 +642,38 @@ static int vhx_blk_request(struct vhx_blk_queue *q, struct vhx_chain *c,
 	return vhx_blk_finish(vq, c->head, status, res.status, res.written);
 }
 
+/* Completions waiting to be reported (vq->poll_more). */
+bool vhx_blk_poll_more(struct vhx_vq *vq)
+{
+	return !llist_empty(&vq_to_blk_queue(vq)->done);
+}
+
+/*
+ * From here on completions wake the worker again; what came before that
+ * is reported now.  Pairs with vhx_blk_req_done().
+ */
+static void vhx_blk_end_run(struct vhx_blk_queue *q)
+{
+	WRITE_ONCE(q->in_handler, false);
+	smp_mb();
+	vhx_blk_complete_all(q);
+}
+
+/*
+ * Requests of one run are plugged and go to the backend together: when
+ * the ring runs dry, when the pool does, and when the run ends.
+ */
+static void vhx_blk_unplug(struct blk_plug *plug)
+{
+	blk_finish_plug(plug);
+	blk_start_plug(plug);
+}
+
 void handle_blk(struct vhx_vq *vq)
 {
 	struct vhx_blk_queue *q = vq_to_blk_queue(vq);
 	const char *why = NULL;
+	struct blk_plug plug;
 	struct vhx_chain c;
 	u32 reqs = 0;
 	int ret;
@@ -641,11 +683,15 @@ void handle_blk(struct vhx_vq *vq)
 		vhx_vq_fail(vq, ret, "cannot write used flags");
 		return;
 	}
+	WRITE_ONCE(q->in_handler, true);
+	blk_start_plug(&plug);
 	do {
 		/*
 		 * Out of requests: take back the completed ones, or wait for
 		 * vhx_blk_done_work() to requeue us when the next completes.
 		 */
+		if (!q->free)
+			vhx_blk_unplug(&plug);
 		ret = q->free ? 0 : vhx_blk_reap(q, true);
 		if (ret) {
 			why = "cannot complete request";
@@ -660,6 +706,15 @@ void handle_blk(struct vhx_vq *vq)
 			why = "bad request chain";
 			break;
 		}
+		if (!ret)
+			vhx_blk_unplug(&plug);
+		if (!ret && vhx_blk_poll_more(vq)) {
+			/* Report what polling found; the guest may go on. */
+			vhx_blk_complete(q);
+			if (!vhx_vq_running(vq))
+				break;
+			continue;
+		}
 		if (!ret) {
 			ret = vhx_vq_rearm(vq);
 			if (ret > 0)
@@ -671,7 +726,8 @@ void handle_blk(struct vhx_vq *vq)
 		if (ret)
 			break;
 	} while (!vhx_vq_exceeds_weight(vq, ++reqs, 0));
+	blk_finish_plug(&plug);
 	if (ret < 0)
 		vhx_vq_fail(vq, ret, why);
-	vhx_blk_complete(q);
+	vhx_blk_end_run(q);
 }

@@ -56,7 +56,11 @@ struct vhx_vq {
 	void (*handle)(struct vhx_vq *vq);
 	bool running;			/* between vhx_vq_start() and _stop() */
 	struct vhx_worker *worker;
-	u32 busyloop_us;
+	u32 busyloop_us;		/* fixed polling window, 0: adaptive */
+	u32 poll_ns;			/* adaptive polling window */
+	u64 slept_at;			/* local_clock() when kicks came back on */
+	/* Something besides the ring the handler polls for (blk: completions). */
+	bool (*poll_more)(struct vhx_vq *vq);
 	u64 features;			/* acked features, copied under mutex */
 
 	/* Scratch owned by the handler, valid under mutex. */

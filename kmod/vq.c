@@ -16,14 +16,51 @@
 
 #include "vhx.h"
 
+/*
+ * Adaptive polling, on by default: once a queue runs dry its handler
+ * publishes, calls the guest, then polls for up to vq->poll_ns before it
+ * re-enables kicks and sleeps.  What adapts the window is how long the
+ * queue then slept: less than poll_max_ns but more than the window, and
+ * the window doubles (from VHX_POLL_START_NS), as a longer one would have
+ * caught the kick; longer than poll_max_ns, and it halves, down to none:
+ * an idle or slow guest costs no polling.  VHOST_SET_VRING_BUSYLOOP_TIMEOUT
+ * sets a fixed window instead.
+ */
+static unsigned int poll_max_ns = 32000;
+module_param(poll_max_ns, uint, 0644);
+MODULE_PARM_DESC(poll_max_ns,
+		 "Largest adaptive polling window, in ns; 0 turns it off (default 32000)");
+
+#define VHX_POLL_START_NS	4000
+
+/* The queue was woken: adapt the window to how long it slept. */
+static void poll_woken(struct vhx_vq *vq)
+{
+	u32 max = READ_ONCE(poll_max_ns);
+	u64 slept;
+
+	if (!vq->slept_at)
+		return;
+	slept = local_clock() - vq->slept_at;
+	vq->slept_at = 0;
+	if (slept < max && slept > vq->poll_ns)
+		vq->poll_ns = clamp_t(u32, vq->poll_ns * 2, VHX_POLL_START_NS,
+				      max);
+	else if (slept >= max)
+		vq->poll_ns = vq->poll_ns / 2 < VHX_POLL_START_NS ? 0 :
+			      vq->poll_ns / 2;
+}
+
 void vhx_vq_work_fn(struct vhx_work *work)
 {
 	struct vhx_vq *vq = container_of(work, struct vhx_vq, work);
 
 	mutex_lock(&vq->mutex);
 	vq->walked = 0;
-	if (vhx_vq_running(vq))
+	if (vhx_vq_running(vq)) {
+		poll_woken(vq);
 		vq->handle(vq);
+	}
 	mutex_unlock(&vq->mutex);
 }
 
@@ -44,6 +81,8 @@ void vhx_vq_reset(struct vhx_vq *vq)
 	vq->addr_set = false;
 	vq->broken = false;
 	vq->busyloop_us = 0;
+	vq->poll_ns = 0;
+	vq->slept_at = 0;
 	vq->features = 0;
 	vq->nused = 0;
 	vq->unsignalled = false;
@@ -256,37 +295,63 @@ static bool poll_should_stop(struct vhx_vq *vq)
 	       atomic_read(&vq->waiting) || vhx_worker_busy(vq->worker);
 }
 
-/*
- * Poll the avail index for up to busyloop_us before sleeping, as long as
- * no other work, ioctl or the scheduler wants the worker.
- */
-static bool busy_wait(struct vhx_vq *vq)
+/* New avail entries, or (poll_more) something else for the handler? */
+static bool poll_found(struct vhx_vq *vq, u16 seen)
 {
-	u64 end = local_clock() + (u64)vq->busyloop_us * NSEC_PER_USEC;
+	if (vhx_ring_pending(&vq->ring) < 0 || vq->ring.avail_idx != seen)
+		return true;
+	return vq->poll_more && vq->poll_more(vq);
+}
+
+/*
+ * Poll for up to ns, as long as no other work, ioctl or the scheduler
+ * wants the worker.
+ */
+static bool busy_wait(struct vhx_vq *vq, u64 ns)
+{
+	u64 end = local_clock() + ns;
 	u16 seen = vq->ring.avail_idx;
 
 	while (!poll_should_stop(vq) && local_clock() < end) {
-		if (vhx_ring_pending(&vq->ring) < 0 ||
-		    vq->ring.avail_idx != seen)
+		if (poll_found(vq, seen))
 			return true;
 		cpu_relax();
 	}
 	return false;
 }
 
+/* Publish and call first, then poll: 1 if work came, 0 if not, < 0. */
+static int vhx_vq_poll(struct vhx_vq *vq)
+{
+	u64 ns = vq->busyloop_us ? (u64)vq->busyloop_us * NSEC_PER_USEC :
+		 min(vq->poll_ns, READ_ONCE(poll_max_ns));
+	int ret;
+
+	if (!ns)
+		return 0;
+	ret = vhx_vq_flush_used(vq);
+	if (ret)
+		return ret;
+	return busy_wait(vq, ns);
+}
+
 /*
- * The ring looked empty: re-enable kicks.  Returns > 0 if entries arrived
- * in the meantime and the handler should go on instead of sleeping, 0 if
- * it should sleep, < 0 if the ring cannot be written.
+ * The ring looked empty: poll a while, then re-enable kicks.  Returns > 0
+ * if entries (or, with poll_more, completions) arrived in the meantime and
+ * the handler should go on instead of sleeping, 0 if it should sleep,
+ * < 0 if the ring cannot be written.
  */
 int vhx_vq_rearm(struct vhx_vq *vq)
 {
 	int ret;
 
 	lockdep_assert_held(&vq->mutex);
-	if (vq->busyloop_us && busy_wait(vq))
-		return 1;
+	ret = vhx_vq_poll(vq);
+	if (ret)
+		return ret;
 	ret = vhx_ring_notify_on(&vq->ring);
+	if (!ret)
+		vq->slept_at = local_clock() ?: 1;
 	if (ret <= 0)
 		return ret;
 	ret = vhx_ring_notify_off(&vq->ring);

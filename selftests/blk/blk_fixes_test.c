@@ -57,6 +57,7 @@
 #include <linux/magic.h>
 
 #include "blk_common.h"
+#include "modparam.h"
 #include "nullb.h"
 
 #define NOBODY		65534	/* uid and gid of the non-root owner */
@@ -1576,6 +1577,95 @@ static int tc_set_backend_atomic(void)
 	return KT_PASS;
 }
 
+/* ---- adaptive polling --------------------------------------------------- */
+
+#define POLL_REQS	200
+
+/*
+ * Kicks the second half of POLL_REQS reads of 4 KiB took, one at a time,
+ * each posted as soon as the previous one was used.
+ */
+static int poll_kicks(int backend, unsigned long window_ns, uint64_t *kicks)
+{
+	struct blk_cfg cfg = {};
+	struct blk_dev b;
+	uint64_t k0 = 0;
+	unsigned int i;
+	void *buf;
+	int st;
+
+	KT_OK(vhx_param_set("poll_max_ns", window_ns));
+	KT_OK(blk_dev_open(&b, &cfg, backend));
+	buf = blk_buf(&b, 4096, 0);
+	KT_ASSERT(buf, "arena full");
+	for (i = 0; i < POLL_REQS; i++) {
+		if (i == POLL_REQS / 2)
+			k0 = b.dev.vqs[0].kicks;
+		st = blk_do(&b, 0, VIRTIO_BLK_T_IN, (i % 64) * 8, buf, 4096,
+			    NULL);
+		KT_ASSERT(st == VIRTIO_BLK_S_OK, "read %u: status %d", i, st);
+	}
+	*kicks = b.dev.vqs[0].kicks - k0;
+	blk_dev_close(&b);
+	return KT_PASS;
+}
+
+/* Kicks without polling and with a long window: see tc_poll_reaps(). */
+static int poll_compare(const char *what, int backend)
+{
+	unsigned long saved;
+	uint64_t off, on;
+	int v;
+
+	KT_OK(vhx_param_get("poll_max_ns", &saved));
+	v = poll_kicks(backend, 0, &off);
+	if (v == KT_PASS)
+		v = poll_kicks(backend, 50000000, &on);
+	KT_OK(vhx_param_set("poll_max_ns", saved));
+	if (v != KT_PASS)
+		return v;
+	kt_diag("%s: %u reads one by one: %llu kicks without polling, %llu with",
+		what, POLL_REQS / 2, (unsigned long long)off,
+		(unsigned long long)on);
+	KT_ASSERT(off >= POLL_REQS / 2 * 9 / 10,
+		  "%s: control: only %llu kicks without polling", what,
+		  (unsigned long long)off);
+	KT_ASSERT(on <= POLL_REQS / 2 / 4, "%s: %llu kicks while polling",
+		  what, (unsigned long long)on);
+	return KT_PASS;
+}
+
+/*
+ * A polling queue reports completions and takes the guest's next request
+ * without a kick, whether the backend completes inline (a tmpfs file) or
+ * later, from a timer (null_blk, irqmode=2, 200 us).  The window is far
+ * longer than a host's default because a TCG round trip is.
+ */
+static int tc_poll_reaps(void)
+{
+	static const char *const attrs[] = {
+		"size=64", "memory_backed=0", "irqmode=2",
+		"completion_nsec=200000", NULL };
+	struct nullb n;
+	int fd, v, ret;
+
+	fd = blk_tmpfile(1 << 20);
+	KT_OK(fd);
+	v = poll_compare("tmpfs file", fd);
+	close(fd);
+	if (v != KT_PASS)
+		return v;
+	ret = nullb_create(&n, "vhxfixpoll", attrs);
+	if (ret)
+		return kt_skip("cannot make a null_blk: %s", strerror(-ret));
+	fd = open(n.path, O_RDONLY | O_CLOEXEC);
+	v = fd < 0 ? KT_FAIL : poll_compare("null_blk, timer", fd);
+	if (fd >= 0)
+		close(fd);
+	ret = nullb_destroy(&n);
+	return v == KT_PASS && ret ? KT_FAIL : v;
+}
+
 static const struct kt_case cases[] = {
 	{ "config_layout", tc_config_layout },
 	{ "serial_default", tc_serial_default },
@@ -1594,6 +1684,7 @@ static const struct kt_case cases[] = {
 	{ "broken_queue", tc_broken_queue },
 	{ "freeze", tc_freeze },
 	{ "long_ops", tc_long_ops },
+	{ "poll_reaps", tc_poll_reaps },
 };
 
 int main(int argc, char **argv)

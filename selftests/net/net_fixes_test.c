@@ -25,6 +25,7 @@
 #include <linux/if_tun.h>
 
 #include "common.h"
+#include "modparam.h"
 
 #define CANARY_LEN	4096
 #define IOCTL_BOUND_MS	500	/* an ioctl against a busy-polling worker */
@@ -940,6 +941,70 @@ static int flood_fairness(void)
 	return KT_PASS;
 }
 
+/* ---- adaptive polling --------------------------------------------------- */
+
+#define POLL_FRAMES	200
+
+/*
+ * Kicks the second half of POLL_FRAMES frames took, each posted as soon
+ * as the previous one was used (a guest that answers at once).
+ */
+static int kicks_one_by_one(unsigned long window_ns, uint64_t *kicks)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES, .hdr = HDR_TAP };
+	struct net_env e;
+	uint64_t k0 = 0;
+	unsigned int i;
+
+	KT_OK(vhx_param_set("poll_max_ns", window_ns));
+	KT_OK(net_setup(&e, &cfg));
+	close(e.pkt_fd);	/* nobody reads what leaves the tap */
+	e.pkt_fd = -1;
+	for (i = 0; i < POLL_FRAMES; i++) {
+		if (i == POLL_FRAMES / 2)
+			k0 = e.tx->kicks;
+		frame_build(frame, 100, NULL, 0x9100 + i);
+		KT_OK(net_tx(&e, frame, 100, NULL, 1, 0));
+		KT_OK(net_tx_reap(&e, 1));
+	}
+	*kicks = e.tx->kicks - k0;
+	vhxg_close(&e.dev);
+	return KT_PASS;
+}
+
+/*
+ * A guest that posts its next frame right after each completion is seen
+ * by a polling device without a kick, once the window has grown to the
+ * guest's round trip (under TCG far longer than on a host: the test asks
+ * for up to 50 ms).  With the window at 0 every frame takes a kick: the
+ * control that shows the count can tell.
+ */
+static int poll_saves_kicks(void)
+{
+	unsigned long saved;
+	uint64_t off, on;
+	int v;
+
+	if (!kt_dev_is_vhx())
+		return kt_skip("poll_max_ns is vhx's");
+	KT_OK(vhx_param_get("poll_max_ns", &saved));
+	v = kicks_one_by_one(0, &off);
+	if (v == KT_PASS)
+		v = kicks_one_by_one(50000000, &on);
+	KT_OK(vhx_param_set("poll_max_ns", saved));
+	if (v != KT_PASS)
+		return v;
+	kt_diag("%u frames one by one: %llu kicks without polling, %llu with",
+		POLL_FRAMES / 2, (unsigned long long)off,
+		(unsigned long long)on);
+	KT_ASSERT(off >= POLL_FRAMES / 2 * 9 / 10,
+		  "control: only %llu kicks without polling",
+		  (unsigned long long)off);
+	KT_ASSERT(on <= POLL_FRAMES / 2 / 4, "%llu kicks while polling",
+		  (unsigned long long)on);
+	return KT_PASS;
+}
+
 static const struct kt_case cases[] = {
 	{ "used_ring_overrun_tx", used_ring_overrun_tx },
 	{ "used_ring_overrun_rx", used_ring_overrun_rx },
@@ -953,6 +1018,7 @@ static const struct kt_case cases[] = {
 	{ "num_buffers_v1_vhost_hdr", num_buffers_v1_vhost_hdr },
 	{ "reset_owner_hdr_len", reset_owner_hdr_len },
 	{ "flood_fairness", flood_fairness },
+	{ "poll_saves_kicks", poll_saves_kicks },
 };
 
 int main(int argc, char **argv)
