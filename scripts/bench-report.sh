@@ -240,6 +240,8 @@ plots=()
 	echo "| 4 KiB randread QD32 1 queue, tmpfs file, vhx-blk / io_uring (uringbench) | $(rcell blk tmpfs-randread-qd32-q1 vhx tmpfs-randread-qd32-q1 ubench iops) |"
 	echo "| 4 KiB randread QD1 1 queue, null_blk, vhx-blk / io_uring (uringbench) | $(rcell blk null-randread-qd1-q1 vhx null-randread-qd1-q1 ubench iops) |"
 	echo "| 4 KiB randread QD1 1 queue, null_blk, vhx-blk / polled io_uring (uringbench --poll) | $(rcell blk null-randread-qd1-q1 vhx null-randread-qd1-q1 ubpoll iops) |"
+	echo "| 4 KiB randread QD1 1 queue, null_blk, polled vhx-blk (blkbench --poll) / polled io_uring | $(rcell blk null-randread-qd1-q1 vhxpoll null-randread-qd1-q1 ubpoll iops) |"
+	echo "| 4 KiB randread QD32 1 queue, null_blk, polled vhx-blk (blkbench --poll) / polled io_uring | $(rcell blk null-randread-qd32-q1 vhxpoll null-randread-qd32-q1 ubpoll iops) |"
 	echo "| e2e iperf3 guest→VM, vhx-vm+vhx-net / QEMU+vhost-net | $(rcell e2e iperf-tx vhxvm iperf-tx qemu-vhost mbps) |"
 	echo "| e2e iperf3 VM→guest, vhx-vm+vhx-net / QEMU+vhost-net | $(rcell e2e iperf-rx vhxvm iperf-rx qemu-vhost mbps) |"
 	echo "| e2e fio 4 KiB randread QD32, vhx-vm+vhx-blk / QEMU virtio-blk io_uring+iothread | $(rcell e2e fio-randread-qd32 vhxvm fio-randread-qd32 qemu-vhost iops) |"
@@ -300,14 +302,17 @@ plots=()
 	echo "and ring per queue, registered file and buffers, O_DIRECT, no clock"
 	echo "read per I/O); polled"
 	echo "is uringbench with IOPOLL on null_blk's poll queue, the cheapest round"
-	echo "trip the block layer offers; fio is fio's io_uring engine with"
+	echo "trip the block layer offers, and its match is polled vhx-blk:"
+	echo "blkbench --poll, whose threads spin on the used ring with calls"
+	echo "suppressed, as a virtio-blk poll queue does (the device is kicked as"
+	echo "usual); fio is fio's io_uring engine with"
 	echo "\`gtod_reduce=1\` (numjobs = queues, iodepth = QD), a second opinion."
 	echo "Backends: null_blk (\`/dev/nullb0\`, module defaults) and a file on tmpfs."
 	echo
-	echo "| test | vhx-blk IOPS | uringbench IOPS | polled IOPS | fio IOPS | vhx-blk / uringbench | vhx-blk / polled |"
-	echo "|---|---|---|---|---|---|---|"
+	echo "| test | vhx-blk IOPS | uringbench IOPS | polled vhx-blk IOPS | polled IOPS | fio IOPS | vhx-blk / uringbench | polled vhx-blk / polled |"
+	echo "|---|---|---|---|---|---|---|---|"
 	for t in $blk_tests; do
-		echo "| $(blk_label "$t") | $(cell blk "$t" vhx iops) | $(cell blk "$t" ubench iops) | $(cell blk "$t" ubpoll iops) | $(cell blk "$t" uring iops) | $(rcell blk "$t" vhx "$t" ubench iops) | $(rcell blk "$t" vhx "$t" ubpoll iops) |"
+		echo "| $(blk_label "$t") | $(cell blk "$t" vhx iops) | $(cell blk "$t" ubench iops) | $(cell blk "$t" vhxpoll iops) | $(cell blk "$t" ubpoll iops) | $(cell blk "$t" uring iops) | $(rcell blk "$t" vhx "$t" ubench iops) | $(rcell blk "$t" vhxpoll "$t" ubpoll iops) |"
 	done
 	echo
 	echo "CPU time per request, ns (schedstat; vhx-blk: blkbench's threads"

@@ -230,7 +230,9 @@ blk_record() {	# test impl rep qd nq rc out tool
 
 # Implementations: vhx (blkbench on /dev/vhx-blk), ubench (uringbench, the
 # same load through io_uring from a process: the reference), ubpoll
-# (uringbench with IOPOLL, null_blk's poll queue) and uring (fio's
+# (uringbench with IOPOLL, null_blk's poll queue), vhxpoll (blkbench
+# --poll: the driver spins on the used ring with calls suppressed, as a
+# virtio-blk poll queue does; its match is ubpoll) and uring (fio's
 # io_uring engine, gtod_reduce=1, a second opinion).
 blk_run() {	# test impl rep
 	local t=$1 impl=$2 rep=$3 b rw qd nq path out rc wr=
@@ -241,10 +243,10 @@ blk_run() {	# test impl rep
 	path=$(blk_backend "$b")
 	[ "$rw" = randwrite ] && wr=--write
 	case $impl in
-	vhx | ubench | ubpoll)
-		local tool=blkbench extra=
-		[ "$impl" = vhx ] || tool=uringbench
-		[ "$impl" = ubpoll ] && extra=--poll
+	vhx | vhxpoll | ubench | ubpoll)
+		local tool=uringbench extra=
+		[[ $impl == vhx* ]] && tool=blkbench
+		[[ $impl == *poll ]] && extra=--poll
 		out=$(timeout $((secs + 60)) "$bin/$tool" --backend "$path" \
 			--queues "$nq" --qd "$qd" --bs 4096 --seconds "$secs" \
 			--span "$blk_span" $wr $extra 2>&1)
@@ -274,7 +276,7 @@ blk_run() {	# test impl rep
 blk_impls() {	# test rep
 	local l="vhx ubench"
 
-	[[ $1 == null-* ]] && l="$l ubpoll"
+	[[ $1 == null-* ]] && l="$l vhxpoll ubpoll"
 	l="$l uring"
 	if [ $(($2 % 2)) = 1 ]; then
 		echo "$l"

@@ -3,10 +3,12 @@
  * blkbench: random reads (or writes) through /dev/vhx-blk with no guest.
  * The process plays the guest driver: one thread per queue keeps --qd
  * requests of --bs bytes in flight at random aligned offsets of the
- * backend and counts completions for --seconds.  Prints IOPS.
+ * backend and counts completions for --seconds.  Prints IOPS.  With
+ * --poll a thread spins on its used ring with calls suppressed, as a
+ * virtio-blk poll queue does, instead of waiting for the call.
  *
  *   blkbench --backend PATH [--dev /dev/vhx-blk] [--queues N] [--qd N]
- *            [--bs BYTES] [--seconds S] [--write] [--span BYTES]
+ *            [--bs BYTES] [--seconds S] [--write] [--span BYTES] [--poll]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,8 +46,27 @@ struct queue {
 
 static unsigned int qd = 32, bs = 4096, seconds = 5;
 static uint64_t span_sectors;
-static bool do_write;
+static bool do_write, poll_mode;
 static volatile bool stop;
+
+/* 1 once entries are used, 0 after 5 s without, < 0 on error. */
+static int wait_used(struct vhxg_vq *vq)
+{
+	double end;
+	unsigned int spins = 0;
+
+	if (!poll_mode)
+		return vhxg_vq_wait_used(vq, 5000);
+	/* No call until the used index is half the ring's index space on. */
+	vhxg_vq_set_used_event(vq, vq->last_used + 0x7fff);
+	end = bench_now() + 5;
+	while (!vhxg_vq_pending(vq)) {
+		if (!(++spins & 1023) && bench_now() > end)
+			return 0;
+		__builtin_ia32_pause();
+	}
+	return 1;
+}
 
 static int post(struct queue *q)
 {
@@ -86,7 +107,7 @@ static void *run_queue(void *arg)
 		}
 		vhxg_vq_publish(vq);
 		vhxg_vq_kick(vq);
-		ret = vhxg_vq_wait_used(vq, 5000);
+		ret = wait_used(vq);
 		if (ret <= 0) {
 			q->err = ret ? ret : -ETIMEDOUT;
 			return NULL;
@@ -98,7 +119,7 @@ static void *run_queue(void *arg)
 		inflight -= n;
 	}
 	/* Let what is in flight finish before the device goes. */
-	while (inflight && vhxg_vq_wait_used(vq, 5000) > 0)
+	while (inflight && wait_used(vq) > 0)
 		inflight -= vhxg_vq_reap(vq, u, NUM);
 	return NULL;
 }
@@ -108,7 +129,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: blkbench --backend PATH [--dev PATH] [--queues N]\n"
 		"                [--qd N] [--bs BYTES] [--seconds S] [--write]\n"
-		"                [--span BYTES]\n");
+		"                [--span BYTES] [--poll]\n");
 	exit(2);
 }
 
@@ -163,6 +184,7 @@ int main(int argc, char **argv)
 		{ "seconds", required_argument, NULL, 't' },
 		{ "span", required_argument, NULL, 'S' },
 		{ "write", no_argument, NULL, 'w' },
+		{ "poll", no_argument, NULL, 'p' },
 		{}
 	};
 	const char *dev = "/dev/vhx-blk", *backend = NULL;
@@ -188,6 +210,7 @@ int main(int argc, char **argv)
 		case 't': seconds = atoi(optarg); break;
 		case 'S': span_sectors = strtoull(optarg, NULL, 0) / 512; break;
 		case 'w': do_write = true; break;
+		case 'p': poll_mode = true; break;
 		default: usage();
 		}
 	}
