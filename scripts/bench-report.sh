@@ -242,6 +242,8 @@ plots=()
 	echo "| 4 KiB randread QD1 1 queue, null_blk, vhx-blk / polled io_uring (uringbench --poll) | $(rcell blk null-randread-qd1-q1 vhx null-randread-qd1-q1 ubpoll iops) |"
 	echo "| 4 KiB randread QD1 1 queue, null_blk, polled vhx-blk (blkbench --poll) / polled io_uring | $(rcell blk null-randread-qd1-q1 vhxpoll null-randread-qd1-q1 ubpoll iops) |"
 	echo "| 4 KiB randread QD32 1 queue, null_blk, polled vhx-blk (blkbench --poll) / polled io_uring | $(rcell blk null-randread-qd32-q1 vhxpoll null-randread-qd32-q1 ubpoll iops) |"
+	echo "| e2e iperf3 guest→VM, QEMU+vhx-net (vhostfd=) / QEMU+vhost-net | $(rcell e2e iperf-tx qemu-vhx iperf-tx qemu-vhost mbps) |"
+	echo "| e2e iperf3 VM→guest, QEMU+vhx-net (vhostfd=) / QEMU+vhost-net | $(rcell e2e iperf-rx qemu-vhx iperf-rx qemu-vhost mbps) |"
 	echo "| e2e iperf3 guest→VM, vhx-vm+vhx-net / QEMU+vhost-net | $(rcell e2e iperf-tx vhxvm iperf-tx qemu-vhost mbps) |"
 	echo "| e2e iperf3 VM→guest, vhx-vm+vhx-net / QEMU+vhost-net | $(rcell e2e iperf-rx vhxvm iperf-rx qemu-vhost mbps) |"
 	echo "| e2e fio 4 KiB randread QD32, vhx-vm+vhx-blk / QEMU virtio-blk io_uring+iothread | $(rcell e2e fio-randread-qd32 vhxvm fio-randread-qd32 qemu-vhost iops) |"
@@ -348,12 +350,15 @@ plots=()
 		echo "in the test VM, fio 4 KiB randread QD32 io_uring direct in the guest."
 		echo "Boot: seconds from starting the VMM to the guest init's first line."
 		echo
-		echo "| test | vhx-vm + vhx | QEMU + vhost-net / virtio-blk io_uring+iothread | QEMU, userspace virtio-net | vhx-vm / QEMU+vhost |"
-		echo "|---|---|---|---|---|"
-		echo "| iperf3 guest→VM, Mbit/s | $(cell e2e iperf-tx vhxvm mbps) | $(cell e2e iperf-tx qemu-vhost mbps) | $(cell e2e iperf-tx qemu-user mbps) | $(rcell e2e iperf-tx vhxvm iperf-tx qemu-vhost mbps) |"
-		echo "| iperf3 VM→guest, Mbit/s | $(cell e2e iperf-rx vhxvm mbps) | $(cell e2e iperf-rx qemu-vhost mbps) | $(cell e2e iperf-rx qemu-user mbps) | $(rcell e2e iperf-rx vhxvm iperf-rx qemu-vhost mbps) |"
-		echo "| fio randread 4 KiB QD32, IOPS | $(cell e2e fio-randread-qd32 vhxvm iops) | $(cell e2e fio-randread-qd32 qemu-vhost iops) | (no disk test) | $(rcell e2e fio-randread-qd32 vhxvm fio-randread-qd32 qemu-vhost iops) |"
-		echo "| boot to guest init, s | $(cell e2e boot vhxvm seconds) | $(cell e2e boot qemu-vhost seconds) | $(cell e2e boot qemu-user seconds) | $(rcell e2e boot vhxvm boot qemu-vhost seconds) |"
+		echo "QEMU + vhx-net is the same QEMU as QEMU + vhost-net, given an"
+		echo "open \`/dev/vhx-net\` with \`vhostfd=\`: only the data plane differs."
+		echo
+		echo "| test | vhx-vm + vhx | QEMU + vhost-net / virtio-blk io_uring+iothread | QEMU + vhx-net | QEMU, userspace virtio-net | vhx-vm / QEMU+vhost | QEMU+vhx-net / QEMU+vhost-net |"
+		echo "|---|---|---|---|---|---|---|"
+		echo "| iperf3 guest→VM, Mbit/s | $(cell e2e iperf-tx vhxvm mbps) | $(cell e2e iperf-tx qemu-vhost mbps) | $(cell e2e iperf-tx qemu-vhx mbps) | $(cell e2e iperf-tx qemu-user mbps) | $(rcell e2e iperf-tx vhxvm iperf-tx qemu-vhost mbps) | $(rcell e2e iperf-tx qemu-vhx iperf-tx qemu-vhost mbps) |"
+		echo "| iperf3 VM→guest, Mbit/s | $(cell e2e iperf-rx vhxvm mbps) | $(cell e2e iperf-rx qemu-vhost mbps) | $(cell e2e iperf-rx qemu-vhx mbps) | $(cell e2e iperf-rx qemu-user mbps) | $(rcell e2e iperf-rx vhxvm iperf-rx qemu-vhost mbps) | $(rcell e2e iperf-rx qemu-vhx iperf-rx qemu-vhost mbps) |"
+		echo "| fio randread 4 KiB QD32, IOPS | $(cell e2e fio-randread-qd32 vhxvm iops) | $(cell e2e fio-randread-qd32 qemu-vhost iops) | (no disk test) | (no disk test) | $(rcell e2e fio-randread-qd32 vhxvm fio-randread-qd32 qemu-vhost iops) | |"
+		echo "| boot to guest init, s | $(cell e2e boot vhxvm seconds) | $(cell e2e boot qemu-vhost seconds) | $(cell e2e boot qemu-vhx seconds) | $(cell e2e boot qemu-user seconds) | $(rcell e2e boot vhxvm boot qemu-vhost seconds) | |"
 	fi
 	echo
 	echo "## Failed runs"

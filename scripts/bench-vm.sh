@@ -354,7 +354,7 @@ iperf_mbps() {	# console mark
 }
 
 e2e_run() {	# impl rep
-	local impl=$1 rep=$2 con kernel cmdline rc disk=0 t v
+	local impl=$1 rep=$2 con kernel cmdline rc disk=0 t v vhxfd=
 	local -a vmm
 
 	con=$VHX_OUT/e2e-$impl-$rep.console
@@ -369,11 +369,17 @@ e2e_run() {	# impl rep
 			--net "tap=$e2e_tap,vhost=/dev/vhx-net"
 			--disk "path=/dev/nullb0,vhost=/dev/vhx-blk")
 		;;
-	qemu-vhost | qemu-user)
+	qemu-vhost | qemu-vhx | qemu-user)
 		local vh=on
 
 		[ "$impl" = qemu-user ] && vh=off
 		[ "$impl" = qemu-vhost ] && disk=1
+		# The same QEMU on vhx-net: the data plane is all that differs.
+		if [ "$impl" = qemu-vhx ]; then
+			exec {vhxfd}<> /dev/vhx-net ||
+				{ fail e2e all "$impl" "$rep" "cannot open /dev/vhx-net"; return; }
+			vh="on,vhostfd=$vhxfd"
+		fi
 		vmm=(qemu-system-x86_64 -enable-kvm -cpu host -smp 1 -m 1024
 			-display none -nodefaults -no-reboot -serial stdio
 			-kernel "$kernel" -initrd "$guest_initrd"
@@ -389,6 +395,7 @@ e2e_run() {	# impl rep
 		{ fail e2e all "$impl" "$rep" "iperf3 server did not start"; return; }
 	run_vmm "$con" 180 "${vmm[@]}"
 	rc=$?
+	[ -z "$vhxfd" ] || exec {vhxfd}>&-
 	kill "$(cat "$VHX_OUT/iperf3.pid")" 2>/dev/null
 	sleep 0.5
 	log "e2e $impl rep $rep: VMM exit $rc, console in $con"
@@ -436,9 +443,9 @@ bench_e2e() {
 	fi
 	for rep in $(seq "$e2e_reps"); do
 		if [ $((rep % 2)) = 1 ]; then
-			set -- vhxvm qemu-vhost qemu-user
+			set -- vhxvm qemu-vhost qemu-vhx qemu-user
 		else
-			set -- qemu-user qemu-vhost vhxvm
+			set -- qemu-user qemu-vhx qemu-vhost vhxvm
 		fi
 		for impl in "$@"; do
 			e2e_run "$impl" "$rep"
