@@ -11,7 +11,7 @@
 set -u
 . "$(dirname "$0")/lib.bash"
 
-guest_checks=(queue-pairs ping iperf3-tx iperf3-rx reset-and-ping)
+guest_checks=(queue-pairs pairs-cycle ping iperf3-tx iperf3-rx reset-and-ping)
 
 need_kvm
 ktap_plan $((3 + ${#guest_checks[@]}))

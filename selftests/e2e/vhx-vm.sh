@@ -12,7 +12,7 @@
 set -u
 . "$(dirname "$0")/lib.bash"
 
-guest_checks=(queue-pairs ping iperf3-tx iperf3-rx reset-and-ping second-nic-ping)
+guest_checks=(queue-pairs pairs-cycle ping iperf3-tx iperf3-rx reset-and-ping second-nic-ping)
 disk_checks=(disk-queues fio-verify disk-reset ro-disk disk-options)
 
 need_kvm

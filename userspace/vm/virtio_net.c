@@ -324,11 +324,20 @@ static void net_notify(struct virtio_dev *vdev, int q)
 
 	if (!ring->num)
 		goto bad;		/* the ring did not start */
-	while ((r = vhx_ring_get(ring, &c, iov, CTRL_IOV_MAX)) > 0) {
-		r = vmm_ring_put(vdev, q, c.head, ctrl_one(net, &c, iov));
-		if (r < 0)
-			break;
-	}
+	do {
+		while ((r = vhx_ring_get(ring, &c, iov, CTRL_IOV_MAX)) > 0) {
+			r = vmm_ring_put(vdev, q, c.head,
+					 ctrl_one(net, &c, iov));
+			if (r < 0)
+				break;
+		}
+		/*
+		 * Ask for the next kick (avail_event under EVENT_IDX): the
+		 * driver waits for each command's ack with rtnl held.
+		 */
+		if (!r)
+			r = vhx_ring_notify_on(ring);
+	} while (r > 0);
 	if (!r)
 		return;
 bad:

@@ -74,6 +74,7 @@ int vmm_ring_start(struct virtio_dev *vdev, int q)
 {
 	struct virtio_queue *vq = &vdev->vqs[q];
 	struct vhx_ring *r = &vq->ring;
+	int err;
 
 	memset(r, 0, sizeof(*r));
 	r->mem = vm_ring_mem(vdev->vm);
@@ -86,7 +87,12 @@ int vmm_ring_start(struct virtio_dev *vdev, int q)
 	r->notify_on_empty = virtio_has_feature(vdev, VIRTIO_F_NOTIFY_ON_EMPTY);
 	if (!r->desc || !r->avail || !r->used)
 		return -EFAULT;
-	return vhx_ring_start(r);
+	err = vhx_ring_start(r);
+	if (err)
+		return err;
+	/* Kicks wanted from the start, avail_event included. */
+	err = vhx_ring_notify_on(r);
+	return err < 0 ? err : 0;
 }
 
 int vmm_ring_put(struct virtio_dev *vdev, int q, u16 head, u32 len)

@@ -47,6 +47,20 @@ got=$(ethtool -l eth0 | awk '/Combined/ { n = $2 } END { print n }')
 [ "$got" = "$pairs" ]
 result queue-pairs $? "combined=$got"
 
+# One control command after another on the same device: each needs its
+# kick, and the driver waits for its ack with rtnl held.
+cycle() {
+	for n in 1 "$pairs" 1 "$pairs"; do
+		ethtool -L eth0 combined "$n" &&
+			ping -c 1 -W 5 "$peer" > /tmp/ping-cycle.log 2>&1 ||
+			return 1
+	done
+}
+cycle
+rc=$?
+[ $rc = 0 ] || cat /tmp/ping-cycle.log
+result pairs-cycle $rc
+
 ping -c 3 -W 5 "$peer" > /tmp/ping.log 2>&1
 rc=$?
 [ $rc = 0 ] || cat /tmp/ping.log
