@@ -390,12 +390,12 @@ static int rx_add_used(struct vhx_vq *vq, struct vhx_net_queue *q, int n,
 	for (i = 0; i < n; i++) {
 		u32 len = i == n - 1 ? total : min(total, q->heads[i].len);
 
-		ret = vhx_vq_add_used(vq, q->heads[i].id, len);
+		ret = vhx_vq_queue_used(vq, q->heads[i].id, len);
 		if (ret)
 			return ret;
 		total -= len;
 	}
-	return 0;
+	return vhx_vq_used_done(vq);
 }
 
 /*

@@ -74,8 +74,12 @@ struct vhx_vq {
 	bool unsignalled;		/* published since the last call check */
 };
 
-/* Used entries gathered before they are published in one go. */
+/*
+ * Used entries gathered before they are published in one go, and room
+ * for them: a batch short of full plus one packet of VHX_IOV_MAX buffers.
+ */
 #define VHX_USED_BATCH		64
+#define VHX_USED_MAX		(VHX_USED_BATCH + VHX_IOV_MAX)
 
 struct vhx_dev {
 	struct mutex mutex;		/* serialises ioctls; taken before vq->mutex */
@@ -135,6 +139,8 @@ bool vhx_vq_running(struct vhx_vq *vq);
 /* Used by handlers (worker context, vq->mutex held). */
 int vhx_vq_get(struct vhx_vq *vq, struct vhx_chain *c, u32 iov_off);
 void vhx_vq_unget(struct vhx_vq *vq, u16 n);
+int vhx_vq_queue_used(struct vhx_vq *vq, u16 head, u32 len);
+int vhx_vq_used_done(struct vhx_vq *vq);
 int vhx_vq_add_used(struct vhx_vq *vq, u16 head, u32 len);
 int vhx_vq_flush_used(struct vhx_vq *vq);
 int vhx_vq_rearm(struct vhx_vq *vq);

@@ -92,7 +92,7 @@ void vhx_vq_reset(struct vhx_vq *vq)
 void vhx_vq_free(struct vhx_vq *vq)
 {
 	kvfree(vq->iov);
-	kfree(vq->used);
+	kvfree(vq->used);
 	bitmap_free(vq->inflight);
 	kfree(vq->taken);
 }
@@ -101,8 +101,8 @@ int vhx_vq_alloc(struct vhx_vq *vq)
 {
 	vq->iov = kvmalloc_array(VHX_IOV_MAX, sizeof(*vq->iov),
 				 GFP_KERNEL_ACCOUNT);
-	vq->used = kmalloc_array(VHX_USED_BATCH, sizeof(*vq->used),
-				 GFP_KERNEL_ACCOUNT);
+	vq->used = kvmalloc_array(VHX_USED_MAX, sizeof(*vq->used),
+				  GFP_KERNEL_ACCOUNT);
 	vq->inflight = bitmap_zalloc(VHX_RING_MAX, GFP_KERNEL_ACCOUNT);
 	vq->taken = kmalloc_array(VHX_IOV_MAX, sizeof(*vq->taken),
 				  GFP_KERNEL_ACCOUNT);
@@ -243,23 +243,44 @@ static int publish_used(struct vhx_vq *vq)
 }
 
 /*
- * Queue a used entry for a head taken with vhx_vq_get().  A full batch is
- * published, and the guest called if it asked to be, so that it refills
- * the ring while the handler goes on instead of after it stops.  A batch
- * never exceeds the ring.  An error is the caller's to turn into
- * vhx_vq_fail(), as for every vhx_vq_* below.
+ * Queue a used entry for a head taken with vhx_vq_get(), one of a packet
+ * that vhx_vq_used_done() closes.  Every queued head is in flight, hence
+ * distinct: what is queued never exceeds the ring.  An error is the
+ * caller's to turn into vhx_vq_fail(), as for every vhx_vq_* below.
  */
-int vhx_vq_add_used(struct vhx_vq *vq, u16 head, u32 len)
+int vhx_vq_queue_used(struct vhx_vq *vq, u16 head, u32 len)
 {
 	lockdep_assert_held(&vq->mutex);
 	if (WARN_ON_ONCE(head >= vq->ring.num ||
-			 !test_bit(head, vq->inflight)))
+			 !test_bit(head, vq->inflight) ||
+			 vq->nused >= VHX_USED_MAX))
 		return -EINVAL;
 	vq->used[vq->nused].id = cpu_to_le32(head);
 	vq->used[vq->nused].len = cpu_to_le32(len);
-	if (++vq->nused < min_t(u32, VHX_USED_BATCH, vq->ring.num))
+	vq->nused++;
+	return 0;
+}
+
+/*
+ * The entries of one packet (or request) are queued.  A full batch is
+ * published, and the guest called if it asked to be, so that it refills
+ * the ring while the handler goes on.  Only whole packets are published:
+ * a driver sees all of a packet's buffers used together (virtio 5.1.6.4).
+ */
+int vhx_vq_used_done(struct vhx_vq *vq)
+{
+	lockdep_assert_held(&vq->mutex);
+	if (vq->nused < min_t(u32, VHX_USED_BATCH, vq->ring.num))
 		return 0;
 	return vhx_vq_flush_used(vq);
+}
+
+/* Queue the used entry of a one-chain packet or request. */
+int vhx_vq_add_used(struct vhx_vq *vq, u16 head, u32 len)
+{
+	int ret = vhx_vq_queue_used(vq, head, len);
+
+	return ret ? ret : vhx_vq_used_done(vq);
 }
 
 static void vhx_vq_signal(struct vhx_vq *vq)

@@ -941,6 +941,90 @@ static int flood_fairness(void)
 	return KT_PASS;
 }
 
+/* ---- a packet's buffers are used together (virtio 5.1.6.4) --------------- */
+
+#define WP_FRAMES	70	/* of 1400 bytes: 3 buffers of 512 each */
+
+struct used_watch {
+	struct vhxg_vq *vq;
+	volatile int stop;
+	uint16_t seen[4096];
+	unsigned int nseen;
+};
+
+/* Every used->idx value the device published, as a driver polling sees. */
+static void *watch_used(void *arg)
+{
+	struct used_watch *w = arg;
+	uint16_t last = 0, idx;
+
+	while (!w->stop && w->nseen < KT_ARRAY_SIZE(w->seen)) {
+		idx = __atomic_load_n(&w->vq->used->idx, __ATOMIC_ACQUIRE);
+		if (idx != last)
+			w->seen[w->nseen++] = last = idx;
+	}
+	return NULL;
+}
+
+/*
+ * Mergeable RX buffers of 512 bytes, frames that take three, all waiting
+ * in the tap before the buffers are posted, so that one handler run takes
+ * them all: the device gathers used entries in batches of 64, which no
+ * whole number of these packets fills.  Each used->idx a polling driver
+ * sees must end a packet (the sum of num_buffers so far), never fall
+ * inside one.
+ */
+static int rx_whole_packets(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES |
+					   F(VIRTIO_NET_F_MRG_RXBUF),
+			       .hdr = HDR_TAP };
+	static struct used_watch w;
+	static bool boundary[1 << 16];
+	unsigned int i, pos, bad = 0;
+	struct net_env e;
+	pthread_t thr;
+	uint16_t end;
+
+	KT_OK(net_setup(&e, &cfg));
+	for (i = 0; i < WP_FRAMES; i++) {
+		frame_build(frame, 1400, NULL, 0x9200 + i);
+		KT_OK(pkt_send(e.pkt_fd, frame, 1400, NULL));
+	}
+	memset(&w, 0, sizeof(w));
+	w.vq = e.rx;
+	KT_ASSERT(!pthread_create(&thr, NULL, watch_used, &w), "pthread");
+	KT_OK(net_rx_post(&e, 3 * WP_FRAMES + 6, 512, 1, 0));
+	KT_OK(vhxg_vq_kick_force(e.rx));
+	for (i = 0; i < 500 && e.rx->used->idx < 3 * WP_FRAMES; i++)
+		usleep(10000);
+	w.stop = 1;
+	pthread_join(thr, NULL);
+	end = e.rx->used->idx;
+	memset(boundary, 0, sizeof(boundary));
+	boundary[0] = true;
+	for (pos = 0; pos < end;) {
+		uint32_t id = e.rx->used->ring[pos % e.rx->num].id;
+		struct virtio_net_hdr_mrg_rxbuf *h;
+
+		KT_ASSERT(id < e.rx->num, "used id %u", id);
+		h = (void *)e.rx_slots[id].base;
+		KT_ASSERT(h->num_buffers, "num_buffers 0 at used %u", pos);
+		pos += h->num_buffers;
+		boundary[pos & 0xffff] = true;
+	}
+	for (i = 0; i < w.nseen; i++)
+		bad += !boundary[w.seen[i]];
+	kt_diag("%s%u used entries for %u frames, %u used->idx values seen, %u inside a packet",
+		kt_dev_is_vhx() ? "" : "reference: ", end, WP_FRAMES,
+		w.nseen, bad);
+	KT_ASSERT(end == 3 * WP_FRAMES, "%u used entries, want %u", end,
+		  3 * WP_FRAMES);
+	KT_ASSERT(!bad, "%u published used->idx values fall inside a packet",
+		  bad);
+	return KT_PASS;
+}
+
 /* ---- adaptive polling --------------------------------------------------- */
 
 #define POLL_FRAMES	200
@@ -1019,6 +1103,7 @@ static const struct kt_case cases[] = {
 	{ "reset_owner_hdr_len", reset_owner_hdr_len },
 	{ "flood_fairness", flood_fairness },
 	{ "poll_saves_kicks", poll_saves_kicks },
+	{ "rx_whole_packets", rx_whole_packets },
 };
 
 int main(int argc, char **argv)
