@@ -154,6 +154,24 @@ newest_kernel() {
 	done | sort -V | tail -n 1
 }
 
+# vm_evidence KVER DIR: what a failed VM run left behind, for the summary
+# (CI keeps the output, not the files): the test that was running last
+# and the start of the first kernel report in the console.
+evidence=()
+vm_evidence() {
+	local out=$2 last first
+
+	last=$(grep -a '^# selftest: ' "$out/output.txt" 2>/dev/null | tail -n 1)
+	evidence+=("$1: last test started: ${last#\# selftest: }")
+	[ -f "$out/console.log" ] || return
+	first=$("$top/scripts/splat-check.sh" "$out/console.log" 2>/dev/null |
+		head -n 1 | cut -d: -f2)
+	[[ $first =~ ^[0-9]+$ ]] || first=$(($(wc -l < "$out/console.log") - 30))
+	[ "$first" -gt 5 ] || first=6
+	mapfile -t -O ${#evidence[@]} evidence < <(tr -d '\r' < "$out/console.log" |
+		sed -n "$((first - 5)),$((first + 40))p" | sed "s/^/$1: console: /")
+}
+
 mkdir -p "$logdir"
 # Runs in one tree share build/; let a second one wait for the first.
 # Bounded: a whole check takes well under an hour, so a lock held longer
@@ -270,6 +288,7 @@ for k in "${kernels[@]}"; do
 	phase_done
 
 	phase "$k: selftests in VM"
+	vm_failed0=$failed
 	out=$top/build/vm/$k
 	ref=
 	[ "$k" = "$ref_kernel" ] || ref=--no-reference
@@ -304,6 +323,7 @@ for k in "${kernels[@]}"; do
 		fi
 		grep -qx 'splat=1' "$out/vm-status" &&
 			fail "$k: kernel splat (see $out/console.log)"
+		[ "$failed" -eq "$vm_failed0" ] || vm_evidence "$k" "$out"
 	fi
 	phase_done
 done
@@ -315,6 +335,10 @@ printf '%-40s %5ds\n' total "$(($(date +%s) - check_t0))"
 if [ ${#failures[@]} -gt 0 ]; then
 	echo "=== check: failures"
 	printf '  %s\n' "${failures[@]}"
+fi
+if [ ${#evidence[@]} -gt 0 ]; then
+	echo "=== check: what the failed VM runs left"
+	printf '%s\n' "${evidence[@]}"
 fi
 echo "vhx: $((passed - ref_passed)) passed, $((failed - ref_failed)) failed"
 echo "reference (upstream vhost-net, bench baselines): $ref_passed passed," \
