@@ -669,6 +669,27 @@ static void vhx_blk_unplug(struct blk_plug *plug)
 	blk_start_plug(plug);
 }
 
+/*
+ * The ring is empty: send what is plugged, then report the completions
+ * polling found (the guest may go on) or poll and rearm.  > 0 when the
+ * run goes on, 0 when it ends, < 0 when the queue fails.
+ */
+static int vhx_blk_ring_empty(struct vhx_blk_queue *q, struct blk_plug *plug,
+			      const char **why)
+{
+	int ret;
+
+	vhx_blk_unplug(plug);
+	if (vhx_blk_poll_more(&q->vq)) {
+		vhx_blk_complete(q);
+		return vhx_vq_running(&q->vq);
+	}
+	ret = vhx_vq_rearm(&q->vq);
+	if (ret < 0)
+		*why = "cannot enable notification";
+	return ret;
+}
+
 void handle_blk(struct vhx_vq *vq)
 {
 	struct vhx_blk_queue *q = vq_to_blk_queue(vq);
@@ -706,21 +727,11 @@ void handle_blk(struct vhx_vq *vq)
 			why = "bad request chain";
 			break;
 		}
-		if (!ret)
-			vhx_blk_unplug(&plug);
-		if (!ret && vhx_blk_poll_more(vq)) {
-			/* Report what polling found; the guest may go on. */
-			vhx_blk_complete(q);
-			if (!vhx_vq_running(vq))
+		if (!ret) {
+			ret = vhx_blk_ring_empty(q, &plug, &why);
+			if (ret <= 0)
 				break;
 			continue;
-		}
-		if (!ret) {
-			ret = vhx_vq_rearm(vq);
-			if (ret > 0)
-				continue;
-			why = "cannot enable notification";
-			break;
 		}
 		ret = vhx_blk_request(q, &c, &why);
 		if (ret)

@@ -44,22 +44,14 @@ u64 vm_vhost_features(int fd, const char *path)
 	return features;
 }
 
-static u64 ring_uaddr(struct vm *vm, u64 gpa, u64 len)
-{
-	return (u64)(unsigned long)gpa_to_hva(vm, gpa, len);
-}
-
 int vm_vhost_start_vring(struct vm *vm, int fd, int idx,
 			 struct virtio_queue *vq)
 {
-	u64 desc = ring_uaddr(vm, vq->desc, 16ULL * vq->size);
-	u64 avail = ring_uaddr(vm, vq->avail, 6 + 2ULL * vq->size);
-	u64 used = ring_uaddr(vm, vq->used, 6 + 8ULL * vq->size);
-	int err;
+	u64 desc, avail, used;
+	int err = virtio_queue_uaddrs(vm, vq, &desc, &avail, &used);
 
-	if (!desc || !avail || !used)
-		return -EFAULT;
-	err = vhost_set_vring_num(fd, idx, vq->size);
+	if (!err)
+		err = vhost_set_vring_num(fd, idx, vq->size);
 	if (!err)
 		err = vhost_set_vring_base(fd, idx, 0);
 	if (!err)

@@ -76,6 +76,8 @@ void virtio_pci_init(struct vm *vm, struct virtio_dev *vdev, u16 device_id,
 		     u32 class, int nr_queues);
 void virtio_signal(struct virtio_dev *vdev, int q);
 bool virtio_has_feature(struct virtio_dev *vdev, int bit);
+int virtio_queue_uaddrs(struct vm *vm, const struct virtio_queue *vq,
+			u64 *desc, u64 *avail, u64 *used);
 
 /*
  * VMM-served queues (vmm_ring.c), walked with kmod/ring.c: start reads the

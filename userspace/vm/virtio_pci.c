@@ -49,6 +49,25 @@ bool virtio_has_feature(struct virtio_dev *vdev, int bit)
 	return vdev->guest_features & (1ULL << bit);
 }
 
+/*
+ * Where the VMM sees a split queue's three areas (virtio 2.7), for vhost
+ * and for our own walker alike: -EFAULT unless each lies in guest RAM.
+ */
+int virtio_queue_uaddrs(struct vm *vm, const struct virtio_queue *vq,
+			u64 *desc, u64 *avail, u64 *used)
+{
+	void *d = gpa_to_hva(vm, vq->desc, 16ULL * vq->size);
+	void *a = gpa_to_hva(vm, vq->avail, 6 + 2ULL * vq->size);
+	void *u = gpa_to_hva(vm, vq->used, 6 + 8ULL * vq->size);
+
+	if (!d || !a || !u)
+		return -EFAULT;
+	*desc = (u64)(unsigned long)d;
+	*avail = (u64)(unsigned long)a;
+	*used = (u64)(unsigned long)u;
+	return 0;
+}
+
 static u16 msix_ctrl(struct virtio_dev *vdev)
 {
 	u16 v;

@@ -65,11 +65,6 @@ static const struct vhx_mem *vm_ring_mem(struct vm *vm)
 	return ring_mem;
 }
 
-static u64 ring_uaddr(struct vm *vm, u64 gpa, u64 len)
-{
-	return (u64)(unsigned long)gpa_to_hva(vm, gpa, len);
-}
-
 int vmm_ring_start(struct virtio_dev *vdev, int q)
 {
 	struct virtio_queue *vq = &vdev->vqs[q];
@@ -79,14 +74,12 @@ int vmm_ring_start(struct virtio_dev *vdev, int q)
 	memset(r, 0, sizeof(*r));
 	r->mem = vm_ring_mem(vdev->vm);
 	r->num = vq->size;
-	r->desc = ring_uaddr(vdev->vm, vq->desc, 16ULL * vq->size);
-	r->avail = ring_uaddr(vdev->vm, vq->avail, 6 + 2ULL * vq->size);
-	r->used = ring_uaddr(vdev->vm, vq->used, 6 + 8ULL * vq->size);
+	err = virtio_queue_uaddrs(vdev->vm, vq, &r->desc, &r->avail, &r->used);
+	if (err)
+		return err;
 	r->event_idx = virtio_has_feature(vdev, VIRTIO_RING_F_EVENT_IDX);
 	r->indirect = virtio_has_feature(vdev, VIRTIO_RING_F_INDIRECT_DESC);
 	r->notify_on_empty = virtio_has_feature(vdev, VIRTIO_F_NOTIFY_ON_EMPTY);
-	if (!r->desc || !r->avail || !r->used)
-		return -EFAULT;
 	err = vhx_ring_start(r);
 	if (err)
 		return err;
