@@ -328,6 +328,7 @@ static const struct vhx_dev_ops vhx_blk_ops = {
 	.stop_vq	= vhx_blk_stop_vq,
 	.reset		= vhx_blk_reset,
 	.release	= vhx_blk_release,
+	.poll_more	= vhx_blk_poll_more,
 };
 
 static int vhx_blk_open(struct inode *inode, struct file *f)
@@ -350,7 +351,6 @@ static int vhx_blk_open(struct inode *inode, struct file *f)
 		spin_lock_init(&q->lock);
 		init_waitqueue_head(&q->drain);
 		q->vq.handle = handle_blk;
-		q->vq.poll_more = vhx_blk_poll_more;
 		vqs[i] = &q->vq;
 	}
 	ret = vhx_dev_init(&b->dev, vqs, VHX_BLK_MAX_QUEUES, "blk",

@@ -642,7 +642,7 @@ static int vhx_blk_request(struct vhx_blk_queue *q, struct vhx_chain *c,
 	return vhx_blk_finish(vq, c->head, status, res.status, res.written);
 }
 
-/* Completions waiting to be reported (vq->poll_more). */
+/* Completions waiting to be reported (vhx_dev_ops.poll_more). */
 bool vhx_blk_poll_more(struct vhx_vq *vq)
 {
 	return !llist_empty(&vq_to_blk_queue(vq)->done);

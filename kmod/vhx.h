@@ -59,8 +59,6 @@ struct vhx_vq {
 	u32 busyloop_us;		/* fixed polling window, 0: adaptive */
 	u32 poll_ns;			/* adaptive polling window */
 	u64 slept_at;			/* local_clock() when kicks came back on */
-	/* Something besides the ring the handler polls for (blk: completions). */
-	bool (*poll_more)(struct vhx_vq *vq);
 	u64 features;			/* acked features, copied under mutex */
 
 	/* Scratch owned by the handler, valid under mutex. */
@@ -109,6 +107,11 @@ struct vhx_dev_ops {
 	void (*reset)(struct vhx_dev *d);
 	/* The file is closed: free the device. */
 	void (*release)(struct vhx_dev *d);
+	/*
+	 * Optional: work besides the ring that a polling handler looks for
+	 * (blk: completions), with vq->mutex held.
+	 */
+	bool (*poll_more)(struct vhx_vq *vq);
 };
 
 /*

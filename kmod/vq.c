@@ -322,7 +322,7 @@ static bool poll_found(struct vhx_vq *vq, u16 seen)
 {
 	if (vhx_ring_pending(&vq->ring) < 0 || vq->ring.avail_idx != seen)
 		return true;
-	return vq->poll_more && vq->poll_more(vq);
+	return vq->dev->ops->poll_more && vq->dev->ops->poll_more(vq);
 }
 
 /*
