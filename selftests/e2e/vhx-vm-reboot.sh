@@ -1,37 +1,65 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# vhx-vm with the smallest guest (no devices, one vCPU): the guest reaches
-# init and runs "reboot -f"; vhx-vm must notice the reset and exit 0.
+# How a guest ends, and the exit status vhx-vm gives a supervisor for it,
+# with the smallest guest (no devices, one vCPU):
+#   - "reboot -f": the reset reaches vhx-vm, which exits 3;
+#   - a panic ("echo c > /proc/sysrq-trigger"): the guest's pvpanic driver
+#     (bound to vhx-vm's ACPI QEMU0001 device) reports it, exit 4;
+#   - "reboot -f" with reboot=t: the kernel resets by triple fault, which
+#     vhx-vm takes for a crash, exit 4.
 # Reports the time from starting vhx-vm to the guest's init with the
 # initramfs without fio.
 set -u
 . "$(dirname "$0")/lib.bash"
 
 need_kvm
-ktap_plan 4
+names=(boot guest-command exit-on-reboot guest-kernel-clean pvpanic-bound
+       exit-on-panic exit-on-triple-fault)
+ktap_plan ${#names[@]}
 
 if [ ! -x "$vhx_vm" ]; then
 	diag "no $vhx_vm (make user)"
-	for t in boot guest-command exit-on-reboot guest-kernel-clean; do
+	for t in "${names[@]}"; do
 		ktap_result "$t" 1
 	done
 	exit 1
 fi
 
 initrd=$(guest_initramfs "") || initrd=
-log=$work/console.log
-run_guest "$log" timeout 200 "$vhx_vm" --kernel "$kernel" --initrd "$initrd" \
-	--cpus 1 --memory 256 \
-	--cmdline "console=ttyS0 loglevel=5 panic=-1 -- \"echo about-to-reboot; reboot -f\""
-rc=$?
+guest() {	# LOG CMDLINE-EXTRA COMMAND
+	run_guest "$1" timeout 200 "$vhx_vm" --kernel "$kernel" \
+		--initrd "$initrd" --cpus 1 --memory 256 \
+		--cmdline "console=ttyS0 loglevel=5 panic=-1 $2 -- \"$3\""
+}
 
+log=$work/console.log
+guest "$log" "" "echo about-to-reboot; reboot -f"
+rc=$?
 [ -n "$boot_ms" ]
 ktap_result boot $? "vhx-vm start to guest init: ${boot_ms:-never} ms ($(basename "$initrd"), 1 vCPU)"
 grep -q "^about-to-reboot" "$log"
 ktap_result guest-command $?
-grep -q "vhx-vm: guest rebooted" "$log" && [ $rc = 0 ]
-ktap_result exit-on-reboot $? "vhx-vm exit status $rc"
+grep -q "vhx-vm: guest rebooted" "$log" && [ $rc = 3 ]
+ktap_result exit-on-reboot $? "vhx-vm exit status $rc (3: reboot)"
 guest_console_clean "$log"
 [ $ktap_failed = 0 ] || show_log "$log"
+
+# The panic's own report is expected on this console, so it is not
+# splat-checked.
+plog=$work/panic.log
+guest "$plog" "" "ls /sys/bus/platform/drivers/pvpanic-mmio/ | grep -q QEMU0001 && echo pvpanic-bound; echo c > /proc/sysrq-trigger"
+rc=$?
+grep -q "^pvpanic-bound" "$plog"
+ktap_result pvpanic-bound $? "the guest's pvpanic-mmio driver bound to QEMU0001"
+grep -q "vhx-vm: guest panicked (pvpanic)" "$plog" && [ $rc = 4 ]
+ktap_result exit-on-panic $? "vhx-vm exit status $rc (4: crash)"
+[ $rc = 4 ] || show_log "$plog"
+
+tlog=$work/triple.log
+guest "$tlog" "reboot=t" "reboot -f"
+rc=$?
+grep -q "vhx-vm: guest crashed (triple fault)" "$tlog" && [ $rc = 4 ]
+ktap_result exit-on-triple-fault $? "vhx-vm exit status $rc (4: crash)"
+[ $rc = 4 ] || show_log "$tlog"
 exit $ktap_failed

@@ -5,9 +5,9 @@
  * Hardware-reduced ACPI needs no PM timer, SCI or GPE blocks: Linux powers
  * off by writing SLP_TYP/SLP_EN to the FADT's sleep control register and
  * reboots through its reset register, both plain I/O ports we trap.  The
- * DSDT holds \_S5 (for the sleep type of poweroff), COM1 and the PCI host
- * bridge with its windows; the MADT lists the vCPUs' local APICs and the
- * in-kernel IOAPIC so that Linux brings up the other vCPUs.
+ * DSDT holds \_S5 (for the sleep type of poweroff), COM1, pvpanic and the
+ * PCI host bridge with its windows; the MADT lists the vCPUs' local APICs
+ * and the in-kernel IOAPIC so that Linux brings up the other vCPUs.
  */
 #include <string.h>
 
@@ -131,6 +131,19 @@ static void res_dword_mem(struct buf *b, u32 min, u32 max)
 	emit32(b, max - min + 1);
 }
 
+/* Name(_CRS, Buffer() { res }) */
+static void aml_crs(struct buf *dev, const u8 *res, u8 len)
+{
+	struct buf buffer = { .len = 0 };
+
+	emit8(&buffer, 0x0a);				/* BytePrefix */
+	emit8(&buffer, len);
+	emit(&buffer, res, len);
+	emit8(dev, 0x08);				/* NameOp */
+	emit(dev, "_CRS", 4);
+	emit_pkg(dev, 0x11, &buffer);			/* BufferOp */
+}
+
 static void aml_pci_crs(struct buf *b)
 {
 	struct buf res = { .len = 0 }, buffer = { .len = 0 };
@@ -159,7 +172,7 @@ static void aml_pci_crs(struct buf *b)
  */
 static void aml_com1(struct buf *b)
 {
-	struct buf dev = { .len = 0 }, buffer = { .len = 0 };
+	struct buf dev = { .len = 0 };
 	static const u8 res[] = {
 		0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08,	/* IO */
 		0x22, 0x10, 0x00,				/* IRQ 4 */
@@ -169,12 +182,27 @@ static void aml_com1(struct buf *b)
 	emit(&dev, "COM1", 4);
 	aml_name_int(&dev, "_HID", 0x0105d041);		/* EISAID PNP0501 */
 	aml_name_int(&dev, "_UID", 1);
-	emit8(&buffer, 0x0a);				/* BytePrefix */
-	emit8(&buffer, sizeof(res));
-	emit(&buffer, res, sizeof(res));
-	emit8(&dev, 0x08);
-	emit(&dev, "_CRS", 4);
-	emit_pkg(&dev, 0x11, &buffer);
+	aml_crs(&dev, res, sizeof(res));
+
+	emit8(b, 0x5b);
+	emit_pkg(b, 0x82, &dev);
+}
+
+/* The pvpanic port, where Linux's pvpanic-mmio driver finds it. */
+static void aml_pvpanic(struct buf *b)
+{
+	struct buf dev = { .len = 0 };
+	static const u8 res[] = {
+		0x47, 0x01, 0x05, 0x05, 0x05, 0x05, 0x01, 0x01,	/* IO 0x505 */
+		0x79, 0x00,					/* end */
+	};
+
+	emit(&dev, "PEVT", 4);
+	emit8(&dev, 0x08);				/* NameOp */
+	emit(&dev, "_HID", 4);
+	emit8(&dev, 0x0d);				/* StringPrefix */
+	emit(&dev, "QEMU0001", 9);
+	aml_crs(&dev, res, sizeof(res));
 
 	emit8(b, 0x5b);
 	emit_pkg(b, 0x82, &dev);
@@ -237,6 +265,7 @@ static u64 build_dsdt(struct vm *vm, u64 *at)
 	table_header(&b, "DSDT", 2);
 	aml_s5(&b);
 	aml_com1(&b);
+	aml_pvpanic(&b);
 	aml_pci_root(&b);
 	return table_put(vm, &b, at);
 }

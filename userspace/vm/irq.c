@@ -5,6 +5,7 @@
  * one MSI route per device vector.  Called with vm->lock held, except at
  * setup when only the main thread runs.
  */
+#include <errno.h>
 #include <linux/kvm.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -90,6 +91,19 @@ void irqfd_set(struct vm *vm, int fd, u32 gsi, bool assign)
 	if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0)
 		die_errno("KVM_IRQFD (%s gsi %u)",
 			  assign ? "assign" : "deassign", gsi);
+}
+
+/* Guest-reachable (a config interrupt): a failure is reported, not fatal. */
+void irq_signal_msi(struct vm *vm, u32 addr_lo, u32 addr_hi, u32 data)
+{
+	struct kvm_msi msi = {
+		.address_lo = addr_lo,
+		.address_hi = addr_hi,
+		.data = data,
+	};
+
+	if (ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0)
+		warnx_vm("KVM_SIGNAL_MSI: %s", strerror(errno));
 }
 
 void ioeventfd_set(struct vm *vm, int fd, u64 addr, int len, bool assign)

@@ -136,7 +136,7 @@ int vm_mem_regions(struct vm *vm, struct vhost_memory_region *r)
 	return n;
 }
 
-void vm_request_stop(struct vm *vm, int code, const char *why)
+void vm_request_stop(struct vm *vm, enum vm_exit code, const char *why)
 {
 	/* Device code calls this with vm->lock held: use our own lock. */
 	pthread_mutex_lock(&vm->stop_lock);
@@ -156,7 +156,7 @@ static bool acpi_io(struct vm *vm, u16 port, u8 *data, bool is_write)
 	case ACPI_SLEEP_CTL_PORT:
 		/* SLP_EN with SLP_TYP 5, the type our DSDT gives \_S5. */
 		if (is_write && (*data & 0x20) && ((*data >> 2) & 7) == 5)
-			vm_request_stop(vm, 0, "guest powered off");
+			vm_request_stop(vm, VM_EXIT_POWEROFF, "guest powered off");
 		else if (!is_write)
 			*data = 0;
 		return true;
@@ -166,7 +166,7 @@ static bool acpi_io(struct vm *vm, u16 port, u8 *data, bool is_write)
 		return true;
 	case ACPI_RESET_PORT:
 		if (is_write && *data == ACPI_RESET_VALUE)
-			vm_request_stop(vm, 0, "guest rebooted");
+			vm_request_stop(vm, VM_EXIT_REBOOT, "guest rebooted");
 		else if (!is_write)
 			*data = 0;
 		return true;
@@ -180,7 +180,7 @@ static bool legacy_io(struct vm *vm, u16 port, u8 *data, bool is_write)
 	switch (port) {
 	case 0x64:
 		if (is_write && *data == 0xfe)
-			vm_request_stop(vm, 0, "guest rebooted");
+			vm_request_stop(vm, VM_EXIT_REBOOT, "guest rebooted");
 		else if (!is_write)
 			*data = 0;
 		return true;
@@ -193,12 +193,31 @@ static bool legacy_io(struct vm *vm, u16 port, u8 *data, bool is_write)
 	return false;
 }
 
+/*
+ * pvpanic (QEMU's ISA device, ACPI QEMU0001): a read tells the guest
+ * which events we take, a write with PANICKED reports its panic.
+ */
+#define PVPANIC_PORT		0x505
+#define PVPANIC_PANICKED	(1 << 0)
+
+static bool pvpanic_io(struct vm *vm, u16 port, u8 *data, bool is_write)
+{
+	if (port != PVPANIC_PORT)
+		return false;
+	if (!is_write)
+		*data = PVPANIC_PANICKED;
+	else if (*data & PVPANIC_PANICKED)
+		vm_request_stop(vm, VM_EXIT_CRASH, "guest panicked (pvpanic)");
+	return true;
+}
+
 void io_dispatch(struct vm *vm, u16 port, u8 *data, int size, bool is_write)
 {
 	pthread_mutex_lock(&vm->lock);
 	if (size == 1 && (serial_io(port, data, is_write) ||
 			  acpi_io(vm, port, data, is_write) ||
-			  legacy_io(vm, port, data, is_write)))
+			  legacy_io(vm, port, data, is_write) ||
+			  pvpanic_io(vm, port, data, is_write)))
 		goto out;
 	if (pci_io(vm, port, data, size, is_write))
 		goto out;

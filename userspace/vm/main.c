@@ -34,6 +34,8 @@ static const char usage_text[] =
 "                      tapfd=N[:N...]  already open tap queue fds instead\n"
 "                      queues=N        queue pairs (default 1)\n"
 "                      mac=XX:XX:XX:XX:XX:XX\n"
+"                                      default: 52:54:00 and a hash of the\n"
+"                                      tap's name (stable, distinct per tap)\n"
 "                      vhost=PATH      vhost-net node (default /dev/vhx-net)\n"
 "  --disk OPTS       add a virtio-blk device; OPTS is a comma list of\n"
 "                      path=FILE       backing file or block device\n"
@@ -49,10 +51,15 @@ static const char usage_text[] =
 "                      vhost=PATH      vhost-blk node (default /dev/vhx-blk)\n"
 "                    A writable disk is locked (OFD lock): a second VMM on\n"
 "                    the same image is refused; read-only ones share.\n"
+"  --verbose         log each queue's guest physical ring addresses at\n"
+"                    device start (on stderr)\n"
 "  --help            this text\n"
 "\n"
-"The serial console (ttyS0) is on stdin/stdout.  vhx-vm exits 0 when the\n"
-"guest powers off or reboots, 1 when the VM fails, 2 on bad arguments.\n";
+"The serial console (ttyS0) is on stdin/stdout.\n"
+"\n"
+"Exit status: 0 the guest powered off, 1 the VMM failed, 2 bad arguments,\n"
+"3 the guest rebooted, 4 the guest crashed (a panic reported through\n"
+"pvpanic, a triple fault, a vCPU KVM could not run).\n";
 
 static void usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
@@ -239,6 +246,7 @@ static void parse_args(struct vm_opts *o, int argc, char **argv)
 		{ "memory", required_argument, NULL, 'm' },
 		{ "net", required_argument, NULL, 'n' },
 		{ "disk", required_argument, NULL, 'd' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -271,6 +279,9 @@ static void parse_args(struct vm_opts *o, int argc, char **argv)
 			break;
 		case 'd':
 			parse_disk(o, optarg);
+			break;
+		case 'v':
+			vm_verbose = true;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -312,31 +323,33 @@ static void setup_terminal(void)
 	tcsetattr(STDIN_FILENO, TCSANOW, &tio);
 }
 
+/* The stop eventfd, stdin, and every queue's ERR eventfd. */
 static int main_loop(struct vm *vm)
 {
-	struct pollfd fds[2] = {
+	struct pollfd fds[2 + 32 * VIRTIO_MAX_QUEUES] = {
 		{ .fd = vm->stop_fd, .events = POLLIN },
 		{ .fd = STDIN_FILENO, .events = POLLIN },
 	};
-	int nfds = 2;
+	int nerr = virtio_err_pollfds(fds + 2, 32 * VIRTIO_MAX_QUEUES);
 	u8 buf[64];
 
 	for (;;) {
-		if (poll(fds, nfds, -1) < 0) {
+		if (poll(fds, 2 + nerr, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			die_errno("poll");
 		}
 		if (fds[0].revents)
 			break;
-		if (nfds > 1 && fds[1].revents) {
+		if (fds[1].revents) {
 			ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
 
 			if (n <= 0)
-				nfds = 1;	/* no more input; run on */
+				fds[1].fd = -1;	/* no more input; run on */
 			else
 				serial_input(vm, buf, n);
 		}
+		virtio_err_events(fds + 2, nerr);
 	}
 	pthread_mutex_lock(&vm->stop_lock);
 	fflush(stdout);

@@ -10,6 +10,7 @@
 
 #include "vm.h"
 
+bool vm_verbose;
 const char *prog_name = "vhx-vm";
 
 static void vreport(const char *fmt, va_list ap, int err)

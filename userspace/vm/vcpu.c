@@ -177,13 +177,14 @@ static void handle_system_event(struct vcpu *vcpu)
 {
 	switch (vcpu->run->system_event.type) {
 	case KVM_SYSTEM_EVENT_SHUTDOWN:
-		vm_request_stop(vcpu->vm, 0, "guest powered off");
+		vm_request_stop(vcpu->vm, VM_EXIT_POWEROFF, "guest powered off");
 		break;
 	case KVM_SYSTEM_EVENT_RESET:
-		vm_request_stop(vcpu->vm, 0, "guest rebooted");
+		vm_request_stop(vcpu->vm, VM_EXIT_REBOOT, "guest rebooted");
 		break;
 	default:
-		vm_request_stop(vcpu->vm, 1, "unexpected system event");
+		vm_request_stop(vcpu->vm, VM_EXIT_CRASH,
+				"unexpected system event");
 		break;
 	}
 }
@@ -204,8 +205,12 @@ static bool handle_exit(struct vcpu *vcpu)
 	case KVM_EXIT_HLT:
 		return true;
 	case KVM_EXIT_SHUTDOWN:
-		/* A triple fault: how a PC resets when all else fails. */
-		vm_request_stop(vcpu->vm, 0, "guest rebooted (triple fault)");
+		/*
+		 * A triple fault resets a PC; a guest that meant to reset
+		 * asks the ACPI or keyboard controller first.
+		 */
+		vm_request_stop(vcpu->vm, VM_EXIT_CRASH,
+				"guest crashed (triple fault)");
 		return false;
 	case KVM_EXIT_SYSTEM_EVENT:
 		handle_system_event(vcpu);
@@ -224,7 +229,7 @@ static bool handle_exit(struct vcpu *vcpu)
 			 run->exit_reason);
 		break;
 	}
-	vm_request_stop(vcpu->vm, 1, "vCPU failed");
+	vm_request_stop(vcpu->vm, VM_EXIT_CRASH, "vCPU failed");
 	return false;
 }
 
@@ -243,7 +248,7 @@ static void *vcpu_thread(void *arg)
 				continue;
 			warnx_vm("vCPU %d: KVM_RUN: %s", vcpu->id,
 				 strerror(errno));
-			vm_request_stop(vcpu->vm, 1, "vCPU failed");
+			vm_request_stop(vcpu->vm, VM_EXIT_CRASH, "vCPU failed");
 			break;
 		}
 		if (!handle_exit(vcpu))

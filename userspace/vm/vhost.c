@@ -62,6 +62,9 @@ int vm_vhost_start_vring(struct vm *vm, int fd, int idx,
 	if (!err)
 		err = vhost_set_vring_fd(fd, VHOST_SET_VRING_CALL, idx,
 					 vq->call_fd);
+	if (!err)
+		err = vhost_set_vring_fd(fd, VHOST_SET_VRING_ERR, idx,
+					 vq->err_fd);
 	return err;
 }
 

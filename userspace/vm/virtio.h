@@ -26,6 +26,7 @@ struct virtio_queue {
 	u64 desc, avail, used;	/* guest physical addresses */
 	int kick_fd;		/* eventfd: KVM_IOEVENTFD on the notify addr */
 	int call_fd;		/* eventfd: KVM_IRQFD on the vector's GSI */
+	int err_fd;		/* eventfd: the data plane stopped the queue */
 	bool kick_bound;
 	u64 kick_addr;		/* where the ioeventfd is bound */
 	int call_gsi;		/* GSI the irqfd is bound to, -1 for none */
@@ -76,6 +77,15 @@ void virtio_pci_init(struct vm *vm, struct virtio_dev *vdev, u16 device_id,
 		     u32 class, int nr_queues);
 void virtio_signal(struct virtio_dev *vdev, int q);
 bool virtio_has_feature(struct virtio_dev *vdev, int bit);
+void virtio_config_changed(struct virtio_dev *vdev);
+
+/*
+ * The main loop's share: the ERR eventfds of every device's queues (at
+ * most max pollfds; returns how many), and what to do when they fire.
+ */
+struct pollfd;
+int virtio_err_pollfds(struct pollfd *fds, int max);
+void virtio_err_events(const struct pollfd *fds, int n);
 int virtio_queue_uaddrs(struct vm *vm, const struct virtio_queue *vq,
 			u64 *desc, u64 *avail, u64 *used);
 

@@ -178,6 +178,17 @@ static int ctrl_index(struct net_dev *net)
 	       2 * net->pairs : 2;
 }
 
+static void stop_pair(struct net_dev *net, int p)
+{
+	int r;
+
+	for (r = 0; r < 2; r++)
+		vhost_net_set_backend(net->vhost_fd[p], r, -1);
+	for (r = 0; r < 2; r++)
+		vm_vhost_stop_vring(net->vhost_fd[p], r, net->name);
+	net->running[p] = false;
+}
+
 static int start_pair(struct net_dev *net, int p)
 {
 	struct virtio_dev *vdev = &net->vdev;
@@ -190,30 +201,21 @@ static int start_pair(struct net_dev *net, int p)
 		return err;
 	if (ioctl(net->tap_fd[p], TUNSETOFFLOAD, offloads) < 0)
 		return -errno;
-	for (r = 0; r < 2; r++) {
+	for (r = 0; r < 2 && !err; r++)
 		err = vm_vhost_start_vring(vdev->vm, fd, r,
 					   &vdev->vqs[2 * p + r]);
-		if (err)
-			return err;
-	}
-	for (r = 0; r < 2; r++) {
+	for (r = 0; r < 2 && !err; r++)
 		err = vhost_net_set_backend(fd, r, net->tap_fd[p]);
-		if (err)
-			return err;
+	/*
+	 * Leave no ring half set up: with a backend left on ring 0, the
+	 * next start's SET_VRING_NUM would fail with EBUSY.
+	 */
+	if (err) {
+		stop_pair(net, p);
+		return err;
 	}
 	net->running[p] = true;
 	return 0;
-}
-
-static void stop_pair(struct net_dev *net, int p)
-{
-	int r;
-
-	for (r = 0; r < 2; r++)
-		vhost_net_set_backend(net->vhost_fd[p], r, -1);
-	for (r = 0; r < 2; r++)
-		vm_vhost_stop_vring(net->vhost_fd[p], r, net->name);
-	net->running[p] = false;
 }
 
 static void net_stop(struct virtio_dev *vdev)
@@ -360,6 +362,29 @@ static void net_config(struct virtio_dev *vdev, u32 off, u8 *data, int size,
 	memcpy(data, (u8 *)&net->config + off, size);
 }
 
+/*
+ * A MAC that is the same at every start with the same tap, and differs
+ * between VMs on one host, which cannot share a tap: QEMU's locally
+ * administered prefix and 24 bits of an FNV-1a hash of the tap's name.
+ */
+static void default_mac(struct net_dev *net)
+{
+	struct ifreq ifr = { 0 };
+	u32 h = 2166136261u;
+	const char *c;
+
+	if (ioctl(net->tap_fd[0], TUNGETIFF, &ifr) < 0)
+		die_errno("%s: TUNGETIFF", net->name);
+	for (c = ifr.ifr_name; *c; c++)
+		h = (h ^ (u8)*c) * 16777619u;
+	net->config.mac[0] = 0x52;
+	net->config.mac[1] = 0x54;
+	net->config.mac[2] = 0x00;
+	net->config.mac[3] = h >> 16;
+	net->config.mac[4] = h >> 8;
+	net->config.mac[5] = h;
+}
+
 static const struct virtio_dev_ops net_ops = {
 	.config = net_config,
 	.start = net_start,
@@ -397,16 +422,10 @@ void virtio_net_create(struct vm *vm, struct net_opts *o)
 	if (net->pairs > 1)
 		vdev->host_features |= 1ULL << VIRTIO_NET_F_MQ;
 
-	if (o->mac_set) {
+	if (o->mac_set)
 		memcpy(net->config.mac, o->mac, 6);
-	} else {
-		static const u8 base[6] = {
-			0x52, 0x54, 0x00, 0x12, 0x34, 0x56
-		};
-
-		memcpy(net->config.mac, base, 6);
-		net->config.mac[5] += index;
-	}
+	else
+		default_mac(net);
 	net->config.status = VIRTIO_NET_S_LINK_UP;
 	net->config.max_virtqueue_pairs = net->pairs;
 	net->curr_pairs = net->pairs;

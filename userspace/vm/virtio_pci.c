@@ -15,6 +15,7 @@
  * Called with vm->lock held.
  */
 #include <errno.h>
+#include <poll.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_pci.h>
 #include <stddef.h>
@@ -135,6 +136,65 @@ static void bind_kicks(struct virtio_dev *vdev, bool bind)
 	}
 }
 
+/* Tell the driver to read the config again (virtio 4.1.4.5), by MSI-X. */
+void virtio_config_changed(struct virtio_dev *vdev)
+{
+	struct msix_entry *e;
+
+	vdev->config_generation++;
+	if (!vector_live(vdev, vdev->config_vector))
+		return;
+	e = &vdev->msix[vdev->config_vector];
+	irq_signal_msi(vdev->vm, e->addr_lo, e->addr_hi, e->data);
+}
+
+/* Every device, for the main loop's ERR eventfds. */
+static struct virtio_dev *all_devs[32];
+static int nr_all_devs;
+
+int virtio_err_pollfds(struct pollfd *fds, int max)
+{
+	int d, q, n = 0;
+
+	for (d = 0; d < nr_all_devs; d++)
+		for (q = 0; q < all_devs[d]->nr_queues && n < max; q++)
+			fds[n++] = (struct pollfd){
+				.fd = all_devs[d]->vqs[q].err_fd,
+				.events = POLLIN,
+			};
+	return n;
+}
+
+/*
+ * The data plane stopped a queue on bad guest input: the device needs a
+ * reset (virtio 2.1.2), and the driver hears of it through a config
+ * interrupt.  The other devices run on.
+ */
+static void queue_failed(struct virtio_dev *vdev, int q)
+{
+	warnx_vm("%s: queue %d stopped by the data plane (bad ring?);"
+		 " device needs reset", vdev->name, q);
+	vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	virtio_config_changed(vdev);
+}
+
+void virtio_err_events(const struct pollfd *fds, int n)
+{
+	struct vm *vm = nr_all_devs ? all_devs[0]->vm : NULL;
+	int d, q, i = 0;
+	eventfd_t v;
+
+	if (!vm)
+		return;
+	pthread_mutex_lock(&vm->lock);
+	for (d = 0; d < nr_all_devs; d++)
+		for (q = 0; q < all_devs[d]->nr_queues && i < n; q++, i++)
+			if ((fds[i].revents & POLLIN) &&
+			    !eventfd_read(fds[i].fd, &v))
+				queue_failed(all_devs[d], q);
+	pthread_mutex_unlock(&vm->lock);
+}
+
 void virtio_signal(struct virtio_dev *vdev, int q)
 {
 	if (eventfd_write(vdev->vqs[q].call_fd, 1) < 0)
@@ -157,10 +217,30 @@ static void reset_queues(struct virtio_dev *vdev)
 	}
 }
 
+static void log_queues(struct virtio_dev *vdev)
+{
+	int q;
+
+	for (q = 0; q < vdev->nr_queues; q++) {
+		struct virtio_queue *vq = &vdev->vqs[q];
+
+		if (vq->enabled)
+			warnx_vm("%s: queue %d: %u entries, desc 0x%llx avail 0x%llx used 0x%llx",
+				 vdev->name, q, vq->size,
+				 (unsigned long long)vq->desc,
+				 (unsigned long long)vq->avail,
+				 (unsigned long long)vq->used);
+	}
+}
+
 static void device_start(struct virtio_dev *vdev)
 {
+	eventfd_t stale;
 	int err, q;
 
+	/* An error of the queues' previous life is not this one's. */
+	for (q = 0; q < vdev->nr_queues; q++)
+		eventfd_read(vdev->vqs[q].err_fd, &stale);
 	err = vdev->ops->start(vdev);
 	if (err) {
 		warnx_vm("%s: cannot start the backend: %s", vdev->name,
@@ -170,6 +250,8 @@ static void device_start(struct virtio_dev *vdev)
 		return;
 	}
 	vdev->started = true;
+	if (vm_verbose)
+		log_queues(vdev);
 	bind_kicks(vdev, true);
 	sync_irqfds(vdev);
 	/* Notifications sent before the ioeventfds existed were dropped. */
@@ -210,9 +292,17 @@ static void set_status(struct virtio_dev *vdev, u8 status)
 			status &= ~VIRTIO_CONFIG_S_FEATURES_OK;
 	}
 	vdev->status = status | (old & VIRTIO_CONFIG_S_NEEDS_RESET);
-	if ((status & VIRTIO_CONFIG_S_DRIVER_OK) &&
-	    !(old & VIRTIO_CONFIG_S_DRIVER_OK) && !vdev->started)
-		device_start(vdev);
+	if (!(status & VIRTIO_CONFIG_S_DRIVER_OK) ||
+	    (old & VIRTIO_CONFIG_S_DRIVER_OK) || vdev->started)
+		return;
+	/* Features nobody validated never reach the backend (virtio 3.1.1). */
+	if (!(status & VIRTIO_CONFIG_S_FEATURES_OK)) {
+		warnx_vm("%s: DRIVER_OK without FEATURES_OK; device needs reset",
+			 vdev->name);
+		vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+		return;
+	}
+	device_start(vdev);
 }
 
 static void common_snapshot(struct virtio_dev *vdev,
@@ -463,6 +553,9 @@ void virtio_pci_init(struct vm *vm, struct virtio_dev *vdev, u16 device_id,
 {
 	int q;
 
+	if (nr_all_devs == (int)(sizeof(all_devs) / sizeof(all_devs[0])))
+		die("too many virtio devices");
+	all_devs[nr_all_devs++] = vdev;
 	vdev->vm = vm;
 	vdev->nr_queues = nr_queues;
 	vdev->nr_vectors = nr_queues + 1;	/* one per queue and config */
@@ -475,7 +568,8 @@ void virtio_pci_init(struct vm *vm, struct virtio_dev *vdev, u16 device_id,
 
 		vq->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		vq->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (vq->kick_fd < 0 || vq->call_fd < 0)
+		vq->err_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (vq->kick_fd < 0 || vq->call_fd < 0 || vq->err_fd < 0)
 			die_errno("eventfd");
 		vq->call_gsi = -1;
 	}

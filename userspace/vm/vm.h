@@ -105,6 +105,17 @@ struct vm {
 	const char *exit_reason;
 };
 
+/*
+ * vhx-vm's exit status tells a supervisor what happened to the guest.
+ * die() and bad arguments exit 1 and 2.
+ */
+enum vm_exit {
+	VM_EXIT_POWEROFF = 0,	/* the guest powered off */
+	VM_EXIT_FAILED = 1,	/* the VMM failed */
+	VM_EXIT_REBOOT = 3,	/* the guest asked for a reset */
+	VM_EXIT_CRASH = 4,	/* triple fault, pvpanic, a vCPU failure */
+};
+
 /* util.c */
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void die_errno(const char *fmt, ...)
@@ -112,6 +123,7 @@ void die_errno(const char *fmt, ...)
 void warnx_vm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void *xzalloc(size_t size);
 extern const char *prog_name;
+extern bool vm_verbose;		/* --verbose: log device setup */
 
 /* kvm.c */
 void vm_create(struct vm *vm, u64 mem_bytes);
@@ -119,7 +131,7 @@ void *gpa_to_hva(struct vm *vm, u64 gpa, u64 len);
 #define VM_MEM_REGIONS	2
 struct vhost_memory_region;
 int vm_mem_regions(struct vm *vm, struct vhost_memory_region *r);
-void vm_request_stop(struct vm *vm, int code, const char *why);
+void vm_request_stop(struct vm *vm, enum vm_exit code, const char *why);
 void vm_setup_irqchip(struct vm *vm);
 
 /* vcpu.c */

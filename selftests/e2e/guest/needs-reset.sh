@@ -1,0 +1,68 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# The guest half of vhx-vm-err.sh:
+#
+#   needs-reset.sh ADDR PEER
+#
+# Brings eth0 up at ADDR/24, pings PEER, prints its MAC and says
+# "vhx-guest: rx-ready";
+# the host then corrupts eth0's first receive queue and sends a frame.
+# Reports, as "E2E-RESULT name ok|fail [detail]" lines in this order:
+# needs-reset (eth0's virtio device sets NEEDS_RESET, 0x40, in its status
+# within 60 s), config-irq (its config interrupt came since rx-ready) and
+# disk-after (vda, another device, still writes and reads back).
+addr=$1 peer=$2
+
+result() {
+	if [ "$2" = 0 ]; then
+		echo "E2E-RESULT $1 ok $3"
+	else
+		echo "E2E-RESULT $1 fail $3"
+	fi
+}
+
+# Interrupts of the config vector of virtio device $1 so far.
+config_irqs() {
+	awk -v want="$1-config" '$NF == want {
+		n = 0
+		for (i = 2; i < NF; i++)
+			if ($i ~ /^[0-9]+$/)
+				n += $i
+		print n
+	}' /proc/interrupts
+}
+
+i=0
+while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+ip addr add "$addr/24" dev eth0 && ip link set eth0 up
+ping -c 1 -W 5 "$peer" > /dev/null 2>&1 || echo "vhx-guest: no ping to $peer"
+dev=$(basename "$(readlink -f /sys/class/net/eth0/device)")
+before=$(config_irqs "$dev")
+echo "vhx-guest: mac $(cat /sys/class/net/eth0/address)"
+echo "vhx-guest: rx-ready $dev, config interrupts ${before:-none}"
+
+status=0
+i=0
+while [ $i -lt 600 ]; do
+	status=$(cat "/sys/bus/virtio/devices/$dev/status")
+	[ $((status & 0x40)) = 0 ] || break
+	sleep 0.1
+	i=$((i + 1))
+done
+[ $((status & 0x40)) != 0 ]
+result needs-reset $? "status $status after $((i / 10)) s"
+
+after=$(config_irqs "$dev")
+[ "${after:-0}" -gt "${before:-0}" ]
+result config-irq $? "config interrupts ${before:-none} -> ${after:-none}"
+
+# Another device runs on: a direct write and read back on the disk.
+head -c 65536 /dev/urandom > /tmp/pattern
+dd if=/tmp/pattern of=/dev/vda bs=64k count=1 oflag=direct 2> /dev/null &&
+	dd if=/dev/vda of=/tmp/back bs=64k count=1 iflag=direct 2> /dev/null &&
+	cmp -s /tmp/pattern /tmp/back
+result disk-after $?
