@@ -9,6 +9,7 @@
 #   make demo       boot a guest under vhx-vm with vhx-served net and disk
 #   make bench      side-by-side benchmarks (not run in CI)
 #   make sparse     the module under sparse
+#   make install    vhx-vm and its man page under PREFIX (/usr/local)
 
 TOP   := $(CURDIR)
 BUILD := $(TOP)/build
@@ -16,13 +17,16 @@ KVER  ?= $(shell uname -r)
 KDIR  ?= $(shell $(TOP)/scripts/kdir.sh $(KVER))
 FUZZ_SECONDS ?= 60
 
-.PHONY: all module sparse user unit fuzz deps check demo bench clean
+PREFIX ?= /usr/local
+
+.PHONY: all module sparse user unit fuzz deps check demo bench clean install
 
 all: module user
 
+# KDIR is expanded once: scripts/kdir.sh says why when there is none.
 module:
-	@test -n "$(KDIR)" || { echo "no kernel build directory (KDIR)"; exit 1; }
-	$(MAKE) -C $(KDIR) M=$(TOP) W=1 modules
+	@kdir="$(KDIR)"; test -n "$$kdir" || exit 1; \
+	$(MAKE) -C "$$kdir" M=$(TOP) W=1 modules
 
 sparse:
 	$(MAKE) -C $(KDIR) M=$(TOP) W=1 C=2 modules
@@ -30,6 +34,11 @@ sparse:
 user:
 	$(MAKE) -C userspace BUILD=$(BUILD)/user
 	$(MAKE) -C selftests BUILD=$(BUILD)/user
+
+install: user
+	install -D -m 0755 $(BUILD)/user/vhx-vm $(DESTDIR)$(PREFIX)/bin/vhx-vm
+	install -D -m 0644 $(TOP)/userspace/vm/vhx-vm.1 \
+		$(DESTDIR)$(PREFIX)/share/man/man1/vhx-vm.1
 
 unit:
 	$(MAKE) -C selftests/unit BUILD=$(BUILD)/unit run

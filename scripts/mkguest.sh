@@ -3,7 +3,8 @@
 #
 # Build the initramfs of the L2 guest that vhx-vm (or QEMU) boots inside the
 # test VM: busybox, the virtio_pci/virtio_net/virtio_blk modules of KVER
-# (and pvpanic-mmio, so that a guest panic reaches the VMM),
+# (and pvpanic-mmio, so that a guest panic reaches the VMM, button and
+# evdev, so that the ACPI power button shows as an input device),
 # iperf3, fio and ethtool with their shared libraries, the guest halves of
 # the e2e tests (selftests/e2e/guest/) and an init that runs the command
 # given after "--" on the kernel command line (its words joined and run by
@@ -94,7 +95,7 @@ done
 # Modules in dependency order; Debian 6.12 compresses them.
 : > "$root/lib/modules/load-order"
 # (one module per call: modprobe takes further words as parameters)
-for mod in virtio_pci virtio_net virtio_blk pvpanic_mmio; do
+for mod in virtio_pci virtio_net virtio_blk pvpanic_mmio button evdev; do
 	modprobe -S "$kver" --show-depends "$mod" ||
 		die "modprobe cannot resolve $mod for $kver"
 done |

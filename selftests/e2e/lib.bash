@@ -146,7 +146,7 @@ report_guest() {
 	done
 }
 
-# guest_console_clean LOG: the nested guest's kernel must not have
+# guest_console_clean LOG [NAME]: the nested guest's kernel must not have
 # reported a splat (WARNING, BUG, Oops, lockup, ...): a virtio driver
 # complaining about the device vhx serves is a failure even when the
 # guest's checks passed.  The guests boot with loglevel=5 instead of
@@ -155,7 +155,7 @@ report_guest() {
 # over the nested guest's serial port doubled vhx-vm's time to init, from
 # about 16 s to 33 s).  The log is kept in $VHX_OUT/e2e-consoles/.
 guest_console_clean() {
-	local log=$1 hits rc keep
+	local log=$1 name=${2:-guest-kernel-clean} hits rc keep
 
 	if [ -n "${VHX_OUT:-}" ] && [ -f "$log" ]; then
 		keep=$VHX_OUT/e2e-consoles/$(basename "$0" .sh)-$(basename "$log")
@@ -164,7 +164,7 @@ guest_console_clean() {
 	hits=$("$top/scripts/splat-check.sh" "$log" 2>&1)
 	rc=$?
 	[ $rc = 0 ] || printf '%s\n' "$hits" | head -n 40 | sed 's/^/# guest: /'
-	ktap_result guest-kernel-clean $rc "splat-check of the guest console${keep:+ ($keep)}"
+	ktap_result "$name" $rc "splat-check of the guest console${keep:+ ($keep)}"
 }
 
 # Show the tail of a console log as KTAP diagnostics.

@@ -26,11 +26,11 @@ check() {
 }
 
 need_kvm
-ktap_plan 23
+ktap_plan 30
 
 if [ ! -x "$vhx_vm" ]; then
 	diag "no $vhx_vm (make user)"
-	for i in $(seq 23); do
+	for i in $(seq 30); do
 		ktap_result "case-$i" 1
 	done
 	exit 1
@@ -42,16 +42,27 @@ ip tuntap add dev vhxargs0 mode tap multi_queue 2>/dev/null
 tap=vhxargs0	# removed by lib.bash's cleanup
 
 check help 0 'usage: vhx-vm' "$v" --help
+
+# The man page and --help name the same options and --net/--disk keys.
+opts_of() {	# the "--option" and "key=" words of a text
+	grep -oE -- '--[a-z][a-z-]+|(^|[ ,])[a-z]+=' | tr -d ' ,' | sort -u
+}
+help_opts=$("$v" --help 2>&1 | opts_of)
+man_opts=$(sed '/^\.SH EXAMPLE/,/^\.SH SEE/d; s/\\-/-/g; s/\\f[BIRP]//g' \
+	   "$top/userspace/vm/vhx-vm.1" | opts_of)
+missing=$(comm -3 <(echo "$help_opts") <(echo "$man_opts") | tr -d '\t' | tr '\n' ' ')
+[ -n "$help_opts" ] && [ -n "$man_opts" ] && [ -z "$missing" ]
+ktap_result man-page-matches-help $? "in only one of them: ${missing:-none}"
 check no-kernel 2 'no --kernel given' "$v"
 check unknown-flag 2 "unknown option '--bogus'" "$v" --kernel "$k" --bogus
 check missing-value 2 "needs a value" "$v" --kernel
 check bad-cpus 2 "--cpus: '0' is not a number" "$v" --kernel "$k" --cpus 0
 check bad-memory 2 "--memory: 'lots' is not a number" "$v" --kernel "$k" --memory lots
-check net-no-tap 2 "--net needs tap=NAME or tapfd=N" "$v" --kernel "$k" --net queues=2
+check net-no-tap 2 "--net needs tap=NAME, macvtap=NAME or tapfd=N" "$v" --kernel "$k" --net queues=2
 check net-bad-mac 2 "bad mac" "$v" --kernel "$k" --net tap=x,mac=zz
 check disk-no-path 2 "--disk needs path=FILE" "$v" --kernel "$k" --disk queues=2
-check missing-tap 1 "tap 'nosuchtap9' does not exist" \
-	"$v" --kernel "$k" --net tap=nosuchtap9
+check missing-macvtap 1 "macvtap 'nosuchmvt9' does not exist" \
+	"$v" --kernel "$k" --net macvtap=nosuchmvt9
 check bad-tapfd 1 "tapfd=77 is not an open file descriptor" \
 	"$v" --kernel "$k" --net tapfd=77
 check no-vhost-node 1 "cannot open /dev/vhx-nope: no such device node" \
@@ -67,6 +78,10 @@ check bad-discard 2 "--disk discard: 'yes' is neither off nor on" \
 	"$v" --kernel "$k" --disk path=x,discard=yes
 check long-serial 2 "is longer than 20 bytes" \
 	"$v" --kernel "$k" --disk path=x,serial=abcdefghijklmnopqrstu
+check bad-ro 2 "--disk ro: '1' is neither off nor on" \
+	"$v" --kernel "$k" --disk path=x,ro=1
+check too-much-memory 1 "--memory 1048576 MiB is more than the host's" \
+	"$v" --kernel "$k" --memory 1048576
 
 # A second VMM on a locked image (an OFD write lock, as vhx-vm takes).
 truncate -s 8M "$work/locked.img"
@@ -139,7 +154,37 @@ else
 	ktap_result discard-serial-accepted $? "flags $f"
 fi
 
-# Without /dev/kvm (a private /dev in a new mount namespace).
+# Without /dev/kvm (a private /dev in a new mount namespace).  A bad kernel
+# is reported before anything else is tried.
 check no-kvm 1 "cannot open /dev/kvm" \
 	unshare -m sh -c "mount -t tmpfs none /dev && exec $v --kernel $k"
+check kernel-first 1 "cannot open kernel '/nonexistent'" \
+	unshare -m sh -c "mount -t tmpfs none /dev && exec $v --kernel /nonexistent"
+
+# As a user without access: the hint names the fix.  Modes are put back.
+nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+kvm_mode=$(stat -c %a /dev/kvm)
+chmod 0600 /dev/kvm
+check kvm-denied 1 "cannot open /dev/kvm: permission denied \(add yourself to group kvm" \
+	"${nobody[@]}" "$v" --kernel "$k"
+chmod 0666 /dev/kvm
+tun_mode=$(stat -c %a /dev/net/tun)
+chmod 0666 /dev/net/tun
+check tap-create-denied 1 "cannot create tap 'vhxnope9': permission denied \(needs CAP_NET_ADMIN" \
+	"${nobody[@]}" "$v" --kernel "$k" --net tap=vhxnope9
+chmod "$tun_mode" /dev/net/tun
+img=$(mktemp /tmp/vhx-args-XXXXXX.img)
+truncate -s 1M "$img"
+chmod 0666 "$img"
+if [ -e /dev/vhx-blk ]; then
+	blk_mode=$(stat -c %a /dev/vhx-blk)
+	chmod 0600 /dev/vhx-blk
+	check vhost-denied 1 "cannot open /dev/vhx-blk: permission denied \(run as root" \
+		"${nobody[@]}" "$v" --kernel "$k" --disk "path=$img"
+	chmod "$blk_mode" /dev/vhx-blk
+else
+	ktap_result vhost-denied 1 "no /dev/vhx-blk (is vhx.ko loaded?)"
+fi
+chmod "$kvm_mode" /dev/kvm
+rm -f "$img"
 exit $ktap_failed

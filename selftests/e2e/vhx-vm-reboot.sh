@@ -7,7 +7,11 @@
 #   - a panic ("echo c > /proc/sysrq-trigger"): the guest's pvpanic driver
 #     (bound to vhx-vm's ACPI QEMU0001 device) reports it, exit 4;
 #   - "reboot -f" with reboot=t: the kernel resets by triple fault, which
-#     vhx-vm takes for a crash, exit 4.
+#     vhx-vm takes for a crash, exit 4;
+#   - SIGTERM presses the ACPI power button (guest/power-button.sh waits
+#     for its input event, then powers off): exit 0;
+#   - SIGTERM to a guest that ignores the button: vhx-vm gives up after
+#     --shutdown-wait seconds, exit 5.
 # Reports the time from starting vhx-vm to the guest's init with the
 # initramfs without fio.
 set -u
@@ -15,7 +19,7 @@ set -u
 
 need_kvm
 names=(boot guest-command exit-on-reboot guest-kernel-clean pvpanic-bound
-       exit-on-panic exit-on-triple-fault)
+       exit-on-panic exit-on-triple-fault power-button sigterm-bounded)
 ktap_plan ${#names[@]}
 
 if [ ! -x "$vhx_vm" ]; then
@@ -27,10 +31,25 @@ if [ ! -x "$vhx_vm" ]; then
 fi
 
 initrd=$(guest_initramfs "") || initrd=
-guest() {	# LOG CMDLINE-EXTRA COMMAND
-	run_guest "$1" timeout 200 "$vhx_vm" --kernel "$kernel" \
-		--initrd "$initrd" --cpus 1 --memory 256 \
-		--cmdline "console=ttyS0 loglevel=5 panic=-1 $2 -- \"$3\""
+guest() {	# LOG CMDLINE-EXTRA COMMAND [OPTION...]
+	local log=$1 extra=$2 cmd=$3
+	shift 3
+
+	run_guest "$log" timeout 200 "$vhx_vm" --kernel "$kernel" \
+		--initrd "$initrd" --cpus 1 --memory 256 "$@" \
+		--cmdline "console=ttyS0 loglevel=5 panic=-1 $extra -- \"$cmd\""
+}
+
+# sigterm_when LOG TEXT: SIGTERM to vhx-vm once LOG shows TEXT.
+sigterm_when() {
+	local i
+
+	for i in $(seq 1500); do
+		grep -aq "$2" "$1" 2> /dev/null && break
+		sleep 0.1
+	done
+	sigterm_at=$(date +%s)
+	pkill -TERM -nx vhx-vm
 }
 
 log=$work/console.log
@@ -62,4 +81,25 @@ rc=$?
 grep -q "vhx-vm: guest crashed (triple fault)" "$tlog" && [ $rc = 4 ]
 ktap_result exit-on-triple-fault $? "vhx-vm exit status $rc (4: crash)"
 [ $rc = 4 ] || show_log "$tlog"
+
+blog=$work/button.log
+guest "$blog" "" "/e2e/power-button.sh" &
+sigterm_when "$blog" "vhx-guest: button-ready"
+wait $!
+rc=$?
+grep -aq "vhx-guest: power button pressed" "$blog" && [ $rc = 0 ]
+ktap_result power-button $? "$(grep -ao 'button-ready.*' "$blog" | tr -d '\r'); vhx-vm exit status $rc (0: poweroff)"
+[ $rc = 0 ] || show_log "$blog"
+
+ilog=$work/ignore.log
+guest "$ilog" "" "echo vhx-guest: ignoring the button; sleep 300" \
+	--shutdown-wait 3 &
+sigterm_when "$ilog" "vhx-guest: ignoring the button"
+wait $!
+rc=$?
+took=$(($(date +%s) - sigterm_at))
+grep -aq "vhx-vm: the guest did not power off in time after SIGTERM" "$ilog" &&
+	[ $rc = 5 ] && [ $took -ge 3 ] && [ $took -le 30 ]
+ktap_result sigterm-bounded $? "vhx-vm exit status $rc (5) $took s after SIGTERM (--shutdown-wait 3)"
+[ $rc = 5 ] || show_log "$ilog"
 exit $ktap_failed

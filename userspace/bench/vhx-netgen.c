@@ -70,20 +70,6 @@ static void usage(FILE *f)
 		"  --ring     ring size (default 256)\n", MAX_QUEUES);
 }
 
-static int parse_uint(const char *s, unsigned int min, unsigned int max,
-		      unsigned int *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
@@ -111,22 +97,22 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->rx = !strcmp(optarg, "rx");
 			break;
 		case 's':
-			if (parse_uint(optarg, 60, 65000, &o->size))
+			if (bench_parse_uint(optarg, 60, 65000, &o->size))
 				goto bad;
 			break;
 		case 'g':
 			o->gso = true;
 			break;
 		case 'q':
-			if (parse_uint(optarg, 1, MAX_QUEUES, &o->queues))
+			if (bench_parse_uint(optarg, 1, MAX_QUEUES, &o->queues))
 				goto bad;
 			break;
 		case 't':
-			if (parse_uint(optarg, 1, 3600, &o->seconds))
+			if (bench_parse_uint(optarg, 1, 3600, &o->seconds))
 				goto bad;
 			break;
 		case 'r':
-			if (parse_uint(optarg, 16, 32768, &o->ring) ||
+			if (bench_parse_uint(optarg, 16, 32768, &o->ring) ||
 			    (o->ring & (o->ring - 1)))
 				goto bad;
 			break;

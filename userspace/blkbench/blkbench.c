@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,7 +115,8 @@ static void *run_queue(void *arg)
 		}
 		n = vhxg_vq_reap(vq, u, NUM);
 		for (i = 0; i < n; i++)
-			q->errors += q->slots[u[i].id].status != VIRTIO_BLK_S_OK;
+			q->errors += u[i].id >= NUM ||
+				     q->slots[u[i].id].status != VIRTIO_BLK_S_OK;
 		q->done += n;
 		inflight -= n;
 	}
@@ -198,25 +200,25 @@ int main(int argc, char **argv)
 	unsigned long long kicks = 0, calls = 0;
 	double start, el;
 	int cpu_ok;
-	int c, fd, ret;
+	int c, fd, ret, bad = 0;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': dev = optarg; break;
 		case 'b': backend = optarg; break;
-		case 'q': nq = atoi(optarg); break;
-		case 'Q': qd = atoi(optarg); break;
-		case 's': bs = atoi(optarg); break;
-		case 't': seconds = atoi(optarg); break;
-		case 'S': span_sectors = strtoull(optarg, NULL, 0) / 512; break;
+		case 'q': bad |= bench_parse_uint(optarg, 1, VHXG_MAX_VQS, &nq); break;
+		case 'Q': bad |= bench_parse_uint(optarg, 1, UINT_MAX, &qd); break;
+		case 's': bad |= bench_parse_uint(optarg, 512, 1 << 20, &bs); break;
+		case 't': bad |= bench_parse_uint(optarg, 1, 3600, &seconds); break;
+		case 'S': bad |= bench_parse_u64(optarg, &span_sectors); break;
 		case 'w': do_write = true; break;
 		case 'p': poll_mode = true; break;
 		default: usage();
 		}
 	}
-	if (!backend || !nq || nq > VHXG_MAX_VQS || !qd || qd > NUM / 3 ||
-	    !bs || bs % 512)
+	if (bad || !backend || qd > NUM / 3 || bs % 512 || optind != argc)
 		usage();
+	span_sectors /= 512;
 	fd = open(backend, (do_write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (fd < 0) {
 		perror(backend);

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <liburing.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -185,23 +186,22 @@ int main(int argc, char **argv)
 	long long cpu = 0;
 	uint64_t size, span = 0;
 	double start, el;
-	int c, ret = 0;
+	int c, ret = 0, bad = 0;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'b': backend = optarg; break;
-		case 'q': nq = atoi(optarg); break;
-		case 'Q': qd = atoi(optarg); break;
-		case 's': bs = atoi(optarg); break;
-		case 't': seconds = atoi(optarg); break;
-		case 'S': span = strtoull(optarg, NULL, 0); break;
+		case 'q': bad |= bench_parse_uint(optarg, 1, MAX_QUEUES, &nq); break;
+		case 'Q': bad |= bench_parse_uint(optarg, 1, UINT_MAX, &qd); break;
+		case 's': bad |= bench_parse_uint(optarg, 512, 1 << 20, &bs); break;
+		case 't': bad |= bench_parse_uint(optarg, 1, 3600, &seconds); break;
+		case 'S': bad |= bench_parse_u64(optarg, &span); break;
 		case 'w': do_write = true; break;
 		case 'p': do_poll = true; break;
 		default: usage();
 		}
 	}
-	if (!backend || !nq || nq > MAX_QUEUES || !qd || qd > MAX_QD ||
-	    !bs || bs % 512 || optind != argc)
+	if (bad || !backend || qd > MAX_QD || bs % 512 || optind != argc)
 		usage();
 	backend_fd = open(backend, (do_write ? O_RDWR : O_RDONLY) |
 			  O_DIRECT | O_CLOEXEC);

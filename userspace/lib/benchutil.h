@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Small helpers the benchmark tools share (vhx-netgen, blkbench,
- * uringbench): a fast random generator, a clock, and the exact CPU time
- * of every thread a run involves.
+ * uringbench): number parsing, a fast random generator, a clock, and the
+ * exact CPU time of every thread a run involves.
  */
 #ifndef BENCHUTIL_H
 #define BENCHUTIL_H
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,35 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* A number (decimal, 0x hex), or -1. */
+static inline int bench_parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s || *end || *s == '-')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* A decimal number from @min to @max, or -1. */
+static inline int bench_parse_uint(const char *s, unsigned int min,
+				   unsigned int max, unsigned int *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
 
 /* xorshift64: cheap, and good enough to scatter offsets. */
 static inline uint64_t bench_rand(uint64_t *s)

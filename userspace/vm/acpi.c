@@ -5,14 +5,15 @@
  * Hardware-reduced ACPI needs no PM timer, SCI or GPE blocks: Linux powers
  * off by writing SLP_TYP/SLP_EN to the FADT's sleep control register and
  * reboots through its reset register, both plain I/O ports we trap.  The
- * DSDT holds \_S5 (for the sleep type of poweroff), COM1, pvpanic and the
- * PCI host bridge with its windows; the MADT lists the vCPUs' local APICs
+ * DSDT holds \_S5 (for the sleep type of poweroff), COM1, pvpanic, the
+ * power button and the PCI host bridge with its windows; the MADT lists the vCPUs' local APICs
  * and the in-kernel IOAPIC so that Linux brings up the other vCPUs.
  */
 #include <string.h>
 
 #include "vm.h"
 #include "boot.h"
+#include "pci.h"
 
 #define ACPI_HDR_LEN		36
 #define FADT_LEN		276
@@ -33,7 +34,7 @@
 
 /* A byte buffer for tables and AML. */
 struct buf {
-	u8 data[1024];
+	u8 data[2048];
 	size_t len;
 };
 
@@ -89,6 +90,14 @@ static void aml_name_int(struct buf *b, const char *name, u32 v)
 	emit(b, name, 4);
 	emit8(b, 0x0c);				/* DWordPrefix */
 	emit32(b, v);
+}
+
+static void aml_name_str(struct buf *b, const char *name, const char *str)
+{
+	emit8(b, 0x08);				/* NameOp */
+	emit(b, name, 4);
+	emit8(b, 0x0d);				/* StringPrefix */
+	emit(b, str, strlen(str) + 1);
 }
 
 /* Name(_S5, Package() { 5, 5, 0, 0 }): SLP_TYP 5 for poweroff. */
@@ -198,14 +207,79 @@ static void aml_pvpanic(struct buf *b)
 	};
 
 	emit(&dev, "PEVT", 4);
-	emit8(&dev, 0x08);				/* NameOp */
-	emit(&dev, "_HID", 4);
-	emit8(&dev, 0x0d);				/* StringPrefix */
-	emit(&dev, "QEMU0001", 9);
+	aml_name_str(&dev, "_HID", "QEMU0001");
 	aml_crs(&dev, res, sizeof(res));
 
 	emit8(b, 0x5b);
 	emit_pkg(b, 0x82, &dev);
+}
+
+/*
+ * Hardware-reduced ACPI has no fixed power button: ours is a control
+ * method button (PNP0C0C) that a Generic Event Device (ACPI0013) notifies
+ * when its interrupt, ACPI_POWER_BUTTON_GSI, fires.
+ */
+static void aml_power_button(struct buf *b)
+{
+	struct buf dev = { .len = 0 }, method = { .len = 0 };
+	static const u8 res[] = {
+		0x89, 0x06, 0x00,		/* Extended Interrupt, 6 bytes */
+		0x03,				/* consumer, edge, active high */
+		0x01, ACPI_POWER_BUTTON_GSI, 0x00, 0x00, 0x00,
+		0x79, 0x00,			/* end */
+	};
+
+	emit(&dev, "PWRB", 4);
+	aml_name_int(&dev, "_HID", 0x0c0cd041);		/* EISAID PNP0C0C */
+	emit8(b, 0x5b);
+	emit_pkg(b, 0x82, &dev);
+
+	dev.len = 0;
+	emit(&dev, "GED0", 4);
+	aml_name_str(&dev, "_HID", "ACPI0013");
+	aml_crs(&dev, res, sizeof(res));
+	/* Method(_EVT, 1) { Notify(PWRB, 0x80) }: its only event. */
+	emit(&method, "_EVT", 4);
+	emit8(&method, 0x01);				/* one argument */
+	emit8(&method, 0x86);				/* NotifyOp */
+	emit(&method, "PWRB", 4);
+	emit8(&method, 0x0a);				/* BytePrefix */
+	emit8(&method, 0x80);				/* "pressed" */
+	emit_pkg(&dev, 0x14, &method);			/* MethodOp */
+	emit8(b, 0x5b);
+	emit_pkg(b, 0x82, &dev);
+}
+
+/*
+ * Name(_PRT, Package() { Package() { slot << 16 | 0xffff, 0, 0, GSI },
+ * ... }): each device's INTA on its own IOAPIC pin (Source 0: a GSI),
+ * which Linux takes as level-triggered, active low.
+ */
+static void aml_pci_prt(struct buf *b)
+{
+	struct buf prt = { .len = 0 }, entry;
+	u8 n = 0;
+	int slot;
+
+	emit8(&prt, 0);				/* NumElements, below */
+	for (slot = 1; slot < PCI_MAX_DEVICES; slot++) {
+		if (!pci_slot_has_intx(slot))
+			continue;
+		entry.len = 0;
+		emit8(&entry, 4);
+		emit8(&entry, 0x0c);			/* DWordPrefix */
+		emit32(&entry, (u32)slot << 16 | 0xffff);
+		emit8(&entry, 0x00);			/* INTA */
+		emit8(&entry, 0x00);			/* no link device */
+		emit8(&entry, 0x0a);			/* BytePrefix */
+		emit8(&entry, PCI_INTX_GSI(slot));
+		emit_pkg(&prt, 0x12, &entry);		/* PackageOp */
+		n++;
+	}
+	prt.data[0] = n;
+	emit8(b, 0x08);				/* NameOp */
+	emit(b, "_PRT", 4);
+	emit_pkg(b, 0x12, &prt);
 }
 
 static void aml_pci_root(struct buf *b)
@@ -218,6 +292,7 @@ static void aml_pci_root(struct buf *b)
 	aml_name_int(&dev, "_SEG", 0);
 	aml_name_int(&dev, "_BBN", 0);
 	aml_pci_crs(&dev);
+	aml_pci_prt(&dev);
 
 	emit8(b, 0x5b);					/* ExtOpPrefix */
 	emit_pkg(b, 0x82, &dev);			/* DeviceOp */
@@ -266,6 +341,7 @@ static u64 build_dsdt(struct vm *vm, u64 *at)
 	aml_s5(&b);
 	aml_com1(&b);
 	aml_pvpanic(&b);
+	aml_power_button(&b);
 	aml_pci_root(&b);
 	return table_put(vm, &b, at);
 }

@@ -31,6 +31,7 @@
 #define BP_INITRD_ADDR_MAX	0x22c
 #define BP_XLOADFLAGS		0x236
 #define BP_CMDLINE_SIZE		0x238
+#define BP_INIT_SIZE		0x260
 #define BP_E820_TABLE		0x2d0
 #define BP_E820_MAX		128
 
@@ -38,11 +39,6 @@
 #define XLF_KERNEL_64		0x01
 #define E820_RAM		1
 #define E820_RESERVED		2
-
-struct file_buf {
-	u8 *data;
-	size_t size;
-};
 
 static int open_file(const char *what, const char *path, size_t *size)
 {
@@ -74,19 +70,6 @@ static void read_all(int fd, void *dst, size_t size, const char *what,
 			die("%s '%s' shrank while being read", what, path);
 		done += n;
 	}
-}
-
-static struct file_buf read_file(const char *what, const char *path)
-{
-	struct file_buf fb;
-	int fd = open_file(what, path, &fb.size);
-
-	fb.data = malloc(fb.size ? fb.size : 1);
-	if (!fb.data)
-		die("out of memory reading %s '%s'", what, path);
-	read_all(fd, fb.data, fb.size, what, path);
-	close(fd);
-	return fb;
 }
 
 static u16 get16(const u8 *p)
@@ -188,72 +171,94 @@ static void setup_e820(struct vm *vm, u8 *bp)
 }
 
 /* Straight into guest RAM: initramfs images can be large. */
-static void load_initrd(struct vm *vm, u8 *bp, const char *path,
+static void load_initrd(struct vm *vm, u8 *bp, struct boot_image *img,
 			u64 kernel_end)
 {
 	u64 max = get32(bp + BP_INITRD_ADDR_MAX);
-	size_t size;
 	u64 addr;
-	int fd;
 
-	fd = open_file("initrd", path, &size);
 	if (max >= vm->low_ram)
 		max = vm->low_ram - 1;
-	if (size > max + 1 - kernel_end)
+	if (max < kernel_end || img->initrd_size > max + 1 - kernel_end)
 		die("initrd '%s' (%zu bytes) does not fit in guest RAM; use more --memory",
-		    path, size);
-	addr = (max + 1 - size) & ~0xfffULL;
-	read_all(fd, guest(vm, addr, size), size, "initrd", path);
-	close(fd);
+		    img->initrd, img->initrd_size);
+	addr = (max + 1 - img->initrd_size) & ~0xfffULL;
+	read_all(img->initrd_fd, guest(vm, addr, img->initrd_size),
+		 img->initrd_size, "initrd", img->initrd);
+	close(img->initrd_fd);
 	put32(bp + BP_RAMDISK_IMAGE, addr);
-	put32(bp + BP_RAMDISK_SIZE, size);
+	put32(bp + BP_RAMDISK_SIZE, img->initrd_size);
 }
 
-void boot_load_linux(struct vm *vm, const char *kernel, const char *initrd,
-		     const char *cmdline, u64 *entry, u64 *boot_params)
+/*
+ * Everything about the kernel, the initrd and the command line that can
+ * be wrong, found before any VM or device exists.
+ */
+void boot_open(struct boot_image *img, const char *kernel, const char *initrd,
+	       const char *cmdline)
 {
-	struct file_buf fb = read_file("kernel", kernel);
-	u8 *bp = guest(vm, BOOT_PARAMS_ADDR, 4096);
-	size_t setup_size, hdr_end, kernel_size;
+	int fd = open_file("kernel", kernel, &img->size);
 	u32 cmdline_max;
+	u8 *d;
 
-	if (fb.size < 0x1000 || get16(fb.data + BP_BOOT_FLAG) != 0xaa55 ||
-	    memcmp(fb.data + BP_HDR_MAGIC, "HdrS", 4))
+	img->kernel = kernel;
+	img->initrd = initrd;
+	img->cmdline = cmdline;
+	img->data = d = malloc(img->size ? img->size : 1);
+	if (!d)
+		die("out of memory reading kernel '%s'", kernel);
+	read_all(fd, d, img->size, "kernel", kernel);
+	close(fd);
+	if (img->size < 0x1000 || get16(d + BP_BOOT_FLAG) != 0xaa55 ||
+	    memcmp(d + BP_HDR_MAGIC, "HdrS", 4))
 		die("kernel '%s' is not a bzImage", kernel);
-	if (get16(fb.data + BP_VERSION) < 0x20c ||
-	    !(get16(fb.data + BP_XLOADFLAGS) & XLF_KERNEL_64))
+	if (get16(d + BP_VERSION) < 0x20c ||
+	    !(get16(d + BP_XLOADFLAGS) & XLF_KERNEL_64))
 		die("kernel '%s' has no 64-bit entry point (boot protocol %x)",
-		    kernel, get16(fb.data + BP_VERSION));
-
-	setup_size = (fb.data[BP_SETUP_SECTS] ? fb.data[BP_SETUP_SECTS] : 4);
-	setup_size = (setup_size + 1) * 512;
-	if (setup_size >= fb.size)
+		    kernel, get16(d + BP_VERSION));
+	img->setup_size = (d[BP_SETUP_SECTS] ? d[BP_SETUP_SECTS] : 4) + 1;
+	img->setup_size *= 512;
+	if (img->setup_size >= img->size)
 		die("kernel '%s' is truncated", kernel);
-	kernel_size = fb.size - setup_size;
-	memcpy(guest(vm, KERNEL_LOAD_ADDR, kernel_size), fb.data + setup_size,
-	       kernel_size);
 
-	/* The zero page starts as a copy of the image's setup header. */
-	memset(bp, 0, 4096);
-	hdr_end = 0x202 + fb.data[0x201];
-	memcpy(bp + BP_SETUP_SECTS, fb.data + BP_SETUP_SECTS,
-	       hdr_end - BP_SETUP_SECTS);
-	bp[BP_TYPE_OF_LOADER] = 0xff;
-	bp[BP_LOADFLAGS] |= LOADFLAG_CAN_USE_HEAP;
-	bp[BP_HEAP_END_PTR] = 0x00;
-	bp[BP_HEAP_END_PTR + 1] = 0xfe;
-
-	cmdline_max = get32(fb.data + BP_CMDLINE_SIZE);
+	cmdline_max = get32(d + BP_CMDLINE_SIZE);
 	if (cmdline_max >= BOOT_CMDLINE_MAX)
 		cmdline_max = BOOT_CMDLINE_MAX - 1;
 	if (strlen(cmdline) > cmdline_max)
 		die("kernel command line is longer than the kernel's %u bytes",
 		    cmdline_max);
-	strcpy(guest(vm, BOOT_CMDLINE_ADDR, BOOT_CMDLINE_MAX), cmdline);
+	if (initrd)
+		img->initrd_fd = open_file("initrd", initrd, &img->initrd_size);
+}
+
+void boot_load_linux(struct vm *vm, struct boot_image *img, u64 *entry,
+		     u64 *boot_params)
+{
+	u8 *bp = guest(vm, BOOT_PARAMS_ADDR, 4096);
+	size_t kernel_size = img->size - img->setup_size;
+	u64 kernel_end;
+	u8 *d = img->data;
+
+	memcpy(guest(vm, KERNEL_LOAD_ADDR, kernel_size), d + img->setup_size,
+	       kernel_size);
+
+	/* The zero page starts as a copy of the image's setup header. */
+	memset(bp, 0, 4096);
+	memcpy(bp + BP_SETUP_SECTS, d + BP_SETUP_SECTS,
+	       0x202 + d[0x201] - BP_SETUP_SECTS);
+	bp[BP_TYPE_OF_LOADER] = 0xff;
+	bp[BP_LOADFLAGS] |= LOADFLAG_CAN_USE_HEAP;
+	bp[BP_HEAP_END_PTR] = 0x00;
+	bp[BP_HEAP_END_PTR + 1] = 0xfe;
+	strcpy(guest(vm, BOOT_CMDLINE_ADDR, BOOT_CMDLINE_MAX), img->cmdline);
 	put32(bp + BP_CMD_LINE_PTR, BOOT_CMDLINE_ADDR);
 
-	if (initrd)
-		load_initrd(vm, bp, initrd, KERNEL_LOAD_ADDR + kernel_size);
+	/* The kernel decompresses itself into init_size bytes from its start. */
+	kernel_end = KERNEL_LOAD_ADDR + kernel_size;
+	if (kernel_end < KERNEL_LOAD_ADDR + get32(d + BP_INIT_SIZE))
+		kernel_end = KERNEL_LOAD_ADDR + get32(d + BP_INIT_SIZE);
+	if (img->initrd)
+		load_initrd(vm, bp, img, kernel_end);
 	setup_e820(vm, bp);
 	put64(bp + BP_ACPI_RSDP, acpi_build(vm));
 	setup_page_tables(vm);
@@ -262,5 +267,5 @@ void boot_load_linux(struct vm *vm, const char *kernel, const char *initrd,
 
 	*entry = KERNEL_LOAD_ADDR + 0x200;
 	*boot_params = BOOT_PARAMS_ADDR;
-	free(fb.data);
+	free(img->data);
 }

@@ -80,7 +80,8 @@ void irq_commit_routes(struct vm *vm)
 		die_errno("KVM_SET_GSI_ROUTING");
 }
 
-void irqfd_set(struct vm *vm, int fd, u32 gsi, bool assign)
+/* Guest-reachable (vector changes): a failure is returned, not fatal. */
+int irqfd_set(struct vm *vm, int fd, u32 gsi, bool assign)
 {
 	struct kvm_irqfd irqfd = {
 		.fd = fd,
@@ -88,9 +89,31 @@ void irqfd_set(struct vm *vm, int fd, u32 gsi, bool assign)
 		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
 	};
 
-	if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0)
-		die_errno("KVM_IRQFD (%s gsi %u)",
-			  assign ? "assign" : "deassign", gsi);
+	int err;
+
+	if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+		err = errno;
+		warnx_vm("KVM_IRQFD (%s gsi %u): %s",
+			 assign ? "assign" : "deassign", gsi, strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+/* An IOAPIC pin's level. */
+void irq_line(struct vm *vm, u32 gsi, bool level)
+{
+	struct kvm_irq_level irq = { .irq = gsi, .level = level };
+
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+		warnx_vm("KVM_IRQ_LINE (gsi %u): %s", gsi, strerror(errno));
+}
+
+/* An edge on an IOAPIC pin. */
+void irq_pulse(struct vm *vm, u32 gsi)
+{
+	irq_line(vm, gsi, true);
+	irq_line(vm, gsi, false);
 }
 
 /* Guest-reachable (a config interrupt): a failure is reported, not fatal. */
@@ -106,7 +129,8 @@ void irq_signal_msi(struct vm *vm, u32 addr_lo, u32 addr_hi, u32 data)
 		warnx_vm("KVM_SIGNAL_MSI: %s", strerror(errno));
 }
 
-void ioeventfd_set(struct vm *vm, int fd, u64 addr, int len, bool assign)
+/* Guest-reachable (BAR moves): a failure is returned, not fatal. */
+int ioeventfd_set(struct vm *vm, int fd, u64 addr, int len, bool assign)
 {
 	struct kvm_ioeventfd ioev = {
 		.addr = addr,
@@ -115,8 +139,14 @@ void ioeventfd_set(struct vm *vm, int fd, u64 addr, int len, bool assign)
 		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
 	};
 
-	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &ioev) < 0)
-		die_errno("KVM_IOEVENTFD (%s 0x%llx)",
-			  assign ? "assign" : "deassign",
-			  (unsigned long long)addr);
+	int err;
+
+	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &ioev) < 0) {
+		err = errno;
+		warnx_vm("KVM_IOEVENTFD (%s 0x%llx): %s",
+			 assign ? "assign" : "deassign",
+			 (unsigned long long)addr, strerror(err));
+		return -err;
+	}
+	return 0;
 }

@@ -41,8 +41,15 @@ static void set_ram_slot(struct vm *vm, u32 slot, u64 gpa, void *hva,
  */
 static u8 *map_ram(u64 size)
 {
+	u64 host = (u64)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
 	u64 align = 2 * MiB;
 	u8 *p;
+
+	/* MAP_NORESERVE would take it, and the OOM killer end the guest later. */
+	if (size > host)
+		die("--memory %llu MiB is more than the host's %llu MiB of RAM",
+		    (unsigned long long)(size / MiB),
+		    (unsigned long long)(host / MiB));
 
 	p = mmap(NULL, size + align, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -51,6 +58,8 @@ static u8 *map_ram(u64 size)
 			  (unsigned long long)(size / MiB));
 	p = (u8 *)ALIGN_UP((unsigned long)p, align);
 	madvise(p, size, MADV_HUGEPAGE);
+	/* A core dump of the VMM is for its bugs, not the guest's memory. */
+	madvise(p, size, MADV_DONTDUMP);
 	return p;
 }
 
@@ -59,6 +68,8 @@ void vm_create(struct vm *vm, u64 mem_bytes)
 	int version;
 
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0 && (errno == EACCES || errno == EPERM))
+		die("cannot open /dev/kvm: permission denied (add yourself to group kvm, or run as root)");
 	if (vm->kvm_fd < 0)
 		die_errno("cannot open /dev/kvm (is KVM available? try modprobe kvm_amd or kvm_intel)");
 	version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
@@ -93,7 +104,8 @@ void vm_create(struct vm *vm, u64 mem_bytes)
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (vm->stop_fd < 0)
+	vm->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0 || vm->wake_fd < 0)
 		die_errno("eventfd");
 }
 

@@ -8,11 +8,13 @@
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <termios.h>
+#include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/vhx.h>
 
@@ -30,17 +32,23 @@ static const char usage_text[] =
 "  --cpus N          number of vCPUs (default 1, at most 64)\n"
 "  --memory MIB      guest RAM in MiB (default 512)\n"
 "  --net OPTS        add a virtio-net device; OPTS is a comma list of\n"
-"                      tap=NAME        existing tap interface to attach to\n"
+"                      tap=NAME        tap interface to attach to; created\n"
+"                                      (and up) if missing, and then gone\n"
+"                                      when vhx-vm exits\n"
+"                      macvtap=NAME    macvtap interface to attach to\n"
 "                      tapfd=N[:N...]  already open tap queue fds instead\n"
-"                      queues=N        queue pairs (default 1)\n"
+"                      queues=N|auto   queue pairs (default auto: one per\n"
+"                                      vCPU, one on a tap without\n"
+"                                      multi_queue)\n"
 "                      mac=XX:XX:XX:XX:XX:XX\n"
-"                                      default: 52:54:00 and a hash of the\n"
-"                                      tap's name (stable, distinct per tap)\n"
+"                                      default: a macvtap's own; else\n"
+"                                      52:54:00 and a hash of the tap's\n"
+"                                      name (stable, distinct per tap)\n"
 "                      vhost=PATH      vhost-net node (default /dev/vhx-net)\n"
 "  --disk OPTS       add a virtio-blk device; OPTS is a comma list of\n"
 "                      path=FILE       backing file or block device\n"
 "                      queues=N        request queues (default 1)\n"
-"                      ro              read-only\n"
+"                      ro, ro=on|off   read-only (default off)\n"
 "                      cache=none|writeback\n"
 "                                      none (default): O_DIRECT, past the\n"
 "                                      host page cache, where the file\n"
@@ -51,15 +59,21 @@ static const char usage_text[] =
 "                      vhost=PATH      vhost-blk node (default /dev/vhx-blk)\n"
 "                    A writable disk is locked (OFD lock): a second VMM on\n"
 "                    the same image is refused; read-only ones share.\n"
+"  --shutdown-wait S on SIGTERM, press the guest's power button and give\n"
+"                    it S seconds to power off (default 30); a second\n"
+"                    SIGTERM or the time running out stops it\n"
 "  --verbose         log each queue's guest physical ring addresses at\n"
-"                    device start (on stderr)\n"
+"                    device start, and the taps created (on stderr)\n"
 "  --help            this text\n"
 "\n"
-"The serial console (ttyS0) is on stdin/stdout.\n"
+"The serial console (ttyS0) is on stdin/stdout.  On a terminal, keys go\n"
+"to the guest as typed (^C too); Ctrl-a x quits, Ctrl-a Ctrl-a sends one\n"
+"Ctrl-a.\n"
 "\n"
 "Exit status: 0 the guest powered off, 1 the VMM failed, 2 bad arguments,\n"
 "3 the guest rebooted, 4 the guest crashed (a panic reported through\n"
-"pvpanic, a triple fault, a vCPU KVM could not run).\n";
+"pvpanic, a triple fault, a vCPU KVM could not run), 5 stopped after\n"
+"SIGTERM without the guest powering off.\n";
 
 static void usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
@@ -136,7 +150,7 @@ static void parse_net(struct vm_opts *o, const char *arg)
 	if (o->nr_nets == (int)ARRAY_SIZE(o->nets))
 		usage_error("too many --net devices");
 	net = &o->nets[o->nr_nets++];
-	net->queues = 1;
+	net->queues = 0;	/* auto */
 	net->vhost = "/dev/vhx-net";
 	copy = strdup(arg);
 	for (item = strtok_r(copy, ",", &save); item;
@@ -145,15 +159,19 @@ static void parse_net(struct vm_opts *o, const char *arg)
 
 		if (!val)
 			usage_error("--net: '%s' needs a value", item);
-		if (!strcmp(item, "tap")) {
+		if (!strcmp(item, "tap") || !strcmp(item, "macvtap")) {
 			if (!*val || strlen(val) >= sizeof(net->tap))
-				usage_error("--net: bad tap name '%s'", val);
+				usage_error("--net: bad %s name '%s'", item, val);
+			if (net->tap[0])
+				usage_error("--net takes one tap= or macvtap=");
 			strcpy(net->tap, val);
+			net->macvtap = item[0] == 'm';
 		} else if (!strcmp(item, "tapfd")) {
 			parse_tapfds(net, val);
 		} else if (!strcmp(item, "queues")) {
-			net->queues = parse_num("--net queues", val, 1,
-						VIRTIO_NET_MAX_PAIRS);
+			net->queues = strcmp(val, "auto") ?
+				parse_num("--net queues", val, 1,
+					  VIRTIO_NET_MAX_PAIRS) : 0;
 		} else if (!strcmp(item, "mac")) {
 			parse_mac(val, net->mac);
 			net->mac_set = true;
@@ -164,9 +182,11 @@ static void parse_net(struct vm_opts *o, const char *arg)
 		}
 	}
 	if (!net->tap[0] && !net->nr_tapfds)
-		usage_error("--net needs tap=NAME or tapfd=N");
+		usage_error("--net needs tap=NAME, macvtap=NAME or tapfd=N");
 	if (net->tap[0] && net->nr_tapfds)
-		usage_error("--net takes tap= or tapfd=, not both");
+		usage_error("--net takes tap=, macvtap= or tapfd=, not two");
+	if (net->nr_tapfds && !net->queues)
+		net->queues = net->nr_tapfds;
 	if (net->nr_tapfds && net->nr_tapfds != net->queues)
 		usage_error("--net: %d tapfds given for %d queue pairs",
 			    net->nr_tapfds, net->queues);
@@ -220,6 +240,8 @@ static void parse_disk(struct vm_opts *o, const char *arg)
 						 VIRTIO_BLK_MAX_QUEUES);
 		else if (!strcmp(item, "vhost"))
 			disk->vhost = strdup(val);
+		else if (!strcmp(item, "ro"))
+			disk->ro = parse_choice("--disk ro", val, "off", "on");
 		else if (!strcmp(item, "cache"))
 			disk->writeback = parse_choice("--disk cache", val,
 						       "none", "writeback");
@@ -246,6 +268,7 @@ static void parse_args(struct vm_opts *o, int argc, char **argv)
 		{ "memory", required_argument, NULL, 'm' },
 		{ "net", required_argument, NULL, 'n' },
 		{ "disk", required_argument, NULL, 'd' },
+		{ "shutdown-wait", required_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -255,6 +278,7 @@ static void parse_args(struct vm_opts *o, int argc, char **argv)
 	o->cmdline = "console=ttyS0";
 	o->cpus = 1;
 	o->mem_mib = 512;
+	o->shutdown_wait = 30;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
 		switch (c) {
@@ -280,6 +304,10 @@ static void parse_args(struct vm_opts *o, int argc, char **argv)
 		case 'd':
 			parse_disk(o, optarg);
 			break;
+		case 's':
+			o->shutdown_wait = parse_num("--shutdown-wait", optarg,
+						     0, 3600);
+			break;
 		case 'v':
 			vm_verbose = true;
 			break;
@@ -299,60 +327,104 @@ static void parse_args(struct vm_opts *o, int argc, char **argv)
 		usage_error("no --kernel given");
 }
 
-static struct termios saved_tio;
-static bool tio_saved;
-
-static void restore_terminal(void)
+/* SIGTERM comes through the returned signalfd: it is a shutdown request. */
+static int setup_signals(void)
 {
-	if (tio_saved)
-		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (fd < 0)
+		die_errno("signalfd");
+	return fd;
 }
 
-/* Keys go to the guest as typed; ^C still ends the VMM. */
-static void setup_terminal(void)
+static u64 now_ms(void)
 {
-	struct termios tio;
+	struct timespec ts;
 
-	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tio))
-		return;
-	tio_saved = true;
-	atexit(restore_terminal);
-	tio = saved_tio;
-	tio.c_lflag &= ~(ICANON | ECHO);
-	tio.c_iflag &= ~ICRNL;
-	tcsetattr(STDIN_FILENO, TCSANOW, &tio);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
 }
 
-/* The stop eventfd, stdin, and every queue's ERR eventfd. */
-static int main_loop(struct vm *vm)
+/*
+ * The first SIGTERM presses the power button, so that the guest shuts
+ * down cleanly; a second one, or @wait seconds, stop the VM.  Returns
+ * the deadline.
+ */
+static u64 sigterm(struct vm *vm, int sig_fd, u64 deadline, int wait)
 {
-	struct pollfd fds[2 + 32 * VIRTIO_MAX_QUEUES] = {
+	struct signalfd_siginfo si;
+
+	if (read(sig_fd, &si, sizeof(si)) != sizeof(si))
+		return deadline;
+	if (deadline) {
+		vm_request_stop(vm, VM_EXIT_TERMINATED, "second SIGTERM");
+		return deadline;
+	}
+	warnx_vm("SIGTERM: pressed the power button; the guest has %d s to power off",
+		 wait);
+	irq_pulse(vm, ACPI_POWER_BUTTON_GSI);
+	return now_ms() + wait * 1000ULL;
+}
+
+#define MAX_QUEUE_FDS	(VIRTIO_MAX_DEVS * VIRTIO_MAX_QUEUES)
+
+/*
+ * The stop eventfd, stdin, SIGTERM, the wake eventfd, every queue's ERR
+ * eventfd and, for devices on INTx, every queue's call eventfd.
+ */
+static int main_loop(struct vm *vm, bool tty, int sig_fd, int wait)
+{
+	struct pollfd fds[4 + 2 * MAX_QUEUE_FDS] = {
 		{ .fd = vm->stop_fd, .events = POLLIN },
-		{ .fd = STDIN_FILENO, .events = POLLIN },
+		{ .events = POLLIN },
+		{ .fd = sig_fd, .events = POLLIN },
+		{ .fd = vm->wake_fd, .events = POLLIN },
 	};
-	int nerr = virtio_err_pollfds(fds + 2, 32 * VIRTIO_MAX_QUEUES);
-	u8 buf[64];
+	int nerr = virtio_err_pollfds(fds + 4, MAX_QUEUE_FDS);
+	struct pollfd *calls = fds + 4 + nerr;
+	bool input = true;
+	u64 deadline = 0;
+	eventfd_t v;
+	int ncall;
 
 	for (;;) {
-		if (poll(fds, 2 + nerr, -1) < 0) {
+		/* On a terminal, Ctrl-a and a key may become two bytes. */
+		size_t room = serial_rx_room(vm) / (tty ? 2 : 1);
+		int timeout = input && !room ? 10 : -1;
+
+		if (deadline && now_ms() >= deadline)
+			vm_request_stop(vm, VM_EXIT_TERMINATED,
+					"the guest did not power off in time after SIGTERM");
+		else if (deadline && (timeout < 0 ||
+				      deadline - now_ms() < (u64)timeout))
+			timeout = deadline - now_ms();
+		/* A full FIFO: look again when the guest may have read it. */
+		fds[1].fd = input && room ? STDIN_FILENO : -1;
+		ncall = virtio_call_pollfds(calls, MAX_QUEUE_FDS);
+		if (poll(fds, 4 + nerr + ncall, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			die_errno("poll");
 		}
 		if (fds[0].revents)
 			break;
-		if (fds[1].revents) {
-			ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
-
-			if (n <= 0)
-				fds[1].fd = -1;	/* no more input; run on */
-			else
-				serial_input(vm, buf, n);
-		}
-		virtio_err_events(fds + 2, nerr);
+		if (fds[1].revents)
+			input = console_input(vm, room, tty);
+		if (fds[2].revents)
+			deadline = sigterm(vm, sig_fd, deadline, wait);
+		if (fds[3].revents)
+			eventfd_read(vm->wake_fd, &v);
+		virtio_err_events(fds + 4, nerr);
+		virtio_call_events(calls, ncall);
 	}
+	/* Before stop_lock: the console thread takes vm->lock. */
+	serial_flush(vm, 2000);
 	pthread_mutex_lock(&vm->stop_lock);
-	fflush(stdout);
 	fprintf(stderr, "\n%s: %s\n", prog_name, vm->exit_reason);
 	return vm->exit_code;
 }
@@ -361,10 +433,13 @@ int main(int argc, char **argv)
 {
 	static struct vm vm;
 	struct vm_opts opts = { 0 };
+	struct boot_image img;
 	u64 entry, boot_params;
-	int i;
+	int i, sig_fd;
+	bool tty;
 
 	parse_args(&opts, argc, argv);
+	boot_open(&img, opts.kernel, opts.initrd, opts.cmdline);
 	vm.nr_vcpus = opts.cpus;
 
 	vm_create(&vm, opts.mem_mib * MiB);
@@ -378,13 +453,13 @@ int main(int argc, char **argv)
 		virtio_blk_create(&vm, &opts.disks[i]);
 	irq_commit_routes(&vm);
 
-	boot_load_linux(&vm, opts.kernel, opts.initrd, opts.cmdline, &entry,
-			&boot_params);
+	boot_load_linux(&vm, &img, &entry, &boot_params);
 	for (i = 0; i < vm.nr_vcpus; i++)
 		vcpu_create(&vm, i, entry, boot_params);
 
-	setup_terminal();
+	sig_fd = setup_signals();
+	tty = console_setup();
 	for (i = 0; i < vm.nr_vcpus; i++)
 		vcpu_start(&vm.vcpus[i]);
-	return main_loop(&vm);
+	return main_loop(&vm, tty, sig_fd, opts.shutdown_wait);
 }

@@ -10,8 +10,9 @@
 #define PCI_CONFIG_DATA		0xcfc
 #define PCI_COMMAND		0x04
 #define PCI_COMMAND_MEMORY	0x02
-#define PCI_STATUS		0x06
+#define PCI_COMMAND_MASTER	0x04
 #define PCI_STATUS_CAP_LIST	0x10
+#define PCI_COMMAND_INTX_DISABLE 0x400
 #define PCI_BAR0		0x10
 #define PCI_CAP_PTR		0x34
 #define PCI_FIRST_CAP		0x40
@@ -42,6 +43,7 @@ void pci_dev_init(struct pci_dev *dev, u16 vendor, u16 device, u32 class,
 	put16(dev->cfg + 0x2c, subsys_vendor);
 	put16(dev->cfg + 0x2e, subsys);
 	dev->wmask[PCI_COMMAND] = 0x06;		/* memory, bus master */
+	dev->wmask[PCI_COMMAND + 1] = PCI_COMMAND_INTX_DISABLE >> 8;
 	dev->wmask[0x3c] = 0xff;		/* interrupt line */
 	dev->bar_size = bar_size;
 	dev->cap_last = 0;
@@ -77,6 +79,8 @@ void pci_register(struct vm *vm, struct pci_dev *dev)
 		die("too many PCI devices");
 	dev->slot = slot;
 	devices[slot] = dev;
+	if (dev->cfg[PCI_INTERRUPT_PIN])
+		dev->cfg[PCI_INTERRUPT_LINE] = PCI_INTX_GSI(slot);
 	if (dev->bar_size) {
 		/* Natural alignment, as BAR sizing requires. */
 		next_bar = ALIGN_UP(next_bar, dev->bar_size);
@@ -96,9 +100,29 @@ void pci_init(struct vm *vm)
 	pci_register(vm, &host_bridge);
 }
 
-bool pci_bar_enabled(struct pci_dev *dev)
+static bool bar_decoding(struct pci_dev *dev)
 {
 	return dev->bar_size && (dev->cfg[PCI_COMMAND] & PCI_COMMAND_MEMORY);
+}
+
+bool pci_intx_enabled(struct pci_dev *dev)
+{
+	return !(dev->cfg[PCI_COMMAND + 1] & (PCI_COMMAND_INTX_DISABLE >> 8));
+}
+
+bool pci_slot_has_intx(int slot)
+{
+	return devices[slot] && devices[slot]->cfg[PCI_INTERRUPT_PIN];
+}
+
+bool pci_bus_master(struct pci_dev *dev)
+{
+	return dev->cfg[PCI_COMMAND] & PCI_COMMAND_MASTER;
+}
+
+bool pci_bar_enabled(struct pci_dev *dev)
+{
+	return bar_decoding(dev) && !dev->bar_refused;
 }
 
 u32 pci_bar_addr(struct pci_dev *dev)
@@ -120,10 +144,61 @@ static struct pci_dev *addressed_dev(void)
 	return devices[slot];
 }
 
+/* The decoding BAR0 that @dev's would overlap, if any. */
+static struct pci_dev *bar_clash(struct pci_dev *dev)
+{
+	u64 base = pci_bar_addr(dev);
+	int slot;
+
+	for (slot = 0; slot < PCI_MAX_DEVICES; slot++) {
+		struct pci_dev *o = devices[slot];
+		u64 o_base;
+
+		if (!o || o == dev || !pci_bar_enabled(o))
+			continue;
+		o_base = pci_bar_addr(o);
+		if (base < o_base + o->bar_size && o_base < base + dev->bar_size)
+			return o;
+	}
+	return NULL;
+}
+
+/*
+ * Two devices decoding the same addresses would have KVM refuse the
+ * second one's ioeventfds: the one that moved onto the other is not
+ * decoded until it moves somewhere free.
+ */
+static void bar_check(struct pci_dev *dev)
+{
+	struct pci_dev *o = bar_decoding(dev) ? bar_clash(dev) : NULL;
+
+	if (o && !dev->bar_refused)
+		warnx_vm("PCI 00:%02x.0: BAR0 at 0x%x overlaps 00:%02x.0's; not decoded",
+			 dev->slot, pci_bar_addr(dev), o->slot);
+	dev->bar_refused = o != NULL;
+}
+
+/* @dev's BAR0 freed its addresses: a device refused there may decode. */
+static void bar_freed(struct pci_dev *dev)
+{
+	int slot;
+
+	for (slot = 0; slot < PCI_MAX_DEVICES; slot++) {
+		struct pci_dev *o = devices[slot];
+
+		if (!o || o == dev || !o->bar_refused)
+			continue;
+		bar_check(o);
+		if (!o->bar_refused && o->bar_changed)
+			o->bar_changed(o);
+	}
+}
+
 static void cfg_write(struct pci_dev *dev, int off, const u8 *data, int size)
 {
 	u32 old_bar = pci_bar_addr(dev);
-	u8 old_cmd = dev->cfg[PCI_COMMAND];
+	bool old_enabled = pci_bar_enabled(dev);
+	bool moved;
 	int i;
 
 	for (i = 0; i < size; i++) {
@@ -131,9 +206,12 @@ static void cfg_write(struct pci_dev *dev, int off, const u8 *data, int size)
 
 		dev->cfg[off + i] = (dev->cfg[off + i] & ~m) | (data[i] & m);
 	}
-	if (dev->bar_changed && (pci_bar_addr(dev) != old_bar ||
-				 dev->cfg[PCI_COMMAND] != old_cmd))
+	bar_check(dev);
+	moved = pci_bar_addr(dev) != old_bar;
+	if (dev->bar_changed && (moved || pci_bar_enabled(dev) != old_enabled))
 		dev->bar_changed(dev);
+	if (old_enabled && (moved || !pci_bar_enabled(dev)))
+		bar_freed(dev);
 	if (dev->cfg_written)
 		dev->cfg_written(dev, off, size);
 }

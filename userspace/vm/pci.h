@@ -10,6 +10,12 @@
 
 #define PCI_MAX_DEVICES		32
 #define PCI_CFG_SIZE		256
+#define PCI_STATUS		0x06
+#define PCI_STATUS_INTERRUPT	0x08
+#define PCI_INTERRUPT_LINE	0x3c
+#define PCI_INTERRUPT_PIN	0x3d
+/* INTA of slot s: IOAPIC pins 16..23, level, as the DSDT's _PRT says. */
+#define PCI_INTX_GSI(s)		(16 + (s) % 8)
 
 struct pci_dev {
 	u8 cfg[PCI_CFG_SIZE];
@@ -18,6 +24,7 @@ struct pci_dev {
 	u32 bar_size;		/* BAR0, power of two; 0 when none */
 	int cap_last;		/* offset of the last capability, 0: none */
 	int cap_end;		/* first free byte after the capabilities */
+	bool bar_refused;	/* BAR0 overlaps another's: not decoded */
 	/* Called with vm->lock held; offsets are within BAR0. */
 	void (*bar_access)(struct pci_dev *dev, u64 off, u8 *data, int size,
 			   bool is_write);
@@ -34,6 +41,9 @@ void pci_register(struct vm *vm, struct pci_dev *dev);
 /* Append a capability of len bytes; returns its offset in config space. */
 int pci_add_cap(struct pci_dev *dev, const void *cap, int len);
 bool pci_bar_enabled(struct pci_dev *dev);
+bool pci_bus_master(struct pci_dev *dev);
+bool pci_intx_enabled(struct pci_dev *dev);
+bool pci_slot_has_intx(int slot);
 u32 pci_bar_addr(struct pci_dev *dev);
 bool pci_io(struct vm *vm, u16 port, u8 *data, int size, bool is_write);
 bool pci_mmio(struct vm *vm, u64 addr, u8 *data, int size, bool is_write);

@@ -1,18 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * A 16550A UART at 0x3f8 (COM1, IRQ 4): the guest's console on our stdio.
- * Transmission is instantaneous, so the transmitter is always empty.
- * Called with vm->lock held.
+ * The register handlers run with vm->lock held.  Output goes into a
+ * buffer that a thread of its own writes to stdout, so a console that
+ * nobody reads stalls only the guest's writes to the UART, never vm->lock
+ * and the devices behind it.  A full buffer reads as a busy transmitter.
  */
+#include <errno.h>
 #include <linux/kvm.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "irq.h"
 #include "vm.h"
 
 #define UART_BASE	0x3f8
 #define UART_IRQ	4
 #define RX_FIFO_SIZE	64
+#define TX_FIFO_SIZE	16	/* Linux's 8250 writes this many per THRI */
+#define TX_BUF_SIZE	(64 * 1024)
 
 #define IER_RDI		0x01
 #define IER_THRI	0x02
@@ -33,7 +42,17 @@ static struct uart {
 	bool irq_level;
 	u8 rx[RX_FIFO_SIZE];
 	unsigned int rx_head, rx_count;
+	u8 tx[TX_BUF_SIZE];
+	unsigned int tx_head, tx_len;
+	bool tx_owed;		/* THRI due once the buffer has room */
+	bool tx_dead;		/* stdout is gone: output is dropped */
+	pthread_cond_t tx_cond;	/* with vm->lock: output queued or written */
 } uart;
+
+static bool tx_ready(void)
+{
+	return TX_BUF_SIZE - uart.tx_len >= TX_FIFO_SIZE;
+}
 
 static u8 uart_iir(void)
 {
@@ -49,12 +68,11 @@ static u8 uart_iir(void)
 static void uart_update_irq(void)
 {
 	bool level = !(uart_iir() & IIR_NONE);
-	struct kvm_irq_level irq = { .irq = UART_IRQ, .level = level };
 
 	if (level == uart.irq_level)
 		return;
 	uart.irq_level = level;
-	ioctl(uart.vm->vm_fd, KVM_IRQ_LINE, &irq);
+	irq_line(uart.vm, UART_IRQ, level);
 }
 
 static void rx_push(u8 c)
@@ -83,9 +101,11 @@ static void uart_transmit(u8 c)
 		rx_push(c);
 		return;
 	}
-	/* A console that cannot be written to is not worth stopping for. */
-	if (write(STDOUT_FILENO, &c, 1) < 0)
-		return;
+	if (uart.tx_dead || uart.tx_len == TX_BUF_SIZE)
+		return;		/* written while busy: lost, as on hardware */
+	uart.tx[(uart.tx_head + uart.tx_len) % TX_BUF_SIZE] = c;
+	uart.tx_len++;
+	pthread_cond_broadcast(&uart.tx_cond);
 }
 
 static void uart_write(int reg, u8 v)
@@ -99,14 +119,17 @@ static void uart_write(int reg, u8 v)
 			break;
 		}
 		uart_transmit(v);
-		uart.thr_pending = true;
+		if (tx_ready())
+			uart.thr_pending = true;
+		else
+			uart.tx_owed = true;
 		break;
 	case 1:
 		if (dlab) {
 			uart.dlm = v;
 			break;
 		}
-		if (!(uart.ier & IER_THRI) && (v & IER_THRI))
+		if (!(uart.ier & IER_THRI) && (v & IER_THRI) && tx_ready())
 			uart.thr_pending = true;
 		uart.ier = v & 0x0f;
 		break;
@@ -158,7 +181,8 @@ static u8 uart_read(int reg)
 	case 4:
 		return uart.mcr;
 	case 5:
-		return LSR_THRE | LSR_TEMT | (uart.rx_count ? LSR_DR : 0);
+		v = tx_ready() ? LSR_THRE | LSR_TEMT : 0;
+		return v | (uart.rx_count ? LSR_DR : 0);
 	case 6:
 		return uart_msr();
 	default:
@@ -178,6 +202,17 @@ bool serial_io(u16 port, u8 *data, bool is_write)
 	return true;
 }
 
+/* The receive FIFO's free bytes: input beyond them would be lost. */
+size_t serial_rx_room(struct vm *vm)
+{
+	size_t room;
+
+	pthread_mutex_lock(&vm->lock);
+	room = RX_FIFO_SIZE - uart.rx_count;
+	pthread_mutex_unlock(&vm->lock);
+	return room;
+}
+
 void serial_input(struct vm *vm, const u8 *buf, size_t len)
 {
 	size_t i;
@@ -189,7 +224,95 @@ void serial_input(struct vm *vm, const u8 *buf, size_t len)
 	pthread_mutex_unlock(&vm->lock);
 }
 
+/* A blocking write of everything, or false once stdout is unwritable. */
+static bool write_all(const u8 *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(STDOUT_FILENO, p, len);
+
+		if (n < 0 && errno == EAGAIN) {
+			poll(&(struct pollfd){ STDOUT_FILENO, POLLOUT, 0 }, 1,
+			     -1);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= n;
+	}
+	return true;
+}
+
+/* Takes output from the buffer; only this thread ever waits on stdout. */
+static void *tx_thread(void *arg)
+{
+	struct vm *vm = arg;
+	sigset_t set;
+
+	sigfillset(&set);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	pthread_mutex_lock(&vm->lock);
+	for (;;) {
+		unsigned int n;
+		bool ok;
+
+		while (!uart.tx_len)
+			pthread_cond_wait(&uart.tx_cond, &vm->lock);
+		/* Producers only append, so these bytes stay put unlocked. */
+		n = uart.tx_len;
+		if (n > TX_BUF_SIZE - uart.tx_head)
+			n = TX_BUF_SIZE - uart.tx_head;
+		pthread_mutex_unlock(&vm->lock);
+		ok = write_all(uart.tx + uart.tx_head, n);
+		pthread_mutex_lock(&vm->lock);
+		uart.tx_head = (uart.tx_head + n) % TX_BUF_SIZE;
+		uart.tx_len -= n;
+		if (!ok) {
+			uart.tx_dead = true;
+			uart.tx_len = 0;
+		}
+		if (uart.tx_owed && tx_ready()) {
+			uart.tx_owed = false;
+			uart.thr_pending = true;
+			uart_update_irq();
+		}
+		pthread_cond_broadcast(&uart.tx_cond);
+	}
+	return NULL;
+}
+
+/* Waits up to @ms for the guest's output to reach stdout. */
+void serial_flush(struct vm *vm, int ms)
+{
+	struct timespec end;
+
+	clock_gettime(CLOCK_REALTIME, &end);
+	end.tv_sec += ms / 1000;
+	end.tv_nsec += (ms % 1000) * 1000000L;
+	if (end.tv_nsec >= 1000000000L) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&vm->lock);
+	while (uart.tx_len &&
+	       !pthread_cond_timedwait(&uart.tx_cond, &vm->lock, &end))
+		;
+	pthread_mutex_unlock(&vm->lock);
+}
+
 void serial_init(struct vm *vm)
 {
+	pthread_t thread;
+	int err;
+
 	uart.vm = vm;
+	pthread_cond_init(&uart.tx_cond, NULL);
+	err = pthread_create(&thread, NULL, tx_thread, vm);
+	if (err) {
+		errno = err;
+		die_errno("cannot start the console thread");
+	}
+	pthread_detach(thread);
 }

@@ -22,6 +22,10 @@ int vm_vhost_open(struct vm *vm, const char *path, const char *hint)
 		if (errno == ENOENT && hint)
 			die("cannot open %s: no such device node (%s)", path,
 			    hint);
+		/* The module's nodes are root's alone unless a udev rule says. */
+		if (errno == EACCES)
+			die("cannot open %s: permission denied (run as root, or give your group access to %s)",
+			    path, path);
 		die_errno("cannot open %s", path);
 	}
 	err = vhost_set_owner(fd);

@@ -14,6 +14,7 @@
 #define VIRTIO_BLK_MAX_QUEUES	16
 #define VIRTIO_MAX_QUEUES	(2 * VIRTIO_NET_MAX_PAIRS + 1)
 #define VIRTIO_QUEUE_MAX_SIZE	256
+#define VIRTIO_MAX_DEVS		32
 #define VIRTIO_NO_VECTOR	0xffff
 
 struct virtio_dev;
@@ -71,6 +72,8 @@ struct virtio_dev {
 	struct msix_entry msix[VIRTIO_MAX_QUEUES + 1];
 	u32 gsi_base;
 	int msix_cap;
+	u8 isr;			/* without MSI-X: the pending ISR bits */
+	bool intx_level;
 };
 
 void virtio_pci_init(struct vm *vm, struct virtio_dev *vdev, u16 device_id,
@@ -78,13 +81,17 @@ void virtio_pci_init(struct vm *vm, struct virtio_dev *vdev, u16 device_id,
 void virtio_signal(struct virtio_dev *vdev, int q);
 bool virtio_has_feature(struct virtio_dev *vdev, int bit);
 void virtio_config_changed(struct virtio_dev *vdev);
+void virtio_needs_reset(struct virtio_dev *vdev);
 
 /*
- * The main loop's share: the ERR eventfds of every device's queues (at
- * most max pollfds; returns how many), and what to do when they fire.
+ * The main loop's share: the ERR eventfds of every device's queues, and
+ * their call eventfds (read only while a device is on INTx), at most max
+ * pollfds (returns how many), and what to do when they fire.
  */
 struct pollfd;
 int virtio_err_pollfds(struct pollfd *fds, int max);
+int virtio_call_pollfds(struct pollfd *fds, int max);
+void virtio_call_events(const struct pollfd *fds, int n);
 void virtio_err_events(const struct pollfd *fds, int n);
 int virtio_queue_uaddrs(struct vm *vm, const struct virtio_queue *vq,
 			u64 *desc, u64 *avail, u64 *used);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "vhost.h"
@@ -70,7 +71,7 @@ static int tap_open_queue(const char *name, bool multi)
 	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
 	if (multi)
 		ifr.ifr_flags |= IFF_MULTI_QUEUE;
-	strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		int err = errno;
 
@@ -81,29 +82,118 @@ static int tap_open_queue(const char *name, bool multi)
 	return fd;
 }
 
-static void tap_open(struct net_dev *net, struct net_opts *o)
+/* A tap we created goes away with our last fd of it; it must be up. */
+static void tap_up(const char *name)
 {
-	bool multi = net->pairs > 1;
+	struct ifreq ifr = { 0 };
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
+	if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		die_errno("tap '%s': SIOCGIFFLAGS", name);
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		die_errno("cannot bring tap '%s' up", name);
+	close(s);
+}
+
+/*
+ * Whether tap @name has multi_queue.  A missing one is created with it
+ * when more than one pair is asked for, or may be (auto).
+ */
+static bool tap_multi_queue(const char *name, bool create_multi)
+{
+	char path[64];
+	unsigned int flags = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/tun_flags", name);
+	f = fopen(path, "re");
+	if (!f)
+		return create_multi;
+	if (fscanf(f, "%x", &flags) != 1)
+		flags = 0;
+	fclose(f);
+	return flags & IFF_MULTI_QUEUE;
+}
+
+static void tap_open(struct vm *vm, struct net_dev *net, struct net_opts *o)
+{
+	bool created = !if_nametoindex(o->tap);
+	bool multi;
 	int p;
 
-	if (!if_nametoindex(o->tap))
-		die("tap '%s' does not exist (create it with: ip tuntap add dev %s mode tap%s)",
-		    o->tap, o->tap, multi ? " multi_queue" : "");
+	if (!o->queues)
+		net->pairs = tap_multi_queue(o->tap, vm->nr_vcpus > 1) ?
+			     vm->nr_vcpus : 1;
+	if (net->pairs > VIRTIO_NET_MAX_PAIRS)
+		net->pairs = VIRTIO_NET_MAX_PAIRS;
+	multi = tap_multi_queue(o->tap, net->pairs > 1);
+	if (net->pairs > 1 && !multi)
+		die("tap '%s' has no multi_queue for %d queue pairs (ip tuntap add dev %s mode tap multi_queue)",
+		    o->tap, net->pairs, o->tap);
 	for (p = 0; p < net->pairs; p++) {
 		int fd = tap_open_queue(o->tap, multi);
 
-		/* A tap made with multi_queue wants the flag even for one. */
-		if (fd < 0 && errno == EINVAL && !multi) {
-			multi = true;
-			fd = tap_open_queue(o->tap, multi);
-		}
+		if (fd < 0 && created && errno == EPERM)
+			die("cannot create tap '%s': permission denied (needs CAP_NET_ADMIN; or: ip tuntap add dev %s mode tap%s user $USER)",
+			    o->tap, o->tap, multi ? " multi_queue" : "");
 		if (fd < 0)
-			die_errno("cannot attach to tap '%s'%s", o->tap,
-				  net->pairs > 1 ?
-				  " (multiqueue needs a tap made with multi_queue)" :
-				  " (is it a tap interface?)");
+			die_errno("cannot attach to tap '%s' (is it a tap interface?)",
+				  o->tap);
 		net->tap_fd[p] = fd;
 	}
+	if (created) {
+		tap_up(o->tap);
+		if (vm_verbose)
+			warnx_vm("%s: created tap %s (%d queues), gone at exit",
+				 net->name, o->tap, net->pairs);
+	}
+}
+
+/* A macvtap passes on only frames to its own address: the guest takes it. */
+static void macvtap_mac(struct net_opts *o)
+{
+	char path[64];
+	unsigned int b[6];
+	FILE *f;
+	int i, n;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/address", o->tap);
+	f = fopen(path, "re");
+	n = f ? fscanf(f, "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3],
+		       &b[4], &b[5]) : 0;
+	if (f)
+		fclose(f);
+	if (n != 6)
+		die("cannot read macvtap '%s''s address from %s", o->tap, path);
+	for (i = 0; i < 6; i++)
+		o->mac[i] = b[i];
+	o->mac_set = true;
+}
+
+/* A macvtap's queues are its character device, opened once per pair. */
+static void macvtap_open(struct vm *vm, struct net_dev *net,
+			 struct net_opts *o)
+{
+	unsigned int index = if_nametoindex(o->tap);
+	char path[32];
+	int p;
+
+	if (!index)
+		die("macvtap '%s' does not exist (create it with: ip link add link ETH name %s type macvtap)",
+		    o->tap, o->tap);
+	if (!o->queues)
+		net->pairs = vm->nr_vcpus;
+	snprintf(path, sizeof(path), "/dev/tap%u", index);
+	for (p = 0; p < net->pairs; p++) {
+		net->tap_fd[p] = open(path, O_RDWR | O_CLOEXEC);
+		if (net->tap_fd[p] < 0)
+			die_errno("cannot open %s, macvtap '%s''s queue %d",
+				  path, o->tap, p);
+	}
+	if (!o->mac_set)
+		macvtap_mac(o);
 }
 
 static void tap_check_fd(int fd)
@@ -345,7 +435,7 @@ static void net_notify(struct virtio_dev *vdev, int q)
 bad:
 	warnx_vm("%s: malformed control queue (%s); device needs reset",
 		 net->name, strerror(-r));
-	vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	virtio_needs_reset(vdev);
 }
 
 static void net_config(struct virtio_dev *vdev, u32 off, u8 *data, int size,
@@ -400,8 +490,10 @@ void virtio_net_create(struct vm *vm, struct net_opts *o)
 
 	snprintf(net->name, sizeof(net->name), "net%d", index);
 	net->pairs = o->queues;
-	if (o->tap[0]) {
-		tap_open(net, o);
+	if (o->macvtap) {
+		macvtap_open(vm, net, o);
+	} else if (o->tap[0]) {
+		tap_open(vm, net, o);
 	} else {
 		for (p = 0; p < net->pairs; p++) {
 			tap_check_fd(o->tapfds[p]);

@@ -11,7 +11,10 @@
  * Each MSI-X vector has a GSI routed to its message; a queue's call eventfd
  * is bound (KVM irqfd) to the GSI of its vector while that vector is
  * unmasked.  A masked vector has no irqfd, so the eventfd keeps the event
- * and KVM delivers it when the irqfd comes back on unmask.
+ * and KVM delivers it when the irqfd comes back on unmask.  A driver that
+ * leaves MSI-X off (Linux with pci=nomsi) gets INTx: the main loop reads
+ * the call eventfds, sets the ISR and raises the slot's level-triggered
+ * line until the driver reads the ISR (virtio 4.1.4.5).
  * Called with vm->lock held.
  */
 #include <errno.h>
@@ -39,6 +42,7 @@
 #define MSIX_CTRL_ENABLE	0x8000
 #define MSIX_CTRL_FMASK		0x4000
 #define MSIX_ENTRY_MASKED	0x1
+#define ISR_QUEUE		0x1	/* and VIRTIO_PCI_ISR_CONFIG */
 
 static struct virtio_dev *to_vdev(struct pci_dev *pci)
 {
@@ -77,13 +81,25 @@ static u16 msix_ctrl(struct virtio_dev *vdev)
 	return v;
 }
 
+static bool msix_enabled(struct virtio_dev *vdev)
+{
+	return msix_ctrl(vdev) & MSIX_CTRL_ENABLE;
+}
+
 static bool vector_live(struct virtio_dev *vdev, u16 vector)
 {
 	u16 ctrl = msix_ctrl(vdev);
 
-	return vector < vdev->nr_vectors && (ctrl & MSIX_CTRL_ENABLE) &&
+	return vector < vdev->nr_vectors && msix_enabled(vdev) &&
 	       !(ctrl & MSIX_CTRL_FMASK) &&
 	       !(vdev->msix[vector].ctrl & MSIX_ENTRY_MASKED);
+}
+
+static void binding_failed(struct virtio_dev *vdev, const char *what, int q)
+{
+	warnx_vm("%s: cannot bind queue %d's %s; device needs reset",
+		 vdev->name, q, what);
+	virtio_needs_reset(vdev);
 }
 
 /* Bind each queue's call eventfd to the GSI of its vector, if deliverable. */
@@ -102,10 +118,37 @@ static void sync_irqfds(struct virtio_dev *vdev)
 			continue;
 		if (vq->call_gsi >= 0)
 			irqfd_set(vdev->vm, vq->call_fd, vq->call_gsi, false);
-		if (want >= 0)
-			irqfd_set(vdev->vm, vq->call_fd, want, true);
-		vq->call_gsi = want;
+		vq->call_gsi = -1;
+		if (want < 0)
+			continue;
+		if (irqfd_set(vdev->vm, vq->call_fd, want, true))
+			binding_failed(vdev, "interrupt", q);
+		else
+			vq->call_gsi = want;
 	}
+	/* The main loop reads the call eventfds of INTx devices. */
+	eventfd_write(vdev->vm->wake_fd, 1);
+}
+
+/* The INTx line follows the ISR, unless the driver disabled INTx. */
+static void intx_update(struct virtio_dev *vdev)
+{
+	bool level = vdev->isr && pci_intx_enabled(&vdev->pci);
+
+	if (level == vdev->intx_level)
+		return;
+	vdev->intx_level = level;
+	if (level)
+		vdev->pci.cfg[PCI_STATUS] |= PCI_STATUS_INTERRUPT;
+	else
+		vdev->pci.cfg[PCI_STATUS] &= ~PCI_STATUS_INTERRUPT;
+	irq_line(vdev->vm, PCI_INTX_GSI(vdev->pci.slot), level);
+}
+
+static void intx_raise(struct virtio_dev *vdev, u8 isr_bit)
+{
+	vdev->isr |= isr_bit;
+	intx_update(vdev);
 }
 
 static u64 notify_addr(struct virtio_dev *vdev, int q)
@@ -124,16 +167,28 @@ static void bind_kicks(struct virtio_dev *vdev, bool bind)
 
 		if (want == vq->kick_bound)
 			continue;
-		/* The driver writes the queue index as 16 bits. */
-		if (want)
-			ioeventfd_set(vdev->vm, vq->kick_fd,
-				      notify_addr(vdev, q), 2, true);
-		else
+		if (vq->kick_bound)
 			ioeventfd_set(vdev->vm, vq->kick_fd, vq->kick_addr, 2,
 				      false);
-		vq->kick_bound = want;
+		vq->kick_bound = false;
+		if (!want)
+			continue;
+		/* The driver writes the queue index as 16 bits. */
 		vq->kick_addr = notify_addr(vdev, q);
+		if (ioeventfd_set(vdev->vm, vq->kick_fd, vq->kick_addr, 2, true))
+			binding_failed(vdev, "notification", q);
+		else
+			vq->kick_bound = true;
 	}
+}
+
+/* The device cannot go on until the driver resets it (virtio 2.1.2). */
+void virtio_needs_reset(struct virtio_dev *vdev)
+{
+	if (vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET)
+		return;
+	vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	virtio_config_changed(vdev);
 }
 
 /* Tell the driver to read the config again (virtio 4.1.4.5), by MSI-X. */
@@ -142,6 +197,10 @@ void virtio_config_changed(struct virtio_dev *vdev)
 	struct msix_entry *e;
 
 	vdev->config_generation++;
+	if (!msix_enabled(vdev)) {
+		intx_raise(vdev, VIRTIO_PCI_ISR_CONFIG);
+		return;
+	}
 	if (!vector_live(vdev, vdev->config_vector))
 		return;
 	e = &vdev->msix[vdev->config_vector];
@@ -149,7 +208,7 @@ void virtio_config_changed(struct virtio_dev *vdev)
 }
 
 /* Every device, for the main loop's ERR eventfds. */
-static struct virtio_dev *all_devs[32];
+static struct virtio_dev *all_devs[VIRTIO_MAX_DEVS];
 static int nr_all_devs;
 
 int virtio_err_pollfds(struct pollfd *fds, int max)
@@ -174,8 +233,7 @@ static void queue_failed(struct virtio_dev *vdev, int q)
 {
 	warnx_vm("%s: queue %d stopped by the data plane (bad ring?);"
 		 " device needs reset", vdev->name, q);
-	vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
-	virtio_config_changed(vdev);
+	virtio_needs_reset(vdev);
 }
 
 void virtio_err_events(const struct pollfd *fds, int n)
@@ -192,6 +250,50 @@ void virtio_err_events(const struct pollfd *fds, int n)
 			if ((fds[i].revents & POLLIN) &&
 			    !eventfd_read(fds[i].fd, &v))
 				queue_failed(all_devs[d], q);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+/*
+ * Every queue's call eventfd, in a fixed order, asking for input only
+ * where the device runs on INTx; vm->wake_fd says when to ask again.
+ */
+int virtio_call_pollfds(struct pollfd *fds, int max)
+{
+	struct vm *vm = nr_all_devs ? all_devs[0]->vm : NULL;
+	int d, q, n = 0;
+
+	if (!vm)
+		return 0;
+	pthread_mutex_lock(&vm->lock);
+	for (d = 0; d < nr_all_devs; d++) {
+		struct virtio_dev *vdev = all_devs[d];
+		bool intx = vdev->started && !msix_enabled(vdev);
+
+		for (q = 0; q < vdev->nr_queues && n < max; q++)
+			fds[n++] = (struct pollfd){
+				.fd = vdev->vqs[q].call_fd,
+				.events = intx ? POLLIN : 0,
+			};
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return n;
+}
+
+void virtio_call_events(const struct pollfd *fds, int n)
+{
+	struct vm *vm = nr_all_devs ? all_devs[0]->vm : NULL;
+	int d, q, i = 0;
+	eventfd_t v;
+
+	if (!vm)
+		return;
+	pthread_mutex_lock(&vm->lock);
+	for (d = 0; d < nr_all_devs; d++)
+		for (q = 0; q < all_devs[d]->nr_queues && i < n; q++, i++)
+			if ((fds[i].revents & POLLIN) &&
+			    !eventfd_read(fds[i].fd, &v) &&
+			    !msix_enabled(all_devs[d]))
+				intx_raise(all_devs[d], ISR_QUEUE);
 	pthread_mutex_unlock(&vm->lock);
 }
 
@@ -245,8 +347,8 @@ static void device_start(struct virtio_dev *vdev)
 	if (err) {
 		warnx_vm("%s: cannot start the backend: %s", vdev->name,
 			 strerror(-err));
-		vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 		vdev->ops->stop(vdev);
+		virtio_needs_reset(vdev);
 		return;
 	}
 	vdev->started = true;
@@ -260,7 +362,8 @@ static void device_start(struct virtio_dev *vdev)
 			eventfd_write(vdev->vqs[q].kick_fd, 1);
 }
 
-static void device_reset(struct virtio_dev *vdev)
+/* The backend lets go of the rings; kicks and calls are unbound. */
+static void device_stop(struct virtio_dev *vdev)
 {
 	if (vdev->started) {
 		vdev->ops->stop(vdev);
@@ -268,7 +371,14 @@ static void device_reset(struct virtio_dev *vdev)
 	}
 	bind_kicks(vdev, false);
 	sync_irqfds(vdev);
+}
+
+static void device_reset(struct virtio_dev *vdev)
+{
+	device_stop(vdev);
 	reset_queues(vdev);
+	vdev->isr = 0;
+	intx_update(vdev);
 	vdev->status = 0;
 	vdev->guest_features = 0;
 	vdev->dfselect = vdev->gfselect = 0;
@@ -299,7 +409,7 @@ static void set_status(struct virtio_dev *vdev, u8 status)
 	if (!(status & VIRTIO_CONFIG_S_FEATURES_OK)) {
 		warnx_vm("%s: DRIVER_OK without FEATURES_OK; device needs reset",
 			 vdev->name);
-		vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+		virtio_needs_reset(vdev);
 		return;
 	}
 	device_start(vdev);
@@ -466,9 +576,15 @@ static void bar_access(struct pci_dev *pci, u64 off, u8 *data, int size,
 	if (off < ISR_OFF) {
 		common_access(vdev, off - COMMON_OFF, data, size, is_write);
 	} else if (off < DEVICE_OFF) {
-		/* Only MSI-X: there is never an INTx to acknowledge. */
-		if (!is_write)
-			memset(data, 0, size);
+		/* Reading the ISR acknowledges the INTx (virtio 4.1.4.5). */
+		if (is_write)
+			return;
+		memset(data, 0, size);
+		if (off == ISR_OFF) {
+			data[0] = vdev->isr;
+			vdev->isr = 0;
+			intx_update(vdev);
+		}
 	} else if (off < DEVICE_OFF + DEVICE_LEN) {
 		vdev->ops->config(vdev, off - DEVICE_OFF, data, size, is_write);
 	} else if (off < MSIX_TABLE_OFF) {
@@ -497,12 +613,26 @@ static void bar_changed(struct pci_dev *pci)
 	bind_kicks(vdev, true);
 }
 
+/*
+ * A device whose bus mastering is off must not touch guest memory: a
+ * kernel that kexecs clears it and reuses the rings' pages.  The backend
+ * stops; the driver resets the device before it uses it again.
+ */
+static void bus_master_off(struct virtio_dev *vdev)
+{
+	device_stop(vdev);
+	vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+}
+
 static void cfg_written(struct pci_dev *pci, int off, int size)
 {
 	struct virtio_dev *vdev = to_vdev(pci);
 
 	if (off < vdev->msix_cap + 4 && off + size > vdev->msix_cap + 2)
 		sync_irqfds(vdev);
+	intx_update(vdev);	/* PCI_COMMAND's INTx disable */
+	if (vdev->started && !pci_bus_master(pci))
+		bus_master_off(vdev);
 }
 
 static void add_virtio_cap(struct virtio_dev *vdev, u8 type, u32 off, u32 len)
@@ -582,6 +712,7 @@ void virtio_pci_init(struct vm *vm, struct virtio_dev *vdev, u16 device_id,
 	vdev->pci.bar_access = bar_access;
 	vdev->pci.bar_changed = bar_changed;
 	vdev->pci.cfg_written = cfg_written;
+	vdev->pci.cfg[PCI_INTERRUPT_PIN] = 1;		/* INTA */
 	add_caps(vdev);
 	pci_register(vm, &vdev->pci);
 }

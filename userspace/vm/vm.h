@@ -41,6 +41,7 @@ typedef uint64_t u64;
 #define ACPI_SLEEP_STS_PORT	0x601
 #define ACPI_RESET_PORT		0x602
 #define ACPI_RESET_VALUE	0x0e
+#define ACPI_POWER_BUTTON_GSI	5	/* an IOAPIC pin, edge */
 
 #define MAX_VCPUS	64
 
@@ -56,10 +57,11 @@ struct vcpu {
 };
 
 struct net_opts {
-	char tap[16];
+	char tap[16];		/* a tap's or a macvtap's name */
+	bool macvtap;
 	int tapfds[16];
 	int nr_tapfds;
-	int queues;
+	int queues;		/* 0: auto */
 	u8 mac[6];
 	bool mac_set;
 	const char *vhost;
@@ -76,6 +78,7 @@ struct disk_opts {
 };
 
 struct vm_opts {
+	int shutdown_wait;	/* seconds from SIGTERM to giving up */
 	const char *kernel;
 	const char *initrd;
 	const char *cmdline;
@@ -101,6 +104,7 @@ struct vm {
 	pthread_mutex_t lock;	/* devices, PCI, irq routing */
 	pthread_mutex_t stop_lock;
 	int stop_fd;		/* eventfd: a vCPU asks the main loop to end */
+	int wake_fd;		/* eventfd: the main loop's fds changed */
 	int exit_code;
 	const char *exit_reason;
 };
@@ -114,6 +118,7 @@ enum vm_exit {
 	VM_EXIT_FAILED = 1,	/* the VMM failed */
 	VM_EXIT_REBOOT = 3,	/* the guest asked for a reset */
 	VM_EXIT_CRASH = 4,	/* triple fault, pvpanic, a vCPU failure */
+	VM_EXIT_TERMINATED = 5,	/* SIGTERM, and no poweroff in time */
 };
 
 /* util.c */
@@ -139,16 +144,31 @@ void vcpu_create(struct vm *vm, int id, u64 entry, u64 boot_params);
 void vcpu_start(struct vcpu *vcpu);
 
 /* boot.c */
-void boot_load_linux(struct vm *vm, const char *kernel, const char *initrd,
-		     const char *cmdline, u64 *entry, u64 *boot_params);
+struct boot_image {
+	const char *kernel, *initrd, *cmdline;
+	u8 *data;		/* the bzImage */
+	size_t size, setup_size;
+	int initrd_fd;
+	size_t initrd_size;
+};
+void boot_open(struct boot_image *img, const char *kernel, const char *initrd,
+	       const char *cmdline);
+void boot_load_linux(struct vm *vm, struct boot_image *img, u64 *entry,
+		     u64 *boot_params);
 
 /* acpi.c */
 u64 acpi_build(struct vm *vm);
 
+/* console.c */
+bool console_setup(void);
+bool console_input(struct vm *vm, size_t room, bool tty);
+
 /* serial.c */
 void serial_init(struct vm *vm);
 bool serial_io(u16 port, u8 *data, bool is_write);
+size_t serial_rx_room(struct vm *vm);
 void serial_input(struct vm *vm, const u8 *buf, size_t len);
+void serial_flush(struct vm *vm, int ms);
 
 /* I/O and MMIO dispatch (kvm.c). */
 void io_dispatch(struct vm *vm, u16 port, u8 *data, int size, bool is_write);

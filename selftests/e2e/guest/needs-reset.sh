@@ -10,8 +10,11 @@
 # the host then corrupts eth0's first receive queue and sends a frame.
 # Reports, as "E2E-RESULT name ok|fail [detail]" lines in this order:
 # needs-reset (eth0's virtio device sets NEEDS_RESET, 0x40, in its status
-# within 60 s), config-irq (its config interrupt came since rx-ready) and
-# disk-after (vda, another device, still writes and reads back).
+# within 60 s), config-irq (its config interrupt came since rx-ready),
+# disk-after (vda, another device, still writes and reads back), then
+# disk-after-bar (vda's BAR0 moved onto eth0's, which vhx-vm must refuse to
+# decode rather than die, and back: vda still works) and bus-master-off
+# (vda's PCI bus mastering cleared: its device stops, with NEEDS_RESET).
 addr=$1 peer=$2
 
 result() {
@@ -60,9 +63,52 @@ after=$(config_irqs "$dev")
 [ "${after:-0}" -gt "${before:-0}" ]
 result config-irq $? "config interrupts ${before:-none} -> ${after:-none}"
 
-# Another device runs on: a direct write and read back on the disk.
-head -c 65536 /dev/urandom > /tmp/pattern
-dd if=/tmp/pattern of=/dev/vda bs=64k count=1 oflag=direct 2> /dev/null &&
-	dd if=/dev/vda of=/tmp/back bs=64k count=1 iflag=direct 2> /dev/null &&
-	cmp -s /tmp/pattern /tmp/back
+# A direct write and read back on the disk.
+disk_works() {
+	head -c 65536 /dev/urandom > /tmp/pattern
+	dd if=/tmp/pattern of=/dev/vda bs=64k count=1 oflag=direct 2> /dev/null &&
+		dd if=/dev/vda of=/tmp/back bs=64k count=1 iflag=direct \
+			2> /dev/null &&
+		cmp -s /tmp/pattern /tmp/back
+}
+
+# Another device runs on.
+disk_works
 result disk-after $?
+
+# The PCI function behind a virtio device's sysfs directory.
+pci_of() {
+	echo "/sys/bus/pci/devices/$(basename "$(dirname "$(readlink -f "$1")")")"
+}
+vda_pci=$(pci_of /sys/block/vda/device)
+eth_pci=$(pci_of /sys/class/net/eth0/device)
+bar0() {
+	dd if="$1/config" bs=4 skip=4 count=1 2> /dev/null | od -An -tx4 | tr -d ' '
+}
+dd if="$vda_pci/config" of=/tmp/vda-bar bs=4 skip=4 count=1 2> /dev/null
+dd if="$eth_pci/config" of=/tmp/eth-bar bs=4 skip=4 count=1 2> /dev/null
+dd if=/tmp/eth-bar of="$vda_pci/config" bs=4 seek=4 count=1 conv=notrunc \
+	2> /dev/null
+moved=$(bar0 "$vda_pci")
+echo "vhx-guest: vda BAR0 $(od -An -tx4 /tmp/vda-bar | tr -d ' ') -> $moved (eth0's $(bar0 "$eth_pci"))"
+sleep 1
+dd if=/tmp/vda-bar of="$vda_pci/config" bs=4 seek=4 count=1 conv=notrunc \
+	2> /dev/null
+disk_works
+result disk-after-bar $? "vda BAR0 back at $(bar0 "$vda_pci")"
+
+# Bus mastering off (as a kernel about to kexec does) stops the device.
+cmd=$(dd if="$vda_pci/config" bs=2 skip=2 count=1 2> /dev/null | od -An -tu2 | tr -d ' ')
+cmd=$((cmd & ~4))
+printf "\\$(printf %o $((cmd & 255)))\\$(printf %o $((cmd >> 8)))" |
+	dd of="$vda_pci/config" bs=2 seek=2 count=1 conv=notrunc 2> /dev/null
+vda_virtio=$(basename "$(readlink -f /sys/block/vda/device)")
+i=0
+while [ $i -lt 50 ]; do
+	status=$(cat "/sys/bus/virtio/devices/$vda_virtio/status")
+	[ $((status & 0x40)) = 0 ] || break
+	sleep 0.1
+	i=$((i + 1))
+done
+[ $((status & 0x40)) != 0 ]
+result bus-master-off $? "vda status $status with bus mastering off"

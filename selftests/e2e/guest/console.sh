@@ -1,0 +1,41 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# The guest half of vhx-vm-console.sh:
+#
+#   console.sh flood   writes 200 KB to the console in the background,
+#                      more than vhx-vm buffers and its stdout pipe holds,
+#                      then writes "vhx-console-flood-ok" to the start of
+#                      vda (direct I/O) and powers off by itself: init's
+#                      own console lines would wait for a console nobody
+#                      reads
+#   console.sh lines   says "vhx-guest: console-ready", reads 10 lines from
+#                      the console and prints "vhx-guest: lines-md5 SUM"
+#   console.sh tty     says "vhx-guest: console-ready", reads one line and
+#                      prints "vhx-guest: tty-line" and its bytes in hex,
+#                      then waits for the host to quit vhx-vm (Ctrl-a x)
+#
+# ^C from the host's terminal reaches this console as a character; it must
+# not end these scripts.
+trap '' INT
+case $1 in
+flood)
+	yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 204800 > /dev/console &
+	sleep 1
+	echo vhx-console-flood-ok > /tmp/marker
+	dd if=/tmp/marker of=/dev/vda bs=512 count=1 conv=sync oflag=direct \
+		2> /dev/null
+	poweroff -f
+	;;
+lines)
+	echo "vhx-guest: console-ready"
+	sum=$(timeout 120 head -n 10 /dev/console | md5sum)
+	echo "vhx-guest: lines-md5 ${sum%% *}"
+	;;
+tty)
+	echo "vhx-guest: console-ready"
+	hex=$(timeout 120 head -n 1 /dev/console | od -An -tx1 | tr -s ' \n' ' ')
+	echo "vhx-guest: tty-line$hex"
+	sleep 120
+	;;
+esac

@@ -1,0 +1,45 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# The guest half of vhx-vm-net.sh's INTx boot (pci=nomsi: no MSI-X, so
+# every virtio interrupt is the ISR and a level-triggered IOAPIC line):
+#
+#   intx.sh ADDR PEER
+#
+# Reports, as E2E-RESULT lines in this order: intx-irqs (the virtio
+# devices' interrupts are IO-APIC lines, none is MSI), intx-ping (PEER
+# answers through eth0 at ADDR/24, with 2 queue pairs set through the
+# control queue) and intx-disk (vda writes and reads back).
+addr=$1 peer=$2
+
+result() {
+	if [ "$2" = 0 ]; then
+		echo "E2E-RESULT $1 ok $3"
+	else
+		echo "E2E-RESULT $1 fail $3"
+	fi
+}
+
+i=0
+while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+irqs=$(grep virtio /proc/interrupts)
+! echo "$irqs" | grep -q MSI && echo "$irqs" | grep -q IO-APIC
+result intx-irqs $? "$(echo "$irqs" | awk '{ print $(NF-2), $(NF-1), $NF }' | tr '\n' ';')"
+
+ethtool -L eth0 combined 2
+ip addr add "$addr/24" dev eth0 && ip link set eth0 up
+i=0
+while [ $i -lt 20 ] && ! ping -c 1 -W 2 "$peer" > /dev/null 2>&1; do
+	i=$((i + 1))
+done
+[ $i -lt 20 ]
+result intx-ping $? "$(ethtool -l eth0 | awk '/Combined/ { n = $2 } END { print "combined=" n }')"
+
+head -c 65536 /dev/urandom > /tmp/pattern
+dd if=/tmp/pattern of=/dev/vda bs=64k count=1 oflag=direct 2> /dev/null &&
+	dd if=/dev/vda of=/tmp/back bs=64k count=1 iflag=direct 2> /dev/null &&
+	cmp -s /tmp/pattern /tmp/back
+result intx-disk $?

@@ -1,0 +1,49 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# The guest half of vhx-vm-net.sh:
+#
+#   net-features.sh ADDR PEER ADDR2 PEER2
+#
+# eth0 is on a tap vhx-vm created, with queues=auto on 2 vCPUs; eth1 is on
+# a macvtap.  Reports, as E2E-RESULT lines in this order: auto-pairs (eth0
+# offers and uses 2 queue pairs), created-tap-ping (PEER answers through
+# eth0 at ADDR/24) and macvtap-ping (PEER2 answers through eth1 at
+# ADDR2/24); prints eth1's MAC as "vhx-guest: eth1 mac MAC".
+addr=$1 peer=$2 addr2=$3 peer2=$4
+
+result() {
+	if [ "$2" = 0 ]; then
+		echo "E2E-RESULT $1 ok $3"
+	else
+		echo "E2E-RESULT $1 fail $3"
+	fi
+}
+
+# ping_until PEER: up to 20 tries, the host side may still be setting up.
+ping_until() {
+	i=0
+	while [ $i -lt 20 ]; do
+		ping -c 1 -W 2 "$1" > /dev/null 2>&1 && return 0
+		i=$((i + 1))
+	done
+	return 1
+}
+
+i=0
+while [ ! -e /sys/class/net/eth1 ] && [ $i -lt 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+pairs=$(ethtool -l eth0 | awk '/Combined/ { n = $2 } END { print n }')
+[ "$pairs" = 2 ]
+result auto-pairs $? "combined=$pairs"
+
+ip addr add "$addr/24" dev eth0 && ip link set eth0 up
+ping_until "$peer"
+result created-tap-ping $?
+
+echo "vhx-guest: eth1 mac $(cat /sys/class/net/eth1/address)"
+ip addr add "$addr2/24" dev eth1 && ip link set eth1 up
+ping_until "$peer2"
+result macvtap-ping $?
