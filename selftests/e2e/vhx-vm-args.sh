@@ -26,11 +26,11 @@ check() {
 }
 
 need_kvm
-ktap_plan 30
+ktap_plan 32
 
 if [ ! -x "$vhx_vm" ]; then
 	diag "no $vhx_vm (make user)"
-	for i in $(seq 30); do
+	for i in $(seq 32); do
 		ktap_result "case-$i" 1
 	done
 	exit 1
@@ -65,6 +65,10 @@ check missing-macvtap 1 "macvtap 'nosuchmvt9' does not exist" \
 	"$v" --kernel "$k" --net macvtap=nosuchmvt9
 check bad-tapfd 1 "tapfd=77 is not an open file descriptor" \
 	"$v" --kernel "$k" --net tapfd=77
+check tapfd-stdin 1 "tapfd=0 is stdin, stdout or stderr" \
+	"$v" --kernel "$k" --net tapfd=0
+check tapfd-twice 1 "tapfd=5 is given twice" \
+	"$v" --kernel "$k" --net tapfd=5:5 5< /dev/null
 check no-vhost-node 1 "cannot open /dev/vhx-nope: no such device node" \
 	"$v" --kernel "$k" --net tap=vhxargs0,vhost=/dev/vhx-nope
 check missing-kernel 1 "cannot open kernel '/nonexistent'" \

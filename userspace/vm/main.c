@@ -25,6 +25,7 @@
 
 static const char usage_text[] =
 "usage: vhx-vm --kernel bzImage [options]\n"
+"       vhx-vm ctl SOCKET COMMAND [KEY=VALUE...]\n"
 "\n"
 "  --kernel FILE     Linux bzImage to boot (64-bit boot protocol)\n"
 "  --initrd FILE     initramfs to pass to the kernel\n"
@@ -59,6 +60,10 @@ static const char usage_text[] =
 "                      vhost=PATH      vhost-blk node (default /dev/vhx-blk)\n"
 "                    A writable disk is locked (OFD lock): a second VMM on\n"
 "                    the same image is refused; read-only ones share.\n"
+"  --api-socket PATH a control socket (JSON lines), for vhx-vm ctl:\n"
+"                      pause, resume, power-button, reboot, stats,\n"
+"                      resize-disk disk=N size=BYTES,\n"
+"                      link net=N up=true|false\n"
 "  --shutdown-wait S on SIGTERM, press the guest's power button and give\n"
 "                    it S seconds to power off (default 30); a second\n"
 "                    SIGTERM or the time running out stops it\n"
@@ -269,6 +274,7 @@ static void parse_args(struct vm_opts *o, int argc, char **argv)
 		{ "net", required_argument, NULL, 'n' },
 		{ "disk", required_argument, NULL, 'd' },
 		{ "shutdown-wait", required_argument, NULL, 's' },
+		{ "api-socket", required_argument, NULL, 'a' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -303,6 +309,9 @@ static void parse_args(struct vm_opts *o, int argc, char **argv)
 			break;
 		case 'd':
 			parse_disk(o, optarg);
+			break;
+		case 'a':
+			o->api_socket = optarg;
 			break;
 		case 's':
 			o->shutdown_wait = parse_num("--shutdown-wait", optarg,
@@ -374,19 +383,23 @@ static u64 sigterm(struct vm *vm, int sig_fd, u64 deadline, int wait)
 #define MAX_QUEUE_FDS	(VIRTIO_MAX_DEVS * VIRTIO_MAX_QUEUES)
 
 /*
- * The stop eventfd, stdin, SIGTERM, the wake eventfd, every queue's ERR
- * eventfd and, for devices on INTx, every queue's call eventfd.
+ * The stop eventfd, stdin, SIGTERM, the wake eventfd, the control socket
+ * and its clients, every queue's ERR eventfd and, for devices on INTx,
+ * every queue's call eventfd.
  */
 static int main_loop(struct vm *vm, bool tty, int sig_fd, int wait)
 {
-	struct pollfd fds[4 + 2 * MAX_QUEUE_FDS] = {
+	struct pollfd fds[4 + 1 + CTL_MAX_CLIENTS + 2 * MAX_QUEUE_FDS] = {
 		{ .fd = vm->stop_fd, .events = POLLIN },
 		{ .events = POLLIN },
 		{ .fd = sig_fd, .events = POLLIN },
 		{ .fd = vm->wake_fd, .events = POLLIN },
 	};
-	int nerr = virtio_err_pollfds(fds + 4, MAX_QUEUE_FDS);
-	struct pollfd *calls = fds + 4 + nerr;
+	struct pollfd *ctl = fds + 4;
+	int nctl = ctl_pollfds(ctl);
+	struct pollfd *errs = ctl + nctl;
+	int nerr = virtio_err_pollfds(errs, MAX_QUEUE_FDS);
+	struct pollfd *calls = errs + nerr;
 	bool input = true;
 	u64 deadline = 0;
 	eventfd_t v;
@@ -405,8 +418,9 @@ static int main_loop(struct vm *vm, bool tty, int sig_fd, int wait)
 			timeout = deadline - now_ms();
 		/* A full FIFO: look again when the guest may have read it. */
 		fds[1].fd = input && room ? STDIN_FILENO : -1;
+		ctl_pollfds(ctl);
 		ncall = virtio_call_pollfds(calls, MAX_QUEUE_FDS);
-		if (poll(fds, 4 + nerr + ncall, timeout) < 0) {
+		if (poll(fds, calls + ncall - fds, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			die_errno("poll");
@@ -419,7 +433,8 @@ static int main_loop(struct vm *vm, bool tty, int sig_fd, int wait)
 			deadline = sigterm(vm, sig_fd, deadline, wait);
 		if (fds[3].revents)
 			eventfd_read(vm->wake_fd, &v);
-		virtio_err_events(fds + 4, nerr);
+		ctl_events(vm, ctl);
+		virtio_err_events(errs, nerr);
 		virtio_call_events(calls, ncall);
 	}
 	/* Before stop_lock: the console thread takes vm->lock. */
@@ -438,8 +453,12 @@ int main(int argc, char **argv)
 	int i, sig_fd;
 	bool tty;
 
+	if (argc > 1 && !strcmp(argv[1], "ctl"))
+		return ctl_client(argc - 2, argv + 2);
 	parse_args(&opts, argc, argv);
 	boot_open(&img, opts.kernel, opts.initrd, opts.cmdline);
+	if (opts.api_socket)
+		ctl_listen(opts.api_socket);
 	vm.nr_vcpus = opts.cpus;
 
 	vm_create(&vm, opts.mem_mib * MiB);

@@ -233,19 +233,83 @@ static bool handle_exit(struct vcpu *vcpu)
 	return false;
 }
 
+/*
+ * Pausing: vm_pause() sets immediate_exit and signals every vCPU thread
+ * (SIG_VCPU_KICK, only ever unblocked here), so that KVM_RUN returns
+ * EINTR, whether the vCPU was in the guest, halted, or about to enter.
+ */
+#define SIG_VCPU_KICK	SIGUSR1
+
+static pthread_mutex_t pause_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pause_cond = PTHREAD_COND_INITIALIZER;
+static bool paused;
+static int parked;
+
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+/* Out of KVM_RUN on a signal: wait here while the VM is paused. */
+static void vcpu_park(struct vcpu *vcpu)
+{
+	pthread_mutex_lock(&pause_lock);
+	vcpu->run->immediate_exit = 0;
+	if (paused) {
+		parked++;
+		pthread_cond_broadcast(&pause_cond);
+		while (paused)
+			pthread_cond_wait(&pause_cond, &pause_lock);
+		parked--;
+	}
+	pthread_mutex_unlock(&pause_lock);
+}
+
+/* Stops every vCPU; returns once all are parked, or -ETIMEDOUT. */
+int vm_pause(struct vm *vm)
+{
+	struct timespec end;
+	int i, err = 0;
+
+	clock_gettime(CLOCK_REALTIME, &end);
+	end.tv_sec += 2;
+	pthread_mutex_lock(&pause_lock);
+	paused = true;
+	for (i = 0; i < vm->nr_vcpus; i++) {
+		vm->vcpus[i].run->immediate_exit = 1;
+		pthread_kill(vm->vcpus[i].thread, SIG_VCPU_KICK);
+	}
+	while (parked < vm->nr_vcpus && !err)
+		err = pthread_cond_timedwait(&pause_cond, &pause_lock, &end);
+	pthread_mutex_unlock(&pause_lock);
+	return err ? -ETIMEDOUT : 0;
+}
+
+void vm_resume(struct vm *vm)
+{
+	(void)vm;
+	pthread_mutex_lock(&pause_lock);
+	paused = false;
+	pthread_cond_broadcast(&pause_cond);
+	pthread_mutex_unlock(&pause_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
 	sigset_t set;
 
-	/* Only the main thread deals with signals from the terminal. */
+	/* Only the main thread deals with signals, but for the kick. */
 	sigfillset(&set);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	sigdelset(&set, SIG_VCPU_KICK);
+	pthread_sigmask(SIG_SETMASK, &set, NULL);
 
 	for (;;) {
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				vcpu_park(vcpu);
 				continue;
+			}
 			warnx_vm("vCPU %d: KVM_RUN: %s", vcpu->id,
 				 strerror(errno));
 			vm_request_stop(vcpu->vm, VM_EXIT_CRASH, "vCPU failed");
@@ -259,7 +323,12 @@ static void *vcpu_thread(void *arg)
 
 void vcpu_start(struct vcpu *vcpu)
 {
-	int err = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+	struct sigaction sa = { .sa_handler = kick_handler };
+	int err;
+
+	/* No SA_RESTART: the kick must end KVM_RUN. */
+	sigaction(SIG_VCPU_KICK, &sa, NULL);
+	err = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
 
 	if (err) {
 		errno = err;

@@ -107,4 +107,10 @@ int vmm_ring_put(struct virtio_dev *vdev, int q, u16 head, u32 len);
 void virtio_net_create(struct vm *vm, struct net_opts *opts);
 void virtio_blk_create(struct vm *vm, struct disk_opts *opts);
 
+/* For the control socket, with vm->lock held: 0 or -errno. */
+int virtio_net_set_link(int index, bool up);
+int virtio_blk_resize(int index, u64 bytes);
+/* JSON of every device's status and queues into buf; its length. */
+size_t virtio_stats(char *buf, size_t len);
+
 #endif /* VHX_VIRTIO_H */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vhost.h"
@@ -29,6 +30,7 @@ struct blk_dev {
 	struct virtio_blk_config config;
 };
 
+static struct blk_dev *blks[8];
 static int nr_blks;
 
 static struct blk_dev *to_blk(struct virtio_dev *vdev)
@@ -193,12 +195,44 @@ static void set_serial(struct blk_dev *blk, const struct disk_opts *o)
 		die_errno("%s: VHX_BLK_SET_SERIAL", o->vhost);
 }
 
+/*
+ * The control socket's resize-disk: an image file is truncated to @bytes
+ * (a block device keeps its own size), the module reads the new capacity
+ * when the same file is set as its backend again, and the driver hears of
+ * it through a config interrupt (virtio 5.2.6).  0 or -errno.
+ */
+int virtio_blk_resize(int index, u64 bytes)
+{
+	struct blk_dev *blk = index >= 0 && index < nr_blks ? blks[index] : NULL;
+	struct vhx_blk_config c;
+	struct stat st;
+	int err;
+
+	if (!blk)
+		return -ENODEV;
+	if (bytes % 512 || fstat(blk->file_fd, &st) < 0)
+		return -EINVAL;
+	if (S_ISREG(st.st_mode) && ftruncate(blk->file_fd, bytes) < 0)
+		return -errno;
+	if (blk->attached) {
+		err = set_backend(blk, blk->file_fd);
+		if (err)
+			return err;
+	}
+	if (ioctl(blk->vhost_fd, VHX_BLK_GET_CONFIG, &c) < 0)
+		return -errno;
+	blk->config.capacity = c.capacity;
+	virtio_config_changed(&blk->vdev);
+	return 0;
+}
+
 void virtio_blk_create(struct vm *vm, struct disk_opts *o)
 {
 	struct blk_dev *blk = xzalloc(sizeof(*blk));
 	struct vhx_blk_config c;
 	int err;
 
+	blks[nr_blks] = blk;
 	snprintf(blk->name, sizeof(blk->name), "blk%d", nr_blks++);
 	blk->path = o->path;
 	blk->queues = o->queues;

@@ -36,6 +36,7 @@ struct net_dev {
 	struct virtio_net_config config;
 };
 
+static struct net_dev *nets[8];
 static int nr_nets;
 
 /* What vhost-net does for us; the rest of the features are the tap's. */
@@ -196,10 +197,18 @@ static void macvtap_open(struct vm *vm, struct net_dev *net,
 		macvtap_mac(o);
 }
 
-static void tap_check_fd(int fd)
+/* tapfd=: queue @p of one tap, as its first queue's name says. */
+static void tap_check_fd(struct net_dev *net, int fd, int p, char *name)
 {
 	struct ifreq ifr = { 0 };
+	int i;
 
+	if (fd <= STDERR_FILENO)
+		die("tapfd=%d is stdin, stdout or stderr, which the console uses",
+		    fd);
+	for (i = 0; i < p; i++)
+		if (net->tap_fd[i] == fd)
+			die("tapfd=%d is given twice", fd);
 	if (fcntl(fd, F_GETFD) < 0)
 		die("tapfd=%d is not an open file descriptor", fd);
 	if (ioctl(fd, TUNGETIFF, &ifr) < 0)
@@ -208,6 +217,15 @@ static void tap_check_fd(int fd)
 		die("tapfd=%d is a tun, not a tap device", fd);
 	if (!(ifr.ifr_flags & IFF_VNET_HDR))
 		die("tapfd=%d was opened without IFF_VNET_HDR", fd);
+	if (net->pairs > 1 && !(ifr.ifr_flags & IFF_MULTI_QUEUE))
+		die("tapfd=%d was opened without IFF_MULTI_QUEUE, for %d queue pairs",
+		    fd, net->pairs);
+	if (!p)
+		memcpy(name, ifr.ifr_name, IFNAMSIZ);
+	else if (strncmp(name, ifr.ifr_name, IFNAMSIZ))
+		die("tapfd=%d is a queue of tap '%.*s', not of '%.*s'", fd,
+		    IFNAMSIZ, ifr.ifr_name, IFNAMSIZ, name);
+	net->tap_fd[p] = fd;
 }
 
 static void tap_setup(struct net_dev *net, int p)
@@ -475,6 +493,21 @@ static void default_mac(struct net_dev *net)
 	net->config.mac[5] = h;
 }
 
+/* The control socket's link command: the driver sees a config change. */
+int virtio_net_set_link(int index, bool up)
+{
+	struct net_dev *net = index >= 0 && index < nr_nets ? nets[index] : NULL;
+
+	if (!net)
+		return -ENODEV;
+	if (up)
+		net->config.status |= VIRTIO_NET_S_LINK_UP;
+	else
+		net->config.status &= ~VIRTIO_NET_S_LINK_UP;
+	virtio_config_changed(&net->vdev);
+	return 0;
+}
+
 static const struct virtio_dev_ops net_ops = {
 	.config = net_config,
 	.start = net_start,
@@ -488,6 +521,8 @@ void virtio_net_create(struct vm *vm, struct net_opts *o)
 	struct virtio_dev *vdev = &net->vdev;
 	int p, index = nr_nets++;
 
+	nets[index] = net;
+
 	snprintf(net->name, sizeof(net->name), "net%d", index);
 	net->pairs = o->queues;
 	if (o->macvtap) {
@@ -495,10 +530,10 @@ void virtio_net_create(struct vm *vm, struct net_opts *o)
 	} else if (o->tap[0]) {
 		tap_open(vm, net, o);
 	} else {
-		for (p = 0; p < net->pairs; p++) {
-			tap_check_fd(o->tapfds[p]);
-			net->tap_fd[p] = o->tapfds[p];
-		}
+		char name[IFNAMSIZ];
+
+		for (p = 0; p < net->pairs; p++)
+			tap_check_fd(net, o->tapfds[p], p, name);
 	}
 	for (p = 0; p < net->pairs; p++) {
 		tap_setup(net, p);

@@ -21,7 +21,9 @@
 #include <poll.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_pci.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -295,6 +297,68 @@ void virtio_call_events(const struct pollfd *fds, int n)
 			    !msix_enabled(all_devs[d]))
 				intx_raise(all_devs[d], ISR_QUEUE);
 	pthread_mutex_unlock(&vm->lock);
+}
+
+/* The guest's own ring indices: buffers it made available, and used. */
+static void queue_indices(struct virtio_dev *vdev, struct virtio_queue *vq,
+			  u16 *avail, u16 *used)
+{
+	u16 *a = gpa_to_hva(vdev->vm, vq->avail + 2, 2);
+	u16 *u = gpa_to_hva(vdev->vm, vq->used + 2, 2);
+
+	*avail = a ? __atomic_load_n(a, __ATOMIC_RELAXED) : 0;
+	*used = u ? __atomic_load_n(u, __ATOMIC_RELAXED) : 0;
+}
+
+static size_t append(char *buf, size_t len, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Appends to the string of @n bytes in @buf, truncating at @len. */
+static size_t append(char *buf, size_t len, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	int w;
+
+	if (n + 1 >= len)
+		return n;
+	va_start(ap, fmt);
+	w = vsnprintf(buf + n, len - n, fmt, ap);
+	va_end(ap);
+	return w < 0 || (size_t)w >= len - n ? len - 1 : n + w;
+}
+
+/*
+ * The module keeps no per-queue counters that user space can read, so a
+ * queue's figures are its ring indices (mod 65536): requests or packets
+ * the driver posted ("avail") and the device completed ("used").
+ */
+size_t virtio_stats(char *buf, size_t len)
+{
+	size_t n = append(buf, len, 0, "[");
+	int d, q;
+
+	for (d = 0; d < nr_all_devs; d++) {
+		struct virtio_dev *vdev = all_devs[d];
+
+		n = append(buf, len, n, "%s{\"name\":\"%s\",\"status\":%u,"
+			   "\"started\":%s,\"interrupts\":\"%s\",\"queues\":[",
+			   d ? "," : "", vdev->name, vdev->status,
+			   vdev->started ? "true" : "false",
+			   msix_enabled(vdev) ? "msix" : "intx");
+		for (q = 0; q < vdev->nr_queues; q++) {
+			struct virtio_queue *vq = &vdev->vqs[q];
+			u16 avail = 0, used = 0;
+
+			if (vq->enabled)
+				queue_indices(vdev, vq, &avail, &used);
+			n = append(buf, len, n, "%s{\"size\":%u,\"enabled\":%s,"
+				   "\"avail\":%u,\"used\":%u}", q ? "," : "",
+				   vq->size, vq->enabled ? "true" : "false",
+				   avail, used);
+		}
+		n = append(buf, len, n, "]}");
+	}
+	return append(buf, len, n, "]");
 }
 
 void virtio_signal(struct virtio_dev *vdev, int q)

@@ -79,6 +79,7 @@ struct disk_opts {
 
 struct vm_opts {
 	int shutdown_wait;	/* seconds from SIGTERM to giving up */
+	const char *api_socket;
 	const char *kernel;
 	const char *initrd;
 	const char *cmdline;
@@ -142,6 +143,8 @@ void vm_setup_irqchip(struct vm *vm);
 /* vcpu.c */
 void vcpu_create(struct vm *vm, int id, u64 entry, u64 boot_params);
 void vcpu_start(struct vcpu *vcpu);
+int vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
 
 /* boot.c */
 struct boot_image {
@@ -158,6 +161,14 @@ void boot_load_linux(struct vm *vm, struct boot_image *img, u64 *entry,
 
 /* acpi.c */
 u64 acpi_build(struct vm *vm);
+
+/* ctl.c */
+#define CTL_MAX_CLIENTS	4
+struct pollfd;
+void ctl_listen(const char *path);
+int ctl_pollfds(struct pollfd *fds);	/* 1 + CTL_MAX_CLIENTS of them */
+void ctl_events(struct vm *vm, const struct pollfd *fds);
+int ctl_client(int argc, char **argv);
 
 /* console.c */
 bool console_setup(void);

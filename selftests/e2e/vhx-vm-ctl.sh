@@ -1,0 +1,101 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# vhx-vm's control socket (--api-socket) through its client, vhx-vm ctl,
+# on a guest with a NIC and a disk (guest/ctl.sh is the guest half):
+# stats lists both devices started; a second VMM on the same socket path
+# is refused; pause stops the guest's clock of ticks and resume restarts
+# it; resize-disk grows the image and the guest sees the new capacity
+# (config interrupt); link up=false takes the NIC's carrier away (config
+# interrupt); an unknown command is an error; power-button makes the
+# guest power off, and vhx-vm exits 0.
+set -u
+. "$(dirname "$0")/lib.bash"
+
+names=(ctl-stats ctl-socket-in-use ctl-pause-resume ctl-resize-disk
+       ctl-link-down ctl-bad-command ctl-power-button guest-kernel-clean)
+need_kvm
+ktap_plan ${#names[@]}
+
+if [ ! -x "$vhx_vm" ] || [ ! -e /dev/vhx-net ] || [ ! -e /dev/vhx-blk ]; then
+	diag "missing $vhx_vm, /dev/vhx-net or /dev/vhx-blk (is vhx.ko loaded?)"
+	for t in "${names[@]}"; do
+		ktap_result "$t" 1
+	done
+	exit 1
+fi
+
+sock=$work/api.sock
+ctl() { timeout 20 "$vhx_vm" ctl "$sock" "$@"; }
+ticks() { grep -ac "vhx-guest: tick" "$log"; }
+wait_for_line() {	# TEXT SECONDS
+	local i
+
+	for i in $(seq $(($2 * 10))); do
+		grep -aq "$1" "$log" 2> /dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+truncate -s 16M "$work/disk.img"
+initrd=$(guest_initramfs "") || initrd=
+log=$work/console.log
+run_guest "$log" timeout 250 "$vhx_vm" --kernel "$kernel" --initrd "$initrd" \
+	--memory 256 --net tap=vhxctl69 --disk "path=$work/disk.img" \
+	--api-socket "$sock" \
+	--cmdline "console=ttyS0 loglevel=5 panic=-1 -- /e2e/ctl.sh" &
+guest_pid=$!
+wait_for_line "vhx-guest: ctl-ready" 150 || diag "the guest never said ctl-ready"
+
+out=$(ctl stats)
+python3 -c '
+import json, sys
+r = json.loads(sys.argv[1])
+names = {d["name"]: d for d in r["devices"]}
+assert r["ok"] and names["net0"]["started"] and names["blk0"]["started"]
+assert len(names["net0"]["queues"]) == 3 and names["blk0"]["queues"][0]["used"] > 0
+' "$out" 2> "$work/stats.err"
+ktap_result ctl-stats $? "$(head -c 300 <<< "$out")"
+[ -s "$work/stats.err" ] && sed 's/^/# /' "$work/stats.err" | tail -n 2
+
+out=$(timeout 30 "$vhx_vm" --kernel "$kernel" --api-socket "$sock" 2>&1 < /dev/null)
+rc=$?
+[ $rc = 1 ] && grep -q "another VMM listens on it" <<< "$out"
+ktap_result ctl-socket-in-use $? "exit $rc: $out"
+
+before=$(ticks)
+ctl pause > "$work/pause.out"
+rc=$?
+sleep 3
+paused=$(ticks)
+ctl resume > /dev/null
+sleep 3
+after=$(ticks)
+[ $rc = 0 ] && [ $((paused - before)) -le 2 ] && [ $((after - paused)) -ge 3 ]
+ktap_result ctl-pause-resume $? "ticks: $before, $paused after 3 s paused (pause: $(cat "$work/pause.out")), $after 3 s after resume"
+
+out=$(ctl resize-disk disk=0 size=33554432)
+wait_for_line "vhx-guest: vda size" 60
+got=$(sed -n 's/.*vhx-guest: vda size \([0-9]*\).*/\1/p' "$log" | tail -n 1)
+[ "$got" = 65536 ] && [ "$(stat -c %s "$work/disk.img")" = 33554432 ]
+ktap_result ctl-resize-disk $? "$out; the guest's vda: ${got:-unchanged} sectors (want 65536)"
+
+out=$(ctl link net=0 up=false)
+wait_for_line "vhx-guest: carrier" 60
+grep -aq "vhx-guest: carrier 0" "$log"
+ktap_result ctl-link-down $? "$out"
+
+out=$(ctl bogus)
+rc=$?
+[ $rc = 1 ] && grep -q "unknown command 'bogus'" <<< "$out"
+ktap_result ctl-bad-command $? "exit $rc: $out"
+
+out=$(ctl power-button)
+wait $guest_pid
+rc=$?
+grep -aq "vhx-guest: power button pressed" "$log" && [ $rc = 0 ]
+ktap_result ctl-power-button $? "$out; vhx-vm exit status $rc"
+guest_console_clean "$log"
+[ $ktap_failed = 0 ] || show_log "$log"
+exit $ktap_failed
