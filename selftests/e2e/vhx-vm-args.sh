@@ -67,7 +67,7 @@ check bad-tapfd 1 "tapfd=77 is not an open file descriptor" \
 	"$v" --kernel "$k" --net tapfd=77
 check tapfd-stdin 1 "tapfd=0 is stdin, stdout or stderr" \
 	"$v" --kernel "$k" --net tapfd=0
-check tapfd-twice 1 "tapfd=5 is given twice" \
+check tapfd-twice 2 "tapfd=5 is given twice" \
 	"$v" --kernel "$k" --net tapfd=5:5 5< /dev/null
 check no-vhost-node 1 "cannot open /dev/vhx-nope: no such device node" \
 	"$v" --kernel "$k" --net tap=vhxargs0,vhost=/dev/vhx-nope

@@ -8,12 +8,16 @@
 # it; resize-disk grows the image and the guest sees the new capacity
 # (config interrupt); link up=false takes the NIC's carrier away (config
 # interrupt); an unknown command is an error; power-button makes the
-# guest power off, and vhx-vm exits 0.
+# guest power off, and vhx-vm exits 0.  All of it under vhx-vm's seccomp
+# filters, which every thread of it must have; a second guest then checks
+# that a system call outside the main loop's allowlist (the ctl command
+# debug-denied-syscall makes one) ends vhx-vm with a message.
 set -u
 . "$(dirname "$0")/lib.bash"
 
-names=(ctl-stats ctl-socket-in-use ctl-pause-resume ctl-resize-disk
-       ctl-link-down ctl-bad-command ctl-power-button guest-kernel-clean)
+names=(seccomp-every-thread ctl-stats ctl-socket-in-use ctl-pause-resume
+       ctl-resize-disk ctl-link-down ctl-bad-command ctl-power-button
+       guest-kernel-clean seccomp-denied)
 need_kvm
 ktap_plan ${#names[@]}
 
@@ -47,6 +51,20 @@ run_guest "$log" timeout 250 "$vhx_vm" --kernel "$kernel" --initrd "$initrd" \
 	--cmdline "console=ttyS0 loglevel=5 panic=-1 -- /e2e/ctl.sh" &
 guest_pid=$!
 wait_for_line "vhx-guest: ctl-ready" 150 || diag "the guest never said ctl-ready"
+
+# Seccomp: 2 is filter mode, in /proc/PID/task/TID/status, for vhx-vm's
+# own threads; the data plane's workers (vhx-net-*, vhx-blk-*: on 6.12
+# threads of this process too) run only in the kernel.
+pid=$(pgrep -nx vhx-vm)
+threads=
+for t in /proc/"${pid:-0}"/task/*; do
+	comm=$(cat "$t/comm" 2> /dev/null) || continue
+	case $comm in vhx-net-* | vhx-blk-*) continue ;; esac
+	threads+=" $comm:$(awk '/^Seccomp:/ { print $2 }' "$t/status")"
+done
+grep -q " vhx-vm:2" <<< "$threads" && grep -q " vcpu0:2" <<< "$threads" &&
+	grep -q " console:2" <<< "$threads" && ! grep -Eq ":[^2]" <<< "$threads"
+ktap_result seccomp-every-thread $? "thread:Seccomp mode:${threads:- none}"
 
 out=$(ctl stats)
 python3 -c '
@@ -98,4 +116,19 @@ grep -aq "vhx-guest: power button pressed" "$log" && [ $rc = 0 ]
 ktap_result ctl-power-button $? "$out; vhx-vm exit status $rc"
 guest_console_clean "$log"
 [ $ktap_failed = 0 ] || show_log "$log"
+
+slog=$work/seccomp.log
+log=$slog
+run_guest "$slog" timeout 250 "$vhx_vm" --kernel "$kernel" --initrd "$initrd" \
+	--memory 256 --api-socket "$sock" \
+	--cmdline "console=ttyS0 loglevel=5 panic=-1 -- \"echo vhx-guest: seccomp-ready; sleep 120\"" &
+guest_pid=$!
+wait_for_line "vhx-guest: seccomp-ready" 150 || diag "the guest never said seccomp-ready"
+ctl debug-denied-syscall > /dev/null
+wait $guest_pid
+rc=$?
+# getppid is system call 110 on x86-64.
+grep -aq "vhx-vm: seccomp: system call 110 is not in the allowlist of the main thread" "$slog" &&
+	[ $rc = 1 ]
+ktap_result seccomp-denied $? "vhx-vm exit status $rc: $(grep -ao 'seccomp: .*' "$slog" | head -n 1)"
 exit $ktap_failed

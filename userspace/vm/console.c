@@ -16,7 +16,7 @@
 static struct termios saved_tio;
 static bool tio_saved;
 
-static void restore_terminal(void)
+void console_restore(void)
 {
 	if (tio_saved)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
@@ -25,7 +25,7 @@ static void restore_terminal(void)
 /* A signal that ends us leaves the terminal as it found it. */
 static void fatal_signal(int sig)
 {
-	restore_terminal();
+	console_restore();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -45,7 +45,7 @@ bool console_setup(void)
 	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tio))
 		return false;
 	tio_saved = true;
-	atexit(restore_terminal);
+	atexit(console_restore);
 	for (i = 0; i < ARRAY_SIZE(fatal); i++)
 		signal(fatal[i], fatal_signal);
 	tio = saved_tio;

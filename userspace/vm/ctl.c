@@ -10,6 +10,7 @@
  *   stats                  every device's status and queue indices
  *   resize-disk disk size  grow or shrink disk N's image to size bytes
  *   link net up            set NIC N's link up (true) or down (false)
+ *   debug-denied-syscall   make a system call seccomp does not allow here
  *
  * "vhx-vm ctl PATH CMD [KEY=VALUE...]" is the client.  The socket is the
  * main loop's, so a command never races a vCPU's device access: device
@@ -215,6 +216,11 @@ static int handle(struct vm *vm, const char *req, char *out, size_t len)
 	} else if (!strcmp(cmd, "reboot")) {
 		vm_request_stop(vm, VM_EXIT_REBOOT,
 				"reboot from the control socket");
+	} else if (!strcmp(cmd, "debug-denied-syscall")) {
+		/* What a compromised main loop might try; the filter's test. */
+		if (getppid() < 0)
+			return reply_errno(out, len, -errno);
+		return reply_error(out, len, "%s", "getppid() was allowed");
 	} else if (!strcmp(cmd, "stats")) {
 		return stats(vm, out, len);
 	} else if (!strcmp(cmd, "resize-disk") || !strcmp(cmd, "link")) {

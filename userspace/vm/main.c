@@ -67,6 +67,8 @@ static const char usage_text[] =
 "  --shutdown-wait S on SIGTERM, press the guest's power button and give\n"
 "                    it S seconds to power off (default 30); a second\n"
 "                    SIGTERM or the time running out stops it\n"
+"  --no-seccomp      no seccomp filters (by default each thread may make\n"
+"                    only the system calls it needs once the VM runs)\n"
 "  --verbose         log each queue's guest physical ring addresses at\n"
 "                    device start, and the taps created (on stderr)\n"
 "  --help            this text\n"
@@ -129,10 +131,14 @@ static void parse_tapfds(struct net_opts *net, char *list)
 
 	for (tok = strtok_r(list, ":", &save); tok;
 	     tok = strtok_r(NULL, ":", &save)) {
+		int fd = parse_num("--net tapfd", tok, 0, INT_MAX), i;
+
 		if (net->nr_tapfds == (int)ARRAY_SIZE(net->tapfds))
 			usage_error("--net: too many tapfds");
-		net->tapfds[net->nr_tapfds++] =
-			parse_num("--net tapfd", tok, 0, INT_MAX);
+		for (i = 0; i < net->nr_tapfds; i++)
+			if (net->tapfds[i] == fd)
+				usage_error("--net: tapfd=%d is given twice", fd);
+		net->tapfds[net->nr_tapfds++] = fd;
 	}
 }
 
@@ -275,6 +281,7 @@ static void parse_args(struct vm_opts *o, int argc, char **argv)
 		{ "disk", required_argument, NULL, 'd' },
 		{ "shutdown-wait", required_argument, NULL, 's' },
 		{ "api-socket", required_argument, NULL, 'a' },
+		{ "no-seccomp", no_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -312,6 +319,9 @@ static void parse_args(struct vm_opts *o, int argc, char **argv)
 			break;
 		case 'a':
 			o->api_socket = optarg;
+			break;
+		case 'S':
+			vm_seccomp = false;
 			break;
 		case 's':
 			o->shutdown_wait = parse_num("--shutdown-wait", optarg,
@@ -480,5 +490,6 @@ int main(int argc, char **argv)
 	tty = console_setup();
 	for (i = 0; i < vm.nr_vcpus; i++)
 		vcpu_start(&vm.vcpus[i]);
+	seccomp_install(SECCOMP_MAIN);
 	return main_loop(&vm, tty, sig_fd, opts.shutdown_wait);
 }

@@ -253,6 +253,7 @@ static void *tx_thread(void *arg)
 
 	sigfillset(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	seccomp_install(SECCOMP_CONSOLE);
 	pthread_mutex_lock(&vm->lock);
 	for (;;) {
 		unsigned int n;
@@ -314,5 +315,6 @@ void serial_init(struct vm *vm)
 		errno = err;
 		die_errno("cannot start the console thread");
 	}
+	pthread_setname_np(thread, "console");
 	pthread_detach(thread);
 }

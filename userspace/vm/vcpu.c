@@ -190,6 +190,20 @@ static void handle_system_event(struct vcpu *vcpu)
 }
 
 /* Returns false when this vCPU is done. */
+/* Where a vCPU was when it died, for whoever debugs the guest. */
+static void report_crash(struct vcpu *vcpu)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &r) < 0 ||
+	    ioctl(vcpu->fd, KVM_GET_SREGS, &s) < 0)
+		return;
+	warnx_vm("vCPU %d: rip %llx rsp %llx rflags %llx cr0 %llx cr2 %llx cr3 %llx cr4 %llx efer %llx idt %llx/%x",
+		 vcpu->id, r.rip, r.rsp, r.rflags, s.cr0, s.cr2, s.cr3, s.cr4,
+		 s.efer, s.idt.base, s.idt.limit);
+}
+
 static bool handle_exit(struct vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
@@ -209,6 +223,7 @@ static bool handle_exit(struct vcpu *vcpu)
 		 * A triple fault resets a PC; a guest that meant to reset
 		 * asks the ACPI or keyboard controller first.
 		 */
+		report_crash(vcpu);
 		vm_request_stop(vcpu->vm, VM_EXIT_CRASH,
 				"guest crashed (triple fault)");
 		return false;
@@ -303,6 +318,7 @@ static void *vcpu_thread(void *arg)
 	sigfillset(&set);
 	sigdelset(&set, SIG_VCPU_KICK);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
+	seccomp_install(SECCOMP_VCPU);
 
 	for (;;) {
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
@@ -329,6 +345,12 @@ void vcpu_start(struct vcpu *vcpu)
 	/* No SA_RESTART: the kick must end KVM_RUN. */
 	sigaction(SIG_VCPU_KICK, &sa, NULL);
 	err = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+	if (!err) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "vcpu%d", vcpu->id);
+		pthread_setname_np(vcpu->thread, name);
+	}
 
 	if (err) {
 		errno = err;

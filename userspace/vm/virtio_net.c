@@ -201,14 +201,10 @@ static void macvtap_open(struct vm *vm, struct net_dev *net,
 static void tap_check_fd(struct net_dev *net, int fd, int p, char *name)
 {
 	struct ifreq ifr = { 0 };
-	int i;
 
 	if (fd <= STDERR_FILENO)
 		die("tapfd=%d is stdin, stdout or stderr, which the console uses",
 		    fd);
-	for (i = 0; i < p; i++)
-		if (net->tap_fd[i] == fd)
-			die("tapfd=%d is given twice", fd);
 	if (fcntl(fd, F_GETFD) < 0)
 		die("tapfd=%d is not an open file descriptor", fd);
 	if (ioctl(fd, TUNGETIFF, &ifr) < 0)

@@ -170,7 +170,13 @@ int ctl_pollfds(struct pollfd *fds);	/* 1 + CTL_MAX_CLIENTS of them */
 void ctl_events(struct vm *vm, const struct pollfd *fds);
 int ctl_client(int argc, char **argv);
 
+/* seccomp.c */
+enum seccomp_kind { SECCOMP_VCPU, SECCOMP_MAIN, SECCOMP_CONSOLE };
+extern bool vm_seccomp;		/* --no-seccomp clears it */
+void seccomp_install(enum seccomp_kind kind);
+
 /* console.c */
+void console_restore(void);
 bool console_setup(void);
 bool console_input(struct vm *vm, size_t room, bool tty);
 

@@ -17,13 +17,7 @@
 # KTAP; the host expects them in this order.
 addr=$1 peer=$2 pairs=$3 diskq=$4 addr2=${5:-} peer2=${6:-}
 
-result() {
-	if [ "$2" = 0 ]; then
-		echo "E2E-RESULT $1 ok $3"
-	else
-		echo "E2E-RESULT $1 fail $3"
-	fi
-}
+. /e2e/lib.sh
 
 wait_for() {
 	i=0

@@ -9,16 +9,11 @@
 # Reports, as E2E-RESULT lines in this order: intx-irqs (the virtio
 # devices' interrupts are IO-APIC lines, none is MSI), intx-ping (PEER
 # answers through eth0 at ADDR/24, with 2 queue pairs set through the
-# control queue) and intx-disk (vda writes and reads back).
+# control queue) and intx-disk (vda writes and reads back, and the
+# interrupts of its own line grow).
 addr=$1 peer=$2
 
-result() {
-	if [ "$2" = 0 ]; then
-		echo "E2E-RESULT $1 ok $3"
-	else
-		echo "E2E-RESULT $1 fail $3"
-	fi
-}
+. /e2e/lib.sh
 
 i=0
 while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do
@@ -38,8 +33,16 @@ done
 [ $i -lt 20 ]
 result intx-ping $? "$(ethtool -l eth0 | awk '/Combined/ { n = $2 } END { print "combined=" n }')"
 
+# Interrupts so far on the IOAPIC line of virtio device $1, alone on it.
+line_irqs() {
+	irq_count "$1" IO-APIC
+}
+
+vda=$(basename "$(readlink -f /sys/block/vda/device)")
+before=$(line_irqs "$vda")
 head -c 65536 /dev/urandom > /tmp/pattern
 dd if=/tmp/pattern of=/dev/vda bs=64k count=1 oflag=direct 2> /dev/null &&
 	dd if=/dev/vda of=/tmp/back bs=64k count=1 iflag=direct 2> /dev/null &&
-	cmp -s /tmp/pattern /tmp/back
-result intx-disk $?
+	cmp -s /tmp/pattern /tmp/back &&
+	[ "$(line_irqs "$vda")" -gt "${before:-999999999}" ]
+result intx-disk $? "$vda's line: ${before:-none} -> $(line_irqs "$vda") interrupts"

@@ -17,23 +17,11 @@
 # (vda's PCI bus mastering cleared: its device stops, with NEEDS_RESET).
 addr=$1 peer=$2
 
-result() {
-	if [ "$2" = 0 ]; then
-		echo "E2E-RESULT $1 ok $3"
-	else
-		echo "E2E-RESULT $1 fail $3"
-	fi
-}
+. /e2e/lib.sh
 
 # Interrupts of the config vector of virtio device $1 so far.
 config_irqs() {
-	awk -v want="$1-config" '$NF == want {
-		n = 0
-		for (i = 2; i < NF; i++)
-			if ($i ~ /^[0-9]+$/)
-				n += $i
-		print n
-	}' /proc/interrupts
+	irq_count "$1-config"
 }
 
 i=0

@@ -12,13 +12,7 @@
 # ADDR2/24); prints eth1's MAC as "vhx-guest: eth1 mac MAC".
 addr=$1 peer=$2 addr2=$3 peer2=$4
 
-result() {
-	if [ "$2" = 0 ]; then
-		echo "E2E-RESULT $1 ok $3"
-	else
-		echo "E2E-RESULT $1 fail $3"
-	fi
-}
+. /e2e/lib.sh
 
 # ping_until PEER: up to 20 tries, the host side may still be setting up.
 ping_until() {
