@@ -361,6 +361,26 @@ plots=()
 		echo "| boot to guest init, s | $(cell e2e boot vhxvm seconds) | $(cell e2e boot qemu-vhost seconds) | $(cell e2e boot qemu-vhx seconds) | $(cell e2e boot qemu-user seconds) | $(rcell e2e boot vhxvm boot qemu-vhost seconds) | |"
 	fi
 	echo
+	echo "## Boot and memory (nested guests)"
+	echo
+	if [ -z "$(stat boot init vhxvm seconds)" ]; then
+		why=$(awk -F'\t' '$1 == "boot" && $5 == "fail" { print $6; exit }' "$raw")
+		echo "Not measured: ${why:-the boot section did not run}."
+	else
+		echo "The smallest guest (one vCPU, 256 MiB, no devices, the same kernel,"
+		echo "initramfs and command line) under vhx-vm and under QEMU's microvm"
+		echo "(qboot) and q35 (SeaBIOS) machines.  Boot: seconds from starting the"
+		echo "VMM to the guest init's first line.  Memory: the VMM's resident set"
+		echo "once the guest runs its command, in total and without the guest RAM"
+		echo "mapping (the largest one), MiB."
+		echo
+		echo "| | vhx-vm | QEMU microvm | QEMU q35 | vhx-vm / microvm | vhx-vm / q35 |"
+		echo "|---|---|---|---|---|---|"
+		echo "| boot to guest init, s | $(cell boot init vhxvm seconds) | $(cell boot init microvm seconds) | $(cell boot init q35 seconds) | $(rcell boot init vhxvm init microvm seconds) | $(rcell boot init vhxvm init q35 seconds) |"
+		echo "| VMM RSS beyond guest RAM, MiB | $(cell boot rss-vmm vhxvm mib) | $(cell boot rss-vmm microvm mib) | $(cell boot rss-vmm q35 mib) | $(rcell boot rss-vmm vhxvm rss-vmm microvm mib) | $(rcell boot rss-vmm vhxvm rss-vmm q35 mib) |"
+		echo "| VMM RSS in total, MiB | $(cell boot rss-total vhxvm mib) | $(cell boot rss-total microvm mib) | $(cell boot rss-total q35 mib) | $(rcell boot rss-total vhxvm rss-total microvm mib) | $(rcell boot rss-total vhxvm rss-total q35 mib) |"
+	fi
+	echo
 	echo "## Failed runs"
 	echo
 	if awk -F'\t' '$5 == "fail" { f = 1 } END { exit !f }' "$raw"; then

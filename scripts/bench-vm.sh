@@ -11,7 +11,7 @@
 # load; within a repetition the members of a pair run back to back, their
 # order alternating from one repetition to the next, so that slow drifts of
 # the shared machine hit both alike.  --only limits the sections
-# (comma list of net, blk, e2e).  --smoke: one repetition of one second,
+# (comma list of net, blk, e2e, boot).  --smoke: one repetition of one second,
 # reduced net and blk matrices on a smaller span and no e2e, to prove
 # every path still works.
 #
@@ -34,7 +34,7 @@ e2e_reps=2
 bin=$top/build/bench/user
 guest_initrd=
 smoke=0
-only=net,blk,e2e
+only=net,blk,e2e,boot
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -66,6 +66,7 @@ if [ "$smoke" = 1 ]; then
 	reps=1
 	secs=1
 	only=${only/e2e/}
+	only=${only/boot/}
 fi
 
 log() {
@@ -454,6 +455,74 @@ bench_e2e() {
 	ip link del "$e2e_tap"
 }
 
+# --- boot and memory: the smallest guest under vhx-vm, microvm and q35 -----
+
+# The guest RAM mapping is the largest: what the VMM itself holds is the
+# rest of its resident set.
+vmm_rss() {	# pid: "total_kib guest_ram_kib"
+	awk '/^Size:/ { size = $2 }
+		/^Rss:/ { if (size > big) { big = size; ram = $2 }; total += $2 }
+		END { print total + 0, ram + 0 }' "/proc/$1/smaps" 2> /dev/null
+}
+
+boot_run() {	# impl rep
+	local impl=$1 rep=$2 con kernel cmdline pidfile pid t i rss ram
+	local -a vmm
+
+	con=$VHX_OUT/boot-$impl-$rep.console
+	pidfile=$VHX_OUT/boot-$impl.pid
+	kernel=/boot/vmlinuz-$(uname -r)
+	cmdline="console=ttyS0 quiet panic=-1 -- \"echo vhx-bench: up; sleep 60\""
+	case $impl in
+	vhxvm)
+		vmm=("$bin/vhx-vm" --kernel "$kernel" --initrd "$guest_initrd"
+			--cpus 1 --memory 256 --cmdline "$cmdline") ;;
+	microvm | q35)
+		vmm=(qemu-system-x86_64 -M "$impl" -enable-kvm -cpu host -smp 1
+			-m 256 -nodefaults -no-user-config -display none
+			-no-reboot -serial stdio -kernel "$kernel"
+			-initrd "$guest_initrd" -append "$cmdline") ;;
+	esac
+	rm -f "$pidfile"
+	run_vmm "$con" 120 bash -c 'echo $$ > "$0"; exec "$@"' "$pidfile" "${vmm[@]}" &
+	for i in $(seq 1200); do
+		grep -q "vhx-bench: up" "$con" 2> /dev/null && break
+		sleep 0.1
+	done
+	pid=$(cat "$pidfile" 2> /dev/null)
+	read -r rss ram <<< "$(vmm_rss "${pid:-0}")"
+	kill -9 "${pid:-0}" 2> /dev/null
+	wait
+	t=$(awk '/vhx-guest: init/ { print $1; exit }' "$con")
+	if ! positive "${t:-0}" || ! positive "${rss:-0}"; then
+		fail boot all "$impl" "$rep" "no 'vhx-guest: init' or no RSS (console in $con)"
+		return
+	fi
+	record boot init "$impl" "$rep" seconds "$t"
+	record boot rss-total "$impl" "$rep" mib "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')"
+	record boot rss-vmm "$impl" "$rep" mib "$(awk -v k="$rss" -v r="$ram" 'BEGIN { print (k - r) / 1024 }')"
+}
+
+bench_boot() {
+	local rep
+
+	if [ ! -x "$bin/vhx-vm" ] || [ ! -f "$guest_initrd" ] ||
+	   ! modprobe kvm_amd nested=1 2>/dev/null || [ ! -c /dev/kvm ]; then
+		fail boot all all 0 "no vhx-vm, guest initramfs or /dev/kvm"
+		return
+	fi
+	for rep in $(seq "$reps"); do
+		case $((rep % 3)) in
+		1) set -- vhxvm microvm q35 ;;
+		2) set -- microvm q35 vhxvm ;;
+		0) set -- q35 vhxvm microvm ;;
+		esac
+		for impl in "$@"; do
+			boot_run "$impl" "$rep"
+		done
+	done
+}
+
 log "kernel $(uname -r); cmdline: $(cat /proc/cmdline)"
 log "slab sanity checks (kmalloc-64): $(cat /sys/kernel/slab/kmalloc-64/sanity_checks 2>/dev/null || echo ?)"
 log "reps $reps, $secs s per run, e2e reps $e2e_reps; sections: $only"
@@ -467,5 +536,6 @@ record meta start "$(date -u +%H:%M:%S)" 0 info 0
 want net && bench_net
 want blk && bench_blk
 want e2e && bench_e2e
+want boot && bench_boot
 record meta end "$(date -u +%H:%M:%S)" 0 info 0
 exit 0

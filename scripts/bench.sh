@@ -4,7 +4,7 @@
 # Side-by-side benchmarks; what `make bench` (and `make bench-smoke`) run:
 #
 #   bench.sh [--smoke] [--kernel KVER] [--reps N] [--secs S]
-#            [--e2e-reps N] [--only net,blk,e2e] [--no-deps] [--out REPORT.md]
+#            [--e2e-reps N] [--only net,blk,e2e,boot] [--no-deps] [--out REPORT.md]
 #
 # Installs what is missing, builds vhx.ko for KVER (default: the newest
 # installed 6.12 kernel with headers) and the benchmark tools, builds the
@@ -38,7 +38,7 @@ kver=
 reps=3
 secs=3
 e2e_reps=1
-only=net,blk,e2e
+only=net,blk,e2e,boot
 out=
 
 while [ $# -gt 0 ]; do
@@ -83,6 +83,7 @@ stamp=$(date -u +%Y-%m-%d)
 if [ "$smoke" = 1 ]; then
 	out=${out:-$top/build/bench/smoke/smoke.md}
 	only=${only/e2e/}
+	only=${only/boot/}
 else
 	out=${out:-$top/bench/results/$stamp.md}
 fi
@@ -104,7 +105,7 @@ make -s -C userspace/blkbench BUILD="$bin" >>"$work/build.log" 2>&1 ||
 	{ cat "$work/build.log" >&2; die "tool build failed"; }
 
 initrd=$work/guest/initramfs-$kver-fio.cpio
-if [[ ,$only, == *,e2e,* ]]; then
+if [[ ,$only, == *,e2e,* || ,$only, == *,boot,* ]]; then
 	echo "$me: building the L2 guest initramfs"
 	"$top/scripts/mkguest.sh" --fio "$kver" "$initrd" >"$work/mkguest.log" 2>&1 ||
 		echo "$me: mkguest.sh failed (see $work/mkguest.log); end-to-end part will say so" >&2

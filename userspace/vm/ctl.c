@@ -32,7 +32,7 @@
 #include "vm.h"
 
 #define LINE_MAX_LEN	512
-#define REPLY_MAX_LEN	16384
+#define REPLY_MAX_LEN	65536	/* stats of 16 devices of 17 queues fit */
 
 static struct ctl_client {
 	int fd;
