@@ -367,7 +367,7 @@ plots=()
 		why=$(awk -F'\t' '$1 == "boot" && $5 == "fail" { print $6; exit }' "$raw")
 		echo "Not measured: ${why:-the boot section did not run}."
 	else
-		echo "The smallest guest (one vCPU, 256 MiB, no devices, the same kernel,"
+		echo "The smallest guest (one vCPU, 512 MiB, no devices, the same kernel,"
 		echo "initramfs and command line) under vhx-vm and under QEMU's microvm"
 		echo "(qboot) and q35 (SeaBIOS) machines.  Boot: seconds from starting the"
 		echo "VMM to the guest init's first line.  Memory: the VMM's resident set"

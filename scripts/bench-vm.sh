@@ -476,10 +476,10 @@ boot_run() {	# impl rep
 	case $impl in
 	vhxvm)
 		vmm=("$bin/vhx-vm" --kernel "$kernel" --initrd "$guest_initrd"
-			--cpus 1 --memory 256 --cmdline "$cmdline") ;;
+			--cpus 1 --memory 512 --cmdline "$cmdline") ;;
 	microvm | q35)
 		vmm=(qemu-system-x86_64 -M "$impl" -enable-kvm -cpu host -smp 1
-			-m 256 -nodefaults -no-user-config -display none
+			-m 512 -nodefaults -no-user-config -display none
 			-no-reboot -serial stdio -kernel "$kernel"
 			-initrd "$guest_initrd" -append "$cmdline") ;;
 	esac
