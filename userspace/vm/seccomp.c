@@ -17,10 +17,14 @@
 bool vm_seccomp = true;
 static __thread const char *thread_kind;
 
-/* What every kind of thread needs: memory, locks, signals, its end. */
+/*
+ * What every kind of thread needs: memory (glibc's malloc grows a thread's
+ * arena with mprotect), locks, signals, its end.
+ */
 static const int common[] = {
 	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(futex), SCMP_SYS(madvise),
-	SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(brk),
+	SCMP_SYS(mmap), SCMP_SYS(mprotect), SCMP_SYS(munmap), SCMP_SYS(mremap),
+	SCMP_SYS(brk),
 	SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask), SCMP_SYS(exit),
 	SCMP_SYS(exit_group), SCMP_SYS(restart_syscall), SCMP_SYS(getpid),
 	SCMP_SYS(gettid), SCMP_SYS(tgkill), SCMP_SYS(clock_gettime),
