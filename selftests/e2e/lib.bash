@@ -167,6 +167,17 @@ guest_console_clean() {
 	ktap_result "$name" $rc "splat-check of the guest console${keep:+ ($keep)}"
 }
 
+# wait_for_line LOG TEXT SECONDS: whether LOG shows TEXT within SECONDS.
+wait_for_line() {
+	local i
+
+	for i in $(seq $(($3 * 10))); do
+		grep -aq "$2" "$1" 2> /dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # Show the tail of a console log as KTAP diagnostics.
 show_log() {
 	tail -n "${2:-40}" "$1" | tr -d '\r' | sed 's/^/# console: /'

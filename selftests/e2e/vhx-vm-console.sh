@@ -40,17 +40,6 @@ wait_for_file() {
 	return 1
 }
 
-# wait_for_line LOG TEXT SECONDS
-wait_for_line() {
-	local i
-
-	for i in $(seq $(($3 * 10))); do
-		grep -aq "$2" "$1" 2> /dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # 1. A stalled console.  The reader shrinks its pipe to 4 KiB and never
 # reads; vhx-vm's status goes to a file.
 truncate -s 1M "$work/flood.img"

@@ -32,15 +32,6 @@ fi
 sock=$work/api.sock
 ctl() { timeout 20 "$vhx_vm" ctl "$sock" "$@"; }
 ticks() { grep -ac "vhx-guest: tick" "$log"; }
-wait_for_line() {	# TEXT SECONDS
-	local i
-
-	for i in $(seq $(($2 * 10))); do
-		grep -aq "$1" "$log" 2> /dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 truncate -s 16M "$work/disk.img"
 initrd=$(guest_initramfs "") || initrd=
@@ -50,7 +41,7 @@ run_guest "$log" timeout 250 "$vhx_vm" --kernel "$kernel" --initrd "$initrd" \
 	--api-socket "$sock" \
 	--cmdline "console=ttyS0 loglevel=5 panic=-1 -- /e2e/ctl.sh" &
 guest_pid=$!
-wait_for_line "vhx-guest: ctl-ready" 150 || diag "the guest never said ctl-ready"
+wait_for_line "$log" "vhx-guest: ctl-ready" 150 || diag "the guest never said ctl-ready"
 
 # Seccomp: 2 is filter mode, in /proc/PID/task/TID/status, for vhx-vm's
 # own threads; the data plane's workers (vhx-net-*, vhx-blk-*: on 6.12
@@ -94,13 +85,13 @@ after=$(ticks)
 ktap_result ctl-pause-resume $? "ticks: $before, $paused after 3 s paused (pause: $(cat "$work/pause.out")), $after 3 s after resume"
 
 out=$(ctl resize-disk disk=0 size=33554432)
-wait_for_line "vhx-guest: vda size" 60
+wait_for_line "$log" "vhx-guest: vda size" 60
 got=$(sed -n 's/.*vhx-guest: vda size \([0-9]*\).*/\1/p' "$log" | tail -n 1)
 [ "$got" = 65536 ] && [ "$(stat -c %s "$work/disk.img")" = 33554432 ]
 ktap_result ctl-resize-disk $? "$out; the guest's vda: ${got:-unchanged} sectors (want 65536)"
 
 out=$(ctl link net=0 up=false)
-wait_for_line "vhx-guest: carrier" 60
+wait_for_line "$log" "vhx-guest: carrier" 60
 grep -aq "vhx-guest: carrier 0" "$log"
 ktap_result ctl-link-down $? "$out"
 
@@ -123,7 +114,7 @@ run_guest "$slog" timeout 250 "$vhx_vm" --kernel "$kernel" --initrd "$initrd" \
 	--memory 256 --api-socket "$sock" \
 	--cmdline "console=ttyS0 loglevel=5 panic=-1 -- \"echo vhx-guest: seccomp-ready; sleep 120\"" &
 guest_pid=$!
-wait_for_line "vhx-guest: seccomp-ready" 150 || diag "the guest never said seccomp-ready"
+wait_for_line "$log" "vhx-guest: seccomp-ready" 150 || diag "the guest never said seccomp-ready"
 ctl debug-denied-syscall > /dev/null
 wait $guest_pid
 rc=$?

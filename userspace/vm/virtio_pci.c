@@ -238,7 +238,12 @@ static void queue_failed(struct virtio_dev *vdev, int q)
 	virtio_needs_reset(vdev);
 }
 
-void virtio_err_events(const struct pollfd *fds, int n)
+/*
+ * Calls @fn, with vm->lock held, for each queue whose eventfd in @fds (in
+ * the order of the pollfds functions) fired and could be read.
+ */
+static void queue_events(const struct pollfd *fds, int n,
+			 void (*fn)(struct virtio_dev *vdev, int q))
 {
 	struct vm *vm = nr_all_devs ? all_devs[0]->vm : NULL;
 	int d, q, i = 0;
@@ -251,8 +256,13 @@ void virtio_err_events(const struct pollfd *fds, int n)
 		for (q = 0; q < all_devs[d]->nr_queues && i < n; q++, i++)
 			if ((fds[i].revents & POLLIN) &&
 			    !eventfd_read(fds[i].fd, &v))
-				queue_failed(all_devs[d], q);
+				fn(all_devs[d], q);
 	pthread_mutex_unlock(&vm->lock);
+}
+
+void virtio_err_events(const struct pollfd *fds, int n)
+{
+	queue_events(fds, n, queue_failed);
 }
 
 /*
@@ -281,22 +291,17 @@ int virtio_call_pollfds(struct pollfd *fds, int max)
 	return n;
 }
 
+/* A queue of a device on INTx signalled its call eventfd. */
+static void queue_called(struct virtio_dev *vdev, int q)
+{
+	(void)q;
+	if (!msix_enabled(vdev))
+		intx_raise(vdev, ISR_QUEUE);
+}
+
 void virtio_call_events(const struct pollfd *fds, int n)
 {
-	struct vm *vm = nr_all_devs ? all_devs[0]->vm : NULL;
-	int d, q, i = 0;
-	eventfd_t v;
-
-	if (!vm)
-		return;
-	pthread_mutex_lock(&vm->lock);
-	for (d = 0; d < nr_all_devs; d++)
-		for (q = 0; q < all_devs[d]->nr_queues && i < n; q++, i++)
-			if ((fds[i].revents & POLLIN) &&
-			    !eventfd_read(fds[i].fd, &v) &&
-			    !msix_enabled(all_devs[d]))
-				intx_raise(all_devs[d], ISR_QUEUE);
-	pthread_mutex_unlock(&vm->lock);
+	queue_events(fds, n, queue_called);
 }
 
 /* The guest's own ring indices: buffers it made available, and used. */
