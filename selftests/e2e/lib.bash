@@ -182,3 +182,17 @@ wait_for_line() {
 show_log() {
 	tail -n "${2:-40}" "$1" | tr -d '\r' | sed 's/^/# console: /'
 }
+
+# vmm_threads PID: where each thread of PID waits, as KTAP diagnostics
+# (state, wchan and the top of its kernel stack): tells a vhx-vm blocked
+# on a lock from a vCPU halted in the guest when a guest stops talking.
+vmm_threads() {
+	local t comm state
+
+	for t in /proc/"$1"/task/*; do
+		comm=$(cat "$t/comm" 2> /dev/null) || continue
+		state=$(sed 's/.*) \(.\).*/\1/' "$t/stat" 2> /dev/null)
+		diag "thread ${t##*/} $comm: $state $(cat "$t/wchan" 2> /dev/null)" \
+		     "$(head -n 4 "$t/stack" 2> /dev/null | awk '{ printf " %s", $2 }')"
+	done
+}

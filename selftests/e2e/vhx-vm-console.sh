@@ -137,8 +137,8 @@ flags = {"icanon": lflag & termios.ICANON, "echo": lflag & termios.ECHO,
 print("unset:" + "".join(" " + k for k, v in flags.items() if not v))
 PY
 line=$(sed -n 's/.*vhx-guest: tty-line *\([0-9a-f ]*\).*/\1/p' "$log" | tail -n 1)
-[ "${line% }" = "61 62 01 63 0a" ]
-ktap_result tty-keys $? "the guest read '${line% }' (want 61 62 01 63 0a: ^C passed, Ctrl-a Ctrl-a as one)"
+[ "${line% }" = "03 61 62 01 63 0a" ]
+ktap_result tty-keys $? "the guest read '${line% }' (want 03 61 62 01 63 0a: ^C passed, Ctrl-a Ctrl-a as one)"
 rc=$(sed -n 's/^rc=//p' "$work/tty.out")
 [ "$rc" = 0 ]
 ktap_result ctrl-a-x $? "vhx-vm exit status ${rc:-none} after Ctrl-a x"

@@ -32,6 +32,14 @@ fi
 sock=$work/api.sock
 ctl() { timeout 20 "$vhx_vm" ctl "$sock" "$@"; }
 ticks() { grep -ac "vhx-guest: tick" "$log"; }
+# When the guest stops talking: the UART's state and the vCPUs' exit
+# counts twice, 2 s apart, and where vhx-vm's threads wait.
+stuck() {
+	diag "the guest did not say '$1': ctl stats: $(ctl stats | grep -o '"uart".*')"
+	sleep 2
+	diag "2 s later: $(ctl stats | grep -o '"uart".*')"
+	vmm_threads "$(pgrep -nx vhx-vm)"
+}
 
 truncate -s 16M "$work/disk.img"
 initrd=$(guest_initramfs "") || initrd=
@@ -64,6 +72,7 @@ r = json.loads(sys.argv[1])
 names = {d["name"]: d for d in r["devices"]}
 assert r["ok"] and names["net0"]["started"] and names["blk0"]["started"]
 assert len(names["net0"]["queues"]) == 3 and names["blk0"]["queues"][0]["used"] > 0
+assert r["uart"]["ier"] & 1 and r["vcpus"][0]["exits"] > 0
 ' "$out" 2> "$work/stats.err"
 ktap_result ctl-stats $? "$(head -c 300 <<< "$out")"
 [ -s "$work/stats.err" ] && sed 's/^/# /' "$work/stats.err" | tail -n 2
@@ -85,13 +94,13 @@ after=$(ticks)
 ktap_result ctl-pause-resume $? "ticks: $before, $paused after 3 s paused (pause: $(cat "$work/pause.out")), $after 3 s after resume"
 
 out=$(ctl resize-disk disk=0 size=33554432)
-wait_for_line "$log" "vhx-guest: vda size" 60
+wait_for_line "$log" "vhx-guest: vda size" 60 || stuck "vda size"
 got=$(sed -n 's/.*vhx-guest: vda size \([0-9]*\).*/\1/p' "$log" | tail -n 1)
 [ "$got" = 65536 ] && [ "$(stat -c %s "$work/disk.img")" = 33554432 ]
 ktap_result ctl-resize-disk $? "$out; the guest's vda: ${got:-unchanged} sectors (want 65536)"
 
 out=$(ctl link net=0 up=false)
-wait_for_line "$log" "vhx-guest: carrier" 60
+wait_for_line "$log" "vhx-guest: carrier 0" 60 || stuck "carrier 0"
 grep -aq "vhx-guest: carrier 0" "$log"
 ktap_result ctl-link-down $? "$out"
 
@@ -101,6 +110,8 @@ rc=$?
 ktap_result ctl-bad-command $? "exit $rc: $out"
 
 out=$(ctl power-button)
+wait_for_line "$log" "vhx-guest: power button pressed" 60 ||
+	stuck "power button pressed"
 wait $guest_pid
 rc=$?
 grep -aq "vhx-guest: power button pressed" "$log" && [ $rc = 0 ]

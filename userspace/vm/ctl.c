@@ -187,14 +187,32 @@ static int device_cmd(struct vm *vm, const char *cmd, const char *req,
 		     snprintf(out, len, "{\"ok\":true}");
 }
 
+/* Exits that keep counting show a vCPU that runs. */
+static size_t vcpu_stats(struct vm *vm, char *out, size_t len, size_t n)
+{
+	int i;
+
+	n = str_append(out, len, n, "[");
+	for (i = 0; i < vm->nr_vcpus; i++)
+		n = str_append(out, len, n, "%s{\"id\":%d,\"exits\":%llu}",
+			       i ? "," : "", i,
+			       (unsigned long long)__atomic_load_n(
+				       &vm->vcpus[i].exits, __ATOMIC_RELAXED));
+	return str_append(out, len, n, "]");
+}
+
 static int stats(struct vm *vm, char *out, size_t len)
 {
-	size_t n = snprintf(out, len, "{\"ok\":true,\"devices\":");
+	size_t n = str_append(out, len, 0, "{\"ok\":true,\"devices\":");
 
 	pthread_mutex_lock(&vm->lock);
 	n += virtio_stats(out + n, len - n - 1);
+	n = str_append(out, len, n, ",\"uart\":");
+	n = serial_stats(out, len, n);
 	pthread_mutex_unlock(&vm->lock);
-	return n + snprintf(out + n, len - n, "}");
+	n = str_append(out, len, n, ",\"vcpus\":");
+	n = vcpu_stats(vm, out, len, n);
+	return str_append(out, len, n, "}");
 }
 
 static int handle(struct vm *vm, const char *req, char *out, size_t len)

@@ -284,6 +284,25 @@ static void *tx_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * The UART's registers as the guest would read them, without reading
+ * them (an IIR read acknowledges), and what is owed: enough to tell a
+ * lost interrupt from a guest that stopped.  With vm->lock held.
+ */
+size_t serial_stats(char *buf, size_t len, size_t n)
+{
+	u8 lsr = (tx_ready() ? LSR_THRE | LSR_TEMT : 0) |
+		 (uart.rx_count ? LSR_DR : 0);
+
+	return str_append(buf, len, n, "{\"ier\":%u,\"iir\":%u,\"lsr\":%u,"
+			  "\"irq_line\":%u,\"thri_pending\":%s,"
+			  "\"thri_owed\":%s,\"tx_buffered\":%u,"
+			  "\"rx_fifo\":%u}", uart.ier, uart_iir(), lsr,
+			  uart.irq_level, uart.thr_pending ? "true" : "false",
+			  uart.tx_owed ? "true" : "false", uart.tx_len,
+			  uart.rx_count);
+}
+
 /* Waits up to @ms for the guest's output to reach stdout. */
 void serial_flush(struct vm *vm, int ms)
 {

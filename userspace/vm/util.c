@@ -60,3 +60,17 @@ void *xzalloc(size_t size)
 		die("out of memory");
 	return p;
 }
+
+/* Appends to the string of @n bytes in @buf, truncating at @len. */
+size_t str_append(char *buf, size_t len, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	int w;
+
+	if (n + 1 >= len)
+		return n;
+	va_start(ap, fmt);
+	w = vsnprintf(buf + n, len - n, fmt, ap);
+	va_end(ap);
+	return w < 0 || (size_t)w >= len - n ? len - 1 : n + w;
+}

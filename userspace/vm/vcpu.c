@@ -321,7 +321,10 @@ static void *vcpu_thread(void *arg)
 	seccomp_install(SECCOMP_VCPU);
 
 	for (;;) {
-		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+		int ret = ioctl(vcpu->fd, KVM_RUN, 0);
+
+		__atomic_fetch_add(&vcpu->exits, 1, __ATOMIC_RELAXED);
+		if (ret < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu_park(vcpu);
 				continue;

@@ -21,7 +21,6 @@
 #include <poll.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_pci.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -315,23 +314,6 @@ static void queue_indices(struct virtio_dev *vdev, struct virtio_queue *vq,
 	*used = u ? __atomic_load_n(u, __ATOMIC_RELAXED) : 0;
 }
 
-static size_t append(char *buf, size_t len, size_t n, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-/* Appends to the string of @n bytes in @buf, truncating at @len. */
-static size_t append(char *buf, size_t len, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-	int w;
-
-	if (n + 1 >= len)
-		return n;
-	va_start(ap, fmt);
-	w = vsnprintf(buf + n, len - n, fmt, ap);
-	va_end(ap);
-	return w < 0 || (size_t)w >= len - n ? len - 1 : n + w;
-}
-
 /*
  * The module keeps no per-queue counters that user space can read, so a
  * queue's figures are its ring indices (mod 65536): requests or packets
@@ -339,13 +321,13 @@ static size_t append(char *buf, size_t len, size_t n, const char *fmt, ...)
  */
 size_t virtio_stats(char *buf, size_t len)
 {
-	size_t n = append(buf, len, 0, "[");
+	size_t n = str_append(buf, len, 0, "[");
 	int d, q;
 
 	for (d = 0; d < nr_all_devs; d++) {
 		struct virtio_dev *vdev = all_devs[d];
 
-		n = append(buf, len, n, "%s{\"name\":\"%s\",\"status\":%u,"
+		n = str_append(buf, len, n, "%s{\"name\":\"%s\",\"status\":%u,"
 			   "\"started\":%s,\"interrupts\":\"%s\",\"queues\":[",
 			   d ? "," : "", vdev->name, vdev->status,
 			   vdev->started ? "true" : "false",
@@ -356,14 +338,14 @@ size_t virtio_stats(char *buf, size_t len)
 
 			if (vq->enabled)
 				queue_indices(vdev, vq, &avail, &used);
-			n = append(buf, len, n, "%s{\"size\":%u,\"enabled\":%s,"
+			n = str_append(buf, len, n, "%s{\"size\":%u,\"enabled\":%s,"
 				   "\"avail\":%u,\"used\":%u}", q ? "," : "",
 				   vq->size, vq->enabled ? "true" : "false",
 				   avail, used);
 		}
-		n = append(buf, len, n, "]}");
+		n = str_append(buf, len, n, "]}");
 	}
-	return append(buf, len, n, "]");
+	return str_append(buf, len, n, "]");
 }
 
 void virtio_signal(struct virtio_dev *vdev, int q)

@@ -54,6 +54,7 @@ struct vcpu {
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;
+	u64 exits;		/* KVM_RUN returns, for ctl stats */
 };
 
 struct net_opts {
@@ -128,6 +129,8 @@ void die_errno(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
 void warnx_vm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void *xzalloc(size_t size);
+size_t str_append(char *buf, size_t len, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 extern const char *prog_name;
 extern bool vm_verbose;		/* --verbose: log device setup */
 
@@ -186,6 +189,7 @@ bool serial_io(u16 port, u8 *data, bool is_write);
 size_t serial_rx_room(struct vm *vm);
 void serial_input(struct vm *vm, const u8 *buf, size_t len);
 void serial_flush(struct vm *vm, int ms);
+size_t serial_stats(char *buf, size_t len, size_t n);
 
 /* I/O and MMIO dispatch (kvm.c). */
 void io_dispatch(struct vm *vm, u16 port, u8 *data, int size, bool is_write);

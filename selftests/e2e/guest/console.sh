@@ -11,9 +11,11 @@
 #                      reads
 #   console.sh lines   says "vhx-guest: console-ready", reads 10 lines from
 #                      the console and prints "vhx-guest: lines-md5 SUM"
-#   console.sh tty     says "vhx-guest: console-ready", reads one line and
-#                      prints "vhx-guest: tty-line" and its bytes in hex,
-#                      then waits for the host to quit vhx-vm (Ctrl-a x)
+#   console.sh tty     makes the console raw (no line editing, no signals:
+#                      a canonical read races with the flush a ^C makes),
+#                      says "vhx-guest: console-ready", reads 6 bytes and
+#                      prints "vhx-guest: tty-line" and them in hex, then
+#                      waits for the host to quit vhx-vm (Ctrl-a x)
 #
 # ^C from the host's terminal reaches this console as a character; it must
 # not end these scripts.
@@ -33,8 +35,9 @@ lines)
 	echo "vhx-guest: lines-md5 ${sum%% *}"
 	;;
 tty)
+	stty -icanon -isig -echo min 1 time 0 < /dev/console
 	echo "vhx-guest: console-ready"
-	hex=$(timeout 120 head -n 1 /dev/console | od -An -tx1 | tr -s ' \n' ' ')
+	hex=$(timeout 120 head -c 6 /dev/console | od -An -tx1 | tr -s ' \n' ' ')
 	echo "vhx-guest: tty-line$hex"
 	sleep 120
 	;;
