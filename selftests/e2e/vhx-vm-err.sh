@@ -13,19 +13,23 @@
 # it then moves its disk's BAR0 onto the NIC's (vhx-vm must refuse to
 # decode it, and say so, rather than die on KVM's refusal of a second
 # ioeventfd at the same address) and back, clears the disk's bus
-# mastering, and powers off.  The NIC has no mac=: its MAC must be vhx-vm's default
+# mastering, drives the NIC's virtio handshake by hand (an unoffered
+# feature bit: FEATURES_OK refused; DRIVER_OK without FEATURES_OK: not
+# started, NEEDS_RESET), and powers off.  The NIC has no mac=: its MAC must be vhx-vm's default
 # for the tap's name, 52:54:00 and the low 24 bits of FNV-1a(name).
 set -u
 . "$(dirname "$0")/lib.bash"
 
-guest_checks=(needs-reset config-irq disk-after disk-after-bar bus-master-off)
+guest_checks=(needs-reset config-irq disk-after disk-after-bar bus-master-off
+	      features-ok-refused driver-ok-needs-features-ok)
 need_kvm
-ktap_plan $((6 + ${#guest_checks[@]}))
+ktap_plan $((7 + ${#guest_checks[@]}))
 
 if [ ! -x "$vhx_vm" ] || [ ! -e /dev/vhx-net ] || [ ! -e /dev/vhx-blk ]; then
 	diag "missing $vhx_vm, /dev/vhx-net or /dev/vhx-blk (is vhx.ko loaded?)"
 	for t in default-mac corrupt-ring queue-stopped-logged \
-		 "${guest_checks[@]}" bar-overlap-refused exit-status \
+		 "${guest_checks[@]}" bar-overlap-refused \
+		 driver-ok-refusal-logged exit-status \
 		 guest-kernel-clean; do
 		ktap_result "$t" 1
 	done
@@ -88,6 +92,8 @@ ktap_result queue-stopped-logged $?
 report_guest "$log" "${guest_checks[@]}"
 grep -Eq "vhx-vm: PCI 00:[0-9a-f]{2}\.0: BAR0 at 0x[0-9a-f]+ overlaps 00:[0-9a-f]{2}\.0's; not decoded" "$log"
 ktap_result bar-overlap-refused $?
+grep -q "vhx-vm: net0: DRIVER_OK without FEATURES_OK; device needs reset" "$log"
+ktap_result driver-ok-refusal-logged $?
 grep -q "vhx-guest: exit" "$log" && [ $rc = 0 ]
 ktap_result exit-status $? "vhx-vm exit status $rc"
 guest_console_clean "$log"

@@ -100,3 +100,28 @@ while [ $i -lt 50 ]; do
 done
 [ $((status & 0x40)) != 0 ]
 result bus-master-off $? "vda status $status with bus mastering off"
+
+# The virtio handshake driven by hand on eth0's function, with virtio-pci
+# unbound from it (which resets the device and gives up its BAR, so that
+# /dev/mem may map it).  A feature bit vhx-vm did not offer must make it
+# refuse FEATURES_OK; DRIVER_OK without FEATURES_OK must not start the
+# device: NEEDS_RESET instead (vhx-vm logs it; vhx-vm-err.sh checks).
+echo "$(basename "$eth_pci")" > /sys/bus/pci/drivers/virtio-pci/unbind
+bar=$(($(cut -d' ' -f1 "$eth_pci/resource" | head -n 1)))
+cfg() {	# cfg OFFSET WIDTH [VALUE]: eth0's common configuration
+	devmem $((bar + $1)) "$2" ${3:+"$3"}
+}
+cfg 0x14 8 0
+cfg 0x14 8 3
+cfg 0x08 32 1
+cfg 0x0c 32 0x40000001	# VERSION_1 and bit 62, never offered
+cfg 0x14 8 11
+status=$(($(cfg 0x14 8)))
+[ $((status & 8)) = 0 ]
+result features-ok-refused $? "status $status after FEATURES_OK with feature bit 62"
+cfg 0x14 8 0
+cfg 0x14 8 3
+cfg 0x14 8 7
+status=$(($(cfg 0x14 8)))
+[ $((status & 0x40)) != 0 ]
+result driver-ok-needs-features-ok $? "status $status after DRIVER_OK without FEATURES_OK"
