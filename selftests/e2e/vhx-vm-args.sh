@@ -26,11 +26,11 @@ check() {
 }
 
 need_kvm
-ktap_plan 32
+ktap_plan 34
 
 if [ ! -x "$vhx_vm" ]; then
 	diag "no $vhx_vm (make user)"
-	for i in $(seq 32); do
+	for i in $(seq 34); do
 		ktap_result "case-$i" 1
 	done
 	exit 1
@@ -60,6 +60,10 @@ check bad-cpus 2 "--cpus: '0' is not a number" "$v" --kernel "$k" --cpus 0
 check bad-memory 2 "--memory: 'lots' is not a number" "$v" --kernel "$k" --memory lots
 check net-no-tap 2 "--net needs tap=NAME, macvtap=NAME or tapfd=N" "$v" --kernel "$k" --net queues=2
 check net-bad-mac 2 "bad mac" "$v" --kernel "$k" --net tap=x,mac=zz
+check queue-size-not-power-of-2 2 "--disk queue-size: 1000 is not a power of 2" \
+	"$v" --kernel "$k" --disk path=x,queue-size=1000
+check queue-size-too-large 2 "--net queue-size: '65536' is not a number from 16 to 32768" \
+	"$v" --kernel "$k" --net tap=x,queue-size=65536
 check disk-no-path 2 "--disk needs path=FILE" "$v" --kernel "$k" --disk queues=2
 check missing-macvtap 1 "macvtap 'nosuchmvt9' does not exist" \
 	"$v" --kernel "$k" --net macvtap=nosuchmvt9

@@ -5,19 +5,22 @@
 # on a guest with a NIC and a disk (guest/ctl.sh is the guest half):
 # stats lists both devices started; a second VMM on the same socket path
 # is refused; pause stops the guest's clock of ticks and resume restarts
-# it; resize-disk grows the image and the guest sees the new capacity
+# it, and while paused the NIC's receive queue takes nothing in; resize-disk grows the image and the guest sees the new capacity
 # (config interrupt); link up=false takes the NIC's carrier away (config
 # interrupt); an unknown command is an error; power-button makes the
 # guest power off, and vhx-vm exits 0.  All of it under vhx-vm's seccomp
 # filters, which every thread of it must have; a second guest then checks
 # that a system call outside the main loop's allowlist (the ctl command
-# debug-denied-syscall makes one) ends vhx-vm with a message.
+# debug-denied-syscall makes one) ends vhx-vm with a message; that guest
+# has 4 vCPUs and checks the topology CPUID gives it (guest/topology.sh):
+# one package of 4 single-thread cores, the last-level cache shared.
 set -u
 . "$(dirname "$0")/lib.bash"
 
 names=(seccomp-every-thread ctl-stats ctl-socket-in-use ctl-pause-resume
-       ctl-resize-disk ctl-link-down ctl-bad-command ctl-power-button
-       guest-kernel-clean seccomp-denied)
+       ctl-pause-data-plane ctl-resize-disk ctl-link-down ctl-bad-command
+       ctl-power-button guest-kernel-clean topology-cores topology-caches
+       seccomp-denied)
 need_kvm
 ktap_plan ${#names[@]}
 
@@ -82,16 +85,40 @@ rc=$?
 [ $rc = 1 ] && grep -q "another VMM listens on it" <<< "$out"
 ktap_result ctl-socket-in-use $? "exit $rc: $out"
 
+# The receive queue's used index (net0's queue 0) in ctl stats.
+rx_used() {
+	ctl stats | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["devices"][0]["queues"][0]["used"])'
+}
+# Frames the tap sends to the guest (broadcast, a local EtherType).
+frames() {
+	python3 -c '
+import socket
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("vhxctl69", 0))
+for _ in range(5):
+    s.send(b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01\x88\xb5" + b"vhx" * 20)'
+}
+
 before=$(ticks)
 ctl pause > "$work/pause.out"
 rc=$?
+rx0=$(rx_used)
+frames
 sleep 3
 paused=$(ticks)
+rx1=$(rx_used)
 ctl resume > /dev/null
 sleep 3
 after=$(ticks)
+rx2=$(rx_used)
 [ $rc = 0 ] && [ $((paused - before)) -le 2 ] && [ $((after - paused)) -ge 3 ]
 ktap_result ctl-pause-resume $? "ticks: $before, $paused after 3 s paused (pause: $(cat "$work/pause.out")), $after 3 s after resume"
+# Paused, the data plane must not write guest memory either: frames sent
+# then wait in the tap and arrive only after resume.
+[ -n "$rx0" ] && [ "$rx1" = "$rx0" ] && [ "$rx2" -gt "$rx1" ]
+ktap_result ctl-pause-data-plane $? "RX used index ${rx0:-none} paused, ${rx1:-none} 3 s after 5 frames, ${rx2:-none} 3 s after resume"
 
 out=$(ctl resize-disk disk=0 size=33554432)
 wait_for_line "$log" "vhx-guest: vda size" 60 || stuck "vda size"
@@ -122,13 +149,14 @@ guest_console_clean "$log"
 slog=$work/seccomp.log
 log=$slog
 run_guest "$slog" timeout 250 "$vhx_vm" --kernel "$kernel" --initrd "$initrd" \
-	--memory 256 --api-socket "$sock" \
-	--cmdline "console=ttyS0 loglevel=5 panic=-1 -- \"echo vhx-guest: seccomp-ready; sleep 120\"" &
+	--cpus 4 --memory 256 --api-socket "$sock" \
+	--cmdline "console=ttyS0 loglevel=5 panic=-1 -- \"/e2e/topology.sh 4; echo vhx-guest: seccomp-ready; sleep 120\"" &
 guest_pid=$!
 wait_for_line "$log" "vhx-guest: seccomp-ready" 150 || diag "the guest never said seccomp-ready"
 ctl debug-denied-syscall > /dev/null
 wait $guest_pid
 rc=$?
+report_guest "$slog" topology-cores topology-caches
 # getppid is system call 110 on x86-64.
 grep -aq "vhx-vm: seccomp: system call 110 is not in the allowlist of the main thread" "$slog" &&
 	[ $rc = 1 ]

@@ -11,12 +11,13 @@
 #   and the guest pings the veth's other end.
 # Then a second guest with pci=nomsi (INTx instead of MSI-X: vhx-vm reads
 # the call eventfds, sets the ISR and raises the slot's IOAPIC line), a
-# NIC with 2 pairs and a disk: traffic on both (guest/intx.sh).
+# NIC with 2 pairs and a disk: traffic on both (guest/intx.sh), over rings
+# of 1024 and 512 entries (queue-size=).
 set -u
 . "$(dirname "$0")/lib.bash"
 
 guest_checks=(auto-pairs created-tap-ping macvtap-ping)
-intx_checks=(intx-irqs intx-ping intx-disk)
+intx_checks=(intx-irqs intx-ping intx-disk queue-sizes)
 need_kvm
 ktap_plan $((7 + ${#guest_checks[@]} + ${#intx_checks[@]}))
 
@@ -89,7 +90,8 @@ ip tuntap add dev vhxnew68 mode tap multi_queue &&
 truncate -s 16M "$work/intx.img"
 ilog=$work/intx.log
 run_guest "$ilog" timeout 250 "$vhx_vm" --kernel "$kernel" --initrd "$initrd" \
-	--cpus 2 --memory 256 --net tap=vhxnew68 --disk "path=$work/intx.img" \
+	--cpus 2 --memory 256 --net tap=vhxnew68,queue-size=1024 \
+	--disk "path=$work/intx.img,queue-size=512" \
 	--cmdline "console=ttyS0 loglevel=5 panic=-1 pci=nomsi -- \"/e2e/intx.sh 10.68.0.2 10.68.0.1\""
 rc=$?
 report_guest "$ilog" "${intx_checks[@]}"

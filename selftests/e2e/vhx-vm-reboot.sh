@@ -3,7 +3,7 @@
 #
 # How a guest ends, and the exit status vhx-vm gives a supervisor for it,
 # with the smallest guest (no devices, one vCPU):
-#   - "reboot -f": the reset reaches vhx-vm, which exits 3;
+#   - "reboot -f" with --no-reboot: the reset reaches vhx-vm, which exits 3;
 #   - a panic ("echo c > /proc/sysrq-trigger"): the guest's pvpanic driver
 #     (bound to vhx-vm's ACPI QEMU0001 device) reports it, exit 4;
 #   - "reboot -f" with reboot=t: the kernel resets by triple fault, which
@@ -11,15 +11,20 @@
 #   - SIGTERM presses the ACPI power button (guest/power-button.sh waits
 #     for its input event, then powers off): exit 0;
 #   - SIGTERM to a guest that ignores the button: vhx-vm gives up after
-#     --shutdown-wait seconds, exit 5.
+#     --shutdown-wait seconds, exit 5;
+# and, without --no-reboot, a reboot in place: a guest with 2 vCPUs, a NIC
+# and a disk reboots (guest/reboot.sh), boots again in the same vhx-vm,
+# finds both vCPUs, its NIC and its disk working, and powers off: exit 0.
 # Reports the time from starting vhx-vm to the guest's init with the
 # initramfs without fio.
 set -u
 . "$(dirname "$0")/lib.bash"
 
 need_kvm
+reboot_checks=(reboot-cpus reboot-net reboot-disk)
 names=(boot guest-command exit-on-reboot guest-kernel-clean pvpanic-bound
-       exit-on-panic exit-on-triple-fault power-button sigterm-bounded)
+       exit-on-panic exit-on-triple-fault power-button sigterm-bounded
+       reboot-in-place "${reboot_checks[@]}" reboot-kernel-clean)
 ktap_plan ${#names[@]}
 
 if [ ! -x "$vhx_vm" ]; then
@@ -53,7 +58,7 @@ sigterm_when() {
 }
 
 log=$work/console.log
-guest "$log" "" "echo about-to-reboot; reboot -f"
+guest "$log" "" "echo about-to-reboot; reboot -f" --no-reboot
 rc=$?
 [ -n "$boot_ms" ]
 ktap_result boot $? "vhx-vm start to guest init: ${boot_ms:-never} ms ($(basename "$initrd"), 1 vCPU)"
@@ -102,4 +107,19 @@ grep -aq "vhx-vm: the guest did not power off in time after SIGTERM" "$ilog" &&
 	[ $rc = 5 ] && [ $took -ge 3 ] && [ $took -le 30 ]
 ktap_result sigterm-bounded $? "vhx-vm exit status $rc (5) $took s after SIGTERM (--shutdown-wait 3)"
 [ $rc = 5 ] || show_log "$ilog"
+
+rlog=$work/reboot.log
+setup_host_net 70 || diag "cannot set up the tap"
+truncate -s 16M "$work/reboot.img"
+run_guest "$rlog" timeout 250 "$vhx_vm" --kernel "$kernel" --initrd "$initrd" \
+	--cpus 2 --memory 256 --net "tap=$tap" --disk "path=$work/reboot.img" \
+	--cmdline "console=ttyS0 loglevel=5 panic=-1 -- \"/e2e/reboot.sh 10.70.0.2 10.70.0.1 2\""
+rc=$?
+boots=$(grep -ac "vhx-guest: init" "$rlog")
+[ "$boots" = 2 ] && [ $rc = 0 ] &&
+	[ "$(grep -ac "vhx-vm: guest rebooted; booting it again" "$rlog")" = 1 ]
+ktap_result reboot-in-place $? "$boots boots in one vhx-vm, exit status $rc"
+report_guest "$rlog" "${reboot_checks[@]}"
+guest_console_clean "$rlog" reboot-kernel-clean
+[ $ktap_failed = 0 ] || show_log "$rlog"
 exit $ktap_failed

@@ -56,13 +56,14 @@ static int open_file(const char *what, const char *path, size_t *size)
 	return fd;
 }
 
+/* From the file's start: the fds stay open for a reboot's reload. */
 static void read_all(int fd, void *dst, size_t size, const char *what,
 		     const char *path)
 {
 	size_t done = 0;
 
 	while (done < size) {
-		ssize_t n = read(fd, (u8 *)dst + done, size - done);
+		ssize_t n = pread(fd, (u8 *)dst + done, size - done, done);
 
 		if (n < 0)
 			die_errno("cannot read %s '%s'", what, path);
@@ -185,30 +186,20 @@ static void load_initrd(struct vm *vm, u8 *bp, struct boot_image *img,
 	addr = (max + 1 - img->initrd_size) & ~0xfffULL;
 	read_all(img->initrd_fd, guest(vm, addr, img->initrd_size),
 		 img->initrd_size, "initrd", img->initrd);
-	close(img->initrd_fd);
 	put32(bp + BP_RAMDISK_IMAGE, addr);
 	put32(bp + BP_RAMDISK_SIZE, img->initrd_size);
 }
 
-/*
- * Everything about the kernel, the initrd and the command line that can
- * be wrong, found before any VM or device exists.
- */
-void boot_open(struct boot_image *img, const char *kernel, const char *initrd,
-	       const char *cmdline)
+/* The bzImage into img->data, checked; boot_load_linux() frees it. */
+void boot_read_kernel(struct boot_image *img)
 {
-	int fd = open_file("kernel", kernel, &img->size);
-	u32 cmdline_max;
+	const char *kernel = img->kernel;
 	u8 *d;
 
-	img->kernel = kernel;
-	img->initrd = initrd;
-	img->cmdline = cmdline;
 	img->data = d = malloc(img->size ? img->size : 1);
 	if (!d)
 		die("out of memory reading kernel '%s'", kernel);
-	read_all(fd, d, img->size, "kernel", kernel);
-	close(fd);
+	read_all(img->kernel_fd, d, img->size, "kernel", kernel);
 	if (img->size < 0x1000 || get16(d + BP_BOOT_FLAG) != 0xaa55 ||
 	    memcmp(d + BP_HDR_MAGIC, "HdrS", 4))
 		die("kernel '%s' is not a bzImage", kernel);
@@ -220,7 +211,24 @@ void boot_open(struct boot_image *img, const char *kernel, const char *initrd,
 	img->setup_size *= 512;
 	if (img->setup_size >= img->size)
 		die("kernel '%s' is truncated", kernel);
+}
 
+/*
+ * Everything about the kernel, the initrd and the command line that can
+ * be wrong, found before any VM or device exists.
+ */
+void boot_open(struct boot_image *img, const char *kernel, const char *initrd,
+	       const char *cmdline)
+{
+	u32 cmdline_max;
+	u8 *d;
+
+	img->kernel = kernel;
+	img->initrd = initrd;
+	img->cmdline = cmdline;
+	img->kernel_fd = open_file("kernel", kernel, &img->size);
+	boot_read_kernel(img);
+	d = img->data;
 	cmdline_max = get32(d + BP_CMDLINE_SIZE);
 	if (cmdline_max >= BOOT_CMDLINE_MAX)
 		cmdline_max = BOOT_CMDLINE_MAX - 1;

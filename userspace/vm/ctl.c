@@ -4,9 +4,9 @@
  * JSON object per line, {"cmd": "...", ...}, and answering each with one
  * line, {"ok": true, ...} or {"ok": false, "error": "..."}:
  *
- *   pause, resume          stop and restart the vCPUs
+ *   pause, resume          stop and restart the vCPUs and the data plane
  *   power-button           press the ACPI power button
- *   reboot                 end the VM as a guest reboot does (status 3)
+ *   reboot                 as a guest reboot does (in place, or exit 3)
  *   stats                  every device's status and queue indices
  *   resize-disk disk size  grow or shrink disk N's image to size bytes
  *   link net up            set NIC N's link up (true) or down (false)

@@ -40,6 +40,13 @@ void irq_init(struct vm *vm)
 		add_irqchip_route(i, KVM_IRQCHIP_IOAPIC, i);
 }
 
+/* A reboot: the IOAPIC pins only, for a new VM's irq_commit_routes(). */
+void irq_reset(struct vm *vm)
+{
+	(void)vm;
+	table->nr = IOAPIC_PINS;
+}
+
 u32 irq_alloc_gsis(struct vm *vm, int n)
 {
 	u32 first = next_gsi;

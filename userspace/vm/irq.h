@@ -9,6 +9,7 @@
 #include "vm.h"
 
 void irq_init(struct vm *vm);
+void irq_reset(struct vm *vm);
 /* Reserve n consecutive GSIs for MSI routes; returns the first. */
 u32 irq_alloc_gsis(struct vm *vm, int n);
 void irq_set_msi_route(struct vm *vm, u32 gsi, u64 addr, u32 data);

@@ -63,6 +63,36 @@ static u8 *map_ram(u64 size)
 	return p;
 }
 
+/* A KVM VM with our RAM, before any irqchip or vCPU. */
+static void create_vm_fd(struct vm *vm)
+{
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		die_errno("KVM_CREATE_VM");
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR) < 0)
+		die_errno("KVM_SET_TSS_ADDR");
+	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR,
+		  &(u64){ KVM_IDENTITY_MAP_ADDR }) < 0)
+		die_errno("KVM_SET_IDENTITY_MAP_ADDR");
+	set_ram_slot(vm, 0, 0, vm->ram, vm->low_ram);
+	if (vm->high_ram)
+		set_ram_slot(vm, 1, HIGH_RAM_START, vm->ram + vm->low_ram,
+			     vm->high_ram);
+}
+
+/*
+ * A reboot: a new KVM VM on the same RAM, zeroed, so that no state of
+ * the last boot (vCPUs, LAPICs, IOAPIC, PIT, clocks, irqfds and
+ * ioeventfds) survives.  The vCPUs' fds must be closed already.
+ */
+void vm_recreate(struct vm *vm)
+{
+	close(vm->vm_fd);
+	madvise(vm->ram, vm->ram_size, MADV_DONTNEED);
+	create_vm_fd(vm);
+	vm_setup_irqchip(vm);
+}
+
 void vm_create(struct vm *vm, u64 mem_bytes)
 {
 	int version;
@@ -81,25 +111,12 @@ void vm_create(struct vm *vm, u64 mem_bytes)
 	    ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQ_ROUTING) <= 0)
 		die("KVM lacks irqfd, ioeventfd or irq routing support");
 
-	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
-	if (vm->vm_fd < 0)
-		die_errno("KVM_CREATE_VM");
-	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR) < 0)
-		die_errno("KVM_SET_TSS_ADDR");
-	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR,
-		  &(u64){ KVM_IDENTITY_MAP_ADDR }) < 0)
-		die_errno("KVM_SET_IDENTITY_MAP_ADDR");
-
 	vm->ram_size = mem_bytes;
 	vm->ram = map_ram(mem_bytes);
-
 	/* RAM that does not fit below the PCI hole moves above 4 GiB. */
 	vm->low_ram = mem_bytes < PCI_MMIO_START ? mem_bytes : PCI_MMIO_START;
 	vm->high_ram = mem_bytes - vm->low_ram;
-	set_ram_slot(vm, 0, 0, vm->ram, vm->low_ram);
-	if (vm->high_ram)
-		set_ram_slot(vm, 1, HIGH_RAM_START, vm->ram + vm->low_ram,
-			     vm->high_ram);
+	create_vm_fd(vm);
 
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_mutex_init(&vm->stop_lock, NULL);

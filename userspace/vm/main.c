@@ -41,6 +41,8 @@ static const char usage_text[] =
 "                      queues=N|auto   queue pairs (default auto: one per\n"
 "                                      vCPU, one on a tap without\n"
 "                                      multi_queue)\n"
+"                      queue-size=N    entries per ring, a power of 2 from\n"
+"                                      16 to 32768 (default 256)\n"
 "                      mac=XX:XX:XX:XX:XX:XX\n"
 "                                      default: a macvtap's own; else\n"
 "                                      52:54:00 and a hash of the tap's\n"
@@ -49,6 +51,8 @@ static const char usage_text[] =
 "  --disk OPTS       add a virtio-blk device; OPTS is a comma list of\n"
 "                      path=FILE       backing file or block device\n"
 "                      queues=N        request queues (default 1)\n"
+"                      queue-size=N    entries per ring, a power of 2 from\n"
+"                                      16 to 32768 (default 256)\n"
 "                      ro, ro=on|off   read-only (default off)\n"
 "                      cache=none|writeback\n"
 "                                      none (default): O_DIRECT, past the\n"
@@ -67,6 +71,9 @@ static const char usage_text[] =
 "  --shutdown-wait S on SIGTERM, press the guest's power button and give\n"
 "                    it S seconds to power off (default 30); a second\n"
 "                    SIGTERM or the time running out stops it\n"
+"  --no-reboot       exit when the guest reboots (status 3) instead of\n"
+"                    restarting it in place: devices reset, the kernel and\n"
+"                    initrd loaded again, in the same process\n"
 "  --no-seccomp      no seccomp filters (by default each thread may make\n"
 "                    only the system calls it needs once the VM runs)\n"
 "  --verbose         log each queue's guest physical ring addresses at\n"
@@ -78,7 +85,7 @@ static const char usage_text[] =
 "Ctrl-a.\n"
 "\n"
 "Exit status: 0 the guest powered off, 1 the VMM failed, 2 bad arguments,\n"
-"3 the guest rebooted, 4 the guest crashed (a panic reported through\n"
+"3 the guest rebooted (with --no-reboot), 4 the guest crashed (a panic reported through\n"
 "pvpanic, a triple fault, a vCPU KVM could not run), 5 stopped after\n"
 "SIGTERM without the guest powering off.\n";
 
@@ -107,6 +114,16 @@ static long parse_num(const char *what, const char *s, long min, long max)
 	if (errno || end == s || *end || v < min || v > max)
 		usage_error("%s: '%s' is not a number from %ld to %ld", what, s,
 			    min, max);
+	return v;
+}
+
+/* A ring size: the driver may pick a smaller one, never a larger. */
+static unsigned int parse_queue_size(const char *what, const char *s)
+{
+	long v = parse_num(what, s, 16, VIRTIO_QUEUE_MAX_SIZE);
+
+	if (v & (v - 1))
+		usage_error("%s: %ld is not a power of 2", what, v);
 	return v;
 }
 
@@ -183,6 +200,9 @@ static void parse_net(struct vm_opts *o, const char *arg)
 			net->queues = strcmp(val, "auto") ?
 				parse_num("--net queues", val, 1,
 					  VIRTIO_NET_MAX_PAIRS) : 0;
+		} else if (!strcmp(item, "queue-size")) {
+			net->queue_size = parse_queue_size("--net queue-size",
+							   val);
 		} else if (!strcmp(item, "mac")) {
 			parse_mac(val, net->mac);
 			net->mac_set = true;
@@ -249,6 +269,9 @@ static void parse_disk(struct vm_opts *o, const char *arg)
 		else if (!strcmp(item, "queues"))
 			disk->queues = parse_num("--disk queues", val, 1,
 						 VIRTIO_BLK_MAX_QUEUES);
+		else if (!strcmp(item, "queue-size"))
+			disk->queue_size = parse_queue_size("--disk queue-size",
+							    val);
 		else if (!strcmp(item, "vhost"))
 			disk->vhost = strdup(val);
 		else if (!strcmp(item, "ro"))
@@ -282,6 +305,7 @@ static void parse_args(struct vm_opts *o, int argc, char **argv)
 		{ "shutdown-wait", required_argument, NULL, 's' },
 		{ "api-socket", required_argument, NULL, 'a' },
 		{ "no-seccomp", no_argument, NULL, 'S' },
+		{ "no-reboot", no_argument, NULL, 'R' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -322,6 +346,9 @@ static void parse_args(struct vm_opts *o, int argc, char **argv)
 			break;
 		case 'S':
 			vm_seccomp = false;
+			break;
+		case 'R':
+			o->no_reboot = true;
 			break;
 		case 's':
 			o->shutdown_wait = parse_num("--shutdown-wait", optarg,
@@ -397,7 +424,51 @@ static u64 sigterm(struct vm *vm, int sig_fd, u64 deadline, int wait)
  * and its clients, every queue's ERR eventfd and, for devices on INTx,
  * every queue's call eventfd.
  */
-static int main_loop(struct vm *vm, bool tty, int sig_fd, int wait)
+/* What the VM needs to boot again: see reboot(). */
+static struct boot_image boot_img;
+
+/*
+ * With every vCPU parked: devices reset while the old KVM VM exists (so
+ * that their irqfds and ioeventfds are unbound from it), then a new VM on
+ * the same, zeroed RAM, the kernel and initrd loaded again, new vCPUs.
+ */
+static void reboot_reset(struct vm *vm)
+{
+	u64 entry, boot_params;
+	int i;
+
+	pthread_mutex_lock(&vm->lock);
+	virtio_reset_all();
+	pci_reset_all();
+	serial_reset();
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	vm_recreate(vm);
+	irq_reset(vm);
+	irq_commit_routes(vm);
+	boot_read_kernel(&boot_img);
+	boot_load_linux(vm, &boot_img, &entry, &boot_params);
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_create(vm, i, entry, boot_params);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+/* A reboot in place; the stop request that asked for it is consumed. */
+static void reboot(struct vm *vm)
+{
+	eventfd_t v;
+
+	warnx_vm("%s; booting it again", vm->exit_reason);
+	if (vm_reboot_vcpus(vm, reboot_reset))
+		die("cannot stop the vCPUs for a reboot");
+	pthread_mutex_lock(&vm->stop_lock);
+	vm->exit_reason = NULL;
+	eventfd_read(vm->stop_fd, &v);
+	pthread_mutex_unlock(&vm->stop_lock);
+}
+
+static int main_loop(struct vm *vm, bool tty, int sig_fd, int wait,
+		     bool no_reboot)
 {
 	struct pollfd fds[4 + 1 + CTL_MAX_CLIENTS + 2 * MAX_QUEUE_FDS] = {
 		{ .fd = vm->stop_fd, .events = POLLIN },
@@ -435,8 +506,12 @@ static int main_loop(struct vm *vm, bool tty, int sig_fd, int wait)
 				continue;
 			die_errno("poll");
 		}
-		if (fds[0].revents)
-			break;
+		if (fds[0].revents) {
+			if (no_reboot || vm->exit_code != VM_EXIT_REBOOT)
+				break;
+			reboot(vm);
+			continue;
+		}
 		if (fds[1].revents)
 			input = console_input(vm, room, tty);
 		if (fds[2].revents)
@@ -458,7 +533,6 @@ int main(int argc, char **argv)
 {
 	static struct vm vm;
 	struct vm_opts opts = { 0 };
-	struct boot_image img;
 	u64 entry, boot_params;
 	int i, sig_fd;
 	bool tty;
@@ -466,7 +540,7 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "ctl"))
 		return ctl_client(argc - 2, argv + 2);
 	parse_args(&opts, argc, argv);
-	boot_open(&img, opts.kernel, opts.initrd, opts.cmdline);
+	boot_open(&boot_img, opts.kernel, opts.initrd, opts.cmdline);
 	if (opts.api_socket)
 		ctl_listen(opts.api_socket);
 	vm.nr_vcpus = opts.cpus;
@@ -482,7 +556,7 @@ int main(int argc, char **argv)
 		virtio_blk_create(&vm, &opts.disks[i]);
 	irq_commit_routes(&vm);
 
-	boot_load_linux(&vm, &img, &entry, &boot_params);
+	boot_load_linux(&vm, &boot_img, &entry, &boot_params);
 	for (i = 0; i < vm.nr_vcpus; i++)
 		vcpu_create(&vm, i, entry, boot_params);
 
@@ -491,5 +565,5 @@ int main(int argc, char **argv)
 	for (i = 0; i < vm.nr_vcpus; i++)
 		vcpu_start(&vm.vcpus[i]);
 	seccomp_install(SECCOMP_MAIN);
-	return main_loop(&vm, tty, sig_fd, opts.shutdown_wait);
+	return main_loop(&vm, tty, sig_fd, opts.shutdown_wait, opts.no_reboot);
 }

@@ -90,6 +90,19 @@ void pci_register(struct vm *vm, struct pci_dev *dev)
 			die("PCI hole exhausted");
 		put32(dev->wmask + PCI_BAR0, ~(dev->bar_size - 1));
 	}
+	memcpy(dev->reset_cfg, dev->cfg, sizeof(dev->cfg));
+}
+
+void pci_reset_all(void)
+{
+	int slot;
+
+	for (slot = 0; slot < PCI_MAX_DEVICES && devices[slot]; slot++) {
+		struct pci_dev *dev = devices[slot];
+
+		memcpy(dev->cfg, dev->reset_cfg, sizeof(dev->cfg));
+		dev->bar_refused = false;
+	}
 }
 
 void pci_init(struct vm *vm)

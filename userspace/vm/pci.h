@@ -25,6 +25,7 @@ struct pci_dev {
 	int cap_last;		/* offset of the last capability, 0: none */
 	int cap_end;		/* first free byte after the capabilities */
 	bool bar_refused;	/* BAR0 overlaps another's: not decoded */
+	u8 reset_cfg[PCI_CFG_SIZE];	/* config space at power on */
 	/* Called with vm->lock held; offsets are within BAR0. */
 	void (*bar_access)(struct pci_dev *dev, u64 off, u8 *data, int size,
 			   bool is_write);
@@ -38,6 +39,8 @@ void pci_init(struct vm *vm);
 void pci_dev_init(struct pci_dev *dev, u16 vendor, u16 device, u32 class,
 		  u16 subsys_vendor, u16 subsys, u32 bar_size);
 void pci_register(struct vm *vm, struct pci_dev *dev);
+/* A reboot: every device's config space as it was at power on. */
+void pci_reset_all(void);
 /* Append a capability of len bytes; returns its offset in config space. */
 int pci_add_cap(struct pci_dev *dev, const void *cap, int len);
 bool pci_bar_enabled(struct pci_dev *dev);

@@ -38,12 +38,13 @@ static const int vcpu[] = { SCMP_SYS(ioctl) };
 /*
  * Poll, the console, the control socket (accept4, send, close; fstat and
  * ftruncate for resize-disk), pausing the vCPUs (tgkill, common), the
- * terminal at exit (ioctl).
+ * kernel and initrd read again at a reboot (pread64), the terminal at
+ * exit (ioctl).
  */
 static const int main_loop[] = {
 	SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(ioctl), SCMP_SYS(accept4),
 	SCMP_SYS(sendto), SCMP_SYS(close), SCMP_SYS(fstat),
-	SCMP_SYS(newfstatat), SCMP_SYS(ftruncate),
+	SCMP_SYS(newfstatat), SCMP_SYS(ftruncate), SCMP_SYS(pread64),
 };
 
 /* Writing the console to stdout. */

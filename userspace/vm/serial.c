@@ -303,6 +303,18 @@ size_t serial_stats(char *buf, size_t len, size_t n)
 			  uart.rx_count);
 }
 
+/*
+ * A reboot: the registers as at power on, the line low (the new VM's is).
+ * Output still buffered is written; input not yet read is kept.
+ */
+void serial_reset(void)
+{
+	uart.ier = uart.lcr = uart.mcr = uart.scr = uart.fcr = 0;
+	uart.dll = uart.dlm = 0;
+	uart.thr_pending = uart.tx_owed = false;
+	uart.irq_level = false;
+}
+
 /* Waits up to @ms for the guest's output to reach stdout. */
 void serial_flush(struct vm *vm, int ms)
 {

@@ -14,61 +14,10 @@
 
 #include "vm.h"
 #include "boot.h"
-
-#define CPUID_1_ECX_TSC_DEADLINE	(1U << 24)
-#define CPUID_1_ECX_HYPERVISOR		(1U << 31)
+#include "virtio.h"
 
 #define APIC_LVT1	0x360
 #define APIC_MODE_NMI	0x4
-
-static struct kvm_cpuid2 *supported_cpuid(struct vm *vm)
-{
-	struct kvm_cpuid2 *cpuid;
-	int nent = 64;
-
-	for (;;) {
-		cpuid = xzalloc(sizeof(*cpuid) +
-				nent * sizeof(struct kvm_cpuid_entry2));
-		cpuid->nent = nent;
-		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) == 0)
-			return cpuid;
-		if (errno != E2BIG)
-			die_errno("KVM_GET_SUPPORTED_CPUID");
-		free(cpuid);
-		nent *= 2;
-	}
-}
-
-/* Give each vCPU its own APIC ID and advertise what KVM emulates anyway. */
-static void setup_cpuid(struct vcpu *vcpu)
-{
-	struct kvm_cpuid2 *cpuid = supported_cpuid(vcpu->vm);
-	u32 i;
-
-	for (i = 0; i < cpuid->nent; i++) {
-		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
-
-		switch (e->function) {
-		case 1:
-			e->ebx &= 0x0000ffff;
-			e->ebx |= (u32)vcpu->id << 24;
-			e->ebx |= (u32)vcpu->vm->nr_vcpus << 16;
-			e->ecx |= CPUID_1_ECX_HYPERVISOR |
-				  CPUID_1_ECX_TSC_DEADLINE;
-			break;
-		case 0xb:
-		case 0x1f:
-			e->edx = vcpu->id;
-			break;
-		case 0x8000001e:
-			e->eax = vcpu->id;
-			break;
-		}
-	}
-	if (ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid) < 0)
-		die_errno("KVM_SET_CPUID2");
-	free(cpuid);
-}
 
 static void set_segment(struct kvm_segment *seg, u16 selector, u8 type,
 			bool code64)
@@ -149,12 +98,13 @@ void vcpu_create(struct vm *vm, int id, u64 entry, u64 boot_params)
 	size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (size < 0)
 		die_errno("KVM_GET_VCPU_MMAP_SIZE");
+	vcpu->run_size = size;
 	vcpu->run = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
 			 vcpu->fd, 0);
 	if (vcpu->run == MAP_FAILED)
 		die_errno("mmap of vCPU %d", id);
 
-	setup_cpuid(vcpu);
+	cpuid_setup(vcpu);
 	setup_lapic(vcpu);
 	if (id == 0)
 		setup_boot_regs(vcpu, entry, boot_params);
@@ -189,7 +139,6 @@ static void handle_system_event(struct vcpu *vcpu)
 	}
 }
 
-/* Returns false when this vCPU is done. */
 /* Where a vCPU was when it died, for whoever debugs the guest. */
 static void report_crash(struct vcpu *vcpu)
 {
@@ -204,6 +153,7 @@ static void report_crash(struct vcpu *vcpu)
 		 s.efer, s.idt.base, s.idt.limit);
 }
 
+/* Returns false when this vCPU is done (until a reboot, if any). */
 static bool handle_exit(struct vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
@@ -248,47 +198,59 @@ static bool handle_exit(struct vcpu *vcpu)
 	return false;
 }
 
+void vcpu_destroy(struct vcpu *vcpu)
+{
+	munmap(vcpu->run, vcpu->run_size);
+	close(vcpu->fd);
+}
+
 /*
  * Pausing: vm_pause() sets immediate_exit and signals every vCPU thread
  * (SIG_VCPU_KICK, only ever unblocked here), so that KVM_RUN returns
  * EINTR, whether the vCPU was in the guest, halted, or about to enter.
+ * A vCPU that is done (its guest reset, shut down or failed) waits here
+ * too, until a reboot gives it a new vCPU fd (generation).
  */
 #define SIG_VCPU_KICK	SIGUSR1
 
 static pthread_mutex_t pause_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pause_cond = PTHREAD_COND_INITIALIZER;
 static bool paused;
+static bool data_plane_paused;
 static int parked;
+static unsigned int generation;
 
 static void kick_handler(int sig)
 {
 	(void)sig;
 }
 
-/* Out of KVM_RUN on a signal: wait here while the VM is paused. */
-static void vcpu_park(struct vcpu *vcpu)
+static void vcpu_park(struct vcpu *vcpu, bool done)
 {
+	unsigned int gen;
+
 	pthread_mutex_lock(&pause_lock);
-	vcpu->run->immediate_exit = 0;
-	if (paused) {
+	gen = generation;
+	if (paused || done) {
 		parked++;
 		pthread_cond_broadcast(&pause_cond);
-		while (paused)
+		while (paused || (done && gen == generation))
 			pthread_cond_wait(&pause_cond, &pause_lock);
 		parked--;
 	}
+	/* After a reboot, this is the new vCPU's kvm_run. */
+	vcpu->run->immediate_exit = 0;
 	pthread_mutex_unlock(&pause_lock);
 }
 
-/* Stops every vCPU; returns once all are parked, or -ETIMEDOUT. */
-int vm_pause(struct vm *vm)
+/* With pause_lock held: stop every vCPU, within 2 s or -ETIMEDOUT. */
+static int park_all(struct vm *vm)
 {
 	struct timespec end;
 	int i, err = 0;
 
 	clock_gettime(CLOCK_REALTIME, &end);
 	end.tv_sec += 2;
-	pthread_mutex_lock(&pause_lock);
 	paused = true;
 	for (i = 0; i < vm->nr_vcpus; i++) {
 		vm->vcpus[i].run->immediate_exit = 1;
@@ -296,14 +258,58 @@ int vm_pause(struct vm *vm)
 	}
 	while (parked < vm->nr_vcpus && !err)
 		err = pthread_cond_timedwait(&pause_cond, &pause_lock, &end);
-	pthread_mutex_unlock(&pause_lock);
 	return err ? -ETIMEDOUT : 0;
+}
+
+/* Stops every vCPU and the data plane; 0 once all are parked. */
+int vm_pause(struct vm *vm)
+{
+	int err;
+
+	pthread_mutex_lock(&pause_lock);
+	err = park_all(vm);
+	if (!err && !data_plane_paused) {
+		/* The data plane stops too: no guest memory changes. */
+		pthread_mutex_lock(&vm->lock);
+		virtio_pause_all(true);
+		pthread_mutex_unlock(&vm->lock);
+		data_plane_paused = true;
+	}
+	pthread_mutex_unlock(&pause_lock);
+	return err;
+}
+
+/*
+ * A reboot in place: @reset runs with every vCPU parked and their old
+ * fds free to close; the vCPUs then run the new ones, paused or not.
+ * Its devices reset, the data plane is not paused any more.
+ */
+int vm_reboot_vcpus(struct vm *vm, void (*reset)(struct vm *vm))
+{
+	int err;
+
+	pthread_mutex_lock(&pause_lock);
+	err = park_all(vm);
+	if (!err) {
+		reset(vm);
+		data_plane_paused = false;
+		generation++;
+	}
+	paused = false;
+	pthread_cond_broadcast(&pause_cond);
+	pthread_mutex_unlock(&pause_lock);
+	return err;
 }
 
 void vm_resume(struct vm *vm)
 {
-	(void)vm;
 	pthread_mutex_lock(&pause_lock);
+	if (data_plane_paused) {
+		pthread_mutex_lock(&vm->lock);
+		virtio_pause_all(false);
+		pthread_mutex_unlock(&vm->lock);
+		data_plane_paused = false;
+	}
 	paused = false;
 	pthread_cond_broadcast(&pause_cond);
 	pthread_mutex_unlock(&pause_lock);
@@ -324,18 +330,16 @@ static void *vcpu_thread(void *arg)
 		int ret = ioctl(vcpu->fd, KVM_RUN, 0);
 
 		__atomic_fetch_add(&vcpu->exits, 1, __ATOMIC_RELAXED);
-		if (ret < 0) {
-			if (errno == EINTR || errno == EAGAIN) {
-				vcpu_park(vcpu);
-				continue;
-			}
+		if (ret < 0 && (errno == EINTR || errno == EAGAIN)) {
+			vcpu_park(vcpu, false);
+		} else if (ret < 0) {
 			warnx_vm("vCPU %d: KVM_RUN: %s", vcpu->id,
 				 strerror(errno));
 			vm_request_stop(vcpu->vm, VM_EXIT_CRASH, "vCPU failed");
-			break;
+			vcpu_park(vcpu, true);
+		} else if (!handle_exit(vcpu)) {
+			vcpu_park(vcpu, true);
 		}
-		if (!handle_exit(vcpu))
-			break;
 	}
 	return NULL;
 }

@@ -13,7 +13,8 @@
 #define VIRTIO_NET_MAX_PAIRS	8
 #define VIRTIO_BLK_MAX_QUEUES	16
 #define VIRTIO_MAX_QUEUES	(2 * VIRTIO_NET_MAX_PAIRS + 1)
-#define VIRTIO_QUEUE_MAX_SIZE	256
+#define VIRTIO_QUEUE_SIZE	256	/* queue-size= default, as QEMU's */
+#define VIRTIO_QUEUE_MAX_SIZE	32768	/* the split ring's limit (virtio 2.7) */
 #define VIRTIO_MAX_DEVS		32
 #define VIRTIO_NO_VECTOR	0xffff
 
@@ -44,6 +45,11 @@ struct virtio_dev_ops {
 	void (*stop)(struct virtio_dev *vdev);
 	/* The driver notified an in_vmm queue. */
 	void (*notify)(struct virtio_dev *vdev, int q);
+	/*
+	 * Paused: detach the backend, rings kept as they are, so that the
+	 * data plane no longer touches guest memory; or attach it again.
+	 */
+	int (*pause)(struct virtio_dev *vdev, bool pause);
 };
 
 struct msix_entry {
@@ -64,6 +70,7 @@ struct virtio_dev {
 	u16 config_vector;
 	u16 queue_select;
 	bool started;
+	unsigned int queue_size;	/* offered; the driver may choose less */
 
 	int nr_queues;
 	struct virtio_queue vqs[VIRTIO_MAX_QUEUES];
@@ -82,6 +89,8 @@ void virtio_signal(struct virtio_dev *vdev, int q);
 bool virtio_has_feature(struct virtio_dev *vdev, int bit);
 void virtio_config_changed(struct virtio_dev *vdev);
 void virtio_needs_reset(struct virtio_dev *vdev);
+void virtio_pause_all(bool pause);
+void virtio_reset_all(void);
 
 /*
  * The main loop's share: the ERR eventfds of every device's queues, and

@@ -25,6 +25,7 @@ struct blk_dev {
 	int file_fd;
 	int queues;
 	bool attached;
+	bool paused;		/* attached, but detached while paused */
 	bool no_discard;	/* discard=off: DISCARD not offered */
 	u64 vhost_features;
 	struct virtio_blk_config config;
@@ -55,6 +56,7 @@ static void blk_stop(struct virtio_dev *vdev)
 
 	if (blk->attached)
 		set_backend(blk, -1);
+	blk->paused = false;
 	for (q = 0; q < blk->queues; q++)
 		if (vdev->vqs[q].enabled)
 			vm_vhost_stop_vring(blk->vhost_fd, q, blk->name);
@@ -85,6 +87,39 @@ static int blk_start(struct virtio_dev *vdev)
 	return set_backend(blk, blk->file_fd);
 }
 
+/* The module's capacity, which it takes when its backend is set. */
+static int refresh_capacity(struct blk_dev *blk)
+{
+	struct vhx_blk_config c;
+
+	if (ioctl(blk->vhost_fd, VHX_BLK_GET_CONFIG, &c) < 0)
+		return -errno;
+	if (c.capacity != blk->config.capacity) {
+		blk->config.capacity = c.capacity;
+		virtio_config_changed(&blk->vdev);
+	}
+	return 0;
+}
+
+/* Detaching waits for the requests in flight; none starts until resumed. */
+static int blk_pause(struct virtio_dev *vdev, bool pause)
+{
+	struct blk_dev *blk = to_blk(vdev);
+	int err;
+
+	if (pause) {
+		if (!blk->attached)
+			return 0;
+		blk->paused = true;
+		return set_backend(blk, -1);
+	}
+	if (!blk->paused)
+		return 0;
+	blk->paused = false;
+	err = set_backend(blk, blk->file_fd);
+	return err ? err : refresh_capacity(blk);	/* resized while paused */
+}
+
 static void blk_config(struct virtio_dev *vdev, u32 off, u8 *data, int size,
 		       bool is_write)
 {
@@ -103,6 +138,7 @@ static const struct virtio_dev_ops blk_ops = {
 	.config = blk_config,
 	.start = blk_start,
 	.stop = blk_stop,
+	.pause = blk_pause,
 };
 
 static void fill_config(struct blk_dev *blk, const struct vhx_blk_config *c)
@@ -204,7 +240,6 @@ static void set_serial(struct blk_dev *blk, const struct disk_opts *o)
 int virtio_blk_resize(int index, u64 bytes)
 {
 	struct blk_dev *blk = index >= 0 && index < nr_blks ? blks[index] : NULL;
-	struct vhx_blk_config c;
 	struct stat st;
 	int err;
 
@@ -214,16 +249,14 @@ int virtio_blk_resize(int index, u64 bytes)
 		return -EINVAL;
 	if (S_ISREG(st.st_mode) && ftruncate(blk->file_fd, bytes) < 0)
 		return -errno;
+	if (blk->paused)
+		return 0;	/* blk_pause() takes the size at resume */
 	if (blk->attached) {
 		err = set_backend(blk, blk->file_fd);
 		if (err)
 			return err;
 	}
-	if (ioctl(blk->vhost_fd, VHX_BLK_GET_CONFIG, &c) < 0)
-		return -errno;
-	blk->config.capacity = c.capacity;
-	virtio_config_changed(&blk->vdev);
-	return 0;
+	return refresh_capacity(blk);
 }
 
 void virtio_blk_create(struct vm *vm, struct disk_opts *o)
@@ -259,5 +292,6 @@ void virtio_blk_create(struct vm *vm, struct disk_opts *o)
 
 	blk->vdev.name = blk->name;
 	blk->vdev.ops = &blk_ops;
+	blk->vdev.queue_size = o->queue_size;
 	virtio_pci_init(vm, &blk->vdev, VIRTIO_ID_BLOCK, 0x010000, blk->queues);
 }

@@ -322,6 +322,18 @@ static int start_pair(struct net_dev *net, int p)
 	return 0;
 }
 
+static int net_pause(struct virtio_dev *vdev, bool pause)
+{
+	struct net_dev *net = to_net(vdev);
+	int p, r, err = 0;
+
+	for (p = 0; p < net->pairs; p++)
+		for (r = 0; r < 2 && net->running[p] && !err; r++)
+			err = vhost_net_set_backend(net->vhost_fd[p], r,
+						    pause ? -1 : net->tap_fd[p]);
+	return err;
+}
+
 static void net_stop(struct virtio_dev *vdev)
 {
 	struct net_dev *net = to_net(vdev);
@@ -509,6 +521,7 @@ static const struct virtio_dev_ops net_ops = {
 	.start = net_start,
 	.stop = net_stop,
 	.notify = net_notify,
+	.pause = net_pause,
 };
 
 void virtio_net_create(struct vm *vm, struct net_opts *o)
@@ -553,5 +566,6 @@ void virtio_net_create(struct vm *vm, struct net_opts *o)
 	net->config.max_virtqueue_pairs = net->pairs;
 	net->curr_pairs = net->pairs;
 
+	vdev->queue_size = o->queue_size;
 	virtio_pci_init(vm, vdev, VIRTIO_ID_NET, 0x020000, 2 * net->pairs + 1);
 }

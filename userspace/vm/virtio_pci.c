@@ -212,6 +212,25 @@ void virtio_config_changed(struct virtio_dev *vdev)
 static struct virtio_dev *all_devs[VIRTIO_MAX_DEVS];
 static int nr_all_devs;
 
+/* With vm->lock held and every vCPU parked, or about to be released. */
+void virtio_pause_all(bool pause)
+{
+	int d, err;
+
+	for (d = 0; d < nr_all_devs; d++) {
+		struct virtio_dev *vdev = all_devs[d];
+
+		if (!vdev->started || !vdev->ops->pause)
+			continue;
+		err = vdev->ops->pause(vdev, pause);
+		if (err) {
+			warnx_vm("%s: cannot %s the backend: %s", vdev->name,
+				 pause ? "detach" : "attach", strerror(-err));
+			virtio_needs_reset(vdev);
+		}
+	}
+}
+
 int virtio_err_pollfds(struct pollfd *fds, int max)
 {
 	int d, q, n = 0;
@@ -361,7 +380,7 @@ static void reset_queues(struct virtio_dev *vdev)
 	for (q = 0; q < vdev->nr_queues; q++) {
 		struct virtio_queue *vq = &vdev->vqs[q];
 
-		vq->size = VIRTIO_QUEUE_MAX_SIZE;
+		vq->size = vdev->queue_size;
 		vq->vector = VIRTIO_NO_VECTOR;
 		vq->enabled = false;
 		vq->in_vmm = false;
@@ -435,6 +454,26 @@ static void device_reset(struct virtio_dev *vdev)
 	vdev->dfselect = vdev->gfselect = 0;
 	vdev->queue_select = 0;
 	vdev->config_vector = VIRTIO_NO_VECTOR;
+}
+
+/*
+ * A reboot, while the old VM still exists (the irqfds and ioeventfds are
+ * unbound from it): every device as at power on.  With vm->lock held.
+ */
+void virtio_reset_all(void)
+{
+	int d, v;
+
+	for (d = 0; d < nr_all_devs; d++) {
+		struct virtio_dev *vdev = all_devs[d];
+
+		device_reset(vdev);
+		for (v = 0; v < vdev->nr_vectors; v++)
+			vdev->msix[v] = (struct msix_entry){
+				.ctrl = MSIX_ENTRY_MASKED,
+			};
+		vdev->intx_level = false;
+	}
 }
 
 static void set_status(struct virtio_dev *vdev, u8 status)
@@ -530,7 +569,7 @@ static void queue_write(struct virtio_dev *vdev,
 	if (vq->enabled || vdev->started)
 		return;
 	if (TOUCHED(queue_size) && c->queue_size &&
-	    c->queue_size <= VIRTIO_QUEUE_MAX_SIZE &&
+	    c->queue_size <= vdev->queue_size &&
 	    !(c->queue_size & (c->queue_size - 1)))
 		vq->size = c->queue_size;
 	if (TOUCHED(queue_desc_lo) || TOUCHED(queue_desc_hi))
@@ -739,6 +778,8 @@ void virtio_pci_init(struct vm *vm, struct virtio_dev *vdev, u16 device_id,
 	all_devs[nr_all_devs++] = vdev;
 	vdev->vm = vm;
 	vdev->nr_queues = nr_queues;
+	if (!vdev->queue_size)
+		vdev->queue_size = VIRTIO_QUEUE_SIZE;
 	vdev->nr_vectors = nr_queues + 1;	/* one per queue and config */
 	vdev->gsi_base = irq_alloc_gsis(vm, vdev->nr_vectors);
 	vdev->host_features |= 1ULL << VIRTIO_F_VERSION_1;

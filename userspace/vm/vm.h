@@ -54,6 +54,7 @@ struct vcpu {
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;
+	size_t run_size;
 	u64 exits;		/* KVM_RUN returns, for ctl stats */
 };
 
@@ -63,6 +64,7 @@ struct net_opts {
 	int tapfds[16];
 	int nr_tapfds;
 	int queues;		/* 0: auto */
+	unsigned int queue_size;	/* 0: VIRTIO_QUEUE_SIZE */
 	u8 mac[6];
 	bool mac_set;
 	const char *vhost;
@@ -71,6 +73,7 @@ struct net_opts {
 struct disk_opts {
 	const char *path;
 	int queues;
+	unsigned int queue_size;	/* 0: VIRTIO_QUEUE_SIZE */
 	bool ro;
 	bool writeback;		/* cache=writeback: the host page cache */
 	bool no_discard;	/* discard=off */
@@ -80,6 +83,7 @@ struct disk_opts {
 
 struct vm_opts {
 	int shutdown_wait;	/* seconds from SIGTERM to giving up */
+	bool no_reboot;		/* a guest reboot ends vhx-vm (exit 3) */
 	const char *api_socket;
 	const char *kernel;
 	const char *initrd;
@@ -134,8 +138,12 @@ size_t str_append(char *buf, size_t len, size_t n, const char *fmt, ...)
 extern const char *prog_name;
 extern bool vm_verbose;		/* --verbose: log device setup */
 
+/* cpuid.c */
+void cpuid_setup(struct vcpu *vcpu);
+
 /* kvm.c */
 void vm_create(struct vm *vm, u64 mem_bytes);
+void vm_recreate(struct vm *vm);
 void *gpa_to_hva(struct vm *vm, u64 gpa, u64 len);
 #define VM_MEM_REGIONS	2
 struct vhost_memory_region;
@@ -146,21 +154,24 @@ void vm_setup_irqchip(struct vm *vm);
 /* vcpu.c */
 void vcpu_create(struct vm *vm, int id, u64 entry, u64 boot_params);
 void vcpu_start(struct vcpu *vcpu);
+void vcpu_destroy(struct vcpu *vcpu);
 int vm_pause(struct vm *vm);
+int vm_reboot_vcpus(struct vm *vm, void (*reset)(struct vm *vm));
 void vm_resume(struct vm *vm);
 
 /* boot.c */
 struct boot_image {
 	const char *kernel, *initrd, *cmdline;
-	u8 *data;		/* the bzImage */
+	u8 *data;		/* the bzImage, until it is loaded */
 	size_t size, setup_size;
-	int initrd_fd;
+	int kernel_fd, initrd_fd;	/* open for a reboot's reload */
 	size_t initrd_size;
 };
 void boot_open(struct boot_image *img, const char *kernel, const char *initrd,
 	       const char *cmdline);
 void boot_load_linux(struct vm *vm, struct boot_image *img, u64 *entry,
 		     u64 *boot_params);
+void boot_read_kernel(struct boot_image *img);
 
 /* acpi.c */
 u64 acpi_build(struct vm *vm);
@@ -190,6 +201,7 @@ size_t serial_rx_room(struct vm *vm);
 void serial_input(struct vm *vm, const u8 *buf, size_t len);
 void serial_flush(struct vm *vm, int ms);
 size_t serial_stats(char *buf, size_t len, size_t n);
+void serial_reset(void);
 
 /* I/O and MMIO dispatch (kvm.c). */
 void io_dispatch(struct vm *vm, u16 port, u8 *data, int size, bool is_write);

@@ -9,8 +9,9 @@
 # Reports, as E2E-RESULT lines in this order: intx-irqs (the virtio
 # devices' interrupts are IO-APIC lines, none is MSI), intx-ping (PEER
 # answers through eth0 at ADDR/24, with 2 queue pairs set through the
-# control queue) and intx-disk (vda writes and reads back, and the
-# interrupts of its own line grow).
+# control queue), intx-disk (vda writes and reads back, and the
+# interrupts of its own line grow) and queue-sizes (the rings are as large
+# as vhx-vm's queue-size= offered).
 addr=$1 peer=$2
 
 . /e2e/lib.sh
@@ -46,3 +47,10 @@ dd if=/tmp/pattern of=/dev/vda bs=64k count=1 oflag=direct 2> /dev/null &&
 	cmp -s /tmp/pattern /tmp/back &&
 	[ "$(line_irqs "$vda")" -gt "${before:-999999999}" ]
 result intx-disk $? "$vda's line: ${before:-none} -> $(line_irqs "$vda") interrupts"
+
+# vhx-vm offers the rings of queue-size= (eth0 1024, vda 512): virtio_net
+# shows its ring as the RX maximum, virtio_blk makes it vda's tag count.
+rx=$(ethtool -g eth0 | awk '/^RX:/ { print $2; exit }')
+tags=$(cat /sys/block/vda/mq/0/nr_tags)
+[ "$rx" = 1024 ] && [ "$tags" = 512 ]
+result queue-sizes $? "eth0 RX ring ${rx:-none} (want 1024), vda tags ${tags:-none} (want 512)"
