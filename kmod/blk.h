@@ -10,7 +10,6 @@
 #include <linux/llist.h>
 #include <linux/spinlock.h>
 #include <linux/virtio_blk.h>
-#include <linux/vhx.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 

@@ -421,6 +421,25 @@ static long vring_ioctl(struct vhx_dev *d, unsigned int cmd,
 	return ret;
 }
 
+/* Lock-free: a handler polling its ring must not hold this up. */
+static long vring_stats(struct vhx_dev *d, void __user *argp)
+{
+	struct vhx_vring_stats s = {};
+	struct vhx_vq *vq;
+
+	if (get_user(s.index, (u32 __user *)argp))
+		return -EFAULT;
+	if (s.index >= d->nvqs)
+		return -ENOBUFS;
+	vq = d->vqs[array_index_nospec(s.index, d->nvqs)];
+	s.kicks = READ_ONCE(vq->kick_poll.wakeups);
+	s.runs = READ_ONCE(vq->stats.runs);
+	s.used = READ_ONCE(vq->stats.used);
+	s.used_bytes = READ_ONCE(vq->stats.used_bytes);
+	s.calls = READ_ONCE(vq->stats.calls);
+	return copy_to_user(argp, &s, sizeof(s)) ? -EFAULT : 0;
+}
+
 static long features_ioctl(struct vhx_dev *d, unsigned int cmd,
 			   u64 __user *argp)
 {
@@ -477,6 +496,8 @@ long vhx_dev_ioctl(struct vhx_dev *d, unsigned int cmd, void __user *argp)
 	case VHOST_SET_VRING_BUSYLOOP_TIMEOUT:
 	case VHOST_GET_VRING_BUSYLOOP_TIMEOUT:
 		return vring_ioctl(d, cmd, argp);
+	case VHX_GET_VRING_STATS:
+		return vring_stats(d, argp);
 	}
 	return -ENOIOCTLCMD;
 }

@@ -15,6 +15,7 @@
 #include <linux/sched.h>
 #include <linux/wait.h>
 #include <uapi/linux/vhost.h>
+#include <linux/vhx.h>
 
 #include "compat.h"
 #include "ring.h"
@@ -38,6 +39,15 @@ struct vhx_poll {
 	__poll_t mask;
 	struct vhx_work *work;
 	struct vhx_worker *worker;
+	u64 wakeups;		/* under the wait queue's lock */
+};
+
+/* VHX_GET_VRING_STATS; written under vq->mutex, read without it. */
+struct vhx_vq_stats {
+	u64 runs;
+	u64 used;
+	u64 used_bytes;
+	u64 calls;
 };
 
 struct vhx_vq {
@@ -70,6 +80,7 @@ struct vhx_vq {
 	u16 ntaken;
 	u32 walked;			/* descriptors walked this run */
 	bool unsignalled;		/* published since the last call check */
+	struct vhx_vq_stats stats;
 };
 
 /*

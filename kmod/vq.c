@@ -59,6 +59,7 @@ void vhx_vq_work_fn(struct vhx_work *work)
 	vq->walked = 0;
 	if (vhx_vq_running(vq)) {
 		poll_woken(vq);
+		WRITE_ONCE(vq->stats.runs, vq->stats.runs + 1);
 		vq->handle(vq);
 	}
 	mutex_unlock(&vq->mutex);
@@ -231,11 +232,18 @@ void vhx_vq_unget(struct vhx_vq *vq, u16 n)
 static int publish_used(struct vhx_vq *vq)
 {
 	int ret = vhx_ring_put(&vq->ring, vq->used, vq->nused);
+	u64 bytes = 0;
 	u32 i;
 
 	/* Once published, the heads are the guest's to post again. */
-	for (i = 0; i < vq->nused; i++)
+	for (i = 0; i < vq->nused; i++) {
 		__clear_bit(le32_to_cpu(vq->used[i].id), vq->inflight);
+		bytes += le32_to_cpu(vq->used[i].len);
+	}
+	if (!ret) {
+		WRITE_ONCE(vq->stats.used, vq->stats.used + vq->nused);
+		WRITE_ONCE(vq->stats.used_bytes, vq->stats.used_bytes + bytes);
+	}
 
 	vq->unsignalled |= vq->nused && !ret;
 	vq->nused = 0;
@@ -286,8 +294,10 @@ int vhx_vq_add_used(struct vhx_vq *vq, u16 head, u32 len)
 
 static void vhx_vq_signal(struct vhx_vq *vq)
 {
-	if (vq->call)
-		vhx_eventfd_signal(vq->call);
+	if (!vq->call)
+		return;
+	vhx_eventfd_signal(vq->call);
+	WRITE_ONCE(vq->stats.calls, vq->stats.calls + 1);
 }
 
 /* Publish what is pending and call the guest if it wants to be called. */

@@ -267,8 +267,10 @@ static int poll_wakeup(wait_queue_entry_t *wait, unsigned int mode, int sync,
 {
 	struct vhx_poll *p = container_of(wait, struct vhx_poll, wait);
 
-	if (key_to_poll(key) & p->mask)
+	if (key_to_poll(key) & p->mask) {
+		WRITE_ONCE(p->wakeups, p->wakeups + 1);
 		vhx_work_queue(p->worker, p->work);
+	}
 	return 0;
 }
 

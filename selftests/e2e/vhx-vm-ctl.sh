@@ -3,7 +3,7 @@
 #
 # vhx-vm's control socket (--api-socket) through its client, vhx-vm ctl,
 # on a guest with a NIC and a disk (guest/ctl.sh is the guest half):
-# stats lists both devices started; a second VMM on the same socket path
+# stats lists both devices started, with the module's counters per queue; a second VMM on the same socket path
 # is refused; pause stops the guest's clock of ticks and resume restarts
 # it, and while paused the NIC's receive queue takes nothing in; resize-disk grows the image and the guest sees the new capacity
 # (config interrupt); link up=false takes the NIC's carrier away (config
@@ -76,6 +76,11 @@ names = {d["name"]: d for d in r["devices"]}
 assert r["ok"] and names["net0"]["started"] and names["blk0"]["started"]
 assert len(names["net0"]["queues"]) == 3 and names["blk0"]["queues"][0]["used"] > 0
 assert r["uart"]["ier"] & 1 and r["vcpus"][0]["exits"] > 0
+# The module counts what the ring shows: every request of the idle disk
+# completed and published, with kicks and calls.
+q = names["blk0"]["queues"][0]
+assert q["completed"] % 65536 == q["used"] and q["kicks"] > 0 and q["calls"] > 0, q
+assert "kicks" not in names["net0"]["queues"][2]	# the control queue
 ' "$out" 2> "$work/stats.err"
 ktap_result ctl-stats $? "$(head -c 300 <<< "$out")"
 [ -s "$work/stats.err" ] && sed 's/^/# /' "$work/stats.err" | tail -n 2

@@ -1391,6 +1391,68 @@ static int mem_non_identity(void)
 	return KT_PASS;
 }
 
+static int stats_of(struct net_env *e, unsigned int idx,
+		    struct vhx_vring_stats *s)
+{
+	memset(s, 0xa5, sizeof(*s));
+	s->index = idx;
+	return vhxg_ioctl(&e->dev, VHX_GET_VRING_STATS, s);
+}
+
+/*
+ * VHX_GET_VRING_STATS counts what the queues did: 10 frames sent (TX used
+ * 10, used length 0 each) and 5 received (RX used 5, used lengths of
+ * header and frame), kicks, handler runs and calls seen on both.
+ */
+static int vring_stats(void)
+{
+	struct net_cfg cfg = { .features = BASE_FEATURES | MRG,
+			       .hdr = HDR_TAP, .num = 64 };
+	struct vhx_vring_stats rx, tx;
+	uint64_t rx_bytes = 0;
+	unsigned int i;
+	struct net_env e;
+
+	if (!kt_dev_is_vhx())
+		return kt_skip("VHX_GET_VRING_STATS is vhx's own");
+	KT_OK(net_setup(&e, &cfg));
+	for (i = 0; i < 10; i++) {
+		frame_build(frame, 100 + i, NULL, i);
+		KT_OK(net_tx(&e, frame, 100 + i, NULL, 1, 0));
+		KT_RUN(net_expect_frame(&e, frame, 100 + i));
+	}
+	KT_OK(net_tx_reap(&e, 10));
+	KT_OK(net_rx_post(&e, 8, 2048, 1, 0));
+	for (i = 0; i < 5; i++) {
+		KT_RUN(net_rx_check(&e, 200 + i, i));
+		rx_bytes += e.hdr_len + 200 + i;
+	}
+	KT_OK(stats_of(&e, 0, &rx));
+	KT_OK(stats_of(&e, 1, &tx));
+	kt_diag("rx: kicks %llu runs %llu used %llu bytes %llu calls %llu; "
+		"tx: kicks %llu runs %llu used %llu bytes %llu calls %llu",
+		(unsigned long long)rx.kicks, (unsigned long long)rx.runs,
+		(unsigned long long)rx.used, (unsigned long long)rx.used_bytes,
+		(unsigned long long)rx.calls, (unsigned long long)tx.kicks,
+		(unsigned long long)tx.runs, (unsigned long long)tx.used,
+		(unsigned long long)tx.used_bytes,
+		(unsigned long long)tx.calls);
+	KT_ASSERT(tx.used == 10 && tx.used_bytes == 0, "tx used %llu",
+		  (unsigned long long)tx.used);
+	KT_ASSERT(rx.used == 5 && rx.used_bytes == rx_bytes,
+		  "rx used %llu, %llu bytes, want 5, %llu",
+		  (unsigned long long)rx.used,
+		  (unsigned long long)rx.used_bytes,
+		  (unsigned long long)rx_bytes);
+	KT_ASSERT(tx.kicks >= 1 && tx.kicks <= 10 && tx.runs >= 1 &&
+		  tx.calls >= 1 && rx.kicks >= 1 && rx.runs >= 1 &&
+		  rx.calls >= 1, "a counter that did not count");
+	KT_ASSERT(!tx.padding && !tx.reserved[0] && !tx.reserved[2],
+		  "padding not zeroed");
+	KT_ASSERT(stats_of(&e, 2, &tx) == -ENOBUFS, "queue 2 of 2");
+	return KT_PASS;
+}
+
 static const struct kt_case cases[] = {
 	{ "tx_tap_hdr", tx_tap_hdr },
 	{ "tx_vhost_hdr", tx_vhost_hdr },
@@ -1432,6 +1494,7 @@ static const struct kt_case cases[] = {
 	{ "notify_on_empty", notify_on_empty },
 	{ "mem_many_regions", mem_many_regions },
 	{ "mem_non_identity", mem_non_identity },
+	{ "vring_stats", vring_stats },
 };
 
 int main(int argc, char **argv)

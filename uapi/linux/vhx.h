@@ -99,4 +99,26 @@ struct vhx_blk_config {
  */
 #define VHX_BLK_SET_SERIAL	_IOW(VHX_IOC_TYPE, 0x03, __u8[VHX_BLK_SERIAL_LEN])
 
+/*
+ * A queue's counters, on /dev/vhx-net and /dev/vhx-blk alike, since the
+ * device was opened: kicks (wakeups by its kick eventfd), runs (of its
+ * handler), used (entries published to the used ring: buffers for net,
+ * requests for blk), used_bytes (their used lengths: what the device
+ * wrote to the guest), calls (signals of its call eventfd).  Set index;
+ * the rest is filled in.  Read without stopping the queue: the figures
+ * are each exact, not a snapshot of all at one instant.  Needs the owner
+ * (EPERM); an index past the device's queues is ENOBUFS.
+ */
+struct vhx_vring_stats {
+	__u32 index;
+	__u32 padding;
+	__u64 kicks;
+	__u64 runs;
+	__u64 used;
+	__u64 used_bytes;
+	__u64 calls;
+	__u64 reserved[3];	/* zero */
+};
+#define VHX_GET_VRING_STATS	_IOWR(VHX_IOC_TYPE, 0x10, struct vhx_vring_stats)
+
 #endif /* _UAPI_LINUX_VHX_H */

@@ -50,6 +50,8 @@ struct virtio_dev_ops {
 	 * data plane no longer touches guest memory; or attach it again.
 	 */
 	int (*pause)(struct virtio_dev *vdev, bool pause);
+	/* The vhost fd serving queue @q and its index there, or -1. */
+	int (*vhost_of)(struct virtio_dev *vdev, int q, unsigned int *index);
 };
 
 struct msix_entry {

@@ -120,6 +120,12 @@ static int blk_pause(struct virtio_dev *vdev, bool pause)
 	return err ? err : refresh_capacity(blk);	/* resized while paused */
 }
 
+static int blk_vhost_of(struct virtio_dev *vdev, int q, unsigned int *index)
+{
+	*index = q;
+	return to_blk(vdev)->vhost_fd;
+}
+
 static void blk_config(struct virtio_dev *vdev, u32 off, u8 *data, int size,
 		       bool is_write)
 {
@@ -139,6 +145,7 @@ static const struct virtio_dev_ops blk_ops = {
 	.start = blk_start,
 	.stop = blk_stop,
 	.pause = blk_pause,
+	.vhost_of = blk_vhost_of,
 };
 
 static void fill_config(struct blk_dev *blk, const struct vhx_blk_config *c)

@@ -334,6 +334,16 @@ static int net_pause(struct virtio_dev *vdev, bool pause)
 	return err;
 }
 
+static int net_vhost_of(struct virtio_dev *vdev, int q, unsigned int *index)
+{
+	struct net_dev *net = to_net(vdev);
+
+	if (q >= 2 * net->pairs)
+		return -1;	/* the control queue: vhx-vm's own */
+	*index = q % 2;
+	return net->vhost_fd[q / 2];
+}
+
 static void net_stop(struct virtio_dev *vdev)
 {
 	struct net_dev *net = to_net(vdev);
@@ -522,6 +532,7 @@ static const struct virtio_dev_ops net_ops = {
 	.stop = net_stop,
 	.notify = net_notify,
 	.pause = net_pause,
+	.vhost_of = net_vhost_of,
 };
 
 void virtio_net_create(struct vm *vm, struct net_opts *o)
