@@ -196,3 +196,31 @@ vmm_threads() {
 		     "$(head -n 4 "$t/stack" 2> /dev/null | awk '{ printf " %s", $2 }')"
 	done
 }
+
+# slow_nullb NAME MS: a 64 MiB null_blk taking MS ms per request, through
+# configfs; prints its /dev path.  slow_nullb_remove NAME takes it away.
+slow_nullb() {
+	local d=/sys/kernel/config/nullb/$1 i
+
+	[ -d /sys/kernel/config/nullb ] ||
+		mount -t configfs configfs /sys/kernel/config 2> /dev/null
+	mkdir "$d" || return 1
+	echo 64 > "$d/size" && echo 1 > "$d/memory_backed" &&
+		echo 2 > "$d/irqmode" && echo $(($2 * 1000000)) > "$d/completion_nsec" &&
+		echo 1 > "$d/power" || return 1
+	for i in $(seq 100); do
+		for dev in "/dev/$1" "/dev/nullb$(cat "$d/index")"; do
+			[ -b "$dev" ] && echo "$dev" && return 0
+		done
+		sleep 0.1
+	done
+	return 1
+}
+
+slow_nullb_remove() {
+	local d=/sys/kernel/config/nullb/$1
+
+	[ -d "$d" ] || return 0
+	echo 0 > "$d/power"
+	rmdir "$d"
+}

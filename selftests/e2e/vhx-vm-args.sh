@@ -129,7 +129,9 @@ disk_flags() {	# image options
 			[ -n "$flags" ] && break
 		sleep 0.1
 	done
-	kill "$pid" 2>/dev/null
+	# Not SIGTERM: the power button means nothing to a guest that
+	# panics (no root file system) and reboots in place.
+	kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	echo "${flags:-none}"
 }

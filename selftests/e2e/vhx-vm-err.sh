@@ -15,13 +15,16 @@
 # ioeventfd at the same address) and back, clears the disk's bus
 # mastering, drives the NIC's virtio handshake by hand (an unoffered
 # feature bit: FEATURES_OK refused; DRIVER_OK without FEATURES_OK: not
-# started, NEEDS_RESET), and powers off.  The NIC has no mac=: its MAC must be vhx-vm's default
+# started, NEEDS_RESET), clears the bus mastering of a second disk on a
+# null_blk that takes 1.5 s a request while a read is in flight (the write
+# returns at once: the backend is stopped without vm->lock), and powers
+# off.  The NIC has no mac=: its MAC must be vhx-vm's default
 # for the tap's name, 52:54:00 and the low 24 bits of FNV-1a(name).
 set -u
 . "$(dirname "$0")/lib.bash"
 
 guest_checks=(needs-reset config-irq disk-after disk-after-bar bus-master-off
-	      features-ok-refused driver-ok-needs-features-ok)
+	      features-ok-refused driver-ok-needs-features-ok slow-backend-stop)
 need_kvm
 ktap_plan $((7 + ${#guest_checks[@]}))
 
@@ -37,13 +40,14 @@ if [ ! -x "$vhx_vm" ] || [ ! -e /dev/vhx-net ] || [ ! -e /dev/vhx-blk ]; then
 fi
 
 truncate -s 16M "$work/disk.img"
+slow=$(slow_nullb vhxerrslow 1500) || diag "cannot make the slow null_blk"
 initrd=$(guest_initramfs "") || initrd=
 setup_host_net 65 || diag "cannot set up the tap"
 log=$work/console.log
 mem_mb=256
 run_guest "$log" timeout 250 "$vhx_vm" --verbose --kernel "$kernel" \
 	--initrd "$initrd" --cpus 1 --memory $mem_mb --net "tap=$tap" \
-	--disk "path=$work/disk.img" \
+	--disk "path=$work/disk.img" --disk "path=${slow:-/nonexistent}" \
 	--cmdline "console=ttyS0 loglevel=5 panic=-1 -- \"/e2e/needs-reset.sh 10.65.0.2 10.65.0.1\"" &
 guest_pid=$!
 
@@ -97,5 +101,6 @@ ktap_result driver-ok-refusal-logged $?
 grep -q "vhx-guest: exit" "$log" && [ $rc = 0 ]
 ktap_result exit-status $? "vhx-vm exit status $rc"
 guest_console_clean "$log"
+slow_nullb_remove vhxerrslow
 [ $ktap_failed = 0 ] || show_log "$log"
 exit $ktap_failed

@@ -438,7 +438,7 @@ static void reboot_reset(struct vm *vm)
 	int i;
 
 	pthread_mutex_lock(&vm->lock);
-	virtio_reset_all();
+	virtio_reset_all(vm);
 	pci_reset_all();
 	serial_reset();
 	for (i = 0; i < vm->nr_vcpus; i++)
@@ -549,6 +549,7 @@ int main(int argc, char **argv)
 	vm_setup_irqchip(&vm);
 	irq_init(&vm);
 	serial_init(&vm);
+	virtio_stopper_start(&vm);
 	pci_init(&vm);
 	for (i = 0; i < opts.nr_nets; i++)
 		virtio_net_create(&vm, &opts.nets[i]);

@@ -72,6 +72,8 @@ struct virtio_dev {
 	u16 config_vector;
 	u16 queue_select;
 	bool started;
+	bool stopping;		/* the stopper thread has its backend */
+	bool reset_pending;	/* and the driver's reset waits for it */
 	unsigned int queue_size;	/* offered; the driver may choose less */
 
 	int nr_queues;
@@ -92,7 +94,8 @@ bool virtio_has_feature(struct virtio_dev *vdev, int bit);
 void virtio_config_changed(struct virtio_dev *vdev);
 void virtio_needs_reset(struct virtio_dev *vdev);
 void virtio_pause_all(bool pause);
-void virtio_reset_all(void);
+void virtio_reset_all(struct vm *vm);
+void virtio_stopper_start(struct vm *vm);
 
 /*
  * The main loop's share: the ERR eventfds of every device's queues, and

@@ -252,6 +252,8 @@ int virtio_blk_resize(int index, u64 bytes)
 
 	if (!blk)
 		return -ENODEV;
+	if (blk->vdev.stopping)
+		return -EBUSY;	/* the driver's reset waits for the backend */
 	if (bytes % 512 || fstat(blk->file_fd, &st) < 0)
 		return -EINVAL;
 	if (S_ISREG(st.st_mode) && ftruncate(blk->file_fd, bytes) < 0)

@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_pci.h>
 #include <linux/vhx.h>
@@ -222,7 +223,7 @@ void virtio_pause_all(bool pause)
 	for (d = 0; d < nr_all_devs; d++) {
 		struct virtio_dev *vdev = all_devs[d];
 
-		if (!vdev->started || !vdev->ops->pause)
+		if (!vdev->started || vdev->stopping || !vdev->ops->pause)
 			continue;
 		err = vdev->ops->pause(vdev, pause);
 		if (err) {
@@ -469,9 +470,9 @@ static void device_stop(struct virtio_dev *vdev)
 	sync_irqfds(vdev);
 }
 
-static void device_reset(struct virtio_dev *vdev)
+/* The device as at power on, its backend stopped already. */
+static void reset_state(struct virtio_dev *vdev)
 {
-	device_stop(vdev);
 	reset_queues(vdev);
 	vdev->isr = 0;
 	intx_update(vdev);
@@ -482,14 +483,112 @@ static void device_reset(struct virtio_dev *vdev)
 	vdev->config_vector = VIRTIO_NO_VECTOR;
 }
 
+static void device_reset(struct virtio_dev *vdev)
+{
+	device_stop(vdev);
+	reset_state(vdev);
+}
+
+/*
+ * Stopping a backend waits for what it has in flight: a disk's requests,
+ * seconds on a slow backend, for ever on a hung one.  A reset or a
+ * bus-master-off that a guest asks for must not hold vm->lock, and with
+ * it every vCPU, that long: the stopper thread stops the backend without
+ * the lock and finishes under it.  Meanwhile the device is "stopping":
+ * its status reads as before (after writing 0 a driver waits for a read
+ * of 0, virtio 4.1.4.3.2) and writes to its BAR are dropped.
+ */
+static pthread_cond_t stopper_cond = PTHREAD_COND_INITIALIZER;
+
+static void stop_async(struct virtio_dev *vdev, bool reset)
+{
+	if (!vdev->started) {
+		if (reset)
+			device_reset(vdev);
+		return;
+	}
+	vdev->stopping = true;
+	vdev->reset_pending = reset;
+	pthread_cond_broadcast(&stopper_cond);
+}
+
+/* With vm->lock held: the backend is stopped. */
+static void stop_done(struct virtio_dev *vdev)
+{
+	vdev->started = false;
+	vdev->stopping = false;
+	device_stop(vdev);		/* kicks and irqfds */
+	if (vdev->reset_pending)
+		reset_state(vdev);
+	else
+		vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	pthread_cond_broadcast(&stopper_cond);
+}
+
+static struct virtio_dev *next_stopping(void)
+{
+	int d;
+
+	for (d = 0; d < nr_all_devs; d++)
+		if (all_devs[d]->stopping)
+			return all_devs[d];
+	return NULL;
+}
+
+static void *stopper_thread(void *arg)
+{
+	struct vm *vm = arg;
+	struct virtio_dev *vdev;
+	sigset_t set;
+
+	sigfillset(&set);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	seccomp_install(SECCOMP_VCPU);
+	pthread_mutex_lock(&vm->lock);
+	for (;;) {
+		vdev = next_stopping();
+		if (!vdev) {
+			pthread_cond_wait(&stopper_cond, &vm->lock);
+			continue;
+		}
+		/* Only this thread touches a stopping device's backend. */
+		pthread_mutex_unlock(&vm->lock);
+		vdev->ops->stop(vdev);
+		pthread_mutex_lock(&vm->lock);
+		stop_done(vdev);
+	}
+	return NULL;
+}
+
+void virtio_stopper_start(struct vm *vm)
+{
+	pthread_t thread;
+	int err = pthread_create(&thread, NULL, stopper_thread, vm);
+
+	if (err) {
+		errno = err;
+		die_errno("cannot start the device stopper thread");
+	}
+	pthread_setname_np(thread, "stopper");
+	pthread_detach(thread);
+}
+
+/* With vm->lock held: until no backend is being stopped. */
+static void wait_stopped(struct vm *vm)
+{
+	while (next_stopping())
+		pthread_cond_wait(&stopper_cond, &vm->lock);
+}
+
 /*
  * A reboot, while the old VM still exists (the irqfds and ioeventfds are
  * unbound from it): every device as at power on.  With vm->lock held.
  */
-void virtio_reset_all(void)
+void virtio_reset_all(struct vm *vm)
 {
 	int d, v;
 
+	wait_stopped(vm);
 	for (d = 0; d < nr_all_devs; d++) {
 		struct virtio_dev *vdev = all_devs[d];
 
@@ -507,7 +606,7 @@ static void set_status(struct virtio_dev *vdev, u8 status)
 	u8 old = vdev->status;
 
 	if (!status) {
-		device_reset(vdev);
+		stop_async(vdev, true);
 		return;
 	}
 	if ((status & VIRTIO_CONFIG_S_FEATURES_OK) &&
@@ -689,6 +788,8 @@ static void bar_access(struct pci_dev *pci, u64 off, u8 *data, int size,
 {
 	struct virtio_dev *vdev = to_vdev(pci);
 
+	if (vdev->stopping && is_write)
+		return;
 	if (off < ISR_OFF) {
 		common_access(vdev, off - COMMON_OFF, data, size, is_write);
 	} else if (off < DEVICE_OFF) {
@@ -723,7 +824,7 @@ static void bar_changed(struct pci_dev *pci)
 {
 	struct virtio_dev *vdev = to_vdev(pci);
 
-	if (!vdev->started)
+	if (!vdev->started || vdev->stopping)
 		return;
 	bind_kicks(vdev, false);
 	bind_kicks(vdev, true);
@@ -736,8 +837,7 @@ static void bar_changed(struct pci_dev *pci)
  */
 static void bus_master_off(struct virtio_dev *vdev)
 {
-	device_stop(vdev);
-	vdev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	stop_async(vdev, false);
 }
 
 static void cfg_written(struct pci_dev *pci, int off, int size)
@@ -747,7 +847,7 @@ static void cfg_written(struct pci_dev *pci, int off, int size)
 	if (off < vdev->msix_cap + 4 && off + size > vdev->msix_cap + 2)
 		sync_irqfds(vdev);
 	intx_update(vdev);	/* PCI_COMMAND's INTx disable */
-	if (vdev->started && !pci_bus_master(pci))
+	if (vdev->started && !vdev->stopping && !pci_bus_master(pci))
 		bus_master_off(vdev);
 }
 

@@ -14,7 +14,10 @@
 # disk-after (vda, another device, still writes and reads back), then
 # disk-after-bar (vda's BAR0 moved onto eth0's, which vhx-vm must refuse to
 # decode rather than die, and back: vda still works) and bus-master-off
-# (vda's PCI bus mastering cleared: its device stops, with NEEDS_RESET).
+# (vda's PCI bus mastering cleared: its device stops, with NEEDS_RESET),
+# features-ok-refused and driver-ok-needs-features-ok (the handshake by
+# hand on eth0) and slow-backend-stop (the same as bus-master-off on vdb,
+# whose backend is slow, without holding up the vCPU).
 addr=$1 peer=$2
 
 . /e2e/lib.sh
@@ -125,3 +128,34 @@ cfg 0x14 8 7
 status=$(($(cfg 0x14 8)))
 [ $((status & 0x40)) != 0 ]
 result driver-ok-needs-features-ok $? "status $status after DRIVER_OK without FEATURES_OK"
+
+# vdb's backend takes 1.5 s a request (null_blk): its bus mastering
+# cleared with a read in flight.  The config write must return at once, the
+# backend being stopped without vm->lock (which every vCPU exit needs),
+# and the device stop with NEEDS_RESET once the read is done.
+uptime_ms() {
+	awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime
+}
+vdb_pci=$(pci_of /sys/block/vdb/device)
+vdb_virtio=$(basename "$(readlink -f /sys/block/vdb/device)")
+dd if=/dev/vdb of=/dev/null bs=4096 count=1 iflag=direct 2> /dev/null &
+i=0
+while [ "$(awk '{ print $1 }' /sys/block/vdb/inflight)" = 0 ] && [ $i -lt 50 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+cmd=$(dd if="$vdb_pci/config" bs=2 skip=2 count=1 2> /dev/null | od -An -tu2 | tr -d ' ')
+cmd=$((cmd & ~4))
+t0=$(uptime_ms)
+printf "\\$(printf %o $((cmd & 255)))\\$(printf %o $((cmd >> 8)))" |
+	dd of="$vdb_pci/config" bs=2 seek=2 count=1 conv=notrunc 2> /dev/null
+took=$(($(uptime_ms) - t0))
+i=0
+while [ $i -lt 100 ]; do
+	status=$(cat "/sys/bus/virtio/devices/$vdb_virtio/status")
+	[ $((status & 0x40)) = 0 ] || break
+	sleep 0.1
+	i=$((i + 1))
+done
+[ $took -lt 500 ] && [ $((status & 0x40)) != 0 ]
+result slow-backend-stop $? "the config write took $took ms; vdb status $status $((i / 10)) s later"
