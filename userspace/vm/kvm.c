@@ -110,6 +110,9 @@ void vm_create(struct vm *vm, u64 mem_bytes)
 	    ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD) <= 0 ||
 	    ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQ_ROUTING) <= 0)
 		die("KVM lacks irqfd, ioeventfd or irq routing support");
+	/* A length-0 ioeventfd takes KVM's fast MMIO path: no emulation. */
+	vm->kick_len = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION,
+			     KVM_CAP_IOEVENTFD_ANY_LENGTH) > 0 ? 0 : 2;
 
 	vm->ram_size = mem_bytes;
 	vm->ram = map_ram(mem_bytes);

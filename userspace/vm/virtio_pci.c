@@ -172,14 +172,15 @@ static void bind_kicks(struct virtio_dev *vdev, bool bind)
 		if (want == vq->kick_bound)
 			continue;
 		if (vq->kick_bound)
-			ioeventfd_set(vdev->vm, vq->kick_fd, vq->kick_addr, 2,
-				      false);
+			ioeventfd_set(vdev->vm, vq->kick_fd, vq->kick_addr,
+				      vdev->vm->kick_len, false);
 		vq->kick_bound = false;
 		if (!want)
 			continue;
-		/* The driver writes the queue index as 16 bits. */
+		/* Each queue has its own address: no data to match. */
 		vq->kick_addr = notify_addr(vdev, q);
-		if (ioeventfd_set(vdev->vm, vq->kick_fd, vq->kick_addr, 2, true))
+		if (ioeventfd_set(vdev->vm, vq->kick_fd, vq->kick_addr,
+				  vdev->vm->kick_len, true))
 			binding_failed(vdev, "notification", q);
 		else
 			vq->kick_bound = true;

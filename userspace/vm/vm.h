@@ -99,6 +99,7 @@ struct vm_opts {
 struct vm {
 	int kvm_fd;
 	int vm_fd;
+	int kick_len;		/* of notify ioeventfds: 0 (any) or 2 */
 	int nr_vcpus;
 	struct vcpu vcpus[MAX_VCPUS];
 
