@@ -1402,7 +1402,7 @@ static int stats_of(struct net_env *e, unsigned int idx,
 /*
  * VHX_GET_VRING_STATS counts what the queues did: 10 frames sent (TX used
  * 10, used length 0 each) and 5 received (RX used 5, used lengths of
- * header and frame), kicks, handler runs and calls seen on both.
+ * header and frame), kicks on TX, handler runs and calls on both.
  */
 static int vring_stats(void)
 {
@@ -1444,9 +1444,10 @@ static int vring_stats(void)
 		  (unsigned long long)rx.used,
 		  (unsigned long long)rx.used_bytes,
 		  (unsigned long long)rx_bytes);
+	/* RX runs on the tap's wakeups: it may never need a kick. */
 	KT_ASSERT(tx.kicks >= 1 && tx.kicks <= 10 && tx.runs >= 1 &&
-		  tx.calls >= 1 && rx.kicks >= 1 && rx.runs >= 1 &&
-		  rx.calls >= 1, "a counter that did not count");
+		  tx.calls >= 1 && rx.runs >= 1 && rx.calls >= 1,
+		  "a counter that did not count");
 	KT_ASSERT(!tx.padding && !tx.reserved[0] && !tx.reserved[2],
 		  "padding not zeroed");
 	KT_ASSERT(stats_of(&e, 2, &tx) == -ENOBUFS, "queue 2 of 2");
