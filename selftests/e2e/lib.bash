@@ -121,7 +121,7 @@ run_guest() {
 }
 
 # Turn the guest's E2E-RESULT lines in LOG into KTAP results, in the order
-# given; a check the guest never reported fails.
+# given; a check the guest never reported fails, one it skipped is a skip.
 report_guest() {
 	local log=$1 name line detail
 	shift
@@ -137,6 +137,10 @@ report_guest() {
 		fail*)
 			diag "guest: $line"
 			ktap_result "$name" 1
+			;;
+		skip*)
+			detail=${detail#skip}
+			ktap_skip "$name" "${detail# }"
 			;;
 		*)
 			diag "guest never reported $name"
