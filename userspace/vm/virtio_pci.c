@@ -497,7 +497,8 @@ static void device_reset(struct virtio_dev *vdev)
  * it every vCPU, that long: the stopper thread stops the backend without
  * the lock and finishes under it.  Meanwhile the device is "stopping":
  * its status reads as before (after writing 0 a driver waits for a read
- * of 0, virtio 4.1.4.3.2) and writes to its BAR are dropped.
+ * of 0, virtio 4.1.4.3.2) and writes to its BAR are dropped, but for a
+ * reset, which then completes with the stop.
  */
 static pthread_cond_t stopper_cond = PTHREAD_COND_INITIALIZER;
 
@@ -789,8 +790,13 @@ static void bar_access(struct pci_dev *pci, u64 off, u8 *data, int size,
 {
 	struct virtio_dev *vdev = to_vdev(pci);
 
-	if (vdev->stopping && is_write)
+	if (vdev->stopping && is_write) {
+		/* A reset asked for meanwhile completes with the stop. */
+		if (off == COMMON_OFF + offsetof(struct virtio_pci_common_cfg,
+						 device_status) && !data[0])
+			vdev->reset_pending = true;
 		return;
+	}
 	if (off < ISR_OFF) {
 		common_access(vdev, off - COMMON_OFF, data, size, is_write);
 	} else if (off < DEVICE_OFF) {
