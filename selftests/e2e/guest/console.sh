@@ -37,7 +37,16 @@ lines)
 tty)
 	stty -icanon -isig -echo min 1 time 0 < /dev/console
 	echo "vhx-guest: console-ready"
-	hex=$(timeout 120 head -c 6 /dev/console | od -An -tx1 | tr -s ' \n' ' ')
+	# A byte at a time until all 6 came: a read that returns early
+	# (head -c 6 once ended after 5 of them) loses nothing here, as
+	# what is not read yet waits in the tty.
+	: > /tmp/keys
+	i=0
+	while [ "$(wc -c < /tmp/keys)" -lt 6 ] && [ $i -lt 120 ]; do
+		timeout 1 dd bs=1 count=1 < /dev/console >> /tmp/keys 2> /dev/null
+		i=$((i + 1))
+	done
+	hex=$(od -An -tx1 < /tmp/keys | tr -s ' \n' ' ')
 	echo "vhx-guest: tty-line$hex"
 	sleep 120
 	;;
