@@ -21,7 +21,6 @@
 
 static_assert(sizeof(struct vhx_blk_config) == 72);
 
-struct workqueue_struct *vhx_blk_wq;
 
 #define VHX_BLK_FEATURES (BIT_ULL(VIRTIO_F_VERSION_1) |			\
 			  BIT_ULL(VIRTIO_RING_F_EVENT_IDX) |		\
@@ -49,22 +48,29 @@ static void vhx_blk_free_pool(struct vhx_blk_queue *q)
 
 /*
  * Everything about starting a queue that can fail, before any queue runs:
- * the request pool, the worker, the ring.  vq->mutex held.
+ * the workers, the request pool, the ring.  d->mutex and vq->mutex held.
+ * Long requests run on one worker of the device's, which is the owner's
+ * as the queues' workers are.
  */
 static int vhx_blk_prepare_queue(struct vhx_blk_queue *q)
 {
 	struct vhx_vq *vq = &q->vq;
 	unsigned int n = min_t(u32, vq->ring.num, VHX_BLK_MAX_INFLIGHT), i;
+	struct vhx_worker *slow;
 	int ret;
 
 	lockdep_assert_held(&vq->mutex);
+	slow = vhx_dev_worker(vq->dev, vq->dev->nvqs);
+	if (IS_ERR(slow))
+		return PTR_ERR(slow);
+	q->slow = slow;
 	q->reqs = kvcalloc(n, sizeof(*q->reqs), GFP_KERNEL_ACCOUNT);
 	if (!q->reqs)
 		return -ENOMEM;
 	q->free = NULL;
 	for (i = 0; i < n; i++) {
 		q->reqs[i].q = q;
-		INIT_WORK(&q->reqs[i].work, vhx_blk_slow_work);
+		vhx_work_init(&q->reqs[i].work, vhx_blk_slow_work);
 		vhx_blk_put_req(q, &q->reqs[i]);
 	}
 	ret = vhx_vq_prepare(vq);
@@ -384,19 +390,10 @@ static struct miscdevice vhx_blk_misc = {
 
 int vhx_blk_init(void)
 {
-	int ret;
-
-	vhx_blk_wq = alloc_workqueue("vhx-blk", WQ_UNBOUND, 0);
-	if (!vhx_blk_wq)
-		return -ENOMEM;
-	ret = misc_register(&vhx_blk_misc);
-	if (ret)
-		destroy_workqueue(vhx_blk_wq);
-	return ret;
+	return misc_register(&vhx_blk_misc);
 }
 
 void vhx_blk_exit(void)
 {
 	misc_deregister(&vhx_blk_misc);
-	destroy_workqueue(vhx_blk_wq);
 }

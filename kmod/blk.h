@@ -11,7 +11,6 @@
 #include <linux/spinlock.h>
 #include <linux/virtio_blk.h>
 #include <linux/wait.h>
-#include <linux/workqueue.h>
 
 #include "vhx.h"
 
@@ -30,14 +29,13 @@
 #define VHX_BLK_DWZ_CHUNK	(1U << 20)
 
 /* Runs flush, discard and write-zeroes for every device. */
-extern struct workqueue_struct *vhx_blk_wq;
 
 struct vhx_blk_queue;
 
 /* One request at the backend. */
 struct vhx_blk_req {
 	struct kiocb iocb;		/* reads and writes */
-	struct work_struct work;	/* flush, discard, write-zeroes */
+	struct vhx_work work;		/* flush, discard, write-zeroes */
 	struct llist_node node;		/* on the done list */
 	struct vhx_blk_req *next_free;
 	struct vhx_blk_queue *q;
@@ -57,6 +55,7 @@ struct vhx_blk_queue {
 	struct vhx_vq vq;
 	struct vhx_blk_req *reqs;	/* pool, allocated when the queue starts */
 	struct vhx_blk_req *free;
+	struct vhx_worker *slow;	/* the device's worker for long requests */
 	bool starved;			/* stopped taking requests: pool empty */
 	bool in_handler;		/* handle_blk() reaps before it ends */
 	bool cancel;			/* stopping: cut long operations short */
@@ -107,7 +106,7 @@ void vhx_blk_put_req(struct vhx_blk_queue *q, struct vhx_blk_req *req);
 int vhx_blk_reap(struct vhx_blk_queue *q, bool report);
 void vhx_blk_complete(struct vhx_blk_queue *q);
 void vhx_blk_done_work(struct vhx_work *work);
-void vhx_blk_slow_work(struct work_struct *work);
+void vhx_blk_slow_work(struct vhx_work *work);
 void handle_blk(struct vhx_vq *vq);
 bool vhx_blk_poll_more(struct vhx_vq *vq);
 

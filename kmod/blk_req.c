@@ -10,15 +10,15 @@
  * and publishes the used entries in batches, because guest memory is the
  * owner's user memory and only the worker runs in its mm.  Flush, discard
  * and write-zeroes may take as long as the guest likes, so they run on a
- * workqueue, in chunks that a stopping queue can cut short, and complete
- * through the same list.  Backend I/O runs with the owner's credentials
- * and within its RLIMIT_FSIZE, as if the owner did it.
+ * worker of the device's own, in chunks that a stopping queue can cut
+ * short, and complete through the same list.  Every worker runs with the
+ * owner's credentials, and backend I/O within its RLIMIT_FSIZE, as if the
+ * owner did it.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/blkdev.h>
 #include <linux/bvec.h>
-#include <linux/cred.h>
 #include <linux/falloc.h>
 #include <linux/file.h>
 #include <linux/mm.h>
@@ -536,25 +536,21 @@ static int vhx_blk_dwz(struct vhx_blk_req *req, struct file *file, bool sync)
 	return 0;
 }
 
-/* Flush, discard and write-zeroes, on vhx_blk_wq. */
-void vhx_blk_slow_work(struct work_struct *work)
+/* Flush, discard and write-zeroes, on the queue's slow worker. */
+void vhx_blk_slow_work(struct vhx_work *work)
 {
 	struct vhx_blk_req *req = container_of(work, struct vhx_blk_req, work);
-	struct vhx_blk *b = vq_to_blk(&req->q->vq);
-	struct file *file = b->be.file;
-	const struct cred *old_cred;
+	struct file *file = vq_to_blk(&req->q->vq)->be.file;
 	int ret;
 
-	old_cred = override_creds(b->dev.cred);
 	if (req->type == VIRTIO_BLK_T_FLUSH)
 		ret = vfs_fsync(file, 0);
 	else
 		ret = vhx_blk_dwz(req, file, req->sync);
-	revert_creds(old_cred);
 	vhx_blk_req_done(req, ret, true);
 }
 
-/* Hand a flush, discard or write-zeroes to the workqueue, or refuse it. */
+/* Hand a flush, discard or write-zeroes to the slow worker, or refuse it. */
 static struct vhx_blk_res vhx_blk_slow(struct vhx_blk_queue *q,
 				       struct vhx_chain *c,
 				       struct iov_iter *out, u32 type,
@@ -572,7 +568,9 @@ static struct vhx_blk_res vhx_blk_slow(struct vhx_blk_queue *q,
 		return vhx_blk_status(ret, 0);
 	}
 	vhx_blk_get_inflight(q);
-	queue_work(vhx_blk_wq, &req->work);
+	/* Only an owner killed meanwhile takes the slow worker with it. */
+	if (!vhx_work_queue(q->slow, &req->work))
+		vhx_blk_req_done(req, -ESHUTDOWN, false);
 	return vhx_blk_submitted();
 }
 

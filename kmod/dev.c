@@ -46,7 +46,7 @@ int vhx_dev_init(struct vhx_dev *d, struct vhx_vq **vqs, unsigned int nvqs,
 	d->nvqs = nvqs;
 	d->offered = offered;
 	d->ops = ops;
-	d->workers = kcalloc(nvqs, sizeof(*d->workers), GFP_KERNEL_ACCOUNT);
+	d->workers = kcalloc(nvqs + 1, sizeof(*d->workers), GFP_KERNEL_ACCOUNT);
 	if (!d->workers)
 		return -ENOMEM;
 	for (i = 0; i < nvqs; i++) {
@@ -107,7 +107,7 @@ static void dev_release_owner(struct vhx_dev *d)
 
 	lockdep_assert_held(&d->mutex);
 	vhx_dev_stop_vqs(d);
-	for (i = 0; i < d->nvqs; i++) {
+	for (i = 0; i <= d->nvqs; i++) {
 		if (d->workers[i])
 			vhx_worker_destroy(d->workers[i]);
 		d->workers[i] = NULL;

@@ -101,7 +101,11 @@ struct vhx_dev {
 	struct vhx_vq **vqs;		/* embedded in the device's own queues */
 	unsigned int nvqs;
 	bool worker_per_vq;		/* blk: each queue its own thread */
-	struct vhx_worker **workers;	/* nvqs slots; [0] only unless per vq */
+	/*
+	 * nvqs + 1 slots: the queues' ([0] only unless per vq), then one
+	 * for the device's own works (blk: flush, discard, write-zeroes).
+	 */
+	struct vhx_worker **workers;
 	u64 offered;			/* features GET_FEATURES reports */
 	u64 features;			/* features acked by SET_FEATURES */
 	u64 backend_features;
@@ -164,7 +168,8 @@ bool vhx_vq_exceeds_weight(struct vhx_vq *vq, u32 reqs, u64 bytes);
 
 /* Works and polls: the building blocks backends use for their own files. */
 void vhx_work_init(struct vhx_work *work, void (*fn)(struct vhx_work *));
-void vhx_work_queue(struct vhx_worker *w, struct vhx_work *work);
+bool vhx_work_queue(struct vhx_worker *w, struct vhx_work *work);
+struct vhx_worker *vhx_dev_worker(struct vhx_dev *d, unsigned int slot);
 void vhx_poll_init(struct vhx_poll *p, struct vhx_work *work, __poll_t mask);
 int vhx_poll_start(struct vhx_poll *p, struct vhx_worker *w, struct file *f);
 void vhx_poll_stop(struct vhx_poll *p);

@@ -110,12 +110,15 @@ int vhx_vq_alloc(struct vhx_vq *vq)
 	return vq->iov && vq->used && vq->inflight && vq->taken ? 0 : -ENOMEM;
 }
 
-static struct vhx_worker *vq_worker(struct vhx_vq *vq)
+/*
+ * A worker slot's thread, made on first use (by the owner: an ioctl of
+ * its, d->mutex held).
+ */
+struct vhx_worker *vhx_dev_worker(struct vhx_dev *d, unsigned int slot)
 {
-	struct vhx_dev *d = vq->dev;
-	unsigned int slot = d->worker_per_vq ? vq->index : 0;
 	struct vhx_worker *w = d->workers[slot];
 
+	lockdep_assert_held(&d->mutex);
 	if (!w && d->mm) {
 		w = vhx_worker_create(d, slot);
 		if (IS_ERR(w))
@@ -123,6 +126,13 @@ static struct vhx_worker *vq_worker(struct vhx_vq *vq)
 		d->workers[slot] = w;
 	}
 	return w ? w : ERR_PTR(-EPERM);
+}
+
+static struct vhx_worker *vq_worker(struct vhx_vq *vq)
+{
+	struct vhx_dev *d = vq->dev;
+
+	return vhx_dev_worker(d, d->worker_per_vq ? vq->index : 0);
 }
 
 /*

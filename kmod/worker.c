@@ -73,11 +73,14 @@ static bool worker_queue(struct vhx_worker *w, struct vhx_work *work)
 	return queued;
 }
 
-void vhx_work_queue(struct vhx_worker *w, struct vhx_work *work)
+/* False when the work will not run: no worker, or it died with the owner. */
+bool vhx_work_queue(struct vhx_worker *w, struct vhx_work *work)
 {
-	if (!w || test_and_set_bit(VHX_WORK_QUEUED, &work->flags))
-		return;
-	worker_queue(w, work);
+	if (!w)
+		return false;
+	if (test_and_set_bit(VHX_WORK_QUEUED, &work->flags))
+		return true;
+	return worker_queue(w, work);
 }
 
 /* Run what is queued; false if there was nothing. */

@@ -16,6 +16,8 @@
  *   cred_quota         nor is the room past its ext4 block quota
  *   long_ops           SET_MEM_TABLE, SET_VRING_CALL and close() do not wait
  *                      for a 512 MiB WRITE_ZEROES
+ *   slow_worker        which runs on a worker of the owner's (its cgroup,
+ *                      its thread where workers are vhost_tasks)
  *   dwz_durable        without FLUSH, WRITE_ZEROES/DISCARD reach stable
  *                      storage (a flush reaches a write-back null_blk)
  *   wz_no_append       the zeroing fallback ignores O_APPEND
@@ -31,6 +33,7 @@
  *   nonowner_ioctls    GET_CONFIG and SET_SERIAL need the owner
  *   set_backend_atomic a failing SET_BACKEND runs no request
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -692,12 +695,16 @@ static double ms_since(uint64_t t0)
 	return (now_ns() - t0) / 1e6;
 }
 
-static int tc_long_ops(void)
+/*
+ * A null_blk that takes seconds over one guest WRITE_ZEROES: no
+ * write-zeroes and no memory, so zeroing falls back to writing zero
+ * pages, 1 MiB requests one at a time, each held 8 ms.  The device is
+ * opened on it with a WRITE_ZEROES of every segment the config allows
+ * (512 MiB) posted on queue 0 and kicked; returns its head.
+ */
+static int long_wz_start(struct nullb *n, const char *name,
+			 struct blk_dev *b, int *fd)
 {
-	/*
-	 * No write-zeroes and no memory: zeroing falls back to writing
-	 * zero pages, 1 MiB requests one at a time, each held 8 ms.
-	 */
 	static const char *const attrs[] = {
 		"size=1024", "memory_backed=0", "irqmode=2",
 		"completion_nsec=8000000", "hw_queue_depth=1",
@@ -706,30 +713,26 @@ static int tc_long_ops(void)
 	struct vhx_blk_config c;
 	struct blk_cfg cfg = {};
 	struct vhxg_buf buf;
-	struct blk_dev b;
-	struct nullb n;
-	double t_mem, t_call, t_close;
-	uint64_t t0, t_start;
 	char path[96], val[32];
 	unsigned int i;
-	int fd, head, ret;
+	int head, ret;
 
-	ret = nullb_create(&n, "vhxfixlo", attrs);
+	ret = nullb_create(n, name, attrs);
 	if (ret)
 		return kt_skip("cannot make a null_blk: %s", strerror(-ret));
 	snprintf(path, sizeof(path), "/sys/block/%s/queue/write_zeroes_max_bytes",
-		 n.name);
+		 n->name);
 	if (!read_file(path, val, sizeof(val)))
-		kt_diag("%s write_zeroes_max_bytes %s", n.name, strtok(val, "\n"));
-	fd = open(n.path, O_RDWR | O_CLOEXEC);
-	KT_ASSERT(fd >= 0, "open %s: %m", n.path);
-	KT_OK(blk_dev_open(&b, &cfg, fd));
-	KT_OK(blk_get_config(&b, &c));
+		kt_diag("%s write_zeroes_max_bytes %s", n->name, strtok(val, "\n"));
+	*fd = open(n->path, O_RDWR | O_CLOEXEC);
+	KT_ASSERT(*fd >= 0, "open %s: %m", n->path);
+	KT_OK(blk_dev_open(b, &cfg, *fd));
+	KT_OK(blk_get_config(b, &c));
 	kt_diag("write zeroes: %u segments of %u sectors",
 		c.max_write_zeroes_seg, c.max_write_zeroes_sectors);
 	KT_ASSERT(c.max_write_zeroes_seg && c.max_write_zeroes_seg <= 64,
 		  "max_write_zeroes_seg %u", c.max_write_zeroes_seg);
-	segs = blk_buf(&b, c.max_write_zeroes_seg * sizeof(*segs), 0);
+	segs = blk_buf(b, c.max_write_zeroes_seg * sizeof(*segs), 0);
 	KT_ASSERT(segs, "arena full");
 	for (i = 0; i < c.max_write_zeroes_seg; i++) {
 		segs[i].sector = (uint64_t)i * c.max_write_zeroes_sectors;
@@ -743,11 +746,33 @@ static int tc_long_ops(void)
 		c.max_write_zeroes_sectors * SECTOR >> 20);
 	buf = (struct vhxg_buf){ segs,
 		c.max_write_zeroes_seg * sizeof(*segs) };
-	head = blk_post(&b, 0, VIRTIO_BLK_T_WRITE_ZEROES, 0, &buf, 1, NULL,
+	head = blk_post(b, 0, VIRTIO_BLK_T_WRITE_ZEROES, 0, &buf, 1, NULL,
 			0, 0);
 	KT_OK(head);
+	KT_OK(blk_kick(b, 0));
+	return head;
+}
+
+static void long_wz_end(struct nullb *n, struct blk_dev *b, int fd)
+{
+	blk_dev_close(b);
+	close(fd);
+	usleep(100000);
+	nullb_destroy(n);
+}
+
+static int tc_long_ops(void)
+{
+	double t_mem, t_call, t_close;
+	uint64_t t0, t_start;
+	struct blk_dev b;
+	struct nullb n;
+	int fd, head, ret;
+
+	head = long_wz_start(&n, "vhxfixlo", &b, &fd);
+	if (head < 0)
+		return head;
 	t_start = now_ns();
-	KT_OK(blk_kick(&b, 0));
 	usleep(300000);
 	KT_ASSERT(blk_status(&b, 0, head) == STATUS_NONE,
 		  "WRITE_ZEROES done within 300 ms: backend too fast");
@@ -772,13 +797,116 @@ static int tc_long_ops(void)
 	b.dev.fd = -1;
 	kt_diag("while a WRITE_ZEROES runs: SET_MEM_TABLE %.1f ms, SET_VRING_CALL %.1f ms, close %.1f ms",
 		t_mem, t_call, t_close);
-	blk_dev_close(&b);
-	close(fd);
-	usleep(100000);
-	nullb_destroy(&n);
+	long_wz_end(&n, &b, fd);
 	KT_ASSERT(t_mem < 100, "SET_MEM_TABLE took %.1f ms", t_mem);
 	KT_ASSERT(t_call < 100, "SET_VRING_CALL took %.1f ms", t_call);
 	KT_ASSERT(t_close < 100, "close took %.1f ms", t_close);
+	return KT_PASS;
+}
+
+/* ---- #3/#15: long operations on a worker of the owner's ------------- */
+
+struct worker_scan {
+	int tasks;		/* tasks named for our vhx-blk workers */
+	int blocked;		/* of those, in D: waiting for I/O */
+	int threads;		/* of those, threads of this process */
+	int foreign;		/* of those, in another cgroup than ours */
+};
+
+static char task_state(const char *dir)
+{
+	char path[96], buf[512], *p;
+
+	snprintf(path, sizeof(path), "%.64s/stat", dir);
+	if (read_file(path, buf, sizeof(buf)))
+		return '?';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : '?';
+}
+
+/* Every task on the host named "vhx-blk-<our pid>.*" (comm, truncated). */
+static void scan_workers(struct worker_scan *ws, const char *our_cgroup)
+{
+	char prefix[32], dir[64], path[96], buf[256];
+	struct dirent *p, *t;
+	DIR *pd, *td;
+
+	snprintf(prefix, sizeof(prefix), "vhx-blk-%d.", (int)getpid());
+	prefix[15] = '\0';	/* TASK_COMM_LEN - 1 */
+	memset(ws, 0, sizeof(*ws));
+	pd = opendir("/proc");
+	if (!pd)
+		return;
+	while ((p = readdir(pd))) {
+		if (p->d_name[0] < '0' || p->d_name[0] > '9')
+			continue;
+		snprintf(dir, sizeof(dir), "/proc/%.16s/task", p->d_name);
+		td = opendir(dir);
+		if (!td)
+			continue;
+		while ((t = readdir(td))) {
+			if (t->d_name[0] == '.')
+				continue;
+			snprintf(dir, sizeof(dir), "/proc/%.16s/task/%.16s",
+				 p->d_name, t->d_name);
+			snprintf(path, sizeof(path), "%.64s/comm", dir);
+			if (read_file(path, buf, sizeof(buf)) ||
+			    strncmp(buf, prefix, strlen(prefix)))
+				continue;
+			ws->tasks++;
+			ws->blocked += task_state(dir) == 'D';
+			ws->threads += atoi(p->d_name) == getpid();
+			snprintf(path, sizeof(path), "%.64s/cgroup", dir);
+			ws->foreign += read_file(path, buf, sizeof(buf)) ||
+				       strcmp(buf, our_cgroup);
+		}
+		closedir(td);
+	}
+	closedir(pd);
+}
+
+/*
+ * A WRITE_ZEROES that blocks for seconds is done by a worker of the
+ * owner's, not by a kernel workqueue: some vhx-blk worker of ours is seen
+ * waiting for I/O while it runs, and every one of them is in our cgroup
+ * (and, with vhost_task workers, a thread of ours).
+ */
+static int tc_slow_worker(void)
+{
+	struct worker_scan ws, seen = {};
+	char cgroup[256];
+	struct blk_dev b;
+	struct nullb n;
+	int fd, head, i;
+
+	KT_ASSERT(!read_file("/proc/self/cgroup", cgroup, sizeof(cgroup)),
+		  "read /proc/self/cgroup: %m");
+	head = long_wz_start(&n, "vhxfixsw", &b, &fd);
+	if (head < 0)
+		return head;
+	for (i = 0; i < 100 && blk_status(&b, 0, head) == STATUS_NONE; i++) {
+		scan_workers(&ws, cgroup);
+		seen.blocked += ws.blocked > 0;
+		seen.tasks = ws.tasks > seen.tasks ? ws.tasks : seen.tasks;
+		seen.threads = ws.threads > seen.threads ? ws.threads :
+			       seen.threads;
+		seen.foreign += ws.foreign;
+		usleep(20000);
+	}
+	kt_diag("%d scans: %d with a worker of ours in D; up to %d workers, %d of them threads of ours; %d seen in another cgroup",
+		i, seen.blocked, seen.tasks, seen.threads, seen.foreign);
+	long_wz_end(&n, &b, fd);
+	KT_ASSERT(i >= 20, "WRITE_ZEROES done after %d scans: backend too fast",
+		  i);
+	KT_ASSERT(seen.tasks >= 2, "%d workers: want the queue's and the slow one",
+		  seen.tasks);
+	KT_ASSERT(seen.blocked >= i / 2,
+		  "a worker of ours waited for I/O in %d of %d scans",
+		  seen.blocked, i);
+	KT_ASSERT(!seen.foreign, "a worker outside the owner's cgroup");
+	KT_ASSERT(!seen.threads || seen.threads == seen.tasks,
+		  "%d of %d workers are threads of ours", seen.threads,
+		  seen.tasks);
 	return KT_PASS;
 }
 
@@ -1684,6 +1812,7 @@ static const struct kt_case cases[] = {
 	{ "broken_queue", tc_broken_queue },
 	{ "freeze", tc_freeze },
 	{ "long_ops", tc_long_ops },
+	{ "slow_worker", tc_slow_worker },
 	{ "poll_reaps", tc_poll_reaps },
 };
 
