@@ -276,6 +276,8 @@ static void handle_tx(struct vhx_vq *vq)
 			break;
 		}
 		if (!ret) {
+			/* Dry: the batch goes out before any polling or sleep. */
+			tx_batch_flush(q);
 			ret = vhx_vq_rearm(vq);
 			if (ret > 0)
 				continue;
