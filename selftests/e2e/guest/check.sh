@@ -19,16 +19,6 @@ addr=$1 peer=$2 pairs=$3 diskq=$4 addr2=${5:-} peer2=${6:-}
 
 . /e2e/lib.sh
 
-wait_for() {
-	i=0
-	while [ $i -lt 100 ]; do
-		[ -e "$1" ] && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
-
 bitrate() {
 	# the receiver's summary line of iperf3: "... 123 Mbits/sec ... receiver"
 	awk '/receiver/ { print $(NF-2), $(NF-1) }' "$1" | tail -n 1

@@ -8,13 +8,11 @@
 # Shows what the guest sees (CPUs, queue pairs of eth0, queues of vda),
 # then runs iperf3 against PEER both ways and fio on vda, both served by
 # vhx in the host, and prints their summaries.
+. /e2e/lib.sh
+
 addr=$1 peer=$2 pairs=$3
 
-i=0
-while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
+wait_for /sys/class/net/eth0
 ip addr add "$addr/24" dev eth0 && ip link set eth0 up
 ethtool -L eth0 combined "$pairs"
 echo "demo: $(nproc) vCPUs;" \

@@ -16,22 +16,14 @@ addr=$1 peer=$2
 
 . /e2e/lib.sh
 
-i=0
-while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
+wait_for /sys/class/net/eth0
 irqs=$(grep virtio /proc/interrupts)
 ! echo "$irqs" | grep -q MSI && echo "$irqs" | grep -q IO-APIC
 result intx-irqs $? "$(echo "$irqs" | awk '{ print $(NF-2), $(NF-1), $NF }' | tr '\n' ';')"
 
 ethtool -L eth0 combined 2
 ip addr add "$addr/24" dev eth0 && ip link set eth0 up
-i=0
-while [ $i -lt 20 ] && ! ping -c 1 -W 2 "$peer" > /dev/null 2>&1; do
-	i=$((i + 1))
-done
-[ $i -lt 20 ]
+ping_until "$peer"
 result intx-ping $? "$(ethtool -l eth0 | awk '/Combined/ { n = $2 } END { print "combined=" n }')"
 
 # Interrupts so far on the IOAPIC line of virtio device $1, alone on it.

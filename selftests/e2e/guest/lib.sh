@@ -23,3 +23,23 @@ irq_count() {
 		print n
 	}' /proc/interrupts
 }
+
+# wait_for PATH: up to 10 s for PATH to appear (a device being probed).
+wait_for() {
+	i=0
+	while [ ! -e "$1" ] && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	[ -e "$1" ]
+}
+
+# ping_until PEER: up to 20 tries, the host side may still be setting up.
+ping_until() {
+	i=0
+	while [ $i -lt 20 ]; do
+		ping -c 1 -W 2 "$1" > /dev/null 2>&1 && return 0
+		i=$((i + 1))
+	done
+	return 1
+}

@@ -27,11 +27,7 @@ config_irqs() {
 	irq_count "$1-config"
 }
 
-i=0
-while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
+wait_for /sys/class/net/eth0
 ip addr add "$addr/24" dev eth0 && ip link set eth0 up
 ping -c 1 -W 5 "$peer" > /dev/null 2>&1 || echo "vhx-guest: no ping to $peer"
 dev=$(basename "$(readlink -f /sys/class/net/eth0/device)")

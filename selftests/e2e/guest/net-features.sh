@@ -14,21 +14,7 @@ addr=$1 peer=$2 addr2=$3 peer2=$4
 
 . /e2e/lib.sh
 
-# ping_until PEER: up to 20 tries, the host side may still be setting up.
-ping_until() {
-	i=0
-	while [ $i -lt 20 ]; do
-		ping -c 1 -W 2 "$1" > /dev/null 2>&1 && return 0
-		i=$((i + 1))
-	done
-	return 1
-}
-
-i=0
-while [ ! -e /sys/class/net/eth1 ] && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
+wait_for /sys/class/net/eth1
 pairs=$(ethtool -l eth0 | awk '/Combined/ { n = $2 } END { print n }')
 [ "$pairs" = 2 ]
 result auto-pairs $? "combined=$pairs"

@@ -6,11 +6,9 @@
 # and returns once the button is pressed (its first input event), saying
 # "vhx-guest: power button pressed"; init then powers off, as a guest's
 # init system does on the power key.
-i=0
-while [ ! -e /dev/input/event0 ] && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
+. /e2e/lib.sh
+
+wait_for /dev/input/event0
 name=$(cat /sys/class/input/event0/device/name 2> /dev/null)
 echo "vhx-guest: button-ready ${name:-(no input device)}"
 head -c 24 /dev/input/event0 > /dev/null && echo "vhx-guest: power button pressed"

@@ -15,23 +15,12 @@ addr=$1 peer=$2 cpus=$3
 
 . /e2e/lib.sh
 
-i=0
-while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
+wait_for /sys/class/net/eth0
 ip addr add "$addr/24" dev eth0 && ip link set eth0 up
-ping_peer() {
-	i=0
-	while [ $i -lt 20 ] && ! ping -c 1 -W 2 "$peer" > /dev/null 2>&1; do
-		i=$((i + 1))
-	done
-	[ $i -lt 20 ]
-}
 mark=$(dd if=/dev/vda bs=512 count=1 iflag=direct 2> /dev/null | head -c 12)
 
 if [ "$mark" != vhx-reboot-1 ]; then
-	ping_peer || echo "vhx-guest: no ping before the reboot"
+	ping_until "$peer" || echo "vhx-guest: no ping before the reboot"
 	printf vhx-reboot-1 > /tmp/mark
 	dd if=/tmp/mark of=/dev/vda bs=512 count=1 conv=sync oflag=direct \
 		2> /dev/null
@@ -44,7 +33,7 @@ echo "vhx-guest: second boot"
 online=$(grep -c ^processor /proc/cpuinfo)
 [ "$online" = "$cpus" ]
 result reboot-cpus $? "$online vCPUs online (want $cpus)"
-ping_peer
+ping_until "$peer"
 result reboot-net $? "$peer after $i tries"
 head -c 65536 /dev/urandom > /tmp/pattern
 dd if=/tmp/pattern of=/dev/vda bs=64k seek=1 count=1 oflag=direct 2> /dev/null &&
