@@ -359,6 +359,22 @@ plots=()
 		echo "| iperf3 VM→guest, Mbit/s | $(cell e2e iperf-rx vhxvm mbps) | $(cell e2e iperf-rx qemu-vhost mbps) | $(cell e2e iperf-rx qemu-vhx mbps) | $(cell e2e iperf-rx qemu-user mbps) | $(rcell e2e iperf-rx vhxvm iperf-rx qemu-vhost mbps) | $(rcell e2e iperf-rx qemu-vhx iperf-rx qemu-vhost mbps) |"
 		echo "| fio randread 4 KiB QD32, IOPS | $(cell e2e fio-randread-qd32 vhxvm iops) | $(cell e2e fio-randread-qd32 qemu-vhost iops) | (no disk test) | (no disk test) | $(rcell e2e fio-randread-qd32 vhxvm fio-randread-qd32 qemu-vhost iops) | |"
 		echo "| boot to guest init, s | $(cell e2e boot vhxvm seconds) | $(cell e2e boot qemu-vhost seconds) | $(cell e2e boot qemu-vhx seconds) | $(cell e2e boot qemu-user seconds) | $(rcell e2e boot vhxvm boot qemu-vhost seconds) | |"
+		echo
+		echo "What each run cost, per MiB through the tap (iperf3, both ways)"
+		echo "or per request (fio), counted between the guest's marks around"
+		echo "the phase: KVM exits, interrupts injected and"
+		echo "halts (KVM's statistics of the VM, all vCPUs), and CPU time of every"
+		echo "thread of the VMM in µs (vCPUs, I/O threads, and on 6.12 the"
+		echo "vhost-net and vhx workers, which are threads of the VMM there)."
+		echo
+		echo "| test | per MiB (iperf3) or request (fio) | vhx-vm + vhx | QEMU + vhost-net / virtio-blk | QEMU + vhx-net | QEMU, userspace virtio-net |"
+		echo "|---|---|---|---|---|---|"
+		for t in iperf-tx iperf-rx fio-randread-qd32; do
+			for m in exits_per:"KVM exits" irqs_per:"interrupts injected" \
+				 halts_per:"halts" cpu_us_per:"VMM CPU, µs"; do
+				echo "| $t | ${m#*:} | $(cell e2e "$t" vhxvm "${m%%:*}") | $(cell e2e "$t" qemu-vhost "${m%%:*}") | $(cell e2e "$t" qemu-vhx "${m%%:*}") | $(cell e2e "$t" qemu-user "${m%%:*}") |"
+			done
+		done
 	fi
 	echo
 	echo "## Boot and memory (nested guests)"

@@ -311,9 +311,38 @@ e2e_tap=vbt0
 e2e_host=10.77.0.1
 e2e_guest=10.77.0.2
 e2e_secs=5
+vmm_counters=
+
+# What the one nested VM running has done so far, as "name=value" words:
+# KVM's statistics of the VM (summed over its vCPUs), the tap's bytes
+# both ways, null_blk's completed requests, and the CPU time of every
+# thread of the VMM: vCPUs, I/O threads and, on 6.12, the vhost-net and
+# vhx workers, which are threads of their owner there (vhost_task).
+e2e_counters() {
+	local d pid f out=
+
+	for d in /sys/kernel/debug/kvm/[0-9]*-*/; do
+		[ -f "$d/exits" ] || continue
+		pid=${d%/}
+		pid=${pid##*/}
+		pid=${pid%%-*}
+		for f in exits irq_injections halt_exits; do
+			out+=" $f=$(cat "$d/$f")"
+		done
+		out+=" cpu_ns=$(cat /proc/"$pid"/task/*/schedstat 2>/dev/null |
+			awk '{ s += $1 } END { printf "%.0f", s }')"
+	done
+	f=/sys/class/net/$e2e_tap/statistics
+	[ -d "$f" ] &&
+		out+=" bytes=$(($(cat "$f/rx_bytes") + $(cat "$f/tx_bytes")))"
+	[ -f /sys/block/nullb0/stat ] &&
+		out+=" reqs=$(awk '{ print $1 + $5 }' /sys/block/nullb0/stat)"
+	echo "${out# }"
+}
 
 # Run a VMM; its console, each line prefixed by the seconds since start,
-# goes to FILE.  Stops it after LIMIT seconds.
+# goes to FILE.  Stops it after LIMIT seconds.  With vmm_counters set, each
+# guest "vhx-bench: PHASE" line appends "PHASE counters..." to that file.
 run_vmm() {	# file limit cmd...
 	local file=$1 limit=$2 t0 line d
 
@@ -322,10 +351,54 @@ run_vmm() {	# file limit cmd...
 	timeout "$limit" "$@" < /dev/null 2>&1 |
 	while IFS= read -r line; do
 		d=$((${EPOCHREALTIME/./} - t0))
+		line=${line%$'\r'}
+		if [ -n "$vmm_counters" ] && [[ $line == *"vhx-bench: "* ]]; then
+			echo "${line##*vhx-bench: } $(e2e_counters)" >> "$vmm_counters"
+		fi
 		printf "%d.%02d %s\n" $((d / 1000000)) $((d % 1000000 / 10000)) \
-			"${line%$'\r'}"
+			"$line"
 	done > "$file"
 	return "${PIPESTATUS[0]}"
+}
+
+# Counters per MiB through the tap (iperf3 phases, both ways) or per
+# request (fio), from the marks on either side of each phase: KVM exits,
+# interrupts injected, halts, and µs of VMM CPU.
+e2e_record_counters() {	# file impl rep with_disk
+	awk -v impl="$2" -v rep="$3" -v disk="$4" '
+		function val(line, name,   i, n, kv) {
+			n = split(line, w, " ")
+			for (i = 2; i <= n; i++) {
+				split(w[i], kv, "=")
+				if (kv[1] == name)
+					return kv[2]
+			}
+			return ""
+		}
+		{ phase[NR] = $1; line[NR] = $0 }
+		END {
+			for (i = 1; i < NR; i++) {
+				p = phase[i]
+				if (p == "fio" && disk == 1) { t = "fio-randread-qd32"; u = "reqs" }
+				else if (p ~ /^iperf-/) { t = p; u = "bytes" }
+				else continue
+				n = val(line[i + 1], u) - val(line[i], u)
+				if (n <= 0 || val(line[i], "exits") == "" ||
+				    val(line[i + 1], "exits") == "")
+					continue
+				printf "e2e\t%s\t%s\t%s\t%s\t%.0f\n", t, impl, rep, u, n
+				if (u == "bytes")
+					n /= 1048576
+				printf "e2e\t%s\t%s\t%s\texits_per\t%.3f\n", t, impl, rep,
+					(val(line[i + 1], "exits") - val(line[i], "exits")) / n
+				printf "e2e\t%s\t%s\t%s\tirqs_per\t%.3f\n", t, impl, rep,
+					(val(line[i + 1], "irq_injections") - val(line[i], "irq_injections")) / n
+				printf "e2e\t%s\t%s\t%s\thalts_per\t%.3f\n", t, impl, rep,
+					(val(line[i + 1], "halt_exits") - val(line[i], "halt_exits")) / n
+				printf "e2e\t%s\t%s\t%s\tcpu_us_per\t%.3f\n", t, impl, rep,
+					(val(line[i + 1], "cpu_ns") - val(line[i], "cpu_ns")) / n / 1000
+			}
+		}' "$1" >> "$raw"
 }
 
 e2e_guest_cmd() {	# with_disk
@@ -340,7 +413,8 @@ e2e_guest_cmd() {	# with_disk
 		c="$c --iodepth=32 --size=256M --time_based --runtime=$e2e_secs"
 		c="$c --output-format=terse --terse-version=3"
 	fi
-	echo "$c"
+	# The last mark's counters are read while the VM still runs.
+	echo "$c ; echo vhx-bench: end ; sleep 1"
 }
 
 # The receiver's figure of the iperf3 run that follows MARK on the console.
@@ -394,8 +468,12 @@ e2e_run() {	# impl rep
 	esac
 	iperf3 -s -B "$e2e_host" -D -I "$VHX_OUT/iperf3.pid" --logfile "$VHX_OUT/iperf3-$impl-$rep.log" ||
 		{ fail e2e all "$impl" "$rep" "iperf3 server did not start"; return; }
+	vmm_counters=$VHX_OUT/e2e-$impl-$rep.counters
+	: > "$vmm_counters"
 	run_vmm "$con" 180 "${vmm[@]}"
 	rc=$?
+	e2e_record_counters "$vmm_counters" "$impl" "$rep" "$disk"
+	vmm_counters=
 	[ -z "$vhxfd" ] || exec {vhxfd}>&-
 	kill "$(cat "$VHX_OUT/iperf3.pid")" 2>/dev/null
 	sleep 0.5

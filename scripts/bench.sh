@@ -37,7 +37,7 @@ deps=1
 kver=
 reps=3
 secs=3
-e2e_reps=1
+e2e_reps=3
 only=net,blk,e2e,boot
 out=
 
@@ -128,7 +128,7 @@ echo "$me: booting the test VM ($kver); raw results in $raw"
 smoke_arg=()
 [ "$smoke" = 1 ] && smoke_arg=(--smoke)
 "$top/scripts/vm-run.sh" --kernel "$kver" --module "$work/kmod/$kver/vhx.ko" \
-	--out "$vmdir" --append "slub_debug=-" --timeout 2400 -- \
+	--out "$vmdir" --append "slub_debug=-" --timeout 3600 -- \
 	scripts/bench-vm.sh --raw "$raw" --reps "$reps" --secs "$secs" \
 	--e2e-reps "$e2e_reps" --bin "$bin" --guest-initrd "$initrd" \
 	--only "$only" "${smoke_arg[@]}"
