@@ -2,19 +2,20 @@
 #
 # vhx: in-kernel vhost-net and vhost-blk.
 #
-#   make            module (for KVER/KDIR) + userspace tools + selftests
+#   make            module (for KVER) + userspace tools + selftests
 #   make fuzz       the ring walker under libFuzzer for FUZZ_SECONDS (60),
 #                   one KTAP result (selftests/fuzz/Makefile)
 #   make check      the whole test suite, in a test VM, on every supported kernel
 #   make demo       boot a guest under vhx-vm with vhx-served net and disk
 #   make bench      side-by-side benchmarks (not run in CI)
-#   make sparse     the module under sparse
+#   make module     vhx.ko for KVER (default: the running kernel) in
+#                   build/kmod/KVER; C=2 runs sparse over it too
+#   make sparse     the same as make module C=2
 #   make install    vhx-vm and its man page under PREFIX (/usr/local)
 
 TOP   := $(CURDIR)
 BUILD := $(TOP)/build
 KVER  ?= $(shell uname -r)
-KDIR  ?= $(shell $(TOP)/scripts/kdir.sh $(KVER))
 FUZZ_SECONDS ?= 60
 
 PREFIX ?= /usr/local
@@ -23,13 +24,13 @@ PREFIX ?= /usr/local
 
 all: module user
 
-# KDIR is expanded once: scripts/kdir.sh says why when there is none.
+# One module build, the one make check, make bench and make demo use.
 module:
-	@kdir="$(KDIR)"; test -n "$$kdir" || exit 1; \
-	$(MAKE) -C "$$kdir" M=$(TOP) W=1 modules
+	@$(TOP)/scripts/build-module.sh "$(KVER)" "$(BUILD)/kmod/$(KVER)" \
+		$(if $(C),C=$(C))
 
 sparse:
-	$(MAKE) -C $(KDIR) M=$(TOP) W=1 C=2 modules
+	@$(MAKE) --no-print-directory module C=2
 
 user:
 	$(MAKE) -C userspace BUILD=$(BUILD)/user
@@ -64,5 +65,4 @@ bench-smoke:
 	$(TOP)/scripts/bench.sh --smoke
 
 clean:
-	-$(MAKE) -C $(KDIR) M=$(TOP) clean
 	rm -rf $(BUILD)

@@ -98,8 +98,7 @@ if [ "$deps" = 1 ]; then
 fi
 
 echo "$me: building vhx.ko for $kver and the tools"
-"$top/scripts/build-module.sh" "$kver" "$work/kmod/$kver" ||
-	die "module build failed"
+make -s -C "$top" module KVER="$kver" || die "module build failed"
 make -s -C userspace BUILD="$bin" lib vm bench >"$work/build.log" 2>&1 &&
 make -s -C userspace/blkbench BUILD="$bin" >>"$work/build.log" 2>&1 ||
 	{ cat "$work/build.log" >&2; die "tool build failed"; }
@@ -127,7 +126,7 @@ mkdir -p "$vmdir"
 echo "$me: booting the test VM ($kver); raw results in $raw"
 smoke_arg=()
 [ "$smoke" = 1 ] && smoke_arg=(--smoke)
-"$top/scripts/vm-run.sh" --kernel "$kver" --module "$work/kmod/$kver/vhx.ko" \
+"$top/scripts/vm-run.sh" --kernel "$kver" --module "$top/build/kmod/$kver/vhx.ko" \
 	--out "$vmdir" --append "slub_debug=-" --timeout 3600 -- \
 	scripts/bench-vm.sh --raw "$raw" --reps "$reps" --secs "$secs" \
 	--e2e-reps "$e2e_reps" --bin "$bin" --guest-initrd "$initrd" \

@@ -19,7 +19,7 @@ if [ -z "$kver" ]; then
 fi
 echo "demo: building for $kver"
 make -s user
-"$top/scripts/build-module.sh" "$kver" "build/kmod/$kver"
+make -s module KVER="$kver"
 "$top/scripts/mkguest.sh" --fio "$kver" "build/guest/initramfs-$kver-fio.cpio" \
 	> /dev/null
 echo "demo: booting the test VM (QEMU TCG, nested KVM inside; takes minutes)"
