@@ -21,7 +21,6 @@
 
 static_assert(sizeof(struct vhx_blk_config) == 72);
 
-
 #define VHX_BLK_FEATURES (BIT_ULL(VIRTIO_F_VERSION_1) |			\
 			  BIT_ULL(VIRTIO_RING_F_EVENT_IDX) |		\
 			  BIT_ULL(VIRTIO_RING_F_INDIRECT_DESC) |	\

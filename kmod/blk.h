@@ -28,8 +28,6 @@
 /* A stopping queue waits for at most one chunk of discard/write-zeroes. */
 #define VHX_BLK_DWZ_CHUNK	(1U << 20)
 
-/* Runs flush, discard and write-zeroes for every device. */
-
 struct vhx_blk_queue;
 
 /* One request at the backend. */

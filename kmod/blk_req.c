@@ -536,7 +536,7 @@ static int vhx_blk_dwz(struct vhx_blk_req *req, struct file *file, bool sync)
 	return 0;
 }
 
-/* Flush, discard and write-zeroes, on the queue's slow worker. */
+/* Flush, discard and write-zeroes, on the device's slow worker. */
 void vhx_blk_slow_work(struct vhx_work *work)
 {
 	struct vhx_blk_req *req = container_of(work, struct vhx_blk_req, work);
