@@ -272,7 +272,7 @@ plots=()
 	echo "| test | metric | vhx-net | vhost-net | vhx / vhost |"
 	echo "|---|---|---|---|---|"
 	for t in "${net_tests[@]}"; do
-		for m in pps mbps nspp drvnspp gennspp kicks calls worker_sleeps; do
+		for m in pps mbps nspp drvnspp gennspp kicks calls runs worker_sleeps; do
 			case $m in
 			pps) ml="packets/s" ;;
 			mbps) ml="Mbit/s" ;;
@@ -281,6 +281,7 @@ plots=()
 			gennspp) ml="pktgen ns/packet" ;;
 			kicks) ml="kicks / 1000 packets" ;;
 			calls) ml="calls / 1000 packets" ;;
+			runs) ml="handler runs / 1000 packets (vhx only)" ;;
 			worker_sleeps) ml="worker sleeps / 1000 packets" ;;
 			esac
 			[ "$m" != gennspp ] || [[ $t == rx* ]] || continue
@@ -319,12 +320,12 @@ plots=()
 	echo
 	echo "CPU time per request, ns (schedstat; vhx-blk: blkbench's threads"
 	echo "and the device's workers; uringbench: its threads), and vhx-blk's"
-	echo "kicks, calls and worker sleeps per 1000 requests:"
+	echo "kicks, calls, handler runs and worker sleeps per 1000 requests:"
 	echo
-	echo "| test | vhx-blk | uringbench | polled | kicks | calls | sleeps |"
-	echo "|---|---|---|---|---|---|---|"
+	echo "| test | vhx-blk | uringbench | polled | kicks | calls | runs | sleeps |"
+	echo "|---|---|---|---|---|---|---|---|"
 	for t in $blk_tests; do
-		echo "| $(blk_label "$t") | $(cell blk "$t" vhx cpuns) | $(cell blk "$t" ubench cpuns) | $(cell blk "$t" ubpoll cpuns) | $(cell blk "$t" vhx kicks) | $(cell blk "$t" vhx calls) | $(cell blk "$t" vhx worker_sleeps) |"
+		echo "| $(blk_label "$t") | $(cell blk "$t" vhx cpuns) | $(cell blk "$t" ubench cpuns) | $(cell blk "$t" ubpoll cpuns) | $(cell blk "$t" vhx kicks) | $(cell blk "$t" vhx calls) | $(cell blk "$t" vhx runs) | $(cell blk "$t" vhx worker_sleeps) |"
 	done
 	echo
 	echo "Latency at QD1, one queue: the mean, 1 / IOPS (exact at QD1 on one"

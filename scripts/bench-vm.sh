@@ -150,7 +150,7 @@ net_run() {	# test impl rep
 		positive "${gns:-0}" &&
 			record net "$t" "$impl" "$rep" gennspp "$gns"
 		# Counters per 1000 packets; 0 is a figure here.
-		for m in kicks calls worker_sleeps; do
+		for m in kicks calls runs worker_sleeps; do
 			v=$(sed -n "s/.* ${m}_per_kpkt=\([0-9.]*\).*/\1/p" <<< "$out")
 			[ -z "$v" ] || record net "$t" "$impl" "$rep" "$m" "$v"
 		done
@@ -222,7 +222,7 @@ blk_record() {	# test impl rep qd nq rc out tool
 		[ "$qd$nq" = 11 ] && record blk "$t" "$impl" "$rep" \
 			lat_mean_us "$(awk -v i="$iops" 'BEGIN { printf "%.1f", 1e6 / i }')"
 		positive "${cpu:-0}" && record blk "$t" "$impl" "$rep" cpuns "$cpu"
-		for m in kicks calls worker_sleeps; do
+		for m in kicks calls runs worker_sleeps; do
 			v=$(sed -n "s/.* ${m}_per_kreq=\([0-9.]*\).*/\1/p" <<< "$out")
 			[ -z "$v" ] || record blk "$t" "$impl" "$rep" "$m" "$v"
 		done

@@ -249,6 +249,19 @@ static void count_notifies(struct queue *q, unsigned int n,
 	}
 }
 
+/* Handler runs of the measured queues; false on upstream vhost-net. */
+static bool count_runs(struct queue *q, unsigned int n, uint64_t *runs)
+{
+	unsigned int i;
+
+	*runs = 0;
+	for (i = 0; i < n; i++)
+		if (!bench_vring_runs(q[i].dev.fd, q[i].o->rx ? RX_Q : TX_Q,
+				      runs))
+			return false;
+	return true;
+}
+
 /* Keep the ring full and count completions until told to stop. */
 static void *run_queue(void *arg)
 {
@@ -333,6 +346,8 @@ int main(int argc, char **argv)
 {
 	unsigned long long pkts = 0, bytes = 0, p0 = 0, b0 = 0;
 	unsigned long long k0, k1, n0, n1;
+	uint64_t r0, r1;
+	bool runs_ok;
 	struct queue q[MAX_QUEUES] = {};
 	pthread_t th[MAX_QUEUES], gen;
 	struct bench_cpu c0, c1;
@@ -375,10 +390,12 @@ int main(int argc, char **argv)
 	}
 	cpu_ok = !bench_cpu_read(&c0, "net");
 	count_notifies(q, o.queues, &k0, &n0);
+	runs_ok = count_runs(q, o.queues, &r0);
 	t0 = bench_now();
 	sleep(o.seconds);
 	t1 = bench_now();
 	count_notifies(q, o.queues, &k1, &n1);
+	runs_ok = runs_ok && count_runs(q, o.queues, &r1);
 	cpu_ok = cpu_ok && !bench_cpu_read(&c1, "net");
 	for (i = 0; i < o.queues; i++) {
 		pkts += q[i].pkts;
@@ -405,6 +422,8 @@ int main(int argc, char **argv)
 	if (pkts)
 		printf(" kicks_per_kpkt=%.1f calls_per_kpkt=%.1f",
 		       (k1 - k0) * 1e3 / pkts, (n1 - n0) * 1e3 / pkts);
+	if (runs_ok && pkts)
+		printf(" runs_per_kpkt=%.1f", (r1 - r0) * 1e3 / pkts);
 	if (cpu_ok && pkts)
 		printf(" worker_ns_per_pkt=%.0f driver_ns_per_pkt=%.0f gen_ns_per_pkt=%.0f worker_sleeps_per_kpkt=%.1f",
 		       (double)(c1.worker - c0.worker) / pkts,

@@ -198,6 +198,8 @@ int main(int argc, char **argv)
 	struct vhxg_dev d;
 	struct bench_cpu c0, c1;
 	unsigned long long kicks = 0, calls = 0;
+	uint64_t runs0 = 0, runs1 = 0;
+	bool runs_ok = true;
 	double start, el;
 	int cpu_ok;
 	int c, fd, ret, bad = 0;
@@ -233,6 +235,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cpu_ok = !bench_cpu_read(&c0, "blk");
+	for (i = 0; i < nq; i++)
+		runs_ok = runs_ok && bench_vring_runs(d.fd, i, &runs0);
 	start = bench_now();
 	for (i = 0; i < nq; i++)
 		pthread_create(&t[i], NULL, run_queue, &qs[i]);
@@ -250,6 +254,8 @@ int main(int argc, char **argv)
 		calls += d.vqs[i].calls;
 	}
 	cpu_ok = cpu_ok && !bench_cpu_read(&c1, "blk");
+	for (i = 0; i < nq; i++)
+		runs_ok = runs_ok && bench_vring_runs(d.fd, i, &runs1);
 	printf("blkbench: %s %u queue(s) qd %u bs %u: %.0f IOPS "
 	       "(%lu requests in %.2f s, %lu errors)",
 	       do_write ? "randwrite" : "randread", nq, qd, bs, total / el,
@@ -257,6 +263,8 @@ int main(int argc, char **argv)
 	if (total)
 		printf(" kicks_per_kreq=%.1f calls_per_kreq=%.1f",
 		       kicks * 1e3 / total, calls * 1e3 / total);
+	if (total && runs_ok)
+		printf(" runs_per_kreq=%.1f", (runs1 - runs0) * 1e3 / total);
 	/* Requests drained after the stop ran on the clock too: few. */
 	if (total && cpu_ok)
 		printf(" cpu_ns_per_req=%.0f worker_ns_per_req=%.0f "

@@ -16,6 +16,23 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <linux/vhx.h>
+
+/*
+ * Adds the handler runs so far of queue @index (VHX_GET_VRING_STATS) to
+ * *runs; false where the node has no such counter (upstream vhost).
+ */
+static inline bool bench_vring_runs(int fd, unsigned int index,
+				    uint64_t *runs)
+{
+	struct vhx_vring_stats s = { .index = index };
+
+	if (ioctl(fd, VHX_GET_VRING_STATS, &s) < 0)
+		return false;
+	*runs += s.runs;
+	return true;
+}
 
 /* A number (decimal, 0x hex), or -1. */
 static inline int bench_parse_u64(const char *s, uint64_t *out)
