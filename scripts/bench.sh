@@ -70,12 +70,8 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-if [ -z "$kver" ]; then
-	for k in /boot/vmlinuz-6.12.*-amd64; do
-		[ -e "/lib/modules/${k#/boot/vmlinuz-}/build/Makefile" ] &&
-			kver=${k#/boot/vmlinuz-}
-	done
-fi
+. "$top/scripts/kernels.sh"
+[ -n "$kver" ] || kver=$(newest_kernel 6.12)
 [ -n "$kver" ] && [ -f "/boot/vmlinuz-$kver" ] ||
 	die "no kernel to benchmark on (want 6.12 with headers; --kernel KVER)"
 

@@ -144,15 +144,7 @@ count_ktap() {
 }
 
 # Newest installed kernel of a family ("6.1", "6.12") with headers.
-newest_kernel() {
-	local v k
-
-	for v in /boot/vmlinuz-"$1".*-amd64; do
-		[ -f "$v" ] || continue
-		k=${v#/boot/vmlinuz-}
-		[ -e "/lib/modules/$k/build/Makefile" ] && echo "$k"
-	done | sort -V | tail -n 1
-}
+. "$top/scripts/kernels.sh"
 
 # vm_evidence KVER DIR: what a failed VM run left behind, for the summary
 # (CI keeps the output, not the files): the test that was running last

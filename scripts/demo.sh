@@ -11,8 +11,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 "$top/scripts/install-deps.sh"
-kver=${KVER:-$(ls -d /lib/modules/6.12.*/build 2>/dev/null | sort -V |
-	       tail -n 1 | cut -d/ -f4)}
+. "$top/scripts/kernels.sh"
+kver=${KVER:-$(newest_kernel 6.12)}
 if [ -z "$kver" ]; then
 	echo "demo: no 6.12 kernel headers installed" >&2
 	exit 1

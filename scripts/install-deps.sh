@@ -145,13 +145,9 @@ for p in $PKGS; do
 done
 # Both supported kernel families, image and headers: 6.1 from bookworm
 # (or bookworm-security), 6.12 from bookworm-backports.
+. "$(dirname "$0")/kernels.sh"
 have_kernel() {
-	local k
-	for k in /boot/vmlinuz-"$1".*-amd64; do
-		[ -f "$k" ] || continue
-		[ -e "/lib/modules/${k#/boot/vmlinuz-}/build/Makefile" ] && return 0
-	done
-	return 1
+	[ -n "$(newest_kernel "$1")" ]
 }
 have_61=0
 have_612=0

@@ -114,9 +114,10 @@ is_number "$timeout_s" || die "--timeout wants seconds, not '$timeout_s'"
 	die "--hang-grace wants seconds, not '$hang_grace'"
 
 if [ -z "$kver" ]; then
-	kver=$(find /boot -maxdepth 1 -name 'vmlinuz-*' -printf '%f\n' |
-	       sed 's/^vmlinuz-//' | sort -V | tail -n 1)
-	[ -n "$kver" ] || die "no kernel in /boot (run scripts/install-deps.sh)"
+	. "$top/scripts/kernels.sh"
+	kver=$(default_kernel)
+	[ -n "$kver" ] ||
+		die "no 6.1 or 6.12 kernel with headers (run scripts/install-deps.sh)"
 fi
 kernel=/boot/vmlinuz-$kver
 [ -f "$kernel" ] || die "no kernel image $kernel"
