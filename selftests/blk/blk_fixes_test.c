@@ -33,7 +33,6 @@
  *   nonowner_ioctls    GET_CONFIG and SET_SERIAL need the owner
  *   set_backend_atomic a failing SET_BACKEND runs no request
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -60,6 +59,7 @@
 #include <linux/magic.h>
 
 #include "blk_common.h"
+#include "leak.h"
 #include "modparam.h"
 #include "nullb.h"
 
@@ -807,6 +807,8 @@ static int tc_long_ops(void)
 /* ---- #3/#15: long operations on a worker of the owner's ------------- */
 
 struct worker_scan {
+	char prefix[16];	/* comm of our workers: vhx-blk-PID. (cut) */
+	const char *cgroup;	/* /proc/self/cgroup */
 	int tasks;		/* tasks named for our vhx-blk workers */
 	int blocked;		/* of those, in D: waiting for I/O */
 	int threads;		/* of those, threads of this process */
@@ -815,54 +817,40 @@ struct worker_scan {
 
 static char task_state(const char *dir)
 {
-	char path[96], buf[512], *p;
+	char path[640], buf[512], *p;
 
-	snprintf(path, sizeof(path), "%.64s/stat", dir);
+	snprintf(path, sizeof(path), "%s/stat", dir);
 	if (read_file(path, buf, sizeof(buf)))
 		return '?';
 	p = strrchr(buf, ')');
 	return p && p[1] == ' ' ? p[2] : '?';
 }
 
-/* Every task on the host named "vhx-blk-<our pid>.*" (comm, truncated). */
+static void scan_one(const char *dir, void *arg)
+{
+	struct worker_scan *ws = arg;
+	char path[640], buf[256], self[32];
+
+	snprintf(path, sizeof(path), "%s/comm", dir);
+	if (read_file(path, buf, sizeof(buf)) ||
+	    strncmp(buf, ws->prefix, strlen(ws->prefix)))
+		return;
+	ws->tasks++;
+	ws->blocked += task_state(dir) == 'D';
+	snprintf(self, sizeof(self), "/proc/%d/task/", (int)getpid());
+	ws->threads += !strncmp(dir, self, strlen(self));
+	snprintf(path, sizeof(path), "%s/cgroup", dir);
+	ws->foreign += read_file(path, buf, sizeof(buf)) ||
+		       strcmp(buf, ws->cgroup);
+}
+
+/* Every task on the host named for our vhx-blk workers. */
 static void scan_workers(struct worker_scan *ws, const char *our_cgroup)
 {
-	char prefix[32], dir[64], path[96], buf[256];
-	struct dirent *p, *t;
-	DIR *pd, *td;
-
-	snprintf(prefix, sizeof(prefix), "vhx-blk-%d.", (int)getpid());
-	prefix[15] = '\0';	/* TASK_COMM_LEN - 1 */
 	memset(ws, 0, sizeof(*ws));
-	pd = opendir("/proc");
-	if (!pd)
-		return;
-	while ((p = readdir(pd))) {
-		if (p->d_name[0] < '0' || p->d_name[0] > '9')
-			continue;
-		snprintf(dir, sizeof(dir), "/proc/%.16s/task", p->d_name);
-		td = opendir(dir);
-		if (!td)
-			continue;
-		while ((t = readdir(td))) {
-			if (t->d_name[0] == '.')
-				continue;
-			snprintf(dir, sizeof(dir), "/proc/%.16s/task/%.16s",
-				 p->d_name, t->d_name);
-			snprintf(path, sizeof(path), "%.64s/comm", dir);
-			if (read_file(path, buf, sizeof(buf)) ||
-			    strncmp(buf, prefix, strlen(prefix)))
-				continue;
-			ws->tasks++;
-			ws->blocked += task_state(dir) == 'D';
-			ws->threads += atoi(p->d_name) == getpid();
-			snprintf(path, sizeof(path), "%.64s/cgroup", dir);
-			ws->foreign += read_file(path, buf, sizeof(buf)) ||
-				       strcmp(buf, our_cgroup);
-		}
-		closedir(td);
-	}
-	closedir(pd);
+	snprintf(ws->prefix, sizeof(ws->prefix), "vhx-blk-%d.", (int)getpid());
+	ws->cgroup = our_cgroup;
+	leak_for_each_task(scan_one, ws);
 }
 
 /*

@@ -70,13 +70,15 @@
  *
  * Figures (2026-12-02, ring.c of 0540142, one core, clang-14 -O1 with
  * ASan+UBSan): about 35,000-45,000 executions a second; a long run from
- * corpus/ of 94.9 million executions in 2701 s, no finding.  Planted bugs
- * (a scratch ring.c, RING_C=) found from corpus/ in under a second each:
- * desc.len, next, avail->idx or the indirect table length read again
- * after the check, the region lookup off by one at a region's end or
- * skipping a region, the old read_gpa taking 5 pieces into its 4-entry
- * array (a descriptor over 5+ regions; read_desc now takes up to 16).  The lax build finds the first three
- * through the mutations alone in 0.2-3.4 s; the harness before this mode
+ * corpus/ of 94.9 million executions in 2701 s, no finding; on ring.c
+ * and mem.c as 10b3602 left them (2026-12-04): 10 million in 280 s, no
+ * finding.  Planted bugs (a scratch ring.c, RING_C=) found from corpus/
+ * in under a second each: desc.len, next, avail->idx or the indirect
+ * table length read again after the check, the region lookup off by one
+ * at a region's end or skipping a region, the old read_gpa taking 5
+ * pieces into its 4-entry array (a descriptor over 5+ regions; read_desc
+ * now takes up to 16).  The lax build finds the first three through the
+ * mutations alone in 0.2-3.4 s; the harness before this mode
  * and the 64 regions found neither those nor the 5-piece one in 180 s.
  */
 #include <stdarg.h>

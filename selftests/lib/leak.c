@@ -98,8 +98,7 @@ int leak_pread_ints(int fd, long long *v, int n)
 
 /* ---- threads and tasks ----------------------------------------------- */
 
-/* Call @fn for every /proc/PID/task/TID directory. */
-static void for_each_task(void (*fn)(const char *dir, void *arg), void *arg)
+void leak_for_each_task(void (*fn)(const char *dir, void *arg), void *arg)
 {
 	char path[300], dir[600];
 	struct dirent *p, *t;
@@ -151,7 +150,7 @@ int leak_count_threads(const char *prefix)
 {
 	struct prefix_count c = { .prefix = prefix };
 
-	for_each_task(count_one, &c);
+	leak_for_each_task(count_one, &c);
 	if (c.n)
 		kt_diag("%d threads named %s* alive, e.g. %s", c.n, prefix,
 			strtok(c.first, "\n"));
@@ -183,11 +182,11 @@ int leak_stuck_tasks(void)
 	struct d_scan first = { .n = 0 }, now;
 	int round, i, j, n;
 
-	for_each_task(d_one, &first);
+	leak_for_each_task(d_one, &first);
 	for (round = 0; round < 3 && first.n; round++) {
 		leak_msleep(500);
 		now.n = 0;
-		for_each_task(d_one, &now);
+		leak_for_each_task(d_one, &now);
 		/* Keep only those in D every time. */
 		for (i = 0, n = 0; i < first.n; i++)
 			for (j = 0; j < now.n; j++)

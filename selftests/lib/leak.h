@@ -72,6 +72,8 @@ int leak_run(const char *name, leak_fn fn, void *arg,
 int leak_point(struct leak_ctx *lc, const char *label);
 
 /* Helpers usable anywhere. */
+/* Call @fn for every /proc/PID/task/TID directory. */
+void leak_for_each_task(void (*fn)(const char *dir, void *arg), void *arg);
 int leak_count_threads(const char *prefix);
 /* Tasks in D state in each of several scans over ~1.5 s; prints them. */
 int leak_stuck_tasks(void);
