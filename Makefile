@@ -12,15 +12,20 @@
 #                   build/kmod/KVER; C=2 runs sparse over it too
 #   make sparse     the same as make module C=2
 #   make install    vhx-vm and its man page under PREFIX (/usr/local)
+#   make dkms       the module under DKMS (/usr/src/vhx-VERSION), built
+#                   and installed for KVER; make dkms-remove undoes it
 
 TOP   := $(CURDIR)
 BUILD := $(TOP)/build
 KVER  ?= $(shell uname -r)
 FUZZ_SECONDS ?= 60
+VERSION ?= 0.1
+DKMS_SRC := /usr/src/vhx-$(VERSION)
 
 PREFIX ?= /usr/local
 
-.PHONY: all module sparse user unit fuzz deps check demo bench clean install
+.PHONY: all module sparse user unit fuzz deps check demo bench clean install \
+	dkms dkms-source dkms-remove
 
 all: module user
 
@@ -40,6 +45,23 @@ install: user
 	install -D -m 0755 $(BUILD)/user/vhx-vm $(DESTDIR)$(PREFIX)/bin/vhx-vm
 	install -D -m 0644 $(TOP)/userspace/vm/vhx-vm.1 \
 		$(DESTDIR)$(PREFIX)/share/man/man1/vhx-vm.1
+
+# DKMS builds from its own copy of the sources, as kbuild writes objects
+# beside them; dkms-source registers that copy (once).
+dkms-source:
+	rm -rf $(DKMS_SRC)
+	mkdir -p $(DKMS_SRC)
+	cp -r $(TOP)/Kbuild $(TOP)/kmod $(TOP)/uapi $(DKMS_SRC)/
+	sed 's/@VERSION@/$(VERSION)/' $(TOP)/dkms.conf > $(DKMS_SRC)/dkms.conf
+	dkms status vhx/$(VERSION) | grep -q . || dkms add vhx/$(VERSION)
+
+dkms: dkms-source
+	dkms build vhx/$(VERSION) -k $(KVER)
+	dkms install vhx/$(VERSION) -k $(KVER)
+
+dkms-remove:
+	-dkms remove vhx/$(VERSION) --all
+	rm -rf $(DKMS_SRC)
 
 unit:
 	$(MAKE) -C selftests/unit BUILD=$(BUILD)/unit run

@@ -251,6 +251,24 @@ fi
 ref_kernel=
 [ ${#kernels[@]} -eq 0 ] || ref_kernel=${kernels[${#kernels[@]} - 1]}
 
+# DKMS, as an installed vhx would be built: every kernel, from a copy
+# registered under a version of its own, removed again after (a vhx the
+# machine has under DKMS is left alone).
+dkms_version=0.0.check
+phase "dkms build (make dkms-source, dkms build -k each kernel)"
+: > "$logdir/dkms.log"
+if ! make -s -C "$top" dkms-source VERSION=$dkms_version >> "$logdir/dkms.log" 2>&1; then
+	fail "make dkms-source failed (log: build/check/dkms.log)"
+else
+	for k in "${kernels[@]}"; do
+		dkms build "vhx/$dkms_version" -k "$k" >> "$logdir/dkms.log" 2>&1 &&
+			compgen -G "/var/lib/dkms/vhx/$dkms_version/$k/*/module/vhx.ko*" > /dev/null ||
+			fail "dkms build for $k made no vhx.ko (log: build/check/dkms.log)"
+	done
+fi
+make -s -C "$top" dkms-remove VERSION=$dkms_version >> "$logdir/dkms.log" 2>&1
+phase_done
+
 for k in "${kernels[@]}"; do
 	phase "$k: module build and sparse"
 	built=1
