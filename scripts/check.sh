@@ -143,7 +143,7 @@ count_ktap() {
 	[ "$f" -eq 0 ] || failures+=("$name: $f failed test(s), see $file")
 }
 
-# Newest installed kernel of a family ("6.1", "6.12") with headers.
+# newest_kernel FAMILY: the one kernel picker.
 . "$top/scripts/kernels.sh"
 
 # vm_evidence KVER DIR: what a failed VM run left behind, for the summary
