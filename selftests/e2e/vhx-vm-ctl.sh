@@ -53,7 +53,7 @@ run_guest "$log" timeout 250 "$vhx_vm" --kernel "$kernel" --initrd "$initrd" \
 	--api-socket "$sock" \
 	--cmdline "console=ttyS0 loglevel=5 panic=-1 -- /e2e/ctl.sh" &
 guest_pid=$!
-wait_for_line "$log" "vhx-guest: ctl-ready" 150 || diag "the guest never said ctl-ready"
+wait_for_line "$log" "vhx-guest: ctl-ready" 150 || stuck ctl-ready
 
 # Seccomp: 2 is filter mode, in /proc/PID/task/TID/status, for vhx-vm's
 # own threads; the data plane's workers (vhx-net-*, vhx-blk-*: on 6.12
