@@ -108,9 +108,14 @@ seen = b""
 script = [(b"vhx-guest: console-ready", b"\x03", 1),
           (b"vhx-guest: console-ready", b"ab\x01\x01c\n", 0),
           (b"vhx-guest: tty-line", b"\x01x", 0)]
+# A text has come once its whole line has: what follows it on the line
+# (the bytes the guest read) must not be cut off by quitting early.
+def shown(text):
+    i = seen.find(text)
+    return i >= 0 and b"\n" in seen[i:]
 end = time.time() + 200
 while time.time() < end:
-    if script and script[0][0] in seen:
+    if script and shown(script[0][0]):
         _, keys, pause = script.pop(0)
         os.write(fd, keys)
         time.sleep(pause)
