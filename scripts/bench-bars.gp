@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# Clustered bars with min..max error bars, for bench/results/*.png:
+# Clustered bars with min..max error bars, for the plots of
+# scripts/bench_report.py:
 #
 #   gnuplot -e "datafile='X.dat'; outfile='X.png'; plottitle='...';
 #               ylab='...'; nseries=2; t1='vhx'; t2='ref'; logy=0" \

@@ -11,7 +11,7 @@
 # L2 guest initramfs, boots the test VM once with slub_debug off and runs
 # every measurement there (scripts/bench-vm.sh: vhx-net vs vhost-net with
 # vhx-netgen, vhx-blk vs fio io_uring, nested guests under vhx-vm vs QEMU),
-# then writes the report and its plots (scripts/bench-report.sh) to
+# then writes the report and its plots (scripts/bench_report.py) to
 # bench/results/DATE.md and bench/results/DATE-*.png.
 #
 # --smoke: every guest-less path once for one second, no end-to-end part,
@@ -132,7 +132,7 @@ echo "  load average at the end $(load); the range of each figure shows the nois
 [ "$vm_rc" = 0 ] ||
 	echo "- The test VM run ended with status $vm_rc (see $vmdir)." >> "$notes"
 
-"$top/scripts/bench-report.sh" --raw "$raw" --out "$out" --notes "$notes" ||
+"$top/scripts/bench_report.py" --raw "$raw" --out "$out" --notes "$notes" ||
 	die "report failed"
 [ -s "$raw" ] || die "no results (test VM status $vm_rc, see $vmdir)"
 if [ "$smoke" = 1 ] && grep -q $'\tfail\t' "$raw"; then

@@ -109,7 +109,7 @@ for t in $blk_tests; do
 done
 
 n=$((n + 1))
-if "$top/scripts/bench-report.sh" --raw "$raw" --out "$work/report/smoke.md" >&2 &&
+if "$top/scripts/bench_report.py" --raw "$raw" --out "$work/report/smoke.md" >&2 &&
    grep -q '^## Headline ratios' "$work/report/smoke.md" &&
    { ! command -v gnuplot >/dev/null || ls "$work"/report/*.png >/dev/null 2>&1; }; then
 	echo "ok $n - bench report and plots"
