@@ -55,7 +55,7 @@ nblk=0
 for t in $blk_tests; do
 	nblk=$((nblk + $(blk_impls "$t" | wc -l)))
 done
-plan=$(( $(wc -w <<< "$net_tests") * 2 + nblk + 1 ))
+plan=$(( $(wc -w <<< "$net_tests") * 2 + nblk + 2 ))
 
 echo "TAP version 13"
 echo "1..$plan"
@@ -115,4 +115,12 @@ if "$top/scripts/bench_report.py" --raw "$raw" --out "$work/report/smoke.md" >&2
 	echo "ok $n - bench report and plots"
 else
 	echo "not ok $n - bench report and plots"
+fi
+
+# The report's figures on a raw file whose answers are known.
+n=$((n + 1))
+if python3 "$top/scripts/bench_report_test.py" >&2; then
+	echo "ok $n - bench report figures"
+else
+	echo "not ok $n - bench report figures"
 fi
