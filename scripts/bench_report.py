@@ -253,6 +253,8 @@ HEADLINES = [
      pair("e2e", "iperf-rx", "vhxvm", "qemu-vhost", "mbps")),
     ("e2e fio 4 KiB randread QD32, vhx-vm+vhx-blk / QEMU virtio-blk io_uring+iothread",
      pair("e2e", "fio-randread-qd32", "vhxvm", "qemu-vhost", "iops")),
+    ("e2e fio 4 KiB randread QD1 mean latency, vhx-vm+vhx-blk / QEMU (lower is faster)",
+     pair("e2e", "fio-randread-qd1", "vhxvm", "qemu-vhost", "lat_mean_us")),
     ("e2e boot to guest init, vhx-vm / QEMU (lower is faster)",
      pair("e2e", "boot", "vhxvm", "qemu-vhost", "seconds")),
 ]
@@ -395,7 +397,8 @@ L2 guests under KVM nested in the test VM (`kvm_amd nested=1`),
 one vCPU and 1 GiB each, the same kernel and initramfs
 (scripts/mkguest.sh --fio). Network: a tap in the test VM, iperf3
 server there, client in the guest (5 s each way). Disk: null_blk
-in the test VM, fio 4 KiB randread QD32 io_uring direct in the guest.
+in the test VM, fio 4 KiB randread io_uring direct in the guest,
+QD32 then QD1.
 Boot: seconds from starting the VMM to the guest init's first line.
 
 QEMU + vhx-net is the same QEMU as QEMU + vhost-net, given an
@@ -445,6 +448,12 @@ def e2e_section(res):
         row("fio randread 4 KiB QD32, IOPS",
             *cells("fio-randread-qd32", "iops", E2E_IMPLS[:2]), *no_disk,
             vs("fio-randread-qd32", "vhxvm", "iops"), ""),
+        row("fio randread 4 KiB QD1, IOPS",
+            *cells("fio-randread-qd1", "iops", E2E_IMPLS[:2]), *no_disk,
+            vs("fio-randread-qd1", "vhxvm", "iops"), ""),
+        row("fio randread 4 KiB QD1, mean latency µs (lower is faster)",
+            *cells("fio-randread-qd1", "lat_mean_us", E2E_IMPLS[:2]), *no_disk,
+            vs("fio-randread-qd1", "vhxvm", "lat_mean_us"), ""),
         row("boot to guest init, s", *cells("boot", "seconds"),
             vs("boot", "vhxvm", "seconds"), ""),
     ]
@@ -452,7 +461,8 @@ def e2e_section(res):
     lines += table("test", "per MiB (iperf3) or request (fio)", "vhx-vm + vhx",
                    "QEMU + vhost-net / virtio-blk", "QEMU + vhx-net",
                    "QEMU, userspace virtio-net")
-    for test in ["iperf-tx", "iperf-rx", "fio-randread-qd32"]:
+    for test in ["iperf-tx", "iperf-rx", "fio-randread-qd32",
+                 "fio-randread-qd1"]:
         for metric, what in E2E_COST_METRICS:
             lines.append(row(test, what, *cells(test, metric)))
     return lines
