@@ -334,6 +334,7 @@ static const struct vhx_dev_ops vhx_blk_ops = {
 	.reset		= vhx_blk_reset,
 	.release	= vhx_blk_release,
 	.poll_more	= vhx_blk_poll_more,
+	.hold_more	= vhx_blk_poll_more,
 };
 
 static int vhx_blk_open(struct inode *inode, struct file *f)

@@ -668,23 +668,32 @@ static void vhx_blk_unplug(struct blk_plug *plug)
 }
 
 /*
- * The ring is empty: send what is plugged, then report the completions
- * polling found (the guest may go on) or poll and rearm.  > 0 when the
- * run goes on, 0 when it ends, < 0 when the queue fails.
+ * The ring is empty: send what is plugged and publish what completed,
+ * then hold the call while the guest goes on submitting, or poll and
+ * rearm.  > 0 when the run goes on, 0 when it ends, < 0 when the queue
+ * fails.
  */
 static int vhx_blk_ring_empty(struct vhx_blk_queue *q, struct blk_plug *plug,
 			      const char **why)
 {
+	struct vhx_vq *vq = &q->vq;
 	int ret;
 
 	vhx_blk_unplug(plug);
-	if (vhx_blk_poll_more(&q->vq)) {
-		vhx_blk_complete(q);
-		return vhx_vq_running(&q->vq);
+	if (vhx_blk_poll_more(vq)) {
+		ret = vhx_blk_reap(q, true);
+		*why = "cannot complete request";
+		if (!ret) {
+			ret = vhx_vq_publish(vq);
+			*why = "cannot update used ring";
+		}
+		if (ret)
+			return ret;
 	}
-	ret = vhx_vq_rearm(&q->vq);
-	if (ret < 0)
-		*why = "cannot enable notification";
+	if (vhx_vq_hold_call(vq))
+		return 1;
+	ret = vhx_vq_rearm(vq);
+	*why = "cannot enable notification";
 	return ret;
 }
 

@@ -278,6 +278,8 @@ static void handle_tx(struct vhx_vq *vq)
 		if (!ret) {
 			/* Dry: the batch goes out before any polling or sleep. */
 			tx_batch_flush(q);
+			if (vhx_vq_hold_call(vq))
+				continue;
 			ret = vhx_vq_rearm(vq);
 			if (ret > 0)
 				continue;
@@ -495,6 +497,8 @@ static void handle_rx(struct vhx_vq *vq)
 	do {
 		want = rx_peek(q);
 		if (!want) {
+			if (vhx_vq_hold_call(vq))
+				continue;
 			drained = true;
 			break;
 		}
@@ -716,7 +720,20 @@ static void vhx_net_release(struct vhx_dev *d)
 	vhx_net_free(n);
 }
 
+/*
+ * New packets at the tap for a holding RX handler (vhx_dev_ops.hold_more);
+ * it holds only once rx_peek() found none.
+ */
+static bool vhx_net_hold_more(struct vhx_vq *vq)
+{
+	struct vhx_net_queue *q = vq_to_net_queue(vq);
+
+	return vq->index == VHX_NET_RX && q->rx_ring &&
+	       !ptr_ring_empty(q->rx_ring);
+}
+
 static const struct vhx_dev_ops vhx_net_ops = {
+	.hold_more	= vhx_net_hold_more,
 	.stop_vq	= vhx_net_stop_vq,
 	.reset		= vhx_net_reset,
 	.release	= vhx_net_release,

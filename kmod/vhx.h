@@ -50,6 +50,18 @@ struct vhx_vq_stats {
 	u64 calls;
 };
 
+/* Holding a queue's calls while the guest submits (vhx_vq_hold_call()). */
+struct vhx_hold {
+	u64 since;		/* local_clock() when this call was first held */
+	u64 gap;		/* longest wait before a hold found work */
+	u32 ns;			/* the window, 0: calls go unheld */
+	u32 probe_ns;		/* the next probe's window */
+	u16 probe_every;	/* calls between probes */
+	u16 calls;		/* unheld calls since the last probe */
+	bool found;		/* a hold since the last call found work */
+	bool probing;		/* this call's hold is a probe */
+};
+
 struct vhx_vq {
 	struct vhx_dev *dev;
 	unsigned int index;
@@ -69,6 +81,7 @@ struct vhx_vq {
 	u32 busyloop_us;		/* fixed polling window, 0: adaptive */
 	u32 poll_ns;			/* adaptive polling window */
 	u64 slept_at;			/* local_clock() when kicks came back on */
+	struct vhx_hold hold;		/* holding calls back, see vq.c */
 	u64 features;			/* acked features, copied under mutex */
 
 	/* Scratch owned by the handler, valid under mutex. */
@@ -127,6 +140,11 @@ struct vhx_dev_ops {
 	 * (blk: completions), with vq->mutex held.
 	 */
 	bool (*poll_more)(struct vhx_vq *vq);
+	/*
+	 * Optional: the same for a handler holding its call (blk:
+	 * completions, net RX: packets at the tap).
+	 */
+	bool (*hold_more)(struct vhx_vq *vq);
 };
 
 /*
@@ -160,7 +178,9 @@ void vhx_vq_unget(struct vhx_vq *vq, u16 n);
 int vhx_vq_queue_used(struct vhx_vq *vq, u16 head, u32 len);
 int vhx_vq_used_done(struct vhx_vq *vq);
 int vhx_vq_add_used(struct vhx_vq *vq, u16 head, u32 len);
+int vhx_vq_publish(struct vhx_vq *vq);
 int vhx_vq_flush_used(struct vhx_vq *vq);
+int vhx_vq_hold_call(struct vhx_vq *vq);
 int vhx_vq_rearm(struct vhx_vq *vq);
 void vhx_vq_fail(struct vhx_vq *vq, int err, const char *why);
 void vhx_vq_requeue(struct vhx_vq *vq);

@@ -33,6 +33,13 @@ MODULE_PARM_DESC(poll_max_ns,
 
 #define VHX_POLL_START_NS	4000
 
+/* Holding calls (vhx_vq_hold_call()). */
+#define VHX_HOLD_START_NS	2000
+#define VHX_HOLD_PROBE_NS	64000	/* a probe may always try this long */
+#define VHX_HOLD_WINDOWS	16	/* windows a call may be held for */
+#define VHX_HOLD_PROBE_MIN	64	/* calls between probes, at first */
+#define VHX_HOLD_PROBE_MAX	4096
+
 /* The queue was woken: adapt the window to how long it slept. */
 static void poll_woken(struct vhx_vq *vq)
 {
@@ -84,6 +91,7 @@ void vhx_vq_reset(struct vhx_vq *vq)
 	vq->busyloop_us = 0;
 	vq->poll_ns = 0;
 	vq->slept_at = 0;
+	vq->hold = (struct vhx_hold){ .probe_every = VHX_HOLD_PROBE_MIN };
 	vq->features = 0;
 	vq->nused = 0;
 	vq->unsignalled = false;
@@ -310,20 +318,25 @@ static void vhx_vq_signal(struct vhx_vq *vq)
 	WRITE_ONCE(vq->stats.calls, vq->stats.calls + 1);
 }
 
+/* Publish what is pending, without calling the guest. */
+int vhx_vq_publish(struct vhx_vq *vq)
+{
+	lockdep_assert_held(&vq->mutex);
+	return vq->nused ? publish_used(vq) : 0;
+}
+
 /* Publish what is pending and call the guest if it wants to be called. */
 int vhx_vq_flush_used(struct vhx_vq *vq)
 {
 	int ret;
 
-	lockdep_assert_held(&vq->mutex);
-	if (vq->nused) {
-		ret = publish_used(vq);
-		if (ret)
-			return ret;
-	}
+	ret = vhx_vq_publish(vq);
+	if (ret)
+		return ret;
 	if (!vq->unsignalled)
 		return 0;
 	vq->unsignalled = false;
+	vq->hold.since = 0;
 	ret = vhx_ring_need_call(&vq->ring);
 	if (ret > 0)
 		vhx_vq_signal(vq);
@@ -337,25 +350,27 @@ static bool poll_should_stop(struct vhx_vq *vq)
 	       atomic_read(&vq->waiting) || vhx_worker_busy(vq->worker);
 }
 
-/* New avail entries, or (poll_more) something else for the handler? */
-static bool poll_found(struct vhx_vq *vq, u16 seen)
+typedef bool (*vhx_more_fn)(struct vhx_vq *vq);
+
+/* New avail entries, or (more) something else for the handler? */
+static bool poll_found(struct vhx_vq *vq, u16 seen, vhx_more_fn more)
 {
 	if (vhx_ring_pending(&vq->ring) < 0 || vq->ring.avail_idx != seen)
 		return true;
-	return vq->dev->ops->poll_more && vq->dev->ops->poll_more(vq);
+	return more && more(vq);
 }
 
 /*
  * Poll for up to ns, as long as no other work, ioctl or the scheduler
  * wants the worker.
  */
-static bool busy_wait(struct vhx_vq *vq, u64 ns)
+static bool busy_wait(struct vhx_vq *vq, u64 ns, vhx_more_fn more)
 {
 	u64 end = local_clock() + ns;
 	u16 seen = vq->ring.avail_idx;
 
 	while (!poll_should_stop(vq) && local_clock() < end) {
-		if (poll_found(vq, seen))
+		if (poll_found(vq, seen, more))
 			return true;
 		cpu_relax();
 	}
@@ -374,7 +389,110 @@ static int vhx_vq_poll(struct vhx_vq *vq)
 	ret = vhx_vq_flush_used(vq);
 	if (ret)
 		return ret;
-	return busy_wait(vq, ns);
+	return busy_wait(vq, ns, vq->dev->ops->poll_more);
+}
+
+/*
+ * Hold the call while work keeps coming: a guest spends less of its time
+ * on a batch of used entries in one interrupt than on each in its own.
+ * A handler with used entries not yet called and nothing left to do (the
+ * ring dry; blk: nothing completed; net RX: the tap empty) polls for up
+ * to a window: if new requests, completions or packets come, it goes on
+ * and the call waits; when a hold finds nothing the guest waits for us,
+ * and the call goes at once.
+ *
+ * The window fits the guest's pace: four times the longest wait after
+ * which a hold found work since the last call, so it is microseconds for
+ * a guest on hardware and more under emulation.  Holds that find nothing
+ * halve it, down to none: a guest with one request at a time gets its
+ * calls unheld.  Every so many calls a probe tries a longer first hold
+ * (twice the window, longer after each failed probe, at most eight times
+ * the window or VHX_HOLD_PROBE_NS), then less often; a probe that finds
+ * work resets both.  A call waits at most VHX_HOLD_WINDOWS windows, and at
+ * most one handler run (VHX_WEIGHT_REQS requests).
+ */
+static unsigned int hold_max_ns = 1000000;
+module_param(hold_max_ns, uint, 0644);
+MODULE_PARM_DESC(hold_max_ns,
+		 "Largest window a call to the guest is held in while work keeps coming, in ns; 0 turns holding off (default 1000000)");
+
+static u32 hold_clamp(u64 ns, u32 max)
+{
+	return clamp_t(u64, ns, VHX_HOLD_START_NS, max);
+}
+
+static u32 probe_limit(struct vhx_hold *h, u32 max)
+{
+	return hold_clamp(max_t(u64, 8ULL * h->ns, VHX_HOLD_PROBE_NS), max);
+}
+
+/* The first hold since the last call: maybe a probe. */
+static u64 hold_first(struct vhx_hold *h, u64 now, u32 max)
+{
+	h->since = now;
+	h->gap = 0;
+	h->found = false;
+	h->probing = ++h->calls >= h->probe_every;
+	if (!h->probing)
+		return min(h->ns, max);
+	h->calls = 0;
+	h->probe_ns = min(hold_clamp(max_t(u64, h->probe_ns, 2ULL * h->ns), max),
+			  probe_limit(h, max));
+	return h->probe_ns;
+}
+
+/* Nothing came: the guest waits for its call. */
+static void hold_missed(struct vhx_hold *h, u32 max)
+{
+	if (h->found) {
+		h->ns = hold_clamp(4ULL * h->gap, max);
+		return;
+	}
+	h->ns = h->ns / 2 < VHX_HOLD_START_NS ? 0 : h->ns / 2;
+	if (!h->probing)
+		return;
+	if (h->probe_ns < probe_limit(h, max))
+		h->probe_ns *= 2;
+	else
+		h->probe_every = min(2 * h->probe_every, VHX_HOLD_PROBE_MAX);
+}
+
+/* Work came after gap ns of holding: the window must cover such gaps. */
+static void hold_found(struct vhx_hold *h, u64 gap, u32 max)
+{
+	h->gap = max(h->gap, gap);
+	h->ns = max(h->ns, hold_clamp(4ULL * h->gap, max));
+	h->found = true;
+	if (h->probing) {
+		h->probe_ns = 0;
+		h->probe_every = VHX_HOLD_PROBE_MIN;
+	}
+}
+
+int vhx_vq_hold_call(struct vhx_vq *vq)
+{
+	struct vhx_hold *h = &vq->hold;
+	u32 max = READ_ONCE(hold_max_ns);
+	u64 now = local_clock();
+	u64 ns;
+
+	lockdep_assert_held(&vq->mutex);
+	if (!vq->unsignalled || !max)
+		return 0;
+	if (!h->since)
+		ns = hold_first(h, now, max);
+	else if (now - h->since < VHX_HOLD_WINDOWS * (u64)h->ns)
+		ns = min(h->ns, max);
+	else
+		ns = 0;
+	if (!ns)
+		return 0;
+	if (!busy_wait(vq, ns, vq->dev->ops->hold_more)) {
+		hold_missed(h, max);
+		return 0;
+	}
+	hold_found(h, local_clock() - now, max);
+	return 1;
 }
 
 /*

@@ -1782,6 +1782,155 @@ static int tc_poll_reaps(void)
 	return v == KT_PASS && ret ? KT_FAIL : v;
 }
 
+/* ---- holding calls ------------------------------------------------------ */
+
+#define HOLD_REQS	512
+#define HOLD_GAP_NS	200000	/* between the driver's requests */
+
+/* Reap what is used, checking each status; the count reaped, or -1. */
+static int hold_reap(struct blk_dev *b)
+{
+	struct vhxg_used u[64];
+	int n, i;
+
+	n = vhxg_vq_reap(&b->dev.vqs[0], u, 64);
+	for (i = 0; i < n; i++) {
+		if (blk_status(b, 0, u[i].id) != VIRTIO_BLK_S_OK) {
+			kt_diag("request %u: status %u", u[i].id,
+				blk_status(b, 0, u[i].id));
+			return -1;
+		}
+	}
+	return n;
+}
+
+/*
+ * HOLD_REQS reads, one every HOLD_GAP_NS, each kicked if the device asks
+ * for kicks, reaping completions in between as a guest's interrupt
+ * handler would (interrupts always enabled, no EVENT_IDX): the calls the
+ * device made for the second half.
+ */
+static int hold_calls(int backend, unsigned long max_ns, uint64_t *calls)
+{
+	struct blk_cfg cfg = { .features = BLK_ACK &
+					   ~F(VIRTIO_RING_F_EVENT_IDX) };
+	struct vhxg_vq *vq;
+	struct blk_dev b;
+	unsigned int i, done = 0;
+	uint64_t c0 = 0, t;
+	struct vhxg_buf buf;
+	int n;
+
+	KT_OK(vhx_param_set("hold_max_ns", max_ns));
+	KT_OK(blk_dev_open(&b, &cfg, backend));
+	vq = &b.dev.vqs[0];
+	buf = (struct vhxg_buf){ blk_buf(&b, 4096, 0), 4096 };
+	KT_ASSERT(buf.addr, "arena full");
+	for (i = 0; i < HOLD_REQS; i++) {
+		if (i == HOLD_REQS / 2) {
+			vhxg_vq_wait_call(vq, 0);
+			c0 = vq->calls;
+		}
+		t = now_ns() + HOLD_GAP_NS;
+		/* A device slower than the pace makes it wait. */
+		while (vq->num_free < 3) {
+			KT_ASSERT(vhxg_vq_wait_used(vq, WAIT_MS) == 1,
+				  "ring full, nothing used");
+			n = hold_reap(&b);
+			KT_ASSERT(n >= 0, "request failed");
+			done += n;
+		}
+		KT_ASSERT(blk_post(&b, 0, VIRTIO_BLK_T_IN, (i % 64) * 8, NULL,
+				   0, &buf, 1, 0) >= 0, "request %u", i);
+		KT_OK(blk_kick(&b, 0));
+		do {
+			n = hold_reap(&b);
+			KT_ASSERT(n >= 0, "request failed");
+			done += n;
+		} while (now_ns() < t);
+	}
+	while (done < HOLD_REQS) {
+		KT_ASSERT(vhxg_vq_wait_used(vq, WAIT_MS) == 1,
+			  "%u of %u requests never completed",
+			  HOLD_REQS - done, HOLD_REQS);
+		n = hold_reap(&b);
+		KT_ASSERT(n >= 0, "request failed");
+		done += n;
+	}
+	/* The last completions come with a call, not only to a poller. */
+	KT_ASSERT(vhxg_vq_wait_call(vq, WAIT_MS) == 1 ||
+		  vq->calls > c0, "no call for the last completions");
+	vhxg_vq_wait_call(vq, 0);
+	*calls = vq->calls - c0;
+	blk_dev_close(&b);
+	return KT_PASS;
+}
+
+/*
+ * A request at a time: no call is held, so holding costs such a guest
+ * nothing.  The window allowed is huge: one held call would show.
+ */
+static int hold_qd1(int backend)
+{
+	struct blk_cfg cfg = {};
+	struct blk_dev b;
+	uint64_t t0, took;
+	unsigned int i;
+	void *buf;
+	int st;
+
+	KT_OK(vhx_param_set("hold_max_ns", 200000000));
+	KT_OK(blk_dev_open(&b, &cfg, backend));
+	buf = blk_buf(&b, 4096, 0);
+	KT_ASSERT(buf, "arena full");
+	t0 = now_ns();
+	for (i = 0; i < 100; i++) {
+		st = blk_do(&b, 0, VIRTIO_BLK_T_IN, (i % 64) * 8, buf, 4096,
+			    NULL);
+		KT_ASSERT(st == VIRTIO_BLK_S_OK, "read %u: status %d", i, st);
+	}
+	took = now_ns() - t0;
+	blk_dev_close(&b);
+	kt_diag("100 reads one at a time: %llu ms",
+		(unsigned long long)took / 1000000);
+	KT_ASSERT(took < 2000000000ULL, "calls held: 100 reads took %llu ms",
+		  (unsigned long long)took / 1000000);
+	return KT_PASS;
+}
+
+/*
+ * A guest that goes on submitting while its requests complete gets its
+ * completions in fewer calls than requests; one that waits for each gets
+ * each call at once; a call held always comes.  Windows sized for TCG.
+ */
+static int tc_call_hold(void)
+{
+	uint64_t off = 0, on = 0;
+	unsigned long saved;
+	int fd, v;
+
+	fd = blk_tmpfile(1 << 20);
+	KT_OK(fd);
+	KT_OK(vhx_param_get("hold_max_ns", &saved));
+	v = hold_calls(fd, 0, &off);
+	if (v == KT_PASS)
+		v = hold_calls(fd, 20000000, &on);
+	if (v == KT_PASS)
+		v = hold_qd1(fd);
+	KT_OK(vhx_param_set("hold_max_ns", saved));
+	close(fd);
+	if (v != KT_PASS)
+		return v;
+	kt_diag("%u reads %u us apart: %llu calls unheld, %llu held",
+		HOLD_REQS / 2, HOLD_GAP_NS / 1000, (unsigned long long)off,
+		(unsigned long long)on);
+	KT_ASSERT(off >= HOLD_REQS / 2 / 2, "control: only %llu calls unheld",
+		  (unsigned long long)off);
+	KT_ASSERT(on <= HOLD_REQS / 2 / 8, "%llu calls while holding",
+		  (unsigned long long)on);
+	return KT_PASS;
+}
+
 static const struct kt_case cases[] = {
 	{ "config_layout", tc_config_layout },
 	{ "serial_default", tc_serial_default },
@@ -1802,6 +1951,7 @@ static const struct kt_case cases[] = {
 	{ "long_ops", tc_long_ops },
 	{ "slow_worker", tc_slow_worker },
 	{ "poll_reaps", tc_poll_reaps },
+	{ "call_hold", tc_call_hold },
 };
 
 int main(int argc, char **argv)
