@@ -52,7 +52,7 @@ dkms-source:
 	rm -rf $(DKMS_SRC)
 	mkdir -p $(DKMS_SRC)
 	cp -r $(TOP)/Kbuild $(TOP)/kmod $(TOP)/uapi $(DKMS_SRC)/
-	sed 's/@VERSION@/$(VERSION)/' $(TOP)/dkms.conf > $(DKMS_SRC)/dkms.conf
+	sed 's/#MODULE_VERSION#/$(VERSION)/' $(TOP)/dkms.conf > $(DKMS_SRC)/dkms.conf
 	dkms status vhx/$(VERSION) | grep -q . || dkms add vhx/$(VERSION)
 
 dkms: dkms-source
