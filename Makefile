@@ -14,6 +14,7 @@
 #   make install    vhx-vm and its man page under PREFIX (/usr/local)
 #   make dkms       the module under DKMS (/usr/src/vhx-VERSION), built
 #                   and installed for KVER; make dkms-remove undoes it
+#   make deb        Debian packages vhx-dkms and vhx-tools in build/deb
 
 TOP   := $(CURDIR)
 BUILD := $(TOP)/build
@@ -25,7 +26,7 @@ DKMS_SRC := /usr/src/vhx-$(VERSION)
 PREFIX ?= /usr/local
 
 .PHONY: all module sparse user unit fuzz deps check demo bench clean install \
-	dkms dkms-source dkms-remove
+	dkms dkms-source dkms-remove deb
 
 all: module user
 
@@ -62,6 +63,10 @@ dkms: dkms-source
 dkms-remove:
 	-dkms remove vhx/$(VERSION) --all
 	rm -rf $(DKMS_SRC)
+
+# debian/: dpkg-buildpackage in a copy of the tree (scripts/build-deb.sh).
+deb:
+	@$(TOP)/scripts/build-deb.sh "$(VERSION)" "$(BUILD)/deb"
 
 unit:
 	$(MAKE) -C selftests/unit BUILD=$(BUILD)/unit run
