@@ -11,9 +11,14 @@
 #   make module     vhx.ko for KVER (default: the running kernel) in
 #                   build/kmod/KVER; C=2 runs sparse over it too
 #   make sparse     the same as make module C=2
-#   make install    vhx-vm and its man page under PREFIX (/usr/local)
+#   make install    vhx-vm, its man page and the udev rule under PREFIX
+#                   (/usr/local), vhx.ko for KVER in MODDIR
+#                   (/lib/modules/KVER/updates), then depmod; DESTDIR
+#                   stages it all (and skips depmod); make uninstall
+#                   removes the same files (same PREFIX, KVER, DESTDIR)
 #   make dkms       the module under DKMS (/usr/src/vhx-VERSION), built
 #                   and installed for KVER; make dkms-remove undoes it
+#   make deb        Debian packages vhx-dkms and vhx-tools in build/deb
 
 TOP   := $(CURDIR)
 BUILD := $(TOP)/build
@@ -22,10 +27,13 @@ FUZZ_SECONDS ?= 60
 VERSION ?= 0.1
 DKMS_SRC := /usr/src/vhx-$(VERSION)
 
-PREFIX ?= /usr/local
+PREFIX  ?= /usr/local
+MODDIR  ?= /lib/modules/$(KVER)/updates
+UDEVDIR ?= $(PREFIX)/lib/udev/rules.d
 
 .PHONY: all module sparse user unit fuzz deps check demo bench clean install \
-	dkms dkms-source dkms-remove
+	install-tools install-module uninstall uninstall-tools \
+	uninstall-module dkms dkms-source dkms-remove deb
 
 all: module user
 
@@ -41,10 +49,43 @@ user:
 	$(MAKE) -C userspace BUILD=$(BUILD)/user
 	$(MAKE) -C selftests BUILD=$(BUILD)/user
 
-install: user
+# For hosts without the packages (make deb).  depmod only for the real
+# root: in a staging DESTDIR its output would be files nobody installed.
+install: install-tools install-module
+uninstall: uninstall-tools uninstall-module
+
+TOOLS_FILES := $(PREFIX)/bin/vhx-vm $(PREFIX)/share/man/man1/vhx-vm.1 \
+	$(UDEVDIR)/60-vhx.rules
+
+install-tools:
+	$(MAKE) -C userspace/vm BUILD=$(BUILD)/user
 	install -D -m 0755 $(BUILD)/user/vhx-vm $(DESTDIR)$(PREFIX)/bin/vhx-vm
 	install -D -m 0644 $(TOP)/userspace/vm/vhx-vm.1 \
 		$(DESTDIR)$(PREFIX)/share/man/man1/vhx-vm.1
+	install -D -m 0644 $(TOP)/config/60-vhx.rules \
+		$(DESTDIR)$(UDEVDIR)/60-vhx.rules
+
+uninstall-tools:
+	rm -f $(addprefix $(DESTDIR),$(TOOLS_FILES))
+
+# Two vhx.ko under updates/ (this one and DKMS's updates/dkms/) would
+# leave the choice to depmod's directory walk.
+DEPMOD = $(if $(DESTDIR),@echo "$@: not running depmod for a DESTDIR",depmod -a $(KVER))
+
+install-module: module
+	@if [ -z "$(DESTDIR)" ] && \
+	    ls /lib/modules/$(KVER)/updates/dkms/vhx.ko* > /dev/null 2>&1; then \
+		echo "install: vhx is installed under DKMS for $(KVER)" \
+		     "(dkms status vhx); remove it first (make dkms-remove," \
+		     "or apt remove vhx-dkms)" >&2; \
+		exit 1; \
+	fi
+	install -D -m 0644 $(BUILD)/kmod/$(KVER)/vhx.ko $(DESTDIR)$(MODDIR)/vhx.ko
+	$(DEPMOD)
+
+uninstall-module:
+	rm -f $(DESTDIR)$(MODDIR)/vhx.ko
+	$(DEPMOD)
 
 # DKMS builds from its own copy of the sources, as kbuild writes objects
 # beside them; dkms-source registers that copy (once).
@@ -52,7 +93,7 @@ dkms-source:
 	rm -rf $(DKMS_SRC)
 	mkdir -p $(DKMS_SRC)
 	cp -r $(TOP)/Kbuild $(TOP)/kmod $(TOP)/uapi $(DKMS_SRC)/
-	sed 's/@VERSION@/$(VERSION)/' $(TOP)/dkms.conf > $(DKMS_SRC)/dkms.conf
+	sed 's/#MODULE_VERSION#/$(VERSION)/' $(TOP)/dkms.conf > $(DKMS_SRC)/dkms.conf
 	dkms status vhx/$(VERSION) | grep -q . || dkms add vhx/$(VERSION)
 
 dkms: dkms-source
@@ -62,6 +103,10 @@ dkms: dkms-source
 dkms-remove:
 	-dkms remove vhx/$(VERSION) --all
 	rm -rf $(DKMS_SRC)
+
+# debian/: dpkg-buildpackage in a copy of the tree (scripts/build-deb.sh).
+deb:
+	@$(TOP)/scripts/build-deb.sh "$(VERSION)" "$(BUILD)/deb"
 
 unit:
 	$(MAKE) -C selftests/unit BUILD=$(BUILD)/unit run

@@ -9,13 +9,18 @@
 # tests (make unit), the ring fuzzer for 60 s (make fuzz FUZZ_SECONDS=60),
 # then for each supported kernel: build vhx.ko (W=1,
 # warning-free), sparse over our sources, and selftests/run.sh in a test VM
-# with the module loaded.  Supported kernels are the newest installed
+# with the module loaded; then the Debian packages: make deb, lintian and
+# make install into a DESTDIR on the host (selftests/packages/host.sh),
+# and in a test VM of the last kernel, without the tree's module, apt
+# installs them, DKMS builds vhx.ko, modprobe loads it, one e2e test runs
+# with the installed vhx-vm, and dpkg --purge takes it all away
+# (selftests/packages/vm.sh).  Supported kernels are the newest installed
 # 6.1.*-amd64 (bookworm) and 6.12.*-amd64 (bookworm-backports) that have
 # headers; a missing family is a failure.  --kernel picks kernels by hand
 # instead (for quicker local runs); --no-deps skips the installation.
 #
 # Counting (scripts/check-ktap.sh): every innermost KTAP result ("ok" /
-# "not ok") of the unit tests, the fuzzer and every VM run.  A skip is a
+# "not ok") of the unit tests, the fuzzer, the packages and every VM run.  A skip is a
 # failure unless selftests/expected-skips allows it; allowed skips are
 # neither passes nor failures.  A failed build, a sparse report, a kernel
 # splat, a VM timeout or crash, or a test program that failed without
@@ -32,9 +37,10 @@
 # bench smoke test's upstream vhost-net, io_uring and report legs.  The
 # upstream runs happen on the last kernel only (6.12 by default; run.sh
 # --no-reference elsewhere), which keeps the whole check near 25 minutes.
-# Logs: build/check/ (user.log, unit.txt), build/kmod/KVER/build.log
-# (compiler and sparse), build/vm/KVER/ (console.log, dmesg.txt,
-# output.txt, setup.log, vm-status).
+# Logs: build/check/ (user.log, unit.txt, packages-*), build/kmod/KVER/build.log
+# (compiler and sparse), build/vm/KVER/ and build/vm/packages-KVER/
+# (console.log, dmesg.txt, output.txt, setup.log, vm-status; the latter
+# also apt's and dpkg's logs, packages-*.log).
 #
 # The closing lines are "vhx: ...", "reference: ..." and, last, the sum of
 # both, "N passed, N failed"; the exit status is non-zero iff something
@@ -162,6 +168,44 @@ vm_evidence() {
 	[ "$first" -gt 5 ] || first=6
 	mapfile -t -O ${#evidence[@]} evidence < <(tr -d '\r' < "$out/console.log" |
 		sed -n "$((first - 5)),$((first + 40))p" | sed "s/^/$1: console: /")
+}
+
+# vm_results KVER DIR STATUS LABEL COMMAND: count what a vm-run.sh run
+# into DIR left (its exit status STATUS, its KTAP in DIR/output.txt as
+# LABEL) and fail whatever went wrong beside the tests; vm_failed0 is
+# $failed from before the run.
+vm_results() {
+	local k=$1 out=$2 status=$3 label=$4 cmd=$5 partial vm_cmd
+
+	# A run that did not finish contributes its failures only.
+	partial=--no-passes
+	if [ -f "$out/vm-status" ] && grep -qx 'timeout=0' "$out/vm-status" &&
+	   grep -qx 'stopped_hung=0' "$out/vm-status" &&
+	   ! grep -qx 'command_status=none' "$out/vm-status"; then
+		partial=
+	fi
+	ktap_failed=0
+	[ ! -f "$out/output.txt" ] ||
+		count_ktap "$out/output.txt" "$label" "$k" $partial
+	if [ ! -f "$out/vm-status" ]; then
+		fail "$k: vm-run.sh failed with status $status"
+		return
+	fi
+	vm_cmd=$(sed -n 's/^command_status=//p' "$out/vm-status")
+	if grep -qx 'timeout=1' "$out/vm-status"; then
+		fail "$k: VM timed out after ${vm_timeout}s (console: $out/console.log)"
+	elif grep -qx 'stopped_hung=1' "$out/vm-status"; then
+		fail "$k: VM stopped after a kernel lockup/stall (console: $out/console.log)"
+	elif [ "$vm_cmd" = none ]; then
+		fail "$k: VM crashed or never finished (console: $out/console.log)"
+	elif [ "$vm_cmd" -ne 0 ] && [ "$ktap_failed" -eq 0 ]; then
+		fail "$k: $cmd exited with $vm_cmd" \
+		     "without a failed test (see $out/output.txt," \
+		     "$out/setup.log)"
+	fi
+	grep -qx 'splat=1' "$out/vm-status" &&
+		fail "$k: kernel splat (see $out/console.log)"
+	[ "$failed" -eq "$vm_failed0" ] || vm_evidence "$k" "$out"
 }
 
 mkdir -p "$logdir"
@@ -300,38 +344,40 @@ for k in "${kernels[@]}"; do
 	"$top/scripts/vm-run.sh" --kernel "$k" --module "build/kmod/$k/vhx.ko" \
 		--log "$out/console.log" --out "$out" --timeout "$vm_timeout" \
 		-- selftests/run.sh $ref
-	status=$?
-	# A run that did not finish contributes its failures only.
-	partial=--no-passes
-	if [ -f "$out/vm-status" ] && grep -qx 'timeout=0' "$out/vm-status" &&
-	   grep -qx 'stopped_hung=0' "$out/vm-status" &&
-	   ! grep -qx 'command_status=none' "$out/vm-status"; then
-		partial=
-	fi
-	ktap_failed=0
-	[ ! -f "$out/output.txt" ] ||
-		count_ktap "$out/output.txt" "$k selftests" "$k" $partial
-	if [ ! -f "$out/vm-status" ]; then
-		fail "$k: vm-run.sh failed with status $status"
-	else
-		vm_cmd=$(sed -n 's/^command_status=//p' "$out/vm-status")
-		if grep -qx 'timeout=1' "$out/vm-status"; then
-			fail "$k: VM timed out after ${vm_timeout}s (console: $out/console.log)"
-		elif grep -qx 'stopped_hung=1' "$out/vm-status"; then
-			fail "$k: VM stopped after a kernel lockup/stall (console: $out/console.log)"
-		elif [ "$vm_cmd" = none ]; then
-			fail "$k: VM crashed or never finished (console: $out/console.log)"
-		elif [ "$vm_cmd" -ne 0 ] && [ "$ktap_failed" -eq 0 ]; then
-			fail "$k: selftests/run.sh exited with $vm_cmd" \
-			     "without a failed test (see $out/output.txt," \
-			     "$out/setup.log)"
-		fi
-		grep -qx 'splat=1' "$out/vm-status" &&
-			fail "$k: kernel splat (see $out/console.log)"
-		[ "$failed" -eq "$vm_failed0" ] || vm_evidence "$k" "$out"
-	fi
+	vm_results "$k" "$out" $? "$k selftests" selftests/run.sh
 	phase_done
 done
+
+# The Debian packages (selftests/packages/): built, checked and linted
+# here, then installed with apt, loaded, used by one e2e test and purged
+# in a test VM of the newest kernel, without build/kmod's module.
+phase "packages: make deb, lintian, make install (host)"
+pkg_out=$logdir/packages-host.txt
+selftests/packages/host.sh ${ref_kernel:+--kernel "$ref_kernel"} 2>&1 |
+	tee "$pkg_out"
+status=${PIPESTATUS[0]}
+count_ktap "$pkg_out" packages
+[ "$status" -eq 0 ] || [ "$ktap_failed" -gt 0 ] ||
+	fail "selftests/packages/host.sh exited with $status without a failed test"
+phase_done
+
+deb_version=$(dpkg-parsechangelog -l "$top/debian/changelog" -S Version)
+if [ -z "$ref_kernel" ]; then
+	echo "check: no kernel to install the packages in (counted above)"
+elif [ ! -f "build/deb/vhx-dkms_${deb_version}_all.deb" ] ||
+     [ ! -f "build/deb/vhx-tools_${deb_version}_amd64.deb" ]; then
+	echo "check: no packages to install in the VM (make deb failed, counted above)"
+else
+	phase "$ref_kernel: packages in VM (apt install, DKMS, e2e, purge)"
+	vm_failed0=$failed
+	out=$top/build/vm/packages-$ref_kernel
+	"$top/scripts/vm-run.sh" --kernel "$ref_kernel" \
+		--log "$out/console.log" --out "$out" --timeout "$vm_timeout" \
+		-- selftests/packages/vm.sh "$deb_version"
+	vm_results "$ref_kernel" "$out" $? "$ref_kernel packages" \
+		selftests/packages/vm.sh
+	phase_done
+fi
 
 echo
 echo "=== check: time per phase"

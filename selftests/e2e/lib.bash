@@ -6,7 +6,9 @@
 # Sourced, not run (not named *.sh, so that selftests/run.sh leaves it).  The tests run as root inside the test VM.
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-vhx_vm=$top/build/user/vhx-vm
+# VHX_VM: another vhx-vm than the tree's (make check runs one test with
+# the installed vhx-tools' /usr/bin/vhx-vm).
+vhx_vm=${VHX_VM:-$top/build/user/vhx-vm}
 kver=$(uname -r)
 kernel=/boot/vmlinuz-$kver
 work=$(mktemp -d /tmp/vhx-e2e.XXXXXX)
