@@ -407,8 +407,8 @@ static int vhx_vq_poll(struct vhx_vq *vq)
  * halve it, down to none: a guest with one request at a time gets its
  * calls unheld.  Every so many calls a probe tries a longer first hold
  * (twice the window, longer after each failed probe, at most eight times
- * the window or VHX_HOLD_PROBE_NS), then less often; a probe that finds
- * work resets both.  A call waits at most VHX_HOLD_WINDOWS windows, and at
+ * the window or VHX_HOLD_PROBE_NS, or hold_max_ns while there is no
+ * window), then less often; a probe that finds work resets both.  A call waits at most VHX_HOLD_WINDOWS windows, and at
  * most one handler run (VHX_WEIGHT_REQS requests).
  */
 static unsigned int hold_max_ns = 1000000;
@@ -421,8 +421,11 @@ static u32 hold_clamp(u64 ns, u32 max)
 	return clamp_t(u64, ns, VHX_HOLD_START_NS, max);
 }
 
+/* Without a window a probe may grow to the cap: the guest's pace is unknown. */
 static u32 probe_limit(struct vhx_hold *h, u32 max)
 {
+	if (!h->ns)
+		return max;
 	return hold_clamp(max_t(u64, 8ULL * h->ns, VHX_HOLD_PROBE_NS), max);
 }
 
