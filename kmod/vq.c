@@ -408,8 +408,9 @@ static int vhx_vq_poll(struct vhx_vq *vq)
  * calls unheld.  Every so many calls a probe tries a longer first hold
  * (twice the window, longer after each failed probe, at most eight times
  * the window or VHX_HOLD_PROBE_NS, or hold_max_ns while there is no
- * window), then less often; a probe that finds work resets both.  A call waits at most VHX_HOLD_WINDOWS windows, and at
- * most one handler run (VHX_WEIGHT_REQS requests).
+ * window), then less often; a probe that finds work resets both.  A call
+ * waits at most VHX_HOLD_WINDOWS windows, and at most one handler run
+ * (VHX_WEIGHT_REQS requests).
  */
 static unsigned int hold_max_ns = 1000000;
 module_param(hold_max_ns, uint, 0644);
