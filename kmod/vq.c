@@ -412,10 +412,14 @@ static int vhx_vq_poll(struct vhx_vq *vq)
  * waits at most VHX_HOLD_WINDOWS windows, and at most one handler run
  * (VHX_WEIGHT_REQS requests).
  */
-static unsigned int hold_max_ns = 1000000;
+/*
+ * Off by default until its end-to-end effect is measured: with it on,
+ * net's polling test on 6.1 saw 43 kicks in 50 polled frames.
+ */
+static unsigned int hold_max_ns;
 module_param(hold_max_ns, uint, 0644);
 MODULE_PARM_DESC(hold_max_ns,
-		 "Largest window a call to the guest is held in while work keeps coming, in ns; 0 turns holding off (default 1000000)");
+		 "Largest window a call to the guest is held in while work keeps coming, in ns; 0 (the default) turns holding off");
 
 static u32 hold_clamp(u64 ns, u32 max)
 {
