@@ -30,7 +30,8 @@ static_assert(sizeof(struct vhx_blk_config) == 72);
 			  BIT_ULL(VIRTIO_BLK_F_DISCARD) |		\
 			  BIT_ULL(VIRTIO_BLK_F_WRITE_ZEROES) |		\
 			  BIT_ULL(VIRTIO_BLK_F_MQ) |			\
-			  BIT_ULL(VIRTIO_BLK_F_RO))
+			  BIT_ULL(VIRTIO_BLK_F_RO) |			\
+			  BIT_ULL(VHOST_F_LOG_ALL))
 
 /* ---- queue lifecycle -------------------------------------------------- */
 
@@ -98,6 +99,20 @@ static void vhx_blk_drain_queue(struct vhx_blk_queue *q)
 	else
 		vhx_blk_reap(q, false);
 	vhx_blk_free_pool(q);
+}
+
+/*
+ * The core's log_start: a read submitted before logging started keeps no
+ * record of where its data goes, so it must be done writing before the
+ * VMM starts copying guest memory.  vq->mutex held.
+ */
+static void vhx_blk_log_start(struct vhx_vq *vq)
+{
+	struct vhx_blk_queue *q = vq_to_blk_queue(vq);
+
+	spin_lock_irq(&q->lock);
+	wait_event_lock_irq(q->drain, !q->reading, q->lock);
+	spin_unlock_irq(&q->lock);
 }
 
 /* The core's stop_vq: a new backend, a reset or a close. */
@@ -335,6 +350,7 @@ static const struct vhx_dev_ops vhx_blk_ops = {
 	.release	= vhx_blk_release,
 	.poll_more	= vhx_blk_poll_more,
 	.hold_more	= vhx_blk_poll_more,
+	.log_start	= vhx_blk_log_start,
 };
 
 static int vhx_blk_open(struct inode *inode, struct file *f)

@@ -42,6 +42,8 @@ struct vhx_blk_req {
 	long ret;			/* the backend's result */
 	u32 type;			/* VIRTIO_BLK_T_* */
 	struct virtio_blk_discard_write_zeroes *segs;	/* copied from guest */
+	struct iovec *log_iov;		/* a read's buffers, when logging */
+	u32 log_niov;
 	unsigned int nsegs;
 	u16 head;
 	bool write;
@@ -61,6 +63,7 @@ struct vhx_blk_queue {
 	struct vhx_work done_work;
 	spinlock_t lock;		/* guards inflight; completions take it */
 	unsigned int inflight;		/* submitted, not yet on done */
+	unsigned int reading;		/* reads among them */
 	wait_queue_head_t drain;	/* woken when inflight drops to 0 */
 };
 

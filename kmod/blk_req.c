@@ -56,6 +56,7 @@ static void vhx_blk_req_done(struct vhx_blk_req *req, long ret,
 			     bool wake_worker)
 {
 	struct vhx_blk_queue *q = req->q;
+	bool read = req->type == VIRTIO_BLK_T_IN;
 	unsigned long flags;
 
 	req->ret = ret;
@@ -74,7 +75,8 @@ static void vhx_blk_req_done(struct vhx_blk_req *req, long ret,
 	spin_lock_irqsave(&q->lock, flags);
 	if (wake_worker)
 		vhx_work_queue(q->vq.worker, &q->done_work);
-	if (!--q->inflight)
+	q->reading -= read;
+	if (!--q->inflight || (read && !q->reading))
 		wake_up(&q->drain);
 	spin_unlock_irqrestore(&q->lock, flags);
 }
@@ -97,9 +99,16 @@ static void vhx_blk_rw_complete(struct kiocb *iocb, long ret)
 static int vhx_blk_finish(struct vhx_vq *vq, u16 head, u64 status, u8 val,
 			  u32 written)
 {
+	int ret;
+
 	if (!vhx_mem_holds_uaddr(vq->ring.mem, status, 1) ||
 	    put_user(val, (u8 __user *)vhx_uptr(status)))
 		return -EFAULT;
+	if (vhx_vq_logging(vq)) {
+		ret = vhx_log_write(vq, status, 1);
+		if (ret)
+			return ret;
+	}
 	return vhx_vq_add_used(vq, head, written + 1);
 }
 
@@ -107,6 +116,8 @@ void vhx_blk_put_req(struct vhx_blk_queue *q, struct vhx_blk_req *req)
 {
 	kfree(req->segs);
 	req->segs = NULL;
+	kfree(req->log_iov);
+	req->log_iov = NULL;
 	req->next_free = q->free;
 	q->free = req;
 }
@@ -131,9 +142,16 @@ static int vhx_blk_finish_req(struct vhx_vq *vq, struct vhx_blk_req *req)
 {
 	bool ok = req->ret >= 0 && (size_t)req->ret == req->len;
 	u32 written = 0;
+	int ret;
 
 	if (!req->write && req->ret > 0)
 		written = req->ret;
+	/* Logging stopped since, and the log may be gone: not a word more. */
+	if (written && req->log_iov && vhx_vq_logging(vq)) {
+		ret = vhx_log_iov(vq, req->log_iov, req->log_niov, written);
+		if (ret)
+			return ret;
+	}
 	return vhx_blk_finish(vq, req->head, req->status,
 			      ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR,
 			      written);
@@ -201,10 +219,12 @@ void vhx_blk_done_work(struct vhx_work *work)
 
 /* ---- reads and writes ------------------------------------------------- */
 
-static void vhx_blk_get_inflight(struct vhx_blk_queue *q)
+static void vhx_blk_get_inflight(struct vhx_blk_queue *q,
+				 struct vhx_blk_req *req)
 {
 	spin_lock_irq(&q->lock);
 	q->inflight++;
+	q->reading += req->type == VIRTIO_BLK_T_IN;
 	spin_unlock_irq(&q->lock);
 }
 
@@ -252,7 +272,7 @@ static void vhx_blk_submit(struct vhx_blk_queue *q, struct vhx_blk_req *req,
 	if (req->write && !(q->vq.features & BIT_ULL(VIRTIO_BLK_F_FLUSH)))
 		iocb->ki_flags |= IOCB_DSYNC;
 	iocb->ki_complete = vhx_blk_rw_complete;
-	vhx_blk_get_inflight(q);
+	vhx_blk_get_inflight(q, req);
 	ret = vhx_blk_call_iter(req, iter);
 	if (ret == -EIOCBQUEUED)
 		return;
@@ -294,6 +314,7 @@ static struct vhx_blk_res vhx_blk_rw(struct vhx_blk_queue *q,
 {
 	struct vhx_vq *vq = &q->vq;
 	struct vhx_blk *b = vq_to_blk(vq);
+	struct iovec *log_iov = NULL;
 	struct iov_iter data;
 	struct vhx_blk_req *req;
 	size_t len;
@@ -310,9 +331,18 @@ static struct vhx_blk_res vhx_blk_rw(struct vhx_blk_queue *q,
 	    !vhx_blk_range_ok(b, sector, len >> SECTOR_SHIFT) ||
 	    (write && !vhx_blk_fsize_ok(b, sector << SECTOR_SHIFT, len)))
 		return vhx_blk_status(VIRTIO_BLK_S_IOERR, 0);
+	/* A read logs at completion what it wrote: keep where it went. */
+	if (!write && vhx_vq_logging(vq)) {
+		log_iov = kmemdup(vq->iov + c->out, c->in * sizeof(*log_iov),
+				  GFP_KERNEL_ACCOUNT);
+		if (!log_iov)
+			return vhx_blk_status(VIRTIO_BLK_S_IOERR, 0);
+	}
 
 	req = vhx_blk_get_req(q, c, status, write ? VIRTIO_BLK_T_OUT :
 			      VIRTIO_BLK_T_IN);
+	req->log_iov = log_iov;
+	req->log_niov = c->in;
 	req->len = len;
 	req->write = write;
 	vhx_blk_submit(q, req, &data, sector << SECTOR_SHIFT);
@@ -567,7 +597,7 @@ static struct vhx_blk_res vhx_blk_slow(struct vhx_blk_queue *q,
 		vhx_blk_put_req(q, req);
 		return vhx_blk_status(ret, 0);
 	}
-	vhx_blk_get_inflight(q);
+	vhx_blk_get_inflight(q, req);
 	/* Only an owner killed meanwhile takes the slow worker with it. */
 	if (!vhx_work_queue(q->slow, &req->work))
 		vhx_blk_req_done(req, -ESHUTDOWN, false);
@@ -626,6 +656,7 @@ static int vhx_blk_request(struct vhx_blk_queue *q, struct vhx_chain *c,
 	struct vhx_vq *vq = &q->vq;
 	struct vhx_blk_res res;
 	u64 status;
+	int ret;
 
 	status = vhx_blk_status_addr(vq->iov + c->out, c->in);
 	if (!c->in_len || !status) {
@@ -637,6 +668,11 @@ static int vhx_blk_request(struct vhx_blk_queue *q, struct vhx_chain *c,
 	if (res.submitted)
 		return 0;
 	*why = "cannot complete request";
+	if (res.written && vhx_vq_logging(vq)) {
+		ret = vhx_log_iov(vq, vq->iov + c->out, c->in, res.written);
+		if (ret)
+			return ret;
+	}
 	return vhx_blk_finish(vq, c->head, status, res.status, res.written);
 }
 

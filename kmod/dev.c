@@ -118,6 +118,10 @@ static void dev_release_owner(struct vhx_dev *d)
 	}
 	kvfree(d->mem);
 	d->mem = NULL;
+	if (d->log_ctx)
+		eventfd_ctx_put(d->log_ctx);
+	d->log_ctx = NULL;
+	d->log_base = 0;
 	d->features = 0;
 	d->backend_features = 0;
 	if (d->mm)
@@ -177,16 +181,22 @@ static long set_owner(struct vhx_dev *d)
 
 int vhx_dev_set_features(struct vhx_dev *d, u64 features)
 {
+	bool log_start = features & ~d->features & BIT_ULL(VHOST_F_LOG_ALL);
 	unsigned int i;
 
 	lockdep_assert_held(&d->mutex);
 	if (features & ~d->offered)
 		return -EOPNOTSUPP;
+	/* A log that cannot hold the memory table would be written past. */
+	if (log_start && d->mem && !vhx_log_fits(d->log_base, d->mem))
+		return -EFAULT;
 	d->features = features;
 	for (i = 0; i < d->nvqs; i++) {
 		struct vhx_vq *vq = d->vqs[i];
 
 		vhx_vq_lock(vq);
+		if (log_start && d->ops->log_start)
+			d->ops->log_start(vq);
 		vq->features = features;
 		vq->ring.event_idx = features & BIT_ULL(VIRTIO_RING_F_EVENT_IDX);
 		vq->ring.indirect =
@@ -255,6 +265,11 @@ static long set_mem_table(struct vhx_dev *d, struct vhost_memory __user *arg)
 	mem = mem_from_user(arg);
 	if (IS_ERR(mem))
 		return PTR_ERR(mem);
+	if ((d->features & BIT_ULL(VHOST_F_LOG_ALL)) &&
+	    !vhx_log_fits(d->log_base, mem)) {
+		kvfree(mem);
+		return -EFAULT;
+	}
 	for (i = 0; i < d->nvqs; i++) {
 		struct vhx_vq *vq = d->vqs[i];
 
@@ -282,8 +297,10 @@ static long set_vring_addr(struct vhx_vq *vq, void __user *argp)
 	    (a.used_user_addr & (VRING_USED_ALIGN_SIZE - 1)) ||
 	    (a.log_guest_addr & (VRING_USED_ALIGN_SIZE - 1)))
 		return -EINVAL;
-	if (a.flags & BIT(VHOST_VRING_F_LOG))
-		return -EOPNOTSUPP;	/* no dirty logging (VHOST_F_LOG_ALL) */
+	/* The used ring's log range may not wrap around. */
+	if ((a.flags & BIT(VHOST_VRING_F_LOG)) &&
+	    a.log_guest_addr > ~0ULL - (6 + 8 * (u64)VHX_RING_MAX))
+		return -EINVAL;
 	if (vq->running) {
 		struct vhx_ring r = vq->ring;
 
@@ -296,6 +313,9 @@ static long set_vring_addr(struct vhx_vq *vq, void __user *argp)
 	vq->ring.desc = a.desc_user_addr;
 	vq->ring.avail = a.avail_user_addr;
 	vq->ring.used = a.used_user_addr;
+	vq->ring.log_addr = a.log_guest_addr;
+	vq->ring.log_used = a.flags & BIT(VHOST_VRING_F_LOG) ? vhx_log_used :
+			    NULL;
 	vq->addr_set = true;
 	return 0;
 }
@@ -463,6 +483,54 @@ static long features_ioctl(struct vhx_dev *d, unsigned int cmd,
 	return -ENOIOCTLCMD;
 }
 
+/*
+ * The dirty log's address in the owner's memory.  It must have room for
+ * the memory table's pages, checked here and on every later table while
+ * VHOST_F_LOG_ALL is acked (log.c sets bits for those pages only).
+ */
+static long set_log_base(struct vhx_dev *d, u64 __user *argp)
+{
+	unsigned int i;
+	u64 base;
+
+	if (get_user(base, argp))
+		return -EFAULT;
+	if (d->mem && !vhx_log_fits(base, d->mem))
+		return -EFAULT;
+	d->log_base = base;
+	for (i = 0; i < d->nvqs; i++) {
+		vhx_vq_lock(d->vqs[i]);
+		d->vqs[i]->log_base = base;
+		mutex_unlock(&d->vqs[i]->mutex);
+	}
+	return 0;
+}
+
+/* An eventfd signalled when the log was written, or -1 for none. */
+static long set_log_fd(struct vhx_dev *d, int __user *argp)
+{
+	struct eventfd_ctx *ctx = NULL, *old = d->log_ctx;
+	unsigned int i;
+	int fd;
+
+	if (get_user(fd, argp))
+		return -EFAULT;
+	if (fd != VHOST_FILE_UNBIND) {
+		ctx = eventfd_ctx_fdget(fd);
+		if (IS_ERR(ctx))
+			return PTR_ERR(ctx);
+	}
+	d->log_ctx = ctx;
+	for (i = 0; i < d->nvqs; i++) {
+		vhx_vq_lock(d->vqs[i]);
+		d->vqs[i]->log_ctx = ctx;
+		mutex_unlock(&d->vqs[i]->mutex);
+	}
+	if (old)
+		eventfd_ctx_put(old);
+	return 0;
+}
+
 long vhx_dev_ioctl(struct vhx_dev *d, unsigned int cmd, void __user *argp)
 {
 	long ret;
@@ -483,9 +551,9 @@ long vhx_dev_ioctl(struct vhx_dev *d, unsigned int cmd, void __user *argp)
 	case VHOST_SET_MEM_TABLE:
 		return set_mem_table(d, argp);
 	case VHOST_SET_LOG_BASE:
-		return -EOPNOTSUPP;
+		return set_log_base(d, argp);
 	case VHOST_SET_LOG_FD:
-		return -EOPNOTSUPP;
+		return set_log_fd(d, argp);
 	case VHOST_SET_VRING_NUM:
 	case VHOST_SET_VRING_ADDR:
 	case VHOST_SET_VRING_BASE:

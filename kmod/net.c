@@ -40,7 +40,8 @@
 			  BIT_ULL(VIRTIO_F_ANY_LAYOUT) |		\
 			  BIT_ULL(VIRTIO_F_NOTIFY_ON_EMPTY) |		\
 			  BIT_ULL(VIRTIO_NET_F_MRG_RXBUF) |		\
-			  BIT_ULL(VHOST_NET_F_VIRTIO_NET_HDR))
+			  BIT_ULL(VHOST_NET_F_VIRTIO_NET_HDR) |		\
+			  BIT_ULL(VHOST_F_LOG_ALL))
 
 struct rx_head {
 	u16 id;
@@ -456,19 +457,25 @@ static int rx_packet(struct vhx_vq *vq, struct vhx_net_queue *q, u32 want,
 {
 	u64 space;
 	u32 niov;
-	int n, ret;
+	int n, ret, written;
 
 	n = rx_gather(vq, q, want + q->vhost_hlen, &niov, &space);
 	if (n <= 0) {
 		*why = "bad RX chain";
 		return n;
 	}
-	ret = rx_one(vq, q, n, niov, space, want);
-	if (ret <= 0) {
+	written = rx_one(vq, q, n, niov, space, want);
+	if (written <= 0) {
 		*why = "cannot write RX buffer";
-		return ret < 0 ? ret : 1;
+		return written < 0 ? written : 1;
 	}
-	ret = rx_add_used(vq, q, n, ret);
+	if (vhx_vq_logging(vq)) {
+		ret = vhx_log_iov(vq, vq->iov, niov, written);
+		*why = "cannot write dirty log";
+		if (ret)
+			return ret;
+	}
+	ret = rx_add_used(vq, q, n, written);
 	*why = "cannot write used ring";
 	return ret ? ret : 1;
 }

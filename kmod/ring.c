@@ -34,6 +34,26 @@ static u64 used_bytes(u32 num)
 	return 6 + 8 * (u64)num;
 }
 
+/* A store into the used ring, logged when the VMM asked for it. */
+static int used_write(struct vhx_ring *r, u64 uaddr, const void *src,
+		      size_t len)
+{
+	int ret = vhx_write(uaddr, src, len);
+
+	if (ret || !r->log_used)
+		return ret;
+	return r->log_used(r, uaddr - r->used, len);
+}
+
+static int used_write16(struct vhx_ring *r, u64 uaddr, u16 val)
+{
+	int ret = vhx_write16(uaddr, val);
+
+	if (ret || !r->log_used)
+		return ret;
+	return r->log_used(r, uaddr - r->used, sizeof(val));
+}
+
 /*
  * Copy a descriptor at guest address gpa, which may span regions: as many
  * as it has bytes at most, since no region is empty.
@@ -266,14 +286,14 @@ int vhx_ring_put(struct vhx_ring *r, const struct vhx_used_elem *elems,
 	while (done < n) {
 		start = (u16)(r->used_idx + done) & (r->num - 1);
 		chunk = n - done < r->num - start ? n - done : r->num - start;
-		ret = vhx_write(USED_ENTRY(r, start), elems + done,
-				chunk * sizeof(*elems));
+		ret = used_write(r, USED_ENTRY(r, start), elems + done,
+				 chunk * sizeof(*elems));
 		if (ret)
 			return ret;
 		done += chunk;
 	}
 	vhx_wmb();
-	ret = vhx_write16(USED_IDX(r), r->used_idx + n);
+	ret = used_write16(r, USED_IDX(r), r->used_idx + n);
 	if (!ret)
 		r->used_idx += n;
 	return ret;
@@ -325,9 +345,9 @@ int vhx_ring_notify_on(struct vhx_ring *r)
 	int ret;
 
 	if (r->event_idx)
-		ret = vhx_write16(AVAIL_EVENT(r), r->avail_idx);
+		ret = used_write16(r, AVAIL_EVENT(r), r->avail_idx);
 	else
-		ret = vhx_write16(USED_FLAGS(r), 0);
+		ret = used_write16(r, USED_FLAGS(r), 0);
 	if (ret)
 		return ret;
 	/* The flag must be visible before we look at avail->idx again. */
@@ -341,5 +361,5 @@ int vhx_ring_notify_off(struct vhx_ring *r)
 {
 	if (r->event_idx)
 		return 0;
-	return vhx_write16(USED_FLAGS(r), VHX_USED_F_NO_NOTIFY);
+	return used_write16(r, USED_FLAGS(r), VHX_USED_F_NO_NOTIFY);
 }

@@ -55,6 +55,13 @@ struct vhx_ring {
 	bool event_idx;		/* VIRTIO_RING_F_EVENT_IDX negotiated */
 	bool indirect;		/* VIRTIO_RING_F_INDIRECT_DESC negotiated */
 	bool notify_on_empty;	/* VIRTIO_F_NOTIFY_ON_EMPTY negotiated */
+	/*
+	 * Dirty logging of the used ring (VHOST_VRING_F_LOG): called after
+	 * each store into it with the offset and length stored; log_addr is
+	 * the ring's guest address.  NULL when not logging.
+	 */
+	int (*log_used)(struct vhx_ring *r, u64 off, u64 len);
+	u64 log_addr;
 };
 
 int vhx_ring_check(const struct vhx_ring *r);

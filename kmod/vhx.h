@@ -83,6 +83,9 @@ struct vhx_vq {
 	u64 slept_at;			/* local_clock() when kicks came back on */
 	struct vhx_hold hold;		/* holding calls back, see vq.c */
 	u64 features;			/* acked features, copied under mutex */
+	u64 log_base;			/* the dirty log, copied under mutex */
+	struct eventfd_ctx *log_ctx;	/* the device's, copied under mutex */
+	bool logged;			/* log written since the last signal */
 
 	/* Scratch owned by the handler, valid under mutex. */
 	struct iovec *iov;
@@ -122,6 +125,8 @@ struct vhx_dev {
 	u64 offered;			/* features GET_FEATURES reports */
 	u64 features;			/* features acked by SET_FEATURES */
 	u64 backend_features;
+	u64 log_base;			/* VHOST_SET_LOG_BASE */
+	struct eventfd_ctx *log_ctx;	/* VHOST_SET_LOG_FD */
 };
 
 /*
@@ -145,6 +150,12 @@ struct vhx_dev_ops {
 	 * completions, net RX: packets at the tap).
 	 */
 	bool (*hold_more)(struct vhx_vq *vq);
+	/*
+	 * Optional: dirty logging starts (VHOST_F_LOG_ALL acked), vq->mutex
+	 * held.  A device whose writes to guest memory complete later than
+	 * the handler runs waits for those in flight: they were not logged.
+	 */
+	void (*log_start)(struct vhx_vq *vq);
 };
 
 /*
@@ -185,6 +196,19 @@ int vhx_vq_rearm(struct vhx_vq *vq);
 void vhx_vq_fail(struct vhx_vq *vq, int err, const char *why);
 void vhx_vq_requeue(struct vhx_vq *vq);
 bool vhx_vq_exceeds_weight(struct vhx_vq *vq, u32 reqs, u64 bytes);
+
+/* Dirty logging (log.c); vq->mutex held, in the owner's context. */
+static inline bool vhx_vq_logging(const struct vhx_vq *vq)
+{
+	return unlikely(vq->features & BIT_ULL(VHOST_F_LOG_ALL));
+}
+
+u64 vhx_log_bytes(const struct vhx_mem *mem);
+bool vhx_log_fits(u64 base, const struct vhx_mem *mem);
+int vhx_log_write(struct vhx_vq *vq, u64 uaddr, u64 len);
+int vhx_log_iov(struct vhx_vq *vq, const struct iovec *iov, u32 n, u64 len);
+int vhx_log_used(struct vhx_ring *r, u64 off, u64 len);
+void vhx_log_signal(struct vhx_vq *vq);
 
 /* Works and polls: the building blocks backends use for their own files. */
 void vhx_work_init(struct vhx_work *work, void (*fn)(struct vhx_work *));

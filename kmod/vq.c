@@ -93,6 +93,9 @@ void vhx_vq_reset(struct vhx_vq *vq)
 	vq->slept_at = 0;
 	vq->hold = (struct vhx_hold){ .probe_every = VHX_HOLD_PROBE_MIN };
 	vq->features = 0;
+	vq->log_base = 0;
+	vq->log_ctx = NULL;
+	vq->logged = false;
 	vq->nused = 0;
 	vq->unsignalled = false;
 	vq->worker = NULL;
@@ -261,6 +264,7 @@ static int publish_used(struct vhx_vq *vq)
 	if (!ret) {
 		WRITE_ONCE(vq->stats.used, vq->stats.used + vq->nused);
 		WRITE_ONCE(vq->stats.used_bytes, vq->stats.used_bytes + bytes);
+		vhx_log_signal(vq);
 	}
 
 	vq->unsignalled |= vq->nused && !ret;

@@ -26,9 +26,9 @@
 		      F(VIRTIO_BLK_F_SEG_MAX) | F(VIRTIO_BLK_F_BLK_SIZE) |	\
 		      F(VIRTIO_BLK_F_FLUSH) | F(VIRTIO_BLK_F_DISCARD) |	\
 		      F(VIRTIO_BLK_F_WRITE_ZEROES) | F(VIRTIO_BLK_F_MQ) |	\
-		      F(VIRTIO_BLK_F_RO))
-/* What a guest driver acks by default: all but RO. */
-#define BLK_ACK		(BLK_FEATURES & ~F(VIRTIO_BLK_F_RO))
+		      F(VIRTIO_BLK_F_RO) | F(VHOST_F_LOG_ALL))
+/* What a VMM acks by default: all but RO and dirty logging. */
+#define BLK_ACK		(BLK_FEATURES & ~(F(VIRTIO_BLK_F_RO) | F(VHOST_F_LOG_ALL)))
 
 struct blk_cfg {
 	unsigned int nq;	/* queues, 0 = 1 */

@@ -680,7 +680,7 @@ static int tc_read_only(void)
 	KT_RUN(read_only_checks(&b, fd));
 	blk_dev_close(&b);
 	/* RO acked makes a writable backend read-only too. */
-	cfg.features = BLK_FEATURES;
+	cfg.features = BLK_ACK | F(VIRTIO_BLK_F_RO);
 	KT_OK(blk_dev_open(&b, &cfg, fd));
 	KT_RUN(read_only_checks(&b, fd));
 	return KT_PASS;
