@@ -195,3 +195,51 @@ bool dlog_canary_intact(const struct dlog *l)
 			return false;
 	return true;
 }
+
+int dlog_set_ring(struct vhxg_vq *vq, bool log, uint64_t log_addr)
+{
+	struct vhost_vring_addr a = {
+		.index = vq->index,
+		.flags = log ? 1u << VHOST_VRING_F_LOG : 0,
+		.desc_user_addr = (uintptr_t)vq->desc,
+		.avail_user_addr = (uintptr_t)vq->avail,
+		.used_user_addr = (uintptr_t)vq->used,
+		.log_guest_addr = log_addr,
+	};
+
+	return vhxg_ioctl(vq->dev, VHOST_SET_VRING_ADDR, &a);
+}
+
+int dlog_start(struct dlog *l, struct vhxg_dev *d, unsigned int nvqs,
+	       unsigned int how, int efd)
+{
+	uint64_t base = (uintptr_t)l->map;
+	unsigned int i;
+	int ret;
+
+	ret = vhxg_ioctl(d, VHOST_SET_LOG_BASE, &base);
+	if (!ret)
+		ret = vhxg_ioctl(d, VHOST_SET_LOG_FD, &efd);
+	if (!ret && (how & DLOG_ALL))
+		ret = vhxg_set_features(d, d->features |
+					(1ULL << VHOST_F_LOG_ALL));
+	for (i = 0; i < nvqs && !ret; i++)
+		ret = dlog_set_ring(&d->vqs[i], how & DLOG_USED,
+				    (uintptr_t)d->vqs[i].used);
+	if (ret)
+		kt_diag("starting the log: %s", strerror(-ret));
+	dlog_clear(l);
+	return ret;
+}
+
+int dlog_pages_add_used(struct dlog_pages *s, const struct vhxg_vq *vq,
+			uint16_t from, uint16_t to)
+{
+	uint64_t used = (uintptr_t)vq->used;
+	int ret = dlog_pages_add(s, used, 4);
+	uint16_t i;
+
+	for (i = from; i != to && !ret; i++)
+		ret = dlog_pages_add(s, used + 4 + 8 * (i % vq->num), 8);
+	return ret;
+}

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vhxg.h"
+
 #define DLOG_PAGE	4096ULL
 
 struct dlog {
@@ -48,5 +50,24 @@ bool dlog_expect(const struct dlog *l, const struct dlog_pages *want,
 		 const char *what);
 /* Is the canary page after the log untouched? */
 bool dlog_canary_intact(const struct dlog *l);
+
+#define DLOG_USED	(1u << 0)	/* VHOST_VRING_F_LOG on every ring */
+#define DLOG_ALL	(1u << 1)	/* VHOST_F_LOG_ALL acked */
+
+/* One ring's addresses again, with or without the LOG flag. */
+int dlog_set_ring(struct vhxg_vq *vq, bool log, uint64_t log_addr);
+/*
+ * Switch logging on in a running device, in QEMU's order: the log and
+ * its eventfd @efd, LOG_ALL (@how), then rings 0 .. @nvqs - 1 with the
+ * LOG flag (@how) at their own addresses.  The log starts out clear.
+ */
+int dlog_start(struct dlog *l, struct vhxg_dev *d, unsigned int nvqs,
+	       unsigned int how, int efd);
+/*
+ * Add the used ring's pages a device without EVENT_IDX stores into for
+ * entries [from, to): its flags and index, and those entries.
+ */
+int dlog_pages_add_used(struct dlog_pages *s, const struct vhxg_vq *vq,
+			uint16_t from, uint16_t to);
 
 #endif /* DLOG_H */

@@ -18,8 +18,8 @@
 #include "common.h"
 #include "dlog.h"
 
-#define LOG_USED	(1u << 0)	/* VHOST_VRING_F_LOG on both rings */
-#define LOG_ALL		(1u << 1)	/* VHOST_F_LOG_ALL acked */
+#define LOG_USED	DLOG_USED
+#define LOG_ALL		DLOG_ALL
 
 struct log_env {
 	struct net_env e;
@@ -28,43 +28,6 @@ struct log_env {
 	int log_fd;
 	uint64_t end;		/* guest addresses the log covers */
 };
-
-/* One ring's addresses again, with or without the LOG flag. */
-static int set_ring_log(struct net_env *e, struct vhxg_vq *vq, bool log,
-			uint64_t log_addr)
-{
-	struct vhost_vring_addr a = {
-		.index = vq->index,
-		.flags = log ? 1u << VHOST_VRING_F_LOG : 0,
-		.desc_user_addr = (uintptr_t)vq->desc,
-		.avail_user_addr = (uintptr_t)vq->avail,
-		.used_user_addr = (uintptr_t)vq->used,
-		.log_guest_addr = log_addr,
-	};
-
-	return vhxg_ioctl(&e->dev, VHOST_SET_VRING_ADDR, &a);
-}
-
-/*
- * Switch logging on in a running device, in QEMU's order: the log and
- * its eventfd, LOG_ALL, then each ring with the LOG flag.  The log
- * starts out clear.
- */
-static int log_start(struct log_env *l, unsigned int how)
-{
-	struct net_env *e = &l->e;
-	uint64_t base = (uintptr_t)l->log.map;
-
-	KT_OK(vhxg_ioctl(&e->dev, VHOST_SET_LOG_BASE, &base));
-	KT_OK(vhxg_ioctl(&e->dev, VHOST_SET_LOG_FD, &l->log_fd));
-	if (how & LOG_ALL)
-		KT_OK(vhxg_set_features(&e->dev, e->dev.features |
-					F(VHOST_F_LOG_ALL)));
-	KT_OK(set_ring_log(e, e->rx, how & LOG_USED, (uintptr_t)e->rx->used));
-	KT_OK(set_ring_log(e, e->tx, how & LOG_USED, (uintptr_t)e->tx->used));
-	dlog_clear(&l->log);
-	return KT_PASS;
-}
 
 static int log_setup(struct log_env *l, uint64_t features, unsigned int how)
 {
@@ -76,21 +39,7 @@ static int log_setup(struct log_env *l, uint64_t features, unsigned int how)
 	KT_OK(dlog_init(&l->log, l->end));
 	l->log_fd = eventfd_for_test();
 	KT_ASSERT(l->log_fd >= 0, "eventfd");
-	return log_start(l, how);
-}
-
-/* The used ring's pages the device stored into for entries [from, to). */
-static int want_used(struct log_env *l, struct vhxg_vq *vq, uint16_t from,
-		     uint16_t to)
-{
-	uint64_t used = (uintptr_t)vq->used;
-	uint16_t i;
-
-	/* flags and idx: every run writes them. */
-	KT_OK(dlog_pages_add(&l->want, used, 4));
-	for (i = from; i != to; i++)
-		KT_OK(dlog_pages_add(&l->want, used + 4 + 8 * (i % vq->num),
-				     8));
+	KT_OK(dlog_start(&l->log, &l->e.dev, 2, how, l->log_fd));
 	return KT_PASS;
 }
 
@@ -138,7 +87,8 @@ static int rx_frame(struct log_env *l, size_t len, uint32_t seed, bool data,
 		total += u.len;
 	}
 	if (used)
-		KT_RUN(want_used(l, e->rx, from, e->rx->last_used));
+		KT_OK(dlog_pages_add_used(&l->want, e->rx, from,
+					  e->rx->last_used));
 	return KT_PASS;
 }
 
@@ -224,7 +174,7 @@ static int log_tx(void)
 	from = l.e.tx->last_used;
 	KT_RUN(net_tx_check(&l.e, 1000, 0x505));
 	KT_RUN(net_tx_check(&l.e, 3000, 0x506));
-	KT_RUN(want_used(&l, l.e.tx, from, l.e.tx->last_used));
+	KT_OK(dlog_pages_add_used(&l.want, l.e.tx, from, l.e.tx->last_used));
 	KT_RUN(expect_log(&l, "TX"));
 	return KT_PASS;
 }
@@ -295,7 +245,7 @@ static int log_regions(void)
 	dlog_fini(&l.log);
 	l.end = gpa + (2 << 16);
 	KT_OK(dlog_init(&l.log, l.end));
-	KT_RUN(log_start(&l, LOG_ALL | LOG_USED));
+	KT_OK(dlog_start(&l.log, &e->dev, 2, LOG_ALL | LOG_USED, l.log_fd));
 
 	addr[0] = gpa + (1 << 16) - 4096 - 500;	/* crosses a page */
 	addr[1] = gpa + (1 << 16) - 300;	/* crosses the regions */
@@ -330,7 +280,7 @@ static int log_regions(void)
 			  "buffer 2");
 		KT_OK(dlog_pages_add(&l.want, addr[0], 1000));
 		KT_OK(dlog_pages_add(&l.want, addr[1], total - 1000));
-		KT_RUN(want_used(&l, e->rx, from, e->rx->last_used));
+		KT_OK(dlog_pages_add_used(&l.want, e->rx, from, e->rx->last_used));
 	}
 	KT_RUN(expect_log(&l, "two regions"));
 	return KT_PASS;
@@ -377,7 +327,7 @@ static int log_used_outside(void)
 	int ret;
 
 	KT_RUN(log_setup(&l, BASE_FEATURES, LOG_ALL | LOG_USED));
-	KT_OK(set_ring_log(&l.e, l.e.rx, true, l.end + (1 << 16)));
+	KT_OK(dlog_set_ring(l.e.rx, true, l.end + (1 << 16)));
 	KT_OK(net_rx_post(&l.e, 2, 2000, 1, 0));
 	frame_build(frame, 500, l.e.rx_dst, 0x531);
 	KT_OK(pkt_send(l.e.pkt_fd, frame, 500, NULL));

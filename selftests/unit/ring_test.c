@@ -14,7 +14,7 @@
 #define ARENA_SIZE	(1 << 20)
 #define GPA_BASE	0x10000000ULL
 #define NUM		16
-#define NTESTS		43	/* results main() reports */
+#define NTESTS		44	/* results main() reports */
 
 static unsigned char arena[ARENA_SIZE] __attribute__((aligned(4096)));
 static unsigned int stray;	/* accesses outside the arena */
@@ -734,6 +734,58 @@ static void test_put_wraps(void)
 	       "ring_used_put_wraps");
 }
 
+/* What the used-ring hook saw, in order. */
+static struct { u64 off, len; } logged[16];
+static int nlogged, log_ret;
+
+static int record_log(struct vhx_ring *r, u64 off, u64 len)
+{
+	(void)r;
+	if (nlogged < 16) {
+		logged[nlogged].off = off;
+		logged[nlogged].len = len;
+	}
+	nlogged++;
+	return log_ret;
+}
+
+static bool logged_is(int i, u64 off, u64 len)
+{
+	return i < nlogged && logged[i].off == off && logged[i].len == len;
+}
+
+/*
+ * With VHOST_VRING_F_LOG every store into the used ring is reported to
+ * the hook after it is made, as offsets into the used ring: a wrapped put
+ * as its two runs of entries then the index, the flags, the avail event.
+ * A hook that fails fails the store, and the index does not move.
+ */
+static void test_used_log(void)
+{
+	struct vhx_used_elem e[3] = {};
+	int put, off, on, bad;
+
+	setup(4);
+	*(u16 *)at(USED_OFF + 2) = cpu_to_le16(2);
+	vhx_ring_start(&ring);
+	ring.log_used = record_log;
+	nlogged = 0;
+	log_ret = 0;
+	put = vhx_ring_put(&ring, e, 3);
+	off = vhx_ring_notify_off(&ring);
+	ring.event_idx = true;
+	on = vhx_ring_notify_on(&ring);
+	log_ret = -EFAULT;
+	bad = vhx_ring_put(&ring, e, 1);
+	report(!put && !off && on >= 0 && bad == -EFAULT && ring.used_idx == 5 &&
+	       nlogged == 6 && logged_is(0, 4 + 8 * 2, 16) &&
+	       logged_is(1, 4, 8) && logged_is(2, 2, 2) &&
+	       logged_is(3, 0, 2) && logged_is(4, 4 + 8 * 4, 2) &&
+	       logged_is(5, 4 + 8 * 1, 8),
+	       "ring_used_log");
+	ring.log_used = NULL;
+}
+
 /*
  * vhx_ring_put with num = 4: 5 entries are refused, with nothing written;
  * exactly 4 land at every start offset (across the 16-bit wrap too), and
@@ -966,6 +1018,7 @@ int main(void)
 	test_indirect_longer_than_ring();
 	test_chain_longer_than_ring();
 	test_put_wraps();
+	test_used_log();
 	test_event_idx_call();
 	test_no_interrupt_flag();
 	test_notify();
