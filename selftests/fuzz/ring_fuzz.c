@@ -388,6 +388,11 @@ static void log_check(const char *op)
 		     where(e->uaddr), rlog_pos + 1, rlog_n);
 }
 
+/* The last store into guest memory, and whether it was logged. */
+static u64 last_write;
+static size_t last_write_len;
+static bool unlogged;
+
 int vhx_user_write(u64 uaddr, const void *src, size_t len)
 {
 	u64 used_len = 6 + 8 * (u64)ring.num;
@@ -404,6 +409,25 @@ int vhx_user_write(u64 uaddr, const void *src, size_t len)
 		     (long long)(uaddr - ring.used),
 		     (unsigned long long)used_len);
 	memcpy((void *)(uintptr_t)uaddr, src, len);
+	last_write = uaddr;
+	last_write_len = len;
+	unlogged = true;
+	return 0;
+}
+
+/*
+ * The used ring's log hook (VHOST_VRING_F_LOG): each store, once made,
+ * is reported once, with its own offset and length, inside the ring.
+ */
+static int fuzz_log_used(struct vhx_ring *r, u64 off, u64 len)
+{
+	if (!unlogged || r->used + off != last_write || len != last_write_len)
+		fail("logged used+%llu, %llu bytes; the last store was "
+		     "used%+lld, %zu bytes%s", (unsigned long long)off,
+		     (unsigned long long)len,
+		     (long long)(last_write - r->used), last_write_len,
+		     unlogged ? "" : ", logged already");
+	unlogged = false;
 	return 0;
 }
 
@@ -670,6 +694,8 @@ static int ref_get(struct ref_chain *c, u16 *head_out, struct iovec *iov,
 
 static void check_state(const char *op)
 {
+	if (unlogged)
+		fail("%s: a store into the used ring was not logged", op);
 	if (ring.last_avail != m.last_avail || ring.avail_idx != m.avail_idx ||
 	    ring.used_idx != m.used_idx ||
 	    ring.signalled_valid != m.signalled_valid ||
@@ -1501,6 +1527,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ring.desc = gen_ring_addr(&in, 16 * (u64)ring.num);
 	ring.avail = gen_ring_addr(&in, 6 + 2 * (u64)ring.num);
 	ring.used = gen_ring_addr(&in, 6 + 8 * (u64)ring.num);
+	ring.log_used = fuzz_log_used;
+	unlogged = false;
 	/* The device may resume a ring the guest already used. */
 	if (hdr & 32) {
 		m.last_avail = U16(&in);
