@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "ktap.h"
+#include "testdev.h"
 
 const char *kt_dev;
 static int skip_fd = -1;	/* child's end of the skip-reason pipe */
@@ -164,6 +165,7 @@ int kt_main(int argc, char **argv, const struct kt_case *cases, size_t ncases,
 		return 2;
 	}
 
+	test_dev = kt_dev;	/* the helpers' name for it */
 	if (access(kt_dev, R_OK | W_OK)) {
 		fprintf(stderr, "%s: cannot use device %s: %s\n", argv[0],
 			kt_dev, strerror(errno));

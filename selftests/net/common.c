@@ -10,6 +10,7 @@
 #include <linux/if_tun.h>
 
 #include "common.h"
+#include "ktap.h"
 
 #define ARENA_SIZE	(64u << 20)
 #define CANARY		0xa5
@@ -53,7 +54,7 @@ int net_attach(struct net_env *e, int fd)
 }
 
 /* Owner, features, memory table, rings: everything but opening. */
-static int net_configure(struct net_env *e)
+int net_configure(struct net_env *e)
 {
 	uint64_t offered, want = e->cfg.features;
 	unsigned int num = e->cfg.num;
@@ -96,10 +97,10 @@ static int net_configure(struct net_env *e)
 
 int net_setup_dev(struct net_env *e)
 {
-	int ret = vhxg_open(&e->dev, kt_dev, e->arena);
+	int ret = vhxg_open(&e->dev, test_dev, e->arena);
 
 	if (ret) {
-		kt_diag("open %s: %s", kt_dev, strerror(-ret));
+		kt_diag("open %s: %s", test_dev, strerror(-ret));
 		return ret;
 	}
 	return net_configure(e);
@@ -156,6 +157,19 @@ int net_setup(struct net_env *e, const struct net_cfg *cfg)
 		return ret;
 	e->pkt_fd = pkt_open(e->ifname, cfg->pkt_vnet_hdr);
 	return e->pkt_fd < 0 ? e->pkt_fd : 0;
+}
+
+void net_teardown(struct net_env *e)
+{
+	vhxg_close(&e->dev);
+	if (e->pkt_fd >= 0)
+		close(e->pkt_fd);
+	if (e->tap_fd >= 0 && e->tap_fd != e->cfg.backend_fd)
+		close(e->tap_fd);
+	e->pkt_fd = -1;
+	e->tap_fd = -1;
+	if (e->arena == &e->own_arena)
+		vhxg_arena_fini(&e->own_arena);
 }
 
 /* ---- TX ------------------------------------------------------------------ */

@@ -48,19 +48,6 @@ static void spin_us(int64_t us)
 		;
 }
 
-static void net_teardown(struct net_env *e)
-{
-	vhxg_close(&e->dev);
-	if (e->tap_fd >= 0)
-		close(e->tap_fd);
-	if (e->pkt_fd >= 0)
-		close(e->pkt_fd);
-	e->tap_fd = -1;
-	e->pkt_fd = -1;
-	if (e->arena == &e->own_arena)
-		vhxg_arena_fini(&e->own_arena);
-}
-
 static int set_busyloop(struct net_env *e, unsigned int idx, unsigned int us)
 {
 	struct vhost_vring_state s = { .index = idx, .num = us };
