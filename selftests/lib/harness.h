@@ -20,6 +20,16 @@
 #define TEST_TIMEOUT_DEFAULT 60
 
 /*
+ * Fixtures here use FIXTURE_TEARDOWN_PARENT(), not FIXTURE_TEARDOWN():
+ * in this harness (6.12) a failed ASSERT_*() longjmp()s back into the
+ * test's wrapper, whose fork() result is then indeterminate (it is not
+ * volatile), and at -O2 the plain teardown is skipped.  The parent's
+ * teardown runs once either way, in the test process or in its parent,
+ * so it may only release what does not belong to the process: links,
+ * block devices, module parameters (closing fds there is harmless).
+ */
+
+/*
  * main(): "--dev PATH" picks the device (default @default_dev), the rest
  * of the command line goes to the harness.  stdout is line-buffered so
  * that ksft_print_msg() lines from the helpers survive the harness's

@@ -95,7 +95,7 @@ FIXTURE_SETUP(tx)
 	ASSERT_LE(0, net_setup(&self->e, &cfg));
 }
 
-FIXTURE_TEARDOWN(tx)
+FIXTURE_TEARDOWN_PARENT(tx)
 {
 	net_teardown(&self->e);
 }
@@ -294,7 +294,7 @@ FIXTURE_SETUP(rx)
 		ASSERT_LE(0, netif_set_mtu(self->e.ifname, variant->mtu));
 }
 
-FIXTURE_TEARDOWN(rx)
+FIXTURE_TEARDOWN_PARENT(rx)
 {
 	net_teardown(&self->e);
 }
@@ -615,7 +615,7 @@ FIXTURE_SETUP(macvtap)
 	self->e.rx_dst = self->m.mac;
 }
 
-FIXTURE_TEARDOWN(macvtap)
+FIXTURE_TEARDOWN_PARENT(macvtap)
 {
 	net_teardown(&self->e);
 	close(self->e.cfg.backend_fd);
