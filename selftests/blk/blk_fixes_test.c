@@ -59,6 +59,7 @@
 #include <linux/fs.h>
 #include <linux/magic.h>
 
+#include "ktap.h"		/* until it moves to the harness */
 #include "blk_common.h"
 #include "leak.h"
 #include "modparam.h"
