@@ -1515,7 +1515,7 @@ static int freeze_child(struct __test_metadata *_metadata, void *p)
 		if (heads[i] < 0)
 			return KSFT_FAIL;
 	}
-	if (blk_kick(&b, 0))
+	if (blk_kick(&b, 0) < 0)
 		return KSFT_FAIL;
 	/* Let the worker submit them all before the freeze. */
 	usleep(500000);
