@@ -20,13 +20,16 @@
 #define TEST_TIMEOUT_DEFAULT 60
 
 /*
- * Fixtures here use FIXTURE_TEARDOWN_PARENT(), not FIXTURE_TEARDOWN():
- * in this harness (6.12) a failed ASSERT_*() longjmp()s back into the
- * test's wrapper, whose fork() result is then indeterminate (it is not
- * volatile), and at -O2 the plain teardown is skipped.  The parent's
- * teardown runs once either way, in the test process or in its parent,
- * so it may only release what does not belong to the process: links,
- * block devices, module parameters (closing fds there is harmless).
+ * Teardowns: in this harness (6.12) a failed ASSERT_*() longjmp()s back
+ * into the test's wrapper, whose fork() result is then indeterminate (it
+ * is not volatile), and at -O2 a FIXTURE_TEARDOWN() is skipped.  So:
+ *   - FIXTURE_TEARDOWN() only for what the test process owns (fds,
+ *     memory): it runs there after a pass, and after a failure the
+ *     process's exit releases the same;
+ *   - FIXTURE_TEARDOWN_PARENT() for what outlives the process (links,
+ *     null_blk devices, mounts, module parameters, file modes): it runs
+ *     once either way, in the test process or in its parent, so it must
+ *     not touch the process's own memory or fds.
  */
 
 /*

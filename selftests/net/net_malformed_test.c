@@ -300,7 +300,7 @@ FIXTURE_SETUP(tx_hdr)
 	setup(_metadata, &self->e, variant->mode, 0, 0);
 }
 
-FIXTURE_TEARDOWN_PARENT(tx_hdr)
+FIXTURE_TEARDOWN(tx_hdr)
 {
 	net_teardown(&self->e);
 }
