@@ -13,9 +13,6 @@
 
 #include "vhxg.h"
 #include "testdev.h"
-#ifndef VHX_HARNESS_H	/* until every test uses check.h */
-#include "ktap.h"
-#endif
 #include "netutil.h"
 
 #define RXQ		0	/* vhost-net queue numbering */
@@ -71,6 +68,11 @@ struct net_env {
 	unsigned int rx_nused;	/* used entries of the last RX frame */
 };
 
+/*
+ * Checks that fail the test (net_tx_check() and the like) are in check.h,
+ * for test bodies.
+ */
+
 /* The features every net test negotiates at least. */
 #define BASE_FEATURES	F(VIRTIO_F_VERSION_1)
 
@@ -92,14 +94,6 @@ int net_tx(struct net_env *e, const void *frame, size_t len,
 	   unsigned int add_flags);
 /* Wait until @n TX chains are used and reap them. */
 int net_tx_reap(struct net_env *e, unsigned int n);
-#ifndef VHX_HARNESS_H	/* until every test uses check.h */
-/* Wait for @frame to come out of the link; KT_PASS or KT_FAIL. */
-int net_expect_frame(struct net_env *e, const void *frame, size_t len);
-/* Assert that no test frame comes out within QUIET_MS. */
-int net_expect_silence(struct net_env *e);
-/* Build, send, see it out and reaped: KT_PASS or KT_FAIL. */
-int net_tx_check(struct net_env *e, size_t len, uint32_t seed);
-#endif
 
 /* RX: post @n chains of @ndesc buffers of @buflen bytes each. */
 int net_rx_post(struct net_env *e, unsigned int n, uint32_t buflen,
@@ -111,10 +105,6 @@ int net_rx_post(struct net_env *e, unsigned int n, uint32_t buflen,
  */
 ssize_t net_rx_get(struct net_env *e, void *frame, size_t max,
 		   struct virtio_net_hdr_mrg_rxbuf *vh, int timeout_ms);
-#ifndef VHX_HARNESS_H	/* until every test uses check.h */
-/* Inject @len/@seed into the link and check it lands intact. */
-int net_rx_check(struct net_env *e, size_t len, uint32_t seed);
-#endif
 
 /* Post one TX chain of raw guest addresses; publish and kick. */
 int net_tx_raw(struct net_env *e, const uint64_t *addr, const uint32_t *len,
@@ -122,10 +112,6 @@ int net_tx_raw(struct net_env *e, const uint64_t *addr, const uint32_t *len,
 /* Wait (without consuming calls) until @vq's used idx reaches @idx. */
 int net_wait_used_idx(struct vhxg_vq *vq, uint16_t idx, int timeout_ms);
 
-#ifndef VHX_HARNESS_H	/* until every test uses check.h */
-/* RESET_OWNER, then a full fresh setup and traffic both ways. */
-int net_reset_and_verify(struct net_env *e);
-#endif
 
 /* A fresh non-blocking eventfd; the case's exit closes it. */
 int eventfd_for_test(void);
