@@ -136,7 +136,8 @@ fi
 PKGS="build-essential make gcc sparse kmod cpio busybox-static \
 	linux-image-amd64 linux-headers-amd64 iproute2 fio iperf3 \
 	e2fsprogs ethtool gnuplot-nox python3 jq clang-14 libclang-rt-14-dev \
-	liburing-dev libseccomp-dev dkms debhelper dh-dkms lintian"
+	liburing-dev libseccomp-dev dkms debhelper dh-dkms lintian \
+	linux-source-6.12"
 
 missing=""
 for p in $PKGS; do

@@ -77,7 +77,7 @@ static int setup_queues(struct blk_dev *b, const struct blk_cfg *cfg)
 
 int blk_dev_open(struct blk_dev *b, const struct blk_cfg *cfg, int backend)
 {
-	const char *path = kt_dev ? kt_dev : "/dev/vhx-blk";
+	const char *path = test_dev ? test_dev : "/dev/vhx-blk";
 	int ret;
 
 	memset(b, 0, sizeof(*b));

@@ -12,7 +12,7 @@
 #include <linux/virtio_blk.h>
 
 #include "vhxg.h"
-#include "ktap.h"
+#include "testdev.h"
 
 #define F(bit)		(1ULL << (bit))
 #define WAIT_MS		10000	/* for what must happen (TCG is slow) */

@@ -59,6 +59,7 @@
 #include <linux/fs.h>
 #include <linux/magic.h>
 
+#include "harness.h"
 #include "blk_common.h"
 #include "leak.h"
 #include "modparam.h"
@@ -132,7 +133,7 @@ struct node_perm {
 /* Let group NOBODY open the device node (0660) for the case's duration. */
 static int node_open_to_nobody(struct node_perm *p)
 {
-	const char *node = kt_dev ? kt_dev : "/dev/vhx-blk";
+	const char *node = test_dev ? test_dev : "/dev/vhx-blk";
 
 	p->saved = false;
 	if (stat(node, &p->st))
@@ -145,71 +146,87 @@ static int node_open_to_nobody(struct node_perm *p)
 
 static void node_restore(struct node_perm *p)
 {
-	const char *node = kt_dev ? kt_dev : "/dev/vhx-blk";
+	const char *node = test_dev ? test_dev : "/dev/vhx-blk";
 
 	if (!p->saved)
 		return;
 	if (chown(node, p->st.st_uid, p->st.st_gid) ||
 	    chmod(node, p->st.st_mode & 07777))
-		kt_diag("cannot restore %s: %m", node);
+		ksft_print_msg("cannot restore %s: %m\n", node);
 	p->saved = false;
 }
 
-/* Run fn(arg) in a child that is uid/gid NOBODY; its verdict. */
-static int run_as_nobody(int (*fn)(void *), void *arg)
+/*
+ * Run fn() in a child that is uid/gid NOBODY, which returns KSFT_PASS or
+ * KSFT_FAIL: no ASSERT_*() there, whose jump back into the harness would
+ * run the fixture's teardown as NOBODY.
+ */
+static void run_as_nobody(struct __test_metadata *_metadata,
+			  int (*fn)(struct __test_metadata *, void *),
+			  void *arg)
 {
 	int status;
 	pid_t pid;
 
 	fflush(stdout);
 	pid = fork();
-	KT_ASSERT(pid >= 0, "fork: %m");
+	ASSERT_LE(0, pid)
+		TH_LOG("fork: %m");
 	if (!pid) {
 		if (setgroups(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
 		    setresuid(NOBODY, NOBODY, NOBODY)) {
-			kt_diag("cannot become %d: %m", NOBODY);
-			_exit(KT_FAIL);
+			TH_LOG("cannot become %d: %m", NOBODY);
+			_exit(KSFT_FAIL);
 		}
-		status = fn(arg);
+		status = fn(_metadata, arg);
 		fflush(stdout);
 		_exit(status);
 	}
-	KT_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid: %m");
-	KT_ASSERT(WIFEXITED(status), "child died (status %#x)", status);
-	return WEXITSTATUS(status);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0))
+		TH_LOG("waitpid: %m");
+	ASSERT_TRUE(WIFEXITED(status))
+		TH_LOG("child died (status %#x)", status);
+	ASSERT_EQ(KSFT_PASS, WEXITSTATUS(status));
 }
 
 /* A directory only root writes to, its files reachable for NOBODY. */
-static int make_dir(char *dir)
+static void make_dir(struct __test_metadata *_metadata, char *dir)
 {
-	KT_ASSERT(mkdtemp(dir), "mkdtemp: %m");
-	KT_ASSERT(!chmod(dir, 0755), "chmod: %m");
-	return KT_PASS;
+	ASSERT_TRUE(mkdtemp(dir))
+		TH_LOG("mkdtemp: %m");
+	ASSERT_TRUE(!chmod(dir, 0755))
+		TH_LOG("chmod: %m");
 }
 
 /* A sparse file of @bytes owned by NOBODY with @mode. */
-static int make_nobody_file(const char *path, uint64_t bytes, mode_t mode)
+static void make_nobody_file(struct __test_metadata *_metadata,
+			     const char *path, uint64_t bytes, mode_t mode)
 {
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 
-	KT_ASSERT(fd >= 0, "create %s: %m", path);
-	KT_ASSERT(!ftruncate(fd, bytes), "ftruncate: %m");
+	ASSERT_TRUE(fd >= 0)
+		TH_LOG("create %s: %m", path);
+	ASSERT_TRUE(!ftruncate(fd, bytes))
+		TH_LOG("ftruncate: %m");
 	/* chown clears S_ISUID: chmod after. */
-	KT_ASSERT(!fchown(fd, NOBODY, NOBODY), "fchown: %m");
-	KT_ASSERT(!fchmod(fd, mode), "fchmod: %m");
+	ASSERT_TRUE(!fchown(fd, NOBODY, NOBODY))
+		TH_LOG("fchown: %m");
+	ASSERT_TRUE(!fchmod(fd, mode))
+		TH_LOG("fchmod: %m");
 	close(fd);
-	return KT_PASS;
 }
 
-static int range_is_zero(int fd, uint64_t off, size_t len, bool *zero)
+static void range_is_zero(struct __test_metadata *_metadata, int fd,
+			  uint64_t off, size_t len, bool *zero)
 {
 	uint8_t *buf = malloc(len);
 
-	KT_ASSERT(buf, "malloc");
-	KT_ASSERT(pread(fd, buf, len, off) == (ssize_t)len, "pread: %m");
+	ASSERT_TRUE(buf)
+		TH_LOG("malloc");
+	ASSERT_TRUE(pread(fd, buf, len, off) == (ssize_t)len)
+		TH_LOG("pread: %m");
 	*zero = blk_is_zero(buf, len);
 	free(buf);
-	return KT_PASS;
 }
 
 /* One 4 KiB write of pattern @seed at @sector; the status byte. */
@@ -241,7 +258,8 @@ struct wz_req {
  * completes at once with IOERR.  The guest re-posts each head the moment
  * its status byte is written.
  */
-static int overrun_one(int fd, unsigned int num)
+static void overrun_one(struct __test_metadata *_metadata, int fd,
+			unsigned int num)
 {
 	struct blk_cfg cfg = { .num = num, .no_backend = true };
 	size_t used_bytes = 6 + 8 * num, bad = 0, i;
@@ -255,21 +273,22 @@ static int overrun_one(int fd, unsigned int num)
 	bool err = false, stalled = false;
 	uint16_t h, used_idx;
 
-	KT_OK(blk_dev_open(&b, &cfg, -1));
+	ASSERT_LE(0, blk_dev_open(&b, &cfg, -1));
 	vq = &b.dev.vqs[0];
 	area = blk_buf(&b, used_bytes + CANARY_BYTES, 0);
 	status = blk_buf(&b, num, STATUS_NONE);
 	req = blk_buf(&b, num * sizeof(*req), 0);
 	ind = blk_buf(&b, 2 * num * sizeof(*ind), 0);
-	KT_ASSERT(area && status && req && ind, "arena full");
+	ASSERT_TRUE(area && status && req && ind)
+		TH_LOG("arena full");
 	canary = area + used_bytes;
 	memset(canary, CANARY, CANARY_BYTES);
 	vq->used = (struct vring_used *)area;
 	vhxg_vq_rewind(vq, OVR_BASE);
-	KT_OK(vhxg_set_vring_base(&b.dev, 0, OVR_BASE));
-	KT_OK(vhxg_set_vring_addr(&b.dev, 0, (uintptr_t)vq->desc,
-				  (uintptr_t)vq->avail, (uintptr_t)vq->used,
-				  0));
+	ASSERT_LE(0, vhxg_set_vring_base(&b.dev, 0, OVR_BASE));
+	ASSERT_LE(0, vhxg_set_vring_addr(&b.dev, 0, (uintptr_t)vq->desc,
+					 (uintptr_t)vq->avail, (uintptr_t)vq->used,
+					 0));
 	for (h = 0; h < num; h++) {
 		if (num == 1) {
 			vhxg_vq_put_desc(vq, h, (uintptr_t)&status[h], 1,
@@ -286,11 +305,11 @@ static int overrun_one(int fd, unsigned int num)
 		vhxg_vq_put_desc(vq, h, (uintptr_t)&ind[2 * h],
 				 2 * sizeof(*ind), VRING_DESC_F_INDIRECT, 0);
 	}
-	KT_OK(blk_set_backend(&b, fd));
+	ASSERT_LE(0, blk_set_backend(&b, fd));
 	for (h = 0; h < num; h++)
 		vhxg_vq_put_avail(vq, h);
 	vhxg_vq_publish(vq);
-	KT_OK(vhxg_vq_kick_force(vq));
+	ASSERT_LE(0, vhxg_vq_kick_force(vq));
 
 	/* The device takes the heads in avail order: head k % num is next. */
 	deadline = now_ns() + 5000000000ULL;
@@ -320,27 +339,27 @@ static int overrun_one(int fd, unsigned int num)
 	used_idx = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
 	for (i = 0; i < CANARY_BYTES; i++)
 		if (canary[i] != CANARY && !bad++)
-			kt_diag("num %u: canary byte %zu is %#x", num, i,
-				canary[i]);
-	kt_diag("num %u: %u requests re-posted, used idx +%u, ERR %s, %zu canary bytes changed",
-		num, done, (uint16_t)(used_idx - OVR_BASE), err ? "yes" : "no",
-		bad);
+			TH_LOG("num %u: canary byte %zu is %#x", num, i,
+			       canary[i]);
+	TH_LOG("num %u: %u requests re-posted, used idx +%u, ERR %s, %zu canary bytes changed",
+	       num, done, (uint16_t)(used_idx - OVR_BASE), err ? "yes" : "no",
+	       bad);
 	blk_dev_close(&b);
-	KT_ASSERT(!bad, "num %u: used entries written past the ring", num);
-	KT_ASSERT(!stalled || err, "num %u: device stalled without ERR", num);
-	return KT_PASS;
+	ASSERT_TRUE(!bad)
+		TH_LOG("num %u: used entries written past the ring", num);
+	ASSERT_TRUE(!stalled || err)
+		TH_LOG("num %u: device stalled without ERR", num);
 }
 
-static int tc_used_ring_overrun(void)
+TEST(used_ring_overrun)
 {
 	unsigned int num;
-	int fd = blk_tmpfile(4 << 20), ret = KT_PASS;
+	int fd = blk_tmpfile(4 << 20);
 
-	KT_OK(fd);
-	for (num = 1; num <= 32 && ret == KT_PASS; num *= 2)
-		ret = overrun_one(fd, num);
+	ASSERT_LE(0, fd);
+	for (num = 1; num <= 32; num *= 2)
+		overrun_one(_metadata, fd, num);
 	close(fd);
-	return ret;
 }
 
 /*
@@ -348,7 +367,7 @@ static int tc_used_ring_overrun(void)
  * Head 0 is a WRITE_ZEROES of 16 MiB of a tmpfs file (zeroed page by
  * page), posted twice in one batch.
  */
-static int tc_inflight_repost(void)
+TEST(inflight_repost)
 {
 	struct blk_cfg cfg = { .num = 4 };
 	struct virtio_blk_discard_write_zeroes *s;
@@ -357,25 +376,25 @@ static int tc_inflight_repost(void)
 	struct blk_dev b;
 	int fd = blk_tmpfile(16 << 20), head;
 
-	KT_OK(fd);
-	KT_OK(blk_dev_open(&b, &cfg, fd));
+	ASSERT_LE(0, fd);
+	ASSERT_LE(0, blk_dev_open(&b, &cfg, fd));
 	vq = &b.dev.vqs[0];
 	s = blk_buf(&b, sizeof(*s), 0);
-	KT_ASSERT(s, "arena full");
+	ASSERT_TRUE(s)
+		TH_LOG("arena full");
 	s->sector = 0;
 	s->num_sectors = (16 << 20) / SECTOR;
 	s->flags = 0;
 	buf = (struct vhxg_buf){ s, sizeof(*s) };
 	head = blk_post(&b, 0, VIRTIO_BLK_T_WRITE_ZEROES, 0, &buf, 1, NULL, 0,
 			0);
-	KT_OK(head);
+	ASSERT_LE(0, head);
 	vhxg_vq_put_avail(vq, head);
-	KT_OK(blk_kick(&b, 0));
-	KT_ASSERT(vhxg_vq_wait_err(vq, WAIT_MS) == 1,
-		  "head %d taken twice: no ERR eventfd", head);
+	ASSERT_LE(0, blk_kick(&b, 0));
+	ASSERT_TRUE(vhxg_vq_wait_err(vq, WAIT_MS) == 1)
+		TH_LOG("head %d taken twice: no ERR eventfd", head);
 	blk_dev_close(&b);
 	close(fd);
-	return KT_PASS;
 }
 
 /* ---- #3: the owner's credentials ------------------------------------ */
@@ -388,7 +407,8 @@ struct cred_arg {
 	uint64_t fsize;		/* RLIMIT_FSIZE, 0: leave */
 };
 
-static int cred_child(void *p)
+/* Runs as NOBODY, in a child of its own: KSFT_PASS or KSFT_FAIL. */
+static int cred_child(struct __test_metadata *_metadata, void *p)
 {
 	struct cred_arg *a = p;
 	struct blk_cfg cfg = {};
@@ -400,84 +420,124 @@ static int cred_child(void *p)
 		struct rlimit rl = { a->fsize, a->fsize };
 
 		signal(SIGXFSZ, SIG_IGN);
-		KT_ASSERT(!setrlimit(RLIMIT_FSIZE, &rl), "setrlimit: %m");
+		if (setrlimit(RLIMIT_FSIZE, &rl)) {
+			TH_LOG("setrlimit: %m");
+			return KSFT_FAIL;
+		}
 	}
 	fd = open(a->path, O_RDWR | O_CLOEXEC);
-	KT_ASSERT(fd >= 0, "open %s as %d: %m", a->path, NOBODY);
+	if (fd < 0) {
+		TH_LOG("open %s as %d: %m", a->path, NOBODY);
+		return KSFT_FAIL;
+	}
 	if (a->own_errno) {
 		/* The reference: what the owner's own write gets. */
 		memset(buf, 0x5a, sizeof(buf));
-		KT_ASSERT(pwrite(fd, buf, sizeof(buf),
-				 a->sector * SECTOR + 8192) < 0 &&
-			  errno == a->own_errno,
-			  "own pwrite did not fail with %s: %m",
-			  strerror(a->own_errno));
+		if (pwrite(fd, buf, sizeof(buf), a->sector * SECTOR + 8192) >= 0 ||
+		    errno != a->own_errno) {
+			TH_LOG("own pwrite did not fail with %s: %m",
+			       strerror(a->own_errno));
+			return KSFT_FAIL;
+		}
 	}
-	KT_OK(blk_dev_open(&b, &cfg, fd));
+	if (blk_dev_open(&b, &cfg, fd))
+		return KSFT_FAIL;
 	st = write_4k(&b, a->sector, 77);
-	kt_diag("write at sector %llu as uid %d: status %d",
-		(unsigned long long)a->sector, NOBODY, st);
-	KT_ASSERT(st == a->want, "status %d, want %d", st, a->want);
+	TH_LOG("write at sector %llu as uid %d: status %d",
+	       (unsigned long long)a->sector, NOBODY, st);
+	if (st != a->want) {
+		TH_LOG("status %d, want %d", st, a->want);
+		return KSFT_FAIL;
+	}
 	blk_dev_close(&b);
 	close(fd);
-	return KT_PASS;
+	return KSFT_PASS;
 }
 
-static int tc_cred_fsize(void)
-{
-	char dir[] = "/tmp/vhx-cred.XXXXXX", path[64];
-	struct cred_arg a = { path, (2 << 20) / SECTOR, VIRTIO_BLK_S_IOERR,
-			      EFBIG, 1 << 20 };
+/*
+ * The credential tests: a directory only root writes to (a file system
+ * mounted on it when a test mounts one), the owner's file in it, and the
+ * device node opened to NOBODY's group; all undone whatever happened.
+ */
+FIXTURE(cred) {
+	char dir[32], path[64];
+	bool mounted;
 	struct node_perm np;
+};
+
+FIXTURE_SETUP(cred)
+{
+	snprintf(self->dir, sizeof(self->dir), "/tmp/vhx-cred.XXXXXX");
+	make_dir(_metadata, self->dir);
+	snprintf(self->path, sizeof(self->path), "%s/disk", self->dir);
+}
+
+FIXTURE_TEARDOWN_PARENT(cred)
+{
+	node_restore(&self->np);
+	unlink(self->path);
+	if (self->mounted)
+		umount2(self->dir, MNT_DETACH);
+	rmdir(self->dir);
+}
+
+/* Mount @dev (formatted already) on the fixture's directory. */
+static bool cred_mount(FIXTURE_DATA(cred) *self, const char *dev,
+		       const char *opts)
+{
+	self->mounted = !mount(dev, self->dir, "ext4", 0, opts);
+	return self->mounted;
+}
+
+/* As NOBODY, write through the device; the node is open to it meanwhile. */
+static void cred_write(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(cred) *self, struct cred_arg *a)
+{
+	ASSERT_LE(0, node_open_to_nobody(&self->np));
+	run_as_nobody(_metadata, cred_child, a);
+	node_restore(&self->np);
+}
+
+TEST_F(cred, fsize)
+{
+	struct cred_arg a = { self->path, (2 << 20) / SECTOR,
+			      VIRTIO_BLK_S_IOERR, EFBIG, 1 << 20 };
 	struct stat st;
 	bool zero = false;
-	int ret, fd;
+	int fd;
 
-	KT_RUN(make_dir(dir));
-	snprintf(path, sizeof(path), "%s/disk", dir);
-	KT_RUN(make_nobody_file(path, 8 << 20, 0644));
-	KT_OK(node_open_to_nobody(&np));
-	ret = run_as_nobody(cred_child, &a);
-	node_restore(&np);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	KT_ASSERT(fd >= 0, "open: %m");
-	KT_RUN(range_is_zero(fd, 2 << 20, 4096, &zero));
-	KT_ASSERT(!fstat(fd, &st), "fstat: %m");
+	make_nobody_file(_metadata, self->path, 8 << 20, 0644);
+	cred_write(_metadata, self, &a);
+	fd = open(self->path, O_RDONLY | O_CLOEXEC);
+	ASSERT_TRUE(fd >= 0)
+		TH_LOG("open: %m");
+	range_is_zero(_metadata, fd, 2 << 20, 4096, &zero);
+	ASSERT_TRUE(!fstat(fd, &st))
+		TH_LOG("fstat: %m");
 	close(fd);
-	unlink(path);
-	rmdir(dir);
-	KT_ASSERT(zero, "data at 2 MiB, past the owner's RLIMIT_FSIZE");
-	KT_ASSERT(st.st_size == 8 << 20, "size %lld", (long long)st.st_size);
-	return ret;
+	ASSERT_TRUE(zero)
+		TH_LOG("data at 2 MiB, past the owner's RLIMIT_FSIZE");
+	ASSERT_TRUE(st.st_size == 8 << 20)
+		TH_LOG("size %lld", (long long)st.st_size);
 }
 
-static int tc_cred_suid(void)
+TEST_F(cred, suid)
 {
-	char dir[] = "/tmp/vhx-cred.XXXXXX", path[64];
-	struct cred_arg a = { path, 0, VIRTIO_BLK_S_OK, 0, 0 };
-	struct node_perm np;
+	struct cred_arg a = { self->path, 0, VIRTIO_BLK_S_OK, 0, 0 };
 	struct stat st;
-	int ret;
 
-	KT_RUN(make_dir(dir));
-	snprintf(path, sizeof(path), "%s/disk", dir);
-	KT_RUN(make_nobody_file(path, 1 << 20, 04755));
-	KT_ASSERT(!stat(path, &st) && (st.st_mode & S_ISUID), "no S_ISUID");
-	KT_OK(node_open_to_nobody(&np));
-	ret = run_as_nobody(cred_child, &a);
-	node_restore(&np);
-	KT_ASSERT(!stat(path, &st), "stat: %m");
-	unlink(path);
-	rmdir(dir);
-	KT_RUN(ret);
-	KT_ASSERT(!(st.st_mode & S_ISUID),
-		  "S_ISUID survived a write by the non-root owner (mode %o)",
-		  st.st_mode & 07777);
-	return KT_PASS;
+	make_nobody_file(_metadata, self->path, 1 << 20, 04755);
+	ASSERT_TRUE(!stat(self->path, &st) && (st.st_mode & S_ISUID))
+		TH_LOG("no S_ISUID");
+	cred_write(_metadata, self, &a);
+	ASSERT_TRUE(!stat(self->path, &st))
+		TH_LOG("stat: %m");
+	ASSERT_TRUE(!(st.st_mode & S_ISUID))
+		TH_LOG("S_ISUID survived a write by the non-root owner (mode %o)",
+		       st.st_mode & 07777);
 }
 
-/* Fill the fs as root until only the root reserve is left. */
-static int eat_free_space(const char *mnt)
+static void eat_free_space(struct __test_metadata *_metadata, const char *mnt)
 {
 	char path[96];
 	struct statvfs sv;
@@ -487,70 +547,62 @@ static int eat_free_space(const char *mnt)
 
 	snprintf(path, sizeof(path), "%s/filler", mnt);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	KT_ASSERT(fd >= 0, "create filler: %m");
+	ASSERT_TRUE(fd >= 0)
+		TH_LOG("create filler: %m");
 	for (i = 0; i < 8; i++) {
-		KT_ASSERT(!fsync(fd) && !statvfs(mnt, &sv), "statvfs: %m");
+		ASSERT_TRUE(!fsync(fd) && !statvfs(mnt, &sv))
+			TH_LOG("statvfs: %m");
 		if (!sv.f_bavail)
 			break;
 		bytes = (uint64_t)sv.f_bavail * sv.f_bsize;
-		KT_ASSERT(!fstat(fd, &st), "fstat: %m");
-		if (fallocate(fd, 0, st.st_size, bytes))
-			KT_ASSERT(!fallocate(fd, 0, st.st_size, bytes / 2),
-				  "fallocate: %m");
+		ASSERT_TRUE(!fstat(fd, &st))
+			TH_LOG("fstat: %m");
+		if (fallocate(fd, 0, st.st_size, bytes)) {
+			ASSERT_TRUE(!fallocate(fd, 0, st.st_size, bytes / 2))
+				TH_LOG("fallocate: %m");
+		}
 	}
 	close(fd);
 	sync();
-	KT_ASSERT(!statvfs(mnt, &sv), "statvfs: %m");
-	kt_diag("ext4: %llu blocks free, %llu available to non-root",
-		(unsigned long long)sv.f_bfree,
-		(unsigned long long)sv.f_bavail);
-	KT_ASSERT(!sv.f_bavail, "still %llu blocks available",
-		  (unsigned long long)sv.f_bavail);
-	KT_ASSERT((uint64_t)sv.f_bfree * sv.f_bsize >= (1 << 20),
-		  "no reserve left");
-	return KT_PASS;
+	ASSERT_TRUE(!statvfs(mnt, &sv))
+		TH_LOG("statvfs: %m");
+	TH_LOG("ext4: %llu blocks free, %llu available to non-root",
+	       (unsigned long long)sv.f_bfree,
+	       (unsigned long long)sv.f_bavail);
+	ASSERT_TRUE(!sv.f_bavail)
+		TH_LOG("still %llu blocks available",
+		       (unsigned long long)sv.f_bavail);
+	ASSERT_TRUE((uint64_t)sv.f_bfree * sv.f_bsize >= (1 << 20))
+		TH_LOG("no reserve left");
 }
 
-static int tc_cred_reserve(void)
+TEST_F(cred, reserve)
 {
-	char dir[] = "/tmp/vhx-resv.XXXXXX", path[64];
-	struct cred_arg a = { path, (2 << 20) / SECTOR, VIRTIO_BLK_S_IOERR,
-			      ENOSPC, 0 };
-	struct node_perm np;
+	struct cred_arg a = { self->path, (2 << 20) / SECTOR,
+			      VIRTIO_BLK_S_IOERR, ENOSPC, 0 };
 	bool zero = false;
-	int ret, fd;
+	int fd;
 
 	if (access("/dev/ram5", F_OK))
-		return kt_skip("no /dev/ram5 (brd)");
+		SKIP(return, "no /dev/ram5 (brd)");
 	/* Half the blocks reserved for root. */
 	if (system("mkfs.ext4 -q -F -m 50 /dev/ram5 >/dev/null 2>&1"))
-		return kt_skip("mkfs.ext4 /dev/ram5 failed");
+		SKIP(return, "mkfs.ext4 /dev/ram5 failed");
 	if (system("modprobe -q ext4"))
-		kt_diag("modprobe ext4 failed");
-	KT_RUN(make_dir(dir));
-	if (mount("/dev/ram5", dir, "ext4", 0, NULL))
-		return kt_skip("cannot mount ext4: %m");
-	KT_ASSERT(!chmod(dir, 0755), "chmod: %m");
-	snprintf(path, sizeof(path), "%s/disk", dir);
-	ret = make_nobody_file(path, 4 << 20, 0644);
-	if (ret == KT_PASS)
-		ret = eat_free_space(dir);
-	if (ret == KT_PASS) {
-		KT_OK(node_open_to_nobody(&np));
-		ret = run_as_nobody(cred_child, &a);
-		node_restore(&np);
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (range_is_zero(fd, 2 << 20, 4096, &zero) != KT_PASS)
-			zero = false;
-		close(fd);
-	}
-	umount2(dir, MNT_DETACH);
-	rmdir(dir);
-	KT_RUN(ret);
-	KT_ASSERT(zero, "the non-root owner's write used the root reserve");
-	return KT_PASS;
+		TH_LOG("modprobe ext4 failed");
+	if (!cred_mount(self, "/dev/ram5", NULL))
+		SKIP(return, "cannot mount ext4: %m");
+	ASSERT_TRUE(!chmod(self->dir, 0755))
+		TH_LOG("chmod: %m");
+	make_nobody_file(_metadata, self->path, 4 << 20, 0644);
+	eat_free_space(_metadata, self->dir);
+	cred_write(_metadata, self, &a);
+	fd = open(self->path, O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	range_is_zero(_metadata, fd, 2 << 20, 4096, &zero);
+	close(fd);
+	ASSERT_TRUE(zero)
+		TH_LOG("the non-root owner's write used the root reserve");
 }
 
 /*
@@ -561,7 +613,7 @@ static int mount_quota(const char *dev, const char *dir)
 {
 	if (!mount(dev, dir, "ext4", 0, "usrquota"))
 		return 0;
-	kt_diag("mount -o usrquota: %m; Q_QUOTAON instead");
+	ksft_print_msg("mount -o usrquota: %m; Q_QUOTAON instead\n");
 	if (mount(dev, dir, "ext4", 0, NULL))
 		return -errno;
 	/* The quota inode is hidden: no file to name. */
@@ -575,33 +627,36 @@ static int mount_quota(const char *dev, const char *dir)
 }
 
 /* NOBODY's block usage on @dev in bytes, as quota counts it. */
-static int quota_usage(const char *dev, uint64_t *bytes)
+static void quota_usage(struct __test_metadata *_metadata, const char *dev,
+			uint64_t *bytes)
 {
 	struct dqblk q = {};
 
-	KT_ASSERT(!quotactl(QCMD(Q_GETQUOTA, USRQUOTA), dev, NOBODY,
-			    (caddr_t)&q), "Q_GETQUOTA: %m");
+	ASSERT_TRUE(!quotactl(QCMD(Q_GETQUOTA, USRQUOTA), dev, NOBODY,
+			      (caddr_t)&q))
+		TH_LOG("Q_GETQUOTA: %m");
 	*bytes = q.dqb_curspace;
-	return KT_PASS;
 }
 
 /* A hard block limit for NOBODY of exactly what it uses now. */
-static int quota_limit_to_usage(const char *dev, uint64_t *limit)
+static void quota_limit_to_usage(struct __test_metadata *_metadata,
+				 const char *dev, uint64_t *limit)
 {
 	struct dqblk q = {};
 	uint64_t used;
 
-	KT_RUN(quota_usage(dev, &used));
-	KT_ASSERT(used, "no blocks charged to uid %d", NOBODY);
+	quota_usage(_metadata, dev, &used);
+	ASSERT_TRUE(used)
+		TH_LOG("no blocks charged to uid %d", NOBODY);
 	/* Limits are in 1 KiB quota blocks. */
 	q.dqb_bhardlimit = (used + 1023) / 1024;
 	q.dqb_valid = QIF_BLIMITS;
-	KT_ASSERT(!quotactl(QCMD(Q_SETQUOTA, USRQUOTA), dev, NOBODY,
-			    (caddr_t)&q), "Q_SETQUOTA: %m");
+	ASSERT_TRUE(!quotactl(QCMD(Q_SETQUOTA, USRQUOTA), dev, NOBODY,
+			      (caddr_t)&q))
+		TH_LOG("Q_SETQUOTA: %m");
 	*limit = q.dqb_bhardlimit * 1024;
-	kt_diag("uid %d uses %llu bytes, hard limit %llu", NOBODY,
-		(unsigned long long)used, (unsigned long long)*limit);
-	return KT_PASS;
+	TH_LOG("uid %d uses %llu bytes, hard limit %llu", NOBODY,
+	       (unsigned long long)used, (unsigned long long)*limit);
 }
 
 /*
@@ -609,84 +664,76 @@ static int quota_limit_to_usage(const char *dev, uint64_t *limit)
  * that quota has charged it, the owner's block limit set there: any new
  * block is over quota.
  */
-static int quota_file(const char *dev, const char *path, uint64_t *limit)
+static void quota_file(struct __test_metadata *_metadata, const char *dev,
+		       const char *path, uint64_t *limit)
 {
 	uint8_t *buf;
 	int fd;
 
-	KT_RUN(make_nobody_file(path, 4 << 20, 0644));
+	make_nobody_file(_metadata, path, 4 << 20, 0644);
 	fd = open(path, O_RDWR | O_CLOEXEC);
-	KT_ASSERT(fd >= 0, "open %s: %m", path);
+	ASSERT_TRUE(fd >= 0)
+		TH_LOG("open %s: %m", path);
 	buf = malloc(1 << 20);
-	KT_ASSERT(buf, "malloc");
+	ASSERT_TRUE(buf)
+		TH_LOG("malloc");
 	blk_pattern(buf, 1 << 20, 31, 0);
-	KT_ASSERT(pwrite(fd, buf, 1 << 20, 0) == 1 << 20, "pwrite: %m");
+	ASSERT_TRUE(pwrite(fd, buf, 1 << 20, 0) == 1 << 20)
+		TH_LOG("pwrite: %m");
 	free(buf);
-	KT_ASSERT(!fsync(fd), "fsync: %m");
+	ASSERT_TRUE(!fsync(fd))
+		TH_LOG("fsync: %m");
 	close(fd);
-	return quota_limit_to_usage(dev, limit);
+	quota_limit_to_usage(_metadata, dev, limit);
 }
 
-static int tc_cred_quota(void)
+TEST_F(cred, quota)
 {
-	char dir[] = "/tmp/vhx-quota.XXXXXX", path[64];
 	const char *dev = "/dev/ram7";
-	struct cred_arg a = { path, (2 << 20) / SECTOR, VIRTIO_BLK_S_IOERR,
-			      EDQUOT, 0 };
+	struct cred_arg a = { self->path, (2 << 20) / SECTOR,
+			      VIRTIO_BLK_S_IOERR, EDQUOT, 0 };
 	uint64_t limit = 0, used = 0;
-	struct node_perm np;
 	bool zero = false;
 	struct stat st = {};
 	int ret, fd;
 
 	if (access(dev, F_OK))
-		return kt_skip("no %s (brd)", dev);
+		SKIP(return, "no %s (brd)", dev);
 	/* No root reserve: only the quota stands in the way. */
 	if (system("mkfs.ext4 -q -F -m 0 -O quota -E quotatype=usrquota "
 		   "/dev/ram7 >/dev/null 2>&1"))
-		return kt_skip("mkfs.ext4 -O quota %s failed", dev);
+		SKIP(return, "mkfs.ext4 -O quota %s failed", dev);
 	if (system("modprobe -q ext4") || system("modprobe -q quota_v2"))
-		kt_diag("modprobe ext4 quota_v2 failed");
-	KT_RUN(make_dir(dir));
-	ret = mount_quota(dev, dir);
-	if (ret) {
-		rmdir(dir);
-		return kt_skip("cannot mount ext4 with quota: %s",
-			       strerror(-ret));
-	}
-	KT_ASSERT(!chmod(dir, 0755), "chmod: %m");
-	snprintf(path, sizeof(path), "%s/disk", dir);
-	ret = quota_file(dev, path, &limit);
-	if (ret == KT_PASS) {
-		KT_OK(node_open_to_nobody(&np));
-		ret = run_as_nobody(cred_child, &a);
-		node_restore(&np);
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (range_is_zero(fd, 2 << 20, 4096, &zero) != KT_PASS)
-			zero = false;
-		fsync(fd);
-		fstat(fd, &st);
-		close(fd);
-	}
-	if (ret == KT_PASS)
-		ret = quota_usage(dev, &used);
-	umount2(dir, MNT_DETACH);
-	rmdir(dir);
-	KT_RUN(ret);
-	kt_diag("after: %llu bytes allocated to the file, %llu charged",
-		(unsigned long long)st.st_blocks * 512,
-		(unsigned long long)used);
-	KT_ASSERT(zero, "the non-root owner's write went past its quota");
-	KT_ASSERT((uint64_t)st.st_blocks * 512 <= limit,
-		  "the file has %llu bytes allocated, the limit is %llu",
-		  (unsigned long long)st.st_blocks * 512,
-		  (unsigned long long)limit);
-	KT_ASSERT(used <= limit, "uid %d charged %llu bytes, limit %llu",
-		  NOBODY, (unsigned long long)used,
-		  (unsigned long long)limit);
-	return KT_PASS;
+		TH_LOG("modprobe ext4 quota_v2 failed");
+	ret = mount_quota(dev, self->dir);
+	if (ret)
+		SKIP(return, "cannot mount ext4 with quota: %s",
+		     strerror(-ret));
+	self->mounted = true;
+	ASSERT_TRUE(!chmod(self->dir, 0755))
+		TH_LOG("chmod: %m");
+	quota_file(_metadata, dev, self->path, &limit);
+	cred_write(_metadata, self, &a);
+	fd = open(self->path, O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	range_is_zero(_metadata, fd, 2 << 20, 4096, &zero);
+	fsync(fd);
+	fstat(fd, &st);
+	close(fd);
+	quota_usage(_metadata, dev, &used);
+	TH_LOG("after: %llu bytes allocated to the file, %llu charged",
+	       (unsigned long long)st.st_blocks * 512,
+	       (unsigned long long)used);
+	ASSERT_TRUE(zero)
+		TH_LOG("the non-root owner's write went past its quota");
+	ASSERT_TRUE((uint64_t)st.st_blocks * 512 <= limit)
+		TH_LOG("the file has %llu bytes allocated, the limit is %llu",
+		       (unsigned long long)st.st_blocks * 512,
+		       (unsigned long long)limit);
+	ASSERT_TRUE(used <= limit)
+		TH_LOG("uid %d charged %llu bytes, limit %llu",
+		       NOBODY, (unsigned long long)used,
+		       (unsigned long long)limit);
 }
 
 /* ---- #5: long operations off the submission path -------------------- */
@@ -703,8 +750,8 @@ static double ms_since(uint64_t t0)
  * opened on it with a WRITE_ZEROES of every segment the config allows
  * (512 MiB) posted on queue 0 and kicked; returns its head.
  */
-static int long_wz_start(struct nullb *n, const char *name,
-			 struct blk_dev *b, int *fd)
+static int long_wz_start(struct __test_metadata *_metadata, struct nullb *n,
+			 const char *name, struct blk_dev *b, int *fd)
 {
 	static const char *const attrs[] = {
 		"size=1024", "memory_backed=0", "irqmode=2",
@@ -720,37 +767,40 @@ static int long_wz_start(struct nullb *n, const char *name,
 
 	ret = nullb_create(n, name, attrs);
 	if (ret)
-		return kt_skip("cannot make a null_blk: %s", strerror(-ret));
+		SKIP(return -1, "cannot make a null_blk: %s", strerror(-ret));
 	snprintf(path, sizeof(path), "/sys/block/%s/queue/write_zeroes_max_bytes",
 		 n->name);
 	if (!read_file(path, val, sizeof(val)))
-		kt_diag("%s write_zeroes_max_bytes %s", n->name, strtok(val, "\n"));
+		TH_LOG("%s write_zeroes_max_bytes %s", n->name, strtok(val, "\n"));
 	*fd = open(n->path, O_RDWR | O_CLOEXEC);
-	KT_ASSERT(*fd >= 0, "open %s: %m", n->path);
-	KT_OK(blk_dev_open(b, &cfg, *fd));
-	KT_OK(blk_get_config(b, &c));
-	kt_diag("write zeroes: %u segments of %u sectors",
-		c.max_write_zeroes_seg, c.max_write_zeroes_sectors);
-	KT_ASSERT(c.max_write_zeroes_seg && c.max_write_zeroes_seg <= 64,
-		  "max_write_zeroes_seg %u", c.max_write_zeroes_seg);
+	ASSERT_TRUE(*fd >= 0)
+		TH_LOG("open %s: %m", n->path);
+	ASSERT_LE(0, blk_dev_open(b, &cfg, *fd));
+	ASSERT_LE(0, blk_get_config(b, &c));
+	TH_LOG("write zeroes: %u segments of %u sectors",
+	       c.max_write_zeroes_seg, c.max_write_zeroes_sectors);
+	ASSERT_TRUE(c.max_write_zeroes_seg && c.max_write_zeroes_seg <= 64)
+		TH_LOG("max_write_zeroes_seg %u", c.max_write_zeroes_seg);
 	segs = blk_buf(b, c.max_write_zeroes_seg * sizeof(*segs), 0);
-	KT_ASSERT(segs, "arena full");
+	ASSERT_TRUE(segs)
+		TH_LOG("arena full");
 	for (i = 0; i < c.max_write_zeroes_seg; i++) {
 		segs[i].sector = (uint64_t)i * c.max_write_zeroes_sectors;
 		segs[i].num_sectors = c.max_write_zeroes_sectors;
 		segs[i].flags = 0;
 	}
-	KT_ASSERT((uint64_t)c.max_write_zeroes_seg *
-		  c.max_write_zeroes_sectors <= c.capacity, "too small");
-	kt_diag("WRITE_ZEROES of %llu MiB",
-		(unsigned long long)c.max_write_zeroes_seg *
-		c.max_write_zeroes_sectors * SECTOR >> 20);
+	ASSERT_TRUE((uint64_t)c.max_write_zeroes_seg *
+		    c.max_write_zeroes_sectors <= c.capacity)
+		TH_LOG("too small");
+	TH_LOG("WRITE_ZEROES of %llu MiB",
+	       (unsigned long long)c.max_write_zeroes_seg *
+	       c.max_write_zeroes_sectors * SECTOR >> 20);
 	buf = (struct vhxg_buf){ segs,
 		c.max_write_zeroes_seg * sizeof(*segs) };
 	head = blk_post(b, 0, VIRTIO_BLK_T_WRITE_ZEROES, 0, &buf, 1, NULL,
 			0, 0);
-	KT_OK(head);
-	KT_OK(blk_kick(b, 0));
+	ASSERT_LE(0, head);
+	ASSERT_LE(0, blk_kick(b, 0));
 	return head;
 }
 
@@ -762,7 +812,7 @@ static void long_wz_end(struct nullb *n, struct blk_dev *b, int fd)
 	nullb_destroy(n);
 }
 
-static int tc_long_ops(void)
+TEST(long_ops)
 {
 	double t_mem, t_call, t_close;
 	uint64_t t0, t_start;
@@ -770,39 +820,42 @@ static int tc_long_ops(void)
 	struct nullb n;
 	int fd, head, ret;
 
-	head = long_wz_start(&n, "vhxfixlo", &b, &fd);
+	head = long_wz_start(_metadata, &n, "vhxfixlo", &b, &fd);
 	if (head < 0)
-		return head;
+		return;	/* skipped */
 	t_start = now_ns();
 	usleep(300000);
-	KT_ASSERT(blk_status(&b, 0, head) == STATUS_NONE,
-		  "WRITE_ZEROES done within 300 ms: backend too fast");
+	ASSERT_TRUE(blk_status(&b, 0, head) == STATUS_NONE)
+		TH_LOG("WRITE_ZEROES done within 300 ms: backend too fast");
 
 	t0 = now_ns();
 	ret = vhxg_set_mem_identity(&b.dev);
 	t_mem = ms_since(t0);
-	KT_OK(ret);
-	KT_ASSERT(blk_status(&b, 0, head) == STATUS_NONE ||
-		  t_mem >= 100, "WRITE_ZEROES ended before SET_VRING_CALL");
+	ASSERT_LE(0, ret);
+	ASSERT_TRUE(blk_status(&b, 0, head) == STATUS_NONE ||
+		    t_mem >= 100)
+		TH_LOG("WRITE_ZEROES ended before SET_VRING_CALL");
 	t0 = now_ns();
 	ret = vhxg_set_vring_fd(&b.dev, VHOST_SET_VRING_CALL, 0,
 				b.dev.vqs[0].call_fd);
 	t_call = ms_since(t0);
-	KT_OK(ret);
+	ASSERT_LE(0, ret);
 	if (blk_status(&b, 0, head) != STATUS_NONE)
-		kt_diag("WRITE_ZEROES done after %.0f ms, status %u",
-			ms_since(t_start), blk_status(&b, 0, head));
+		TH_LOG("WRITE_ZEROES done after %.0f ms, status %u",
+		       ms_since(t_start), blk_status(&b, 0, head));
 	t0 = now_ns();
 	close(b.dev.fd);
 	t_close = ms_since(t0);
 	b.dev.fd = -1;
-	kt_diag("while a WRITE_ZEROES runs: SET_MEM_TABLE %.1f ms, SET_VRING_CALL %.1f ms, close %.1f ms",
-		t_mem, t_call, t_close);
+	TH_LOG("while a WRITE_ZEROES runs: SET_MEM_TABLE %.1f ms, SET_VRING_CALL %.1f ms, close %.1f ms",
+	       t_mem, t_call, t_close);
 	long_wz_end(&n, &b, fd);
-	KT_ASSERT(t_mem < 100, "SET_MEM_TABLE took %.1f ms", t_mem);
-	KT_ASSERT(t_call < 100, "SET_VRING_CALL took %.1f ms", t_call);
-	KT_ASSERT(t_close < 100, "close took %.1f ms", t_close);
-	return KT_PASS;
+	ASSERT_TRUE(t_mem < 100)
+		TH_LOG("SET_MEM_TABLE took %.1f ms", t_mem);
+	ASSERT_TRUE(t_call < 100)
+		TH_LOG("SET_VRING_CALL took %.1f ms", t_call);
+	ASSERT_TRUE(t_close < 100)
+		TH_LOG("close took %.1f ms", t_close);
 }
 
 /* ---- #3/#15: long operations on a worker of the owner's ------------- */
@@ -860,7 +913,7 @@ static void scan_workers(struct worker_scan *ws, const char *our_cgroup)
  * waiting for I/O while it runs, and every one of them is in our cgroup
  * (and, with vhost_task workers, a thread of ours).
  */
-static int tc_slow_worker(void)
+TEST(slow_worker)
 {
 	struct worker_scan ws, seen = {};
 	char cgroup[256];
@@ -868,11 +921,11 @@ static int tc_slow_worker(void)
 	struct nullb n;
 	int fd, head, i;
 
-	KT_ASSERT(!read_file("/proc/self/cgroup", cgroup, sizeof(cgroup)),
-		  "read /proc/self/cgroup: %m");
-	head = long_wz_start(&n, "vhxfixsw", &b, &fd);
+	ASSERT_TRUE(!read_file("/proc/self/cgroup", cgroup, sizeof(cgroup)))
+		TH_LOG("read /proc/self/cgroup: %m");
+	head = long_wz_start(_metadata, &n, "vhxfixsw", &b, &fd);
 	if (head < 0)
-		return head;
+		return;	/* skipped */
 	for (i = 0; i < 100 && blk_status(&b, 0, head) == STATUS_NONE; i++) {
 		scan_workers(&ws, cgroup);
 		seen.blocked += ws.blocked > 0;
@@ -882,21 +935,23 @@ static int tc_slow_worker(void)
 		seen.foreign += ws.foreign;
 		usleep(20000);
 	}
-	kt_diag("%d scans: %d with a worker of ours in D; up to %d workers, %d of them threads of ours; %d seen in another cgroup",
-		i, seen.blocked, seen.tasks, seen.threads, seen.foreign);
+	TH_LOG("%d scans: %d with a worker of ours in D; up to %d workers, %d of them threads of ours; %d seen in another cgroup",
+	       i, seen.blocked, seen.tasks, seen.threads, seen.foreign);
 	long_wz_end(&n, &b, fd);
-	KT_ASSERT(i >= 20, "WRITE_ZEROES done after %d scans: backend too fast",
-		  i);
-	KT_ASSERT(seen.tasks >= 2, "%d workers: want the queue's and the slow one",
-		  seen.tasks);
-	KT_ASSERT(seen.blocked >= i / 2,
-		  "a worker of ours waited for I/O in %d of %d scans",
-		  seen.blocked, i);
-	KT_ASSERT(!seen.foreign, "a worker outside the owner's cgroup");
-	KT_ASSERT(!seen.threads || seen.threads == seen.tasks,
-		  "%d of %d workers are threads of ours", seen.threads,
-		  seen.tasks);
-	return KT_PASS;
+	ASSERT_TRUE(i >= 20)
+		TH_LOG("WRITE_ZEROES done after %d scans: backend too fast",
+		       i);
+	ASSERT_TRUE(seen.tasks >= 2)
+		TH_LOG("%d workers: want the queue's and the slow one",
+		       seen.tasks);
+	ASSERT_TRUE(seen.blocked >= i / 2)
+		TH_LOG("a worker of ours waited for I/O in %d of %d scans",
+		       seen.blocked, i);
+	ASSERT_TRUE(!seen.foreign)
+		TH_LOG("a worker outside the owner's cgroup");
+	ASSERT_TRUE(!seen.threads || seen.threads == seen.tasks)
+		TH_LOG("%d of %d workers are threads of ours", seen.threads,
+		       seen.tasks);
 }
 
 /* ---- #6: write-zeroes and discard durability; no append ------------- */
@@ -915,20 +970,21 @@ static int dwz_one(struct blk_dev *b, uint32_t type, uint64_t sector,
 }
 
 /* Flushes the device saw across one request of @type. */
-static int flushes_across(struct blk_dev *b, const char *name, uint32_t type,
-			  uint64_t sector, long long *flushes)
+static void flushes_across(struct __test_metadata *_metadata, struct blk_dev *b,
+			   const char *name, uint32_t type, uint64_t sector,
+			   long long *flushes)
 {
 	long long before = disk_stat(name, 15), after;
 
-	KT_ASSERT(before >= 0, "no flush count in /sys/block/%s/stat", name);
-	KT_ASSERT(dwz_one(b, type, sector, 64) == VIRTIO_BLK_S_OK,
-		  "request %u failed", type);
+	ASSERT_TRUE(before >= 0)
+		TH_LOG("no flush count in /sys/block/%s/stat", name);
+	ASSERT_TRUE(dwz_one(b, type, sector, 64) == VIRTIO_BLK_S_OK)
+		TH_LOG("request %u failed", type);
 	after = disk_stat(name, 15);
 	*flushes = after - before;
-	return KT_PASS;
 }
 
-static int tc_dwz_durable(void)
+TEST(dwz_durable)
 {
 	/* A volatile write cache, so flushes reach (and count at) it. */
 	static const char *const attrs[] = {
@@ -944,32 +1000,36 @@ static int tc_dwz_durable(void)
 
 	ret = nullb_create(&n, "vhxfixwc", attrs);
 	if (ret)
-		return kt_skip("cannot make a cached null_blk: %s",
-			       strerror(-ret));
+		SKIP(return, "cannot make a cached null_blk: %s",
+			     strerror(-ret));
 	snprintf(path, sizeof(path), "/sys/block/%s/queue/write_cache", n.name);
 	if (read_file(path, val, sizeof(val)) || strncmp(val, "write back", 10)) {
 		nullb_destroy(&n);
-		return kt_skip("null_blk has no write-back cache");
+		SKIP(return, "null_blk has no write-back cache");
 	}
 	fd = open(n.path, O_RDWR | O_CLOEXEC);
-	KT_ASSERT(fd >= 0, "open %s: %m", n.path);
-	KT_OK(blk_dev_open(&b, &cfg, fd));
-	KT_ASSERT(write_4k(&b, 128, 3) == VIRTIO_BLK_S_OK, "write");
-	KT_RUN(flushes_across(&b, n.name, VIRTIO_BLK_T_WRITE_ZEROES, 128, &wz));
-	KT_RUN(range_is_zero(fd, 128 * SECTOR, 4096, &zero));
-	KT_RUN(flushes_across(&b, n.name, VIRTIO_BLK_T_DISCARD, 1024, &dis));
-	kt_diag("FLUSH not acked: %lld flushes after WRITE_ZEROES, %lld after DISCARD",
-		wz, dis);
+	ASSERT_TRUE(fd >= 0)
+		TH_LOG("open %s: %m", n.path);
+	ASSERT_LE(0, blk_dev_open(&b, &cfg, fd));
+	ASSERT_TRUE(write_4k(&b, 128, 3) == VIRTIO_BLK_S_OK)
+		TH_LOG("write");
+	flushes_across(_metadata, &b, n.name, VIRTIO_BLK_T_WRITE_ZEROES, 128, &wz);
+	range_is_zero(_metadata, fd, 128 * SECTOR, 4096, &zero);
+	flushes_across(_metadata, &b, n.name, VIRTIO_BLK_T_DISCARD, 1024, &dis);
+	TH_LOG("FLUSH not acked: %lld flushes after WRITE_ZEROES, %lld after DISCARD",
+	       wz, dis);
 	blk_dev_close(&b);
 	close(fd);
 	nullb_destroy(&n);
-	KT_ASSERT(zero, "WRITE_ZEROES range not zero");
-	KT_ASSERT(wz > 0, "WRITE_ZEROES completed with nothing flushed");
-	KT_ASSERT(dis > 0, "DISCARD completed with nothing flushed");
-	return KT_PASS;
+	ASSERT_TRUE(zero)
+		TH_LOG("WRITE_ZEROES range not zero");
+	ASSERT_TRUE(wz > 0)
+		TH_LOG("WRITE_ZEROES completed with nothing flushed");
+	ASSERT_TRUE(dis > 0)
+		TH_LOG("DISCARD completed with nothing flushed");
 }
 
-static int tc_wz_no_append(void)
+TEST(wz_no_append)
 {
 	char dir[] = "/tmp/vhx-app.XXXXXX", path[64];
 	struct blk_cfg cfg = {};
@@ -979,48 +1039,56 @@ static int tc_wz_no_append(void)
 	uint8_t *buf;
 	int fd, afd, zr;
 
-	KT_RUN(make_dir(dir));
+	make_dir(_metadata, dir);
 	snprintf(path, sizeof(path), "%s/disk", dir);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	KT_ASSERT(fd >= 0, "create: %m");
+	ASSERT_TRUE(fd >= 0)
+		TH_LOG("create: %m");
 	unlink(path);
-	KT_ASSERT(!fstatfs(fd, &sfs), "fstatfs: %m");
+	ASSERT_TRUE(!fstatfs(fd, &sfs))
+		TH_LOG("fstatfs: %m");
 	zr = fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 0, 4096);
 	if (!zr || errno != EOPNOTSUPP) {
 		close(fd);
 		rmdir(dir);
-		return kt_skip("%s zeroes ranges (f_type %#lx): no fallback",
-			       dir, (long)sfs.f_type);
+		SKIP(return, "%s zeroes ranges (f_type %#lx): no fallback",
+			     dir, (long)sfs.f_type);
 	}
-	kt_diag("f_type %#lx (tmpfs %#x): no FALLOC_FL_ZERO_RANGE",
-		(long)sfs.f_type, TMPFS_MAGIC);
+	TH_LOG("f_type %#lx (tmpfs %#x): no FALLOC_FL_ZERO_RANGE",
+	       (long)sfs.f_type, TMPFS_MAGIC);
 	buf = malloc(1 << 20);
-	KT_ASSERT(buf, "malloc");
+	ASSERT_TRUE(buf)
+		TH_LOG("malloc");
 	blk_pattern(buf, 1 << 20, 21, 0);
-	KT_ASSERT(pwrite(fd, buf, 1 << 20, 0) == 1 << 20, "pwrite: %m");
+	ASSERT_TRUE(pwrite(fd, buf, 1 << 20, 0) == 1 << 20)
+		TH_LOG("pwrite: %m");
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	afd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
-	KT_ASSERT(afd >= 0, "reopen O_APPEND: %m");
-	KT_OK(blk_dev_open(&b, &cfg, afd));
-	KT_ASSERT(dwz_one(&b, VIRTIO_BLK_T_WRITE_ZEROES, 512, 256) ==
-		  VIRTIO_BLK_S_OK, "write zeroes");
+	ASSERT_TRUE(afd >= 0)
+		TH_LOG("reopen O_APPEND: %m");
+	ASSERT_LE(0, blk_dev_open(&b, &cfg, afd));
+	ASSERT_TRUE(dwz_one(&b, VIRTIO_BLK_T_WRITE_ZEROES, 512, 256) ==
+		    VIRTIO_BLK_S_OK)
+		TH_LOG("write zeroes");
 	blk_dev_close(&b);
-	KT_ASSERT(!fstat(fd, &st), "fstat: %m");
-	KT_ASSERT(st.st_size == 1 << 20, "file grew to %lld bytes",
-		  (long long)st.st_size);
-	KT_ASSERT(pread(fd, buf, 1 << 20, 0) == 1 << 20, "pread: %m");
-	KT_ASSERT(blk_is_zero(buf + 512 * SECTOR, 256 * SECTOR),
-		  "range not zeroed");
-	KT_ASSERT(!blk_check_pattern(buf, 512 * SECTOR, 21, 0),
-		  "data before the range changed");
-	KT_ASSERT(!blk_check_pattern(buf + 768 * SECTOR, (1 << 20) -
-				     768 * SECTOR, 21, 768 * SECTOR),
-		  "data after the range changed");
+	ASSERT_TRUE(!fstat(fd, &st))
+		TH_LOG("fstat: %m");
+	ASSERT_TRUE(st.st_size == 1 << 20)
+		TH_LOG("file grew to %lld bytes",
+		       (long long)st.st_size);
+	ASSERT_TRUE(pread(fd, buf, 1 << 20, 0) == 1 << 20)
+		TH_LOG("pread: %m");
+	ASSERT_TRUE(blk_is_zero(buf + 512 * SECTOR, 256 * SECTOR))
+		TH_LOG("range not zeroed");
+	ASSERT_TRUE(!blk_check_pattern(buf, 512 * SECTOR, 21, 0))
+		TH_LOG("data before the range changed");
+	ASSERT_TRUE(!blk_check_pattern(buf + 768 * SECTOR, (1 << 20) -
+				       768 * SECTOR, 21, 768 * SECTOR))
+		TH_LOG("data after the range changed");
 	free(buf);
 	close(afd);
 	close(fd);
 	rmdir(dir);
-	return KT_PASS;
 }
 
 /* ---- #7: discard on a block device --------------------------------- */
@@ -1057,18 +1125,19 @@ static int discard_disk(struct nullb *n, const char *tag)
 }
 
 /* The guest's view of the range: its pattern @seed, or all zero. */
-static int guest_range(struct blk_dev *b, uint32_t seed, bool *pattern,
-		       bool *zero)
+static void guest_range(struct __test_metadata *_metadata, struct blk_dev *b,
+			uint32_t seed, bool *pattern, bool *zero)
 {
 	uint8_t *buf = blk_buf(b, DIS_LEN, 0x77);
 
-	KT_ASSERT(buf, "arena full");
-	KT_ASSERT(blk_do(b, 0, VIRTIO_BLK_T_IN, DIS_SECT, buf, DIS_LEN,
-			 NULL) == VIRTIO_BLK_S_OK, "guest read");
+	ASSERT_TRUE(buf)
+		TH_LOG("arena full");
+	ASSERT_TRUE(blk_do(b, 0, VIRTIO_BLK_T_IN, DIS_SECT, buf, DIS_LEN,
+			   NULL) == VIRTIO_BLK_S_OK)
+		TH_LOG("guest read");
 	*pattern = !blk_check_pattern(buf, DIS_LEN, seed,
 				      (uint64_t)DIS_SECT * SECTOR);
 	*zero = blk_is_zero(buf, DIS_LEN);
-	return KT_PASS;
 }
 
 /*
@@ -1076,7 +1145,7 @@ static int guest_range(struct blk_dev *b, uint32_t seed, bool *pattern,
  * through a buffered host fd); a guest DISCARD of it must not leave that
  * cache stale for the host fd's next buffered read.
  */
-static int tc_discard_invalidates(void)
+TEST(discard_invalidates)
 {
 	struct blk_cfg cfg = {};
 	struct blk_dev b;
@@ -1087,46 +1156,55 @@ static int tc_discard_invalidates(void)
 
 	ret = discard_disk(&n, "vhxfixdi");
 	if (ret)
-		return kt_skip("no discarding null_blk: %s", strerror(-ret));
+		SKIP(return, "no discarding null_blk: %s", strerror(-ret));
 	hfd = open(n.path, O_RDWR | O_CLOEXEC);
 	vfd = open(n.path, O_RDWR | O_CLOEXEC);
-	KT_ASSERT(hfd >= 0 && vfd >= 0, "open %s: %m", n.path);
+	ASSERT_TRUE(hfd >= 0 && vfd >= 0)
+		TH_LOG("open %s: %m", n.path);
 	buf = malloc(DIS_LEN);
-	KT_ASSERT(buf, "malloc");
+	ASSERT_TRUE(buf)
+		TH_LOG("malloc");
 	blk_pattern(buf, DIS_LEN, 41, (uint64_t)DIS_SECT * SECTOR);
-	KT_ASSERT(pwrite(hfd, buf, DIS_LEN, (off_t)DIS_SECT * SECTOR) ==
-		  DIS_LEN, "pwrite: %m");
-	KT_ASSERT(!fsync(hfd), "fsync: %m");
+	ASSERT_TRUE(pwrite(hfd, buf, DIS_LEN, (off_t)DIS_SECT * SECTOR) ==
+		    DIS_LEN)
+		TH_LOG("pwrite: %m");
+	ASSERT_TRUE(!fsync(hfd))
+		TH_LOG("fsync: %m");
 	memset(buf, 0, DIS_LEN);
-	KT_ASSERT(pread(hfd, buf, DIS_LEN, (off_t)DIS_SECT * SECTOR) ==
-		  DIS_LEN, "pread: %m");
-	KT_ASSERT(!blk_check_pattern(buf, DIS_LEN, 41,
-				     (uint64_t)DIS_SECT * SECTOR),
-		  "host read back the wrong data");
+	ASSERT_TRUE(pread(hfd, buf, DIS_LEN, (off_t)DIS_SECT * SECTOR) ==
+		    DIS_LEN)
+		TH_LOG("pread: %m");
+	ASSERT_TRUE(!blk_check_pattern(buf, DIS_LEN, 41,
+				       (uint64_t)DIS_SECT * SECTOR))
+		TH_LOG("host read back the wrong data");
 
-	KT_OK(blk_dev_open(&b, &cfg, vfd));
-	KT_RUN(guest_range(&b, 41, &pattern, &zero));
-	KT_ASSERT(pattern, "the guest does not see the host's write");
+	ASSERT_LE(0, blk_dev_open(&b, &cfg, vfd));
+	guest_range(_metadata, &b, 41, &pattern, &zero);
+	ASSERT_TRUE(pattern)
+		TH_LOG("the guest does not see the host's write");
 	st = dwz_one(&b, VIRTIO_BLK_T_DISCARD, DIS_SECT, DIS_LEN / SECTOR);
-	KT_ASSERT(st == VIRTIO_BLK_S_OK, "DISCARD status %d", st);
-	KT_RUN(guest_range(&b, 41, &pattern, &zero));
-	KT_ASSERT(pread(hfd, buf, DIS_LEN, (off_t)DIS_SECT * SECTOR) ==
-		  DIS_LEN, "pread: %m");
+	ASSERT_TRUE(st == VIRTIO_BLK_S_OK)
+		TH_LOG("DISCARD status %d", st);
+	guest_range(_metadata, &b, 41, &pattern, &zero);
+	ASSERT_TRUE(pread(hfd, buf, DIS_LEN, (off_t)DIS_SECT * SECTOR) ==
+		    DIS_LEN)
+		TH_LOG("pread: %m");
 	host_zero = blk_is_zero(buf, DIS_LEN);
 	host_stale = !blk_check_pattern(buf, DIS_LEN, 41,
 					(uint64_t)DIS_SECT * SECTOR);
-	kt_diag("after DISCARD: disk %s, host page cache %s",
-		zero ? "zero" : pattern ? "old data" : "other",
-		host_zero ? "zero" : host_stale ? "old data (stale)" : "other");
+	TH_LOG("after DISCARD: disk %s, host page cache %s",
+	       zero ? "zero" : pattern ? "old data" : "other",
+	       host_zero ? "zero" : host_stale ? "old data (stale)" : "other");
 	free(buf);
 	blk_dev_close(&b);
 	close(vfd);
 	close(hfd);
 	nullb_destroy(&n);
-	KT_ASSERT(zero, "the disk did not discard the range");
-	KT_ASSERT(host_zero, "a buffered read after DISCARD saw %s",
-		  host_stale ? "the stale cached data" : "other data");
-	return KT_PASS;
+	ASSERT_TRUE(zero)
+		TH_LOG("the disk did not discard the range");
+	ASSERT_TRUE(host_zero)
+		TH_LOG("a buffered read after DISCARD saw %s",
+		       host_stale ? "the stale cached data" : "other data");
 }
 
 /*
@@ -1134,7 +1212,7 @@ static int tc_discard_invalidates(void)
  * system or md would), a guest DISCARD leaves its data alone; once the
  * holder is gone, the same DISCARD does discard.
  */
-static int tc_discard_holder(void)
+TEST(discard_holder)
 {
 	struct blk_cfg cfg = {};
 	struct blk_dev b;
@@ -1146,35 +1224,40 @@ static int tc_discard_holder(void)
 
 	ret = discard_disk(&n, "vhxfixdh");
 	if (ret)
-		return kt_skip("no discarding null_blk: %s", strerror(-ret));
+		SKIP(return, "no discarding null_blk: %s", strerror(-ret));
 	vfd = open(n.path, O_RDWR | O_CLOEXEC);
-	KT_ASSERT(vfd >= 0, "open %s: %m", n.path);
-	KT_OK(blk_dev_open(&b, &cfg, vfd));
+	ASSERT_TRUE(vfd >= 0)
+		TH_LOG("open %s: %m", n.path);
+	ASSERT_LE(0, blk_dev_open(&b, &cfg, vfd));
 	buf = blk_buf(&b, DIS_LEN, 0);
-	KT_ASSERT(buf, "arena full");
+	ASSERT_TRUE(buf)
+		TH_LOG("arena full");
 	blk_pattern(buf, DIS_LEN, 43, (uint64_t)DIS_SECT * SECTOR);
-	KT_ASSERT(blk_do(&b, 0, VIRTIO_BLK_T_OUT, DIS_SECT, buf, DIS_LEN,
-			 NULL) == VIRTIO_BLK_S_OK, "guest write");
+	ASSERT_TRUE(blk_do(&b, 0, VIRTIO_BLK_T_OUT, DIS_SECT, buf, DIS_LEN,
+			   NULL) == VIRTIO_BLK_S_OK)
+		TH_LOG("guest write");
 	xfd = open(n.path, O_RDWR | O_EXCL | O_CLOEXEC);
-	KT_ASSERT(xfd >= 0, "open %s O_EXCL: %m", n.path);
+	ASSERT_TRUE(xfd >= 0)
+		TH_LOG("open %s O_EXCL: %m", n.path);
 	st = dwz_one(&b, VIRTIO_BLK_T_DISCARD, DIS_SECT, DIS_LEN / SECTOR);
-	KT_RUN(guest_range(&b, 43, &pattern, &zero));
+	guest_range(_metadata, &b, 43, &pattern, &zero);
 	close(xfd);
 	/* The control: with no holder the same request discards. */
 	st2 = dwz_one(&b, VIRTIO_BLK_T_DISCARD, DIS_SECT, DIS_LEN / SECTOR);
-	KT_RUN(guest_range(&b, 43, &after_pattern, &after_zero));
-	kt_diag("DISCARD while held: status %d, data %s; unheld: status %d, %s",
-		st, pattern ? "intact" : zero ? "zero" : "other", st2,
-		after_zero ? "zero" : "not zero");
+	guest_range(_metadata, &b, 43, &after_pattern, &after_zero);
+	TH_LOG("DISCARD while held: status %d, data %s; unheld: status %d, %s",
+	       st, pattern ? "intact" : zero ? "zero" : "other", st2,
+	       after_zero ? "zero" : "not zero");
 	blk_dev_close(&b);
 	close(vfd);
 	nullb_destroy(&n);
-	KT_ASSERT(st == VIRTIO_BLK_S_OK, "DISCARD while held: status %d", st);
-	KT_ASSERT(pattern, "a DISCARD destroyed data of a disk someone else holds exclusively");
-	KT_ASSERT(st2 == VIRTIO_BLK_S_OK && after_zero,
-		  "no holder: DISCARD status %d, range %szero", st2,
-		  after_zero ? "" : "not ");
-	return KT_PASS;
+	ASSERT_TRUE(st == VIRTIO_BLK_S_OK)
+		TH_LOG("DISCARD while held: status %d", st);
+	ASSERT_TRUE(pattern)
+		TH_LOG("a DISCARD destroyed data of a disk someone else holds exclusively");
+	ASSERT_TRUE(st2 == VIRTIO_BLK_S_OK && after_zero)
+		TH_LOG("no holder: DISCARD status %d, range %szero", st2,
+		       after_zero ? "" : "not ");
 }
 
 /* ---- #8: a broken queue takes no more requests ---------------------- */
@@ -1192,7 +1275,7 @@ static int tc_discard_holder(void)
  * the device reaps the first, fails to write its status and stops the
  * queue; nothing after that may reach the backend.
  */
-static int tc_broken_queue(void)
+TEST(broken_queue)
 {
 	static const char *const attrs[] = {
 		"size=64", "memory_backed=1", "irqmode=2",
@@ -1209,40 +1292,46 @@ static int tc_broken_queue(void)
 
 	ret = nullb_create(&n, "vhxfixbrk", attrs);
 	if (ret)
-		return kt_skip("cannot make a slow null_blk: %s",
-			       strerror(-ret));
+		SKIP(return, "cannot make a slow null_blk: %s",
+			     strerror(-ret));
 	fd = open(n.path, O_RDWR | O_CLOEXEC);
-	KT_ASSERT(fd >= 0, "open %s: %m", n.path);
-	KT_OK(blk_dev_open(&b, &cfg, fd));
+	ASSERT_TRUE(fd >= 0)
+		TH_LOG("open %s: %m", n.path);
+	ASSERT_LE(0, blk_dev_open(&b, &cfg, fd));
 	ro = mmap(NULL, 1 << 20, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	KT_ASSERT(ro != MAP_FAILED, "mmap: %m");
+	ASSERT_TRUE(ro != MAP_FAILED)
+		TH_LOG("mmap: %m");
 	r[0] = (struct vhost_memory_region){ (uintptr_t)b.arena.base,
 		b.arena.size, (uintptr_t)b.arena.base, 0 };
 	r[1] = (struct vhost_memory_region){ (uintptr_t)ro, 1 << 20,
 		(uintptr_t)ro, 0 };
-	KT_OK(vhxg_set_mem_table(&b.dev, r, 2));
+	ASSERT_LE(0, vhxg_set_mem_table(&b.dev, r, 2));
 
 	data = blk_buf(&b, (BRK_HELD + BRK_FILL + BRK_LATE + 1) * 8192, 0);
-	KT_ASSERT(data, "arena full");
+	ASSERT_TRUE(data)
+		TH_LOG("arena full");
 	for (i = 0; i < BRK_HELD; i++) {
 		struct vhxg_buf d = { data + i * 8192, 4096 };
 
-		KT_OK(blk_post(&b, 0, VIRTIO_BLK_T_OUT, i * 16, &d, 1, NULL, 0,
-			       VHXG_ADD_INDIRECT));
+		ASSERT_LE(0, blk_post(&b, 0, VIRTIO_BLK_T_OUT, i * 16, &d, 1,
+				      NULL, 0,
+				      VHXG_ADD_INDIRECT));
 	}
-	KT_OK(blk_kick(&b, 0));
+	ASSERT_LE(0, blk_kick(&b, 0));
 	usleep(300000);
 
 	/* The bad one: its own header, status in read-only memory. */
 	bad = blk_buf(&b, sizeof(*bad), 0);
-	KT_ASSERT(bad, "arena full");
+	ASSERT_TRUE(bad)
+		TH_LOG("arena full");
 	bad->hdr.type = VIRTIO_BLK_T_OUT;
 	bad->hdr.sector = 8192;
 	data += BRK_HELD * 8192 + 1;	/* misaligned from here on */
 	out[0] = (struct vhxg_buf){ &bad->hdr, sizeof(bad->hdr) };
 	out[1] = (struct vhxg_buf){ data, 4096 };
 	in = (struct vhxg_buf){ ro + 100, 1 };
-	KT_OK(vhxg_vq_add(&b.dev.vqs[0], out, 2, &in, 1, VHXG_ADD_INDIRECT));
+	ASSERT_LE(0, vhxg_vq_add(&b.dev.vqs[0], out, 2, &in, 1,
+				 VHXG_ADD_INDIRECT));
 	for (i = 0; i < BRK_FILL + BRK_LATE; i++) {
 		bool is_late = i >= BRK_FILL;
 		uint64_t sector = is_late ?
@@ -1250,33 +1339,35 @@ static int tc_broken_queue(void)
 		struct vhxg_buf d = { data + (i + 1) * 8192, 4096 };
 
 		blk_pattern(d.addr, 4096, 100 + i, sector * SECTOR);
-		KT_OK(blk_post(&b, 0, VIRTIO_BLK_T_OUT, sector, &d, 1, NULL, 0,
-			       VHXG_ADD_INDIRECT));
+		ASSERT_LE(0, blk_post(&b, 0, VIRTIO_BLK_T_OUT, sector, &d, 1,
+				      NULL, 0,
+				      VHXG_ADD_INDIRECT));
 	}
-	KT_OK(blk_kick(&b, 0));
-	KT_ASSERT(vhxg_vq_wait_err(&b.dev.vqs[0], WAIT_MS) == 1,
-		  "status in read-only memory: no ERR eventfd");
+	ASSERT_LE(0, blk_kick(&b, 0));
+	ASSERT_TRUE(vhxg_vq_wait_err(&b.dev.vqs[0], WAIT_MS) == 1)
+		TH_LOG("status in read-only memory: no ERR eventfd");
 	usleep(100000);
 	/* The device's buffered writes are in the bdev's page cache. */
 	chk = malloc(4096);
-	KT_ASSERT(chk, "malloc");
+	ASSERT_TRUE(chk)
+		TH_LOG("malloc");
 	for (i = 0; i < BRK_LATE; i++) {
 		uint64_t sector = BRK_LATE_SECT + i * 16;
 
-		KT_ASSERT(pread(fd, chk, 4096, sector * SECTOR) == 4096,
-			  "pread: %m");
+		ASSERT_TRUE(pread(fd, chk, 4096, sector * SECTOR) == 4096)
+			TH_LOG("pread: %m");
 		if (!blk_is_zero(chk, 4096))
 			late++;
 	}
 	free(chk);
-	kt_diag("%u of %u writes posted after the failing one reached the backend",
-		late, BRK_LATE);
+	TH_LOG("%u of %u writes posted after the failing one reached the backend",
+	       late, BRK_LATE);
 	blk_dev_close(&b);
 	close(fd);
 	munmap(ro, 1 << 20);
 	nullb_destroy(&n);
-	KT_ASSERT(!late, "a stopped queue executed %u more writes", late);
-	return KT_PASS;
+	ASSERT_TRUE(!late)
+		TH_LOG("a stopped queue executed %u more writes", late);
 }
 
 /* ---- #12: struct vhx_blk_config ------------------------------------- */
@@ -1284,7 +1375,7 @@ static int tc_broken_queue(void)
 #define MEMBER(m) { offsetof(struct vhx_blk_config, m),		\
 		    sizeof(((struct vhx_blk_config *)0)->m), #m }
 
-static int tc_config_layout(void)
+TEST(config_layout)
 {
 	static const struct { size_t off, len; const char *name; } m[] = {
 		MEMBER(capacity), MEMBER(blk_size), MEMBER(seg_max),
@@ -1304,15 +1395,16 @@ static int tc_config_layout(void)
 	size_t i, j, holes = 0, dirty = 0;
 	int fd = blk_tmpfile(1 << 20);
 
-	KT_OK(fd);
-	KT_ASSERT(sizeof(struct vhx_blk_config) == 72, "sizeof %zu",
-		  sizeof(struct vhx_blk_config));
-	for (i = 0; i < KT_ARRAY_SIZE(m); i++)
+	ASSERT_LE(0, fd);
+	ASSERT_TRUE(sizeof(struct vhx_blk_config) == 72)
+		TH_LOG("sizeof %zu",
+		       sizeof(struct vhx_blk_config));
+	for (i = 0; i < ARRAY_SIZE(m); i++)
 		for (j = 0; j < m[i].len; j++)
 			covered[m[i].off + j] = true;
-	KT_OK(blk_dev_open(&b, &cfg, fd));
+	ASSERT_LE(0, blk_dev_open(&b, &cfg, fd));
 	memset(&u, 0xff, sizeof(u));
-	KT_OK(blk_get_config(&b, &u.c));
+	ASSERT_LE(0, blk_get_config(&b, &u.c));
 	blk_dev_close(&b);
 	close(fd);
 	for (i = 0; i < sizeof(u); i++) {
@@ -1322,18 +1414,21 @@ static int tc_config_layout(void)
 				dirty++;
 		}
 	}
-	KT_ASSERT(!u.c.padding, "padding %#x", u.c.padding);
-	KT_ASSERT(blk_is_zero(u.c.reserved, sizeof(u.c.reserved)),
-		  "reserved not zero");
-	KT_ASSERT(!dirty, "%zu implicit padding bytes not zeroed", dirty);
-	KT_ASSERT(!holes, "%zu bytes of implicit padding (32-bit layout differs)",
-		  holes);
-	return KT_PASS;
+	ASSERT_TRUE(!u.c.padding)
+		TH_LOG("padding %#x", u.c.padding);
+	ASSERT_TRUE(blk_is_zero(u.c.reserved, sizeof(u.c.reserved)))
+		TH_LOG("reserved not zero");
+	ASSERT_TRUE(!dirty)
+		TH_LOG("%zu implicit padding bytes not zeroed", dirty);
+	ASSERT_TRUE(!holes)
+		TH_LOG("%zu bytes of implicit padding (32-bit layout differs)",
+		       holes);
 }
 
 /* ---- #14: the default serial ---------------------------------------- */
 
-static int serial_on(int fd, const char *what)
+static void serial_on(struct __test_metadata *_metadata, int fd,
+		      const char *what)
 {
 	struct blk_cfg cfg = {};
 	struct vhx_blk_config c;
@@ -1341,35 +1436,36 @@ static int serial_on(int fd, const char *what)
 	uint8_t *id;
 	uint32_t used_len;
 
-	KT_OK(blk_dev_open(&b, &cfg, fd));
+	ASSERT_LE(0, blk_dev_open(&b, &cfg, fd));
 	id = blk_buf(&b, VHX_BLK_SERIAL_LEN, 0x77);
-	KT_ASSERT(id, "arena full");
-	KT_ASSERT(blk_do(&b, 0, VIRTIO_BLK_T_GET_ID, 0, id, VHX_BLK_SERIAL_LEN,
-			 &used_len) == VIRTIO_BLK_S_OK, "GET_ID");
-	KT_OK(blk_get_config(&b, &c));
-	kt_diag("%s: GET_ID \"%.20s\"", what, (char *)id);
-	KT_ASSERT(blk_is_zero(id, VHX_BLK_SERIAL_LEN),
-		  "%s: default serial \"%.20s\" is not empty", what, (char *)id);
-	KT_ASSERT(blk_is_zero(c.serial, sizeof(c.serial)),
-		  "%s: GET_CONFIG serial not empty", what);
+	ASSERT_TRUE(id)
+		TH_LOG("arena full");
+	ASSERT_TRUE(blk_do(&b, 0, VIRTIO_BLK_T_GET_ID, 0, id,
+			   VHX_BLK_SERIAL_LEN,
+			   &used_len) == VIRTIO_BLK_S_OK)
+		TH_LOG("GET_ID");
+	ASSERT_LE(0, blk_get_config(&b, &c));
+	TH_LOG("%s: GET_ID \"%.20s\"", what, (char *)id);
+	ASSERT_TRUE(blk_is_zero(id, VHX_BLK_SERIAL_LEN))
+		TH_LOG("%s: default serial \"%.20s\" is not empty", what, (char *)id);
+	ASSERT_TRUE(blk_is_zero(c.serial, sizeof(c.serial)))
+		TH_LOG("%s: GET_CONFIG serial not empty", what);
 	blk_dev_close(&b);
-	return KT_PASS;
 }
 
-static int tc_serial_default(void)
+TEST(serial_default)
 {
 	int fd = blk_tmpfile(1 << 20);
 
-	KT_OK(fd);
-	KT_RUN(serial_on(fd, "file"));
+	ASSERT_LE(0, fd);
+	serial_on(_metadata, fd, "file");
 	close(fd);
 	fd = blk_open_ramdisk(5, O_RDWR, NULL);
 	if (fd == -ENOENT)
-		return KT_PASS;
-	KT_OK(fd);
-	KT_RUN(serial_on(fd, "block device"));
+		return;
+	ASSERT_LE(0, fd);
+	serial_on(_metadata, fd, "block device");
 	close(fd);
-	return KT_PASS;
 }
 
 /* ---- #16: freeze protection until completion ------------------------ */
@@ -1383,7 +1479,8 @@ struct freeze_ctx {
 	int to_parent, from_parent;
 };
 
-static int freeze_child(void *p)
+/* In a child of its own: KSFT_PASS or KSFT_FAIL, no ASSERT_*(). */
+static int freeze_child(struct __test_metadata *_metadata, void *p)
 {
 	struct freeze_ctx *x = p;
 	struct blk_cfg cfg = {};
@@ -1395,27 +1492,39 @@ static int freeze_child(void *p)
 
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	snprintf(procs, sizeof(procs), "%s/cgroup.procs", x->cg);
-	KT_OK(write_file(procs, pid));
+	if (write_file(procs, pid))
+		return KSFT_FAIL;
 	fd = open(x->path, O_RDWR | O_DIRECT | O_CLOEXEC);
-	KT_ASSERT(fd >= 0, "open O_DIRECT: %m");
-	KT_OK(blk_dev_open(&b, &cfg, fd));
+	if (fd < 0) {
+		TH_LOG("open O_DIRECT: %m");
+		return KSFT_FAIL;
+	}
+	if (blk_dev_open(&b, &cfg, fd))
+		return KSFT_FAIL;
 	data = blk_buf(&b, FRZ_WRITES * 4096, 0);
-	KT_ASSERT(data, "arena full");
+	if (!data) {
+		TH_LOG("arena full");
+		return KSFT_FAIL;
+	}
 	for (i = 0; i < FRZ_WRITES; i++) {
 		struct vhxg_buf d = { data + i * 4096, 4096 };
 
 		blk_pattern(d.addr, 4096, 60 + i, (uint64_t)i * 65536);
 		heads[i] = blk_post(&b, 0, VIRTIO_BLK_T_OUT, i * 128, &d, 1,
 				    NULL, 0, 0);
-		KT_OK(heads[i]);
+		if (heads[i] < 0)
+			return KSFT_FAIL;
 	}
-	KT_OK(blk_kick(&b, 0));
+	if (blk_kick(&b, 0) < 0)
+		return KSFT_FAIL;
 	/* Let the worker submit them all before the freeze. */
 	usleep(500000);
 	used_idx = &b.dev.vqs[0].used->idx;
-	KT_ASSERT(write(x->to_parent, &used_idx, sizeof(used_idx)) ==
-		  sizeof(used_idx), "pipe: %m");
-	KT_ASSERT(read(x->from_parent, &c, 1) == 1, "pipe: %m");
+	if (write(x->to_parent, &used_idx, sizeof(used_idx)) !=
+	    sizeof(used_idx) || read(x->from_parent, &c, 1) != 1) {
+		TH_LOG("pipe: %m");
+		return KSFT_FAIL;
+	}
 	for (i = 0; i < FRZ_WRITES; i++) {
 		struct vhxg_used u;
 
@@ -1425,13 +1534,16 @@ static int freeze_child(void *p)
 	}
 	blk_dev_close(&b);
 	close(fd);
-	KT_ASSERT(ok == FRZ_WRITES, "%d of %d writes completed OK", ok,
-		  FRZ_WRITES);
-	return KT_PASS;
+	if (ok != FRZ_WRITES) {
+		TH_LOG("%d of %d writes completed OK", ok, FRZ_WRITES);
+		return KSFT_FAIL;
+	}
+	return KSFT_PASS;
 }
 
 /* The child, in a cgroup whose writes to @dev are throttled, owns it. */
-static int freeze_run(const char *mnt, const char *path, const char *cg)
+static void freeze_run(struct __test_metadata *_metadata, const char *mnt,
+		       const char *path, const char *cg)
 {
 	int up[2], down[2], status, fd, mfd, memfd, i, on_disk = 0;
 	uint16_t *used_idx, idx;
@@ -1442,26 +1554,34 @@ static int freeze_run(const char *mnt, const char *path, const char *cg)
 	double t_freeze;
 	pid_t pid;
 
-	KT_ASSERT(!pipe(up) && !pipe(down), "pipe: %m");
+	ASSERT_TRUE(!pipe(up) && !pipe(down))
+		TH_LOG("pipe: %m");
 	x.to_parent = up[1];
 	x.from_parent = down[0];
 	fflush(stdout);
 	pid = fork();
-	KT_ASSERT(pid >= 0, "fork: %m");
+	ASSERT_TRUE(pid >= 0)
+		TH_LOG("fork: %m");
 	if (!pid)
-		_exit(freeze_child(&x));
+		_exit(freeze_child(_metadata, &x));
 	close(up[1]);
 	close(down[0]);
 	fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
 	mfd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	KT_ASSERT(fd >= 0 && mfd >= 0, "open: %m");
-	KT_ASSERT(!posix_memalign((void **)&buf, 4096, 4096), "memalign");
+	ASSERT_TRUE(fd >= 0 && mfd >= 0)
+		TH_LOG("open: %m");
+	ASSERT_TRUE(!posix_memalign((void **)&buf, 4096, 4096))
+		TH_LOG("memalign");
 	if (read(up[0], &used_idx, sizeof(used_idx)) != sizeof(used_idx)) {
 		waitpid(pid, &status, 0);
-		return WIFEXITED(status) ? WEXITSTATUS(status) : KT_FAIL;
+		ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+			TH_LOG("the writer failed (status %#x)", status);
+		ASSERT_TRUE(false)
+			TH_LOG("the writer said nothing");
 	}
 	t0 = now_ns();
-	KT_ASSERT(!ioctl(mfd, FIFREEZE, 0), "FIFREEZE: %m");
+	ASSERT_TRUE(!ioctl(mfd, FIFREEZE, 0))
+		TH_LOG("FIFREEZE: %m");
 	t_freeze = ms_since(t0);
 	/* The child's used->idx, through its memory. */
 	snprintf(mem, sizeof(mem), "/proc/%d/mem", (int)pid);
@@ -1478,64 +1598,109 @@ static int freeze_run(const char *mnt, const char *path, const char *cg)
 			on_disk++;
 	}
 	ioctl(mfd, FITHAW, 0);
-	kt_diag("FIFREEZE took %.0f ms; when it returned %d of %d writes were on the disk, used->idx %u",
-		t_freeze, on_disk, FRZ_WRITES, idx);
-	KT_ASSERT(write(down[1], "t", 1) == 1, "pipe: %m");
-	KT_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid: %m");
+	TH_LOG("FIFREEZE took %.0f ms; when it returned %d of %d writes were on the disk, used->idx %u",
+	       t_freeze, on_disk, FRZ_WRITES, idx);
+	ASSERT_TRUE(write(down[1], "t", 1) == 1)
+		TH_LOG("pipe: %m");
+	ASSERT_TRUE(waitpid(pid, &status, 0) == pid)
+		TH_LOG("waitpid: %m");
 	free(buf);
 	close(fd);
 	close(mfd);
 	close(up[0]);
 	close(down[1]);
-	KT_ASSERT(WIFEXITED(status), "child died (status %#x)", status);
-	KT_RUN(WEXITSTATUS(status));
-	KT_ASSERT(on_disk == FRZ_WRITES,
-		  "the fs froze with %d direct writes in flight",
-		  FRZ_WRITES - on_disk);
-	return KT_PASS;
+	ASSERT_TRUE(WIFEXITED(status))
+		TH_LOG("child died (status %#x)", status);
+	ASSERT_EQ(KSFT_PASS, WEXITSTATUS(status));
+	ASSERT_TRUE(on_disk == FRZ_WRITES)
+		TH_LOG("the fs froze with %d direct writes in flight",
+		       FRZ_WRITES - on_disk);
 }
 
-static int tc_freeze(void)
-{
-	char dir[] = "/tmp/vhx-frz.XXXXXX", path[64], cg[96], file[160];
-	bool mounted_cg = false;
-	struct stat st;
-	uint8_t *buf;
-	int fd, ret, i;
+/*
+ * ext4 on /dev/ram6, throttled for a cgroup of the test's (io.max), with
+ * cgroup2 mounted for it if nothing had; whatever the test got to, the
+ * teardown thaws the file system and takes it all down again.
+ */
+FIXTURE(freeze) {
+	char dir[32], cg[96];
+	bool mounted_cg, mounted;
+};
 
+FIXTURE_SETUP(freeze)
+{
+	snprintf(self->dir, sizeof(self->dir), "/tmp/vhx-frz.XXXXXX");
 	if (access("/dev/ram6", F_OK))
-		return kt_skip("no /dev/ram6 (brd)");
+		SKIP(return, "no /dev/ram6 (brd)");
 	if (access(CG_ROOT "/cgroup.controllers", F_OK)) {
 		if (mount("cgroup2", CG_ROOT, "cgroup2", 0, NULL))
-			return kt_skip("no cgroup2: %m");
-		mounted_cg = true;
+			SKIP(return, "no cgroup2: %m");
+		self->mounted_cg = true;
 	}
+}
+
+FIXTURE_TEARDOWN_PARENT(freeze)
+{
+	int fd, i;
+
+	if (self->mounted) {
+		/* Never leave it frozen. */
+		fd = open(self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			ioctl(fd, FITHAW, 0);
+			close(fd);
+		}
+		umount2(self->dir, MNT_DETACH);
+	}
+	rmdir(self->dir);
+	/* The worker leaves the cgroup when it exits. */
+	for (i = 0; self->cg[0] && i < 100 && rmdir(self->cg); i++)
+		usleep(20000);
+	if (self->mounted_cg)
+		umount2(CG_ROOT, MNT_DETACH);
+}
+
+TEST_F(freeze, freeze)
+{
+	char path[64], file[160];
+	struct stat st;
+	uint8_t *buf;
+	int fd, ret;
+
 	if (write_file(CG_ROOT "/cgroup.subtree_control", "+io"))
-		return kt_skip("cannot enable the io controller");
+		SKIP(return, "cannot enable the io controller");
 	if (system("mkfs.ext4 -q -F /dev/ram6 >/dev/null 2>&1"))
-		return kt_skip("mkfs.ext4 /dev/ram6 failed");
+		SKIP(return, "mkfs.ext4 /dev/ram6 failed");
 	if (system("modprobe -q ext4"))
-		kt_diag("modprobe ext4 failed");
-	KT_RUN(make_dir(dir));
-	if (mount("/dev/ram6", dir, "ext4", 0, NULL))
-		return kt_skip("cannot mount ext4: %m");
-	snprintf(path, sizeof(path), "%s/disk", dir);
+		TH_LOG("modprobe ext4 failed");
+	make_dir(_metadata, self->dir);
+	if (mount("/dev/ram6", self->dir, "ext4", 0, NULL))
+		SKIP(return, "cannot mount ext4: %m");
+	self->mounted = true;
+	snprintf(path, sizeof(path), "%s/disk", self->dir);
 	/* Written blocks: the direct writes need no allocation. */
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	KT_ASSERT(fd >= 0, "create: %m");
+	ASSERT_TRUE(fd >= 0)
+		TH_LOG("create: %m");
 	buf = malloc(1 << 20);
-	KT_ASSERT(buf, "malloc");
+	ASSERT_TRUE(buf)
+		TH_LOG("malloc");
 	memset(buf, 0x11, 1 << 20);
-	KT_ASSERT(pwrite(fd, buf, 1 << 20, 0) == 1 << 20, "pwrite: %m");
-	KT_ASSERT(!fsync(fd), "fsync: %m");
+	ASSERT_TRUE(pwrite(fd, buf, 1 << 20, 0) == 1 << 20)
+		TH_LOG("pwrite: %m");
+	ASSERT_TRUE(!fsync(fd))
+		TH_LOG("fsync: %m");
 	free(buf);
 	close(fd);
 
 	/* Two writes a second for the owner's cgroup, none for us. */
-	KT_ASSERT(!stat("/dev/ram6", &st), "stat: %m");
-	snprintf(cg, sizeof(cg), CG_ROOT "/vhxfrz%d", (int)getpid());
-	KT_ASSERT(!mkdir(cg, 0755), "mkdir %s: %m", cg);
-	snprintf(file, sizeof(file), "%s/io.max", cg);
+	ASSERT_TRUE(!stat("/dev/ram6", &st))
+		TH_LOG("stat: %m");
+	snprintf(self->cg, sizeof(self->cg), CG_ROOT "/vhxfrz%d",
+		 (int)getpid());
+	ASSERT_TRUE(!mkdir(self->cg, 0755))
+		TH_LOG("mkdir %s: %m", self->cg);
+	snprintf(file, sizeof(file), "%s/io.max", self->cg);
 	{
 		char val[64];
 
@@ -1543,69 +1708,65 @@ static int tc_freeze(void)
 			 minor(st.st_rdev));
 		ret = write_file(file, val);
 	}
-	if (ret) {
-		rmdir(cg);
-		umount2(dir, MNT_DETACH);
-		rmdir(dir);
-		return kt_skip("cannot throttle: %s", strerror(-ret));
-	}
-	ret = freeze_run(dir, path, cg);
-	/* Never leave it frozen, whatever freeze_run() got to. */
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		ioctl(fd, FITHAW, 0);
-		close(fd);
-	}
-	/* The worker leaves the cgroup when it exits. */
-	for (i = 0; i < 100 && rmdir(cg); i++)
-		usleep(20000);
-	umount2(dir, MNT_DETACH);
-	rmdir(dir);
-	if (mounted_cg)
-		umount2(CG_ROOT, MNT_DETACH);
-	return ret;
+	if (ret)
+		SKIP(return, "cannot throttle: %s", strerror(-ret));
+	freeze_run(_metadata, self->dir, path, self->cg);
 }
 
 /* ---- #17: owner-only ioctls ----------------------------------------- */
 
-static int nonowner_calls(int fd, const char *who)
+/* GET_CONFIG and SET_SERIAL refused with EPERM; usable in a child. */
+static bool nonowner_calls(struct __test_metadata *_metadata, int fd,
+			   const char *who)
 {
 	uint8_t serial[VHX_BLK_SERIAL_LEN] = "not-the-owner";
 	struct vhx_blk_config c;
 	int r;
 
 	r = ioctl(fd, VHX_BLK_GET_CONFIG, &c) ? -errno : 0;
-	KT_ASSERT(r == -EPERM, "%s: GET_CONFIG %d, want -EPERM", who, r);
+	if (r != -EPERM) {
+		TH_LOG("%s: GET_CONFIG %d, want -EPERM", who, r);
+		return false;
+	}
 	r = ioctl(fd, VHX_BLK_SET_SERIAL, serial) ? -errno : 0;
-	KT_ASSERT(r == -EPERM, "%s: SET_SERIAL %d, want -EPERM", who, r);
-	return KT_PASS;
+	if (r != -EPERM) {
+		TH_LOG("%s: SET_SERIAL %d, want -EPERM", who, r);
+		return false;
+	}
+	return true;
 }
 
-static int tc_nonowner_ioctls(void)
+TEST(nonowner_ioctls)
 {
-	const char *node = kt_dev ? kt_dev : "/dev/vhx-blk";
+	const char *node = test_dev ? test_dev : "/dev/vhx-blk";
 	struct vhx_blk_config c;
 	int fd, status;
 	pid_t pid;
 
 	fd = open(node, O_RDWR | O_CLOEXEC);
-	KT_ASSERT(fd >= 0, "open: %m");
-	KT_RUN(nonowner_calls(fd, "before SET_OWNER"));
-	KT_ASSERT(!ioctl(fd, VHOST_SET_OWNER), "SET_OWNER: %m");
+	ASSERT_TRUE(fd >= 0)
+		TH_LOG("open: %m");
+	ASSERT_TRUE(nonowner_calls(_metadata, fd, "before SET_OWNER"));
+	ASSERT_TRUE(!ioctl(fd, VHOST_SET_OWNER))
+		TH_LOG("SET_OWNER: %m");
 	fflush(stdout);
 	pid = fork();
-	KT_ASSERT(pid >= 0, "fork: %m");
+	ASSERT_TRUE(pid >= 0)
+		TH_LOG("fork: %m");
 	if (!pid)
-		_exit(nonowner_calls(fd, "forked child"));
-	KT_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid: %m");
-	KT_ASSERT(WIFEXITED(status), "child died");
-	KT_RUN(WEXITSTATUS(status));
-	KT_ASSERT(!ioctl(fd, VHX_BLK_GET_CONFIG, &c), "owner: GET_CONFIG: %m");
-	KT_ASSERT(blk_is_zero(c.serial, sizeof(c.serial)) ||
-		  memcmp(c.serial, "not-the-owner", 13),
-		  "a non-owner set the serial");
+		_exit(nonowner_calls(_metadata, fd, "forked child") ?
+		      KSFT_PASS : KSFT_FAIL);
+	ASSERT_TRUE(waitpid(pid, &status, 0) == pid)
+		TH_LOG("waitpid: %m");
+	ASSERT_TRUE(WIFEXITED(status))
+		TH_LOG("child died");
+	ASSERT_EQ(KSFT_PASS, WEXITSTATUS(status));
+	ASSERT_TRUE(!ioctl(fd, VHX_BLK_GET_CONFIG, &c))
+		TH_LOG("owner: GET_CONFIG: %m");
+	ASSERT_TRUE(blk_is_zero(c.serial, sizeof(c.serial)) ||
+		    memcmp(c.serial, "not-the-owner", 13))
+		TH_LOG("a non-owner set the serial");
 	close(fd);
-	return KT_PASS;
 }
 
 /* ---- SET_BACKEND atomicity ------------------------------------------ */
@@ -1613,7 +1774,7 @@ static int tc_nonowner_ioctls(void)
 #define ATOM_NQ		8	/* queue ATOM_NQ - 1 is the bad one */
 #define ATOM_WRITES	4
 
-static int tc_set_backend_atomic(void)
+TEST(set_backend_atomic)
 {
 	struct blk_cfg cfg = { .nq = ATOM_NQ, .num = 16, .no_backend = true };
 	struct vhxg_vq *bq;
@@ -1623,75 +1784,83 @@ static int tc_set_backend_atomic(void)
 	bool zero = false;
 	int fd = blk_tmpfile(4 << 20), ret;
 
-	KT_OK(fd);
-	KT_OK(blk_dev_open(&b, &cfg, -1));
+	ASSERT_LE(0, fd);
+	ASSERT_LE(0, blk_dev_open(&b, &cfg, -1));
 	data = blk_buf(&b, ATOM_NQ * ATOM_WRITES * 4096, 0);
-	KT_ASSERT(data, "arena full");
+	ASSERT_TRUE(data)
+		TH_LOG("arena full");
 	for (q = 0; q < ATOM_NQ - 1; q++) {
 		for (i = 0; i < ATOM_WRITES; i++) {
 			unsigned int k = q * ATOM_WRITES + i;
 			struct vhxg_buf d = { data + k * 4096, 4096 };
 
 			blk_pattern(d.addr, 4096, 200 + k, (uint64_t)k * 4096);
-			KT_OK(blk_post(&b, q, VIRTIO_BLK_T_OUT, k * 8, &d, 1,
-				       NULL, 0, 0));
+			ASSERT_LE(0, blk_post(&b, q, VIRTIO_BLK_T_OUT, k * 8,
+					      &d, 1,
+					      NULL, 0, 0));
 		}
-		KT_OK(blk_kick(&b, q));
+		ASSERT_LE(0, blk_kick(&b, q));
 	}
 	/* The last queue's rings: real memory, not in the memory table. */
 	bq = &b.dev.vqs[ATOM_NQ - 1];
 	outside = mmap(NULL, 65536, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	KT_ASSERT(outside != MAP_FAILED, "mmap: %m");
-	KT_OK(vhxg_set_vring_addr(&b.dev, ATOM_NQ - 1, (uintptr_t)outside,
-				  (uintptr_t)outside + 16384,
-				  (uintptr_t)outside + 32768, 0));
+	ASSERT_TRUE(outside != MAP_FAILED)
+		TH_LOG("mmap: %m");
+	ASSERT_LE(0, vhxg_set_vring_addr(&b.dev, ATOM_NQ - 1,
+					 (uintptr_t)outside,
+					 (uintptr_t)outside + 16384,
+					 (uintptr_t)outside + 32768, 0));
 	ret = blk_set_backend(&b, fd);
-	KT_ASSERT(ret < 0, "SET_BACKEND with a ring outside memory succeeded");
-	kt_diag("SET_BACKEND: %s", strerror(-ret));
+	ASSERT_TRUE(ret < 0)
+		TH_LOG("SET_BACKEND with a ring outside memory succeeded");
+	TH_LOG("SET_BACKEND: %s", strerror(-ret));
 	usleep(QUIET_MS * 1000);
 	for (q = 0; q < ATOM_NQ - 1; q++)
 		used += (uint16_t)(b.dev.vqs[q].used->idx);
-	KT_RUN(range_is_zero(fd, 0, ATOM_NQ * ATOM_WRITES * 4096, &zero));
-	KT_ASSERT(!used, "%u requests completed by a failed SET_BACKEND", used);
-	KT_ASSERT(zero, "a failed SET_BACKEND wrote to the backend");
+	range_is_zero(_metadata, fd, 0, ATOM_NQ * ATOM_WRITES * 4096, &zero);
+	ASSERT_TRUE(!used)
+		TH_LOG("%u requests completed by a failed SET_BACKEND", used);
+	ASSERT_TRUE(zero)
+		TH_LOG("a failed SET_BACKEND wrote to the backend");
 
 	/* Fixed: every request runs, the last queue works. */
-	KT_OK(vhxg_set_vring_addr(&b.dev, ATOM_NQ - 1, (uintptr_t)bq->desc,
-				  (uintptr_t)bq->avail, (uintptr_t)bq->used,
-				  0));
-	KT_OK(blk_set_backend(&b, fd));
+	ASSERT_LE(0, vhxg_set_vring_addr(&b.dev, ATOM_NQ - 1,
+					 (uintptr_t)bq->desc,
+					 (uintptr_t)bq->avail, (uintptr_t)bq->used,
+					 0));
+	ASSERT_LE(0, blk_set_backend(&b, fd));
 	for (q = 0; q < ATOM_NQ - 1; q++) {
-		KT_OK(vhxg_vq_kick_force(&b.dev.vqs[q]));
+		ASSERT_LE(0, vhxg_vq_kick_force(&b.dev.vqs[q]));
 		for (i = 0; i < ATOM_WRITES; i++) {
 			struct vhxg_used u;
 
-			KT_ASSERT(blk_wait_one(&b, q, &u) == 1,
-				  "queue %u: request %u never completed", q, i);
-			KT_ASSERT(blk_status(&b, q, u.id) == VIRTIO_BLK_S_OK,
-				  "queue %u: status %u", q,
-				  blk_status(&b, q, u.id));
+			ASSERT_TRUE(blk_wait_one(&b, q, &u) == 1)
+				TH_LOG("queue %u: request %u never completed", q, i);
+			ASSERT_TRUE(blk_status(&b, q, u.id) == VIRTIO_BLK_S_OK)
+				TH_LOG("queue %u: status %u", q,
+				       blk_status(&b, q, u.id));
 		}
 	}
 	for (i = 0; i < (ATOM_NQ - 1) * ATOM_WRITES; i++) {
-		KT_ASSERT(pread(fd, data, 4096, (uint64_t)i * 4096) == 4096,
-			  "pread: %m");
-		KT_ASSERT(!blk_check_pattern(data, 4096, 200 + i,
-					     (uint64_t)i * 4096),
-			  "write %u did not reach the backend", i);
+		ASSERT_TRUE(pread(fd, data, 4096, (uint64_t)i * 4096) == 4096)
+			TH_LOG("pread: %m");
+		ASSERT_TRUE(!blk_check_pattern(data, 4096, 200 + i,
+					       (uint64_t)i * 4096))
+			TH_LOG("write %u did not reach the backend", i);
 	}
-	KT_ASSERT(write_4k(&b, 0, 9) == VIRTIO_BLK_S_OK, "queue 0 write");
+	ASSERT_TRUE(write_4k(&b, 0, 9) == VIRTIO_BLK_S_OK)
+		TH_LOG("queue 0 write");
 	{
 		uint8_t *id = blk_buf(&b, VHX_BLK_SERIAL_LEN, 0);
 
-		KT_ASSERT(blk_do(&b, ATOM_NQ - 1, VIRTIO_BLK_T_GET_ID, 0, id,
-				 VHX_BLK_SERIAL_LEN, NULL) == VIRTIO_BLK_S_OK,
-			  "last queue GET_ID");
+		ASSERT_TRUE(blk_do(&b, ATOM_NQ - 1, VIRTIO_BLK_T_GET_ID, 0, id,
+				   VHX_BLK_SERIAL_LEN, NULL) == VIRTIO_BLK_S_OK)
+			TH_LOG("last queue GET_ID");
 	}
 	blk_dev_close(&b);
 	munmap(outside, 65536);
 	close(fd);
-	return KT_PASS;
 }
 
 /* ---- adaptive polling --------------------------------------------------- */
@@ -1702,7 +1871,8 @@ static int tc_set_backend_atomic(void)
  * Kicks the second half of POLL_REQS reads of 4 KiB took, one at a time,
  * each posted as soon as the previous one was used.
  */
-static int poll_kicks(int backend, unsigned long window_ns, uint64_t *kicks)
+static void poll_kicks(struct __test_metadata *_metadata, int backend,
+		       unsigned long window_ns, uint64_t *kicks)
 {
 	struct blk_cfg cfg = {};
 	struct blk_dev b;
@@ -1711,45 +1881,64 @@ static int poll_kicks(int backend, unsigned long window_ns, uint64_t *kicks)
 	void *buf;
 	int st;
 
-	KT_OK(vhx_param_set("poll_max_ns", window_ns));
-	KT_OK(blk_dev_open(&b, &cfg, backend));
+	ASSERT_LE(0, vhx_param_set("poll_max_ns", window_ns));
+	ASSERT_LE(0, blk_dev_open(&b, &cfg, backend));
 	buf = blk_buf(&b, 4096, 0);
-	KT_ASSERT(buf, "arena full");
+	ASSERT_TRUE(buf)
+		TH_LOG("arena full");
 	for (i = 0; i < POLL_REQS; i++) {
 		if (i == POLL_REQS / 2)
 			k0 = b.dev.vqs[0].kicks;
 		st = blk_do(&b, 0, VIRTIO_BLK_T_IN, (i % 64) * 8, buf, 4096,
 			    NULL);
-		KT_ASSERT(st == VIRTIO_BLK_S_OK, "read %u: status %d", i, st);
+		ASSERT_TRUE(st == VIRTIO_BLK_S_OK)
+			TH_LOG("read %u: status %d", i, st);
 	}
 	*kicks = b.dev.vqs[0].kicks - k0;
 	blk_dev_close(&b);
-	return KT_PASS;
 }
 
 /* Kicks without polling and with a long window: see tc_poll_reaps(). */
-static int poll_compare(const char *what, int backend)
+static void poll_compare(struct __test_metadata *_metadata, const char *what,
+			 int backend)
 {
-	unsigned long saved;
 	uint64_t off, on;
-	int v;
 
-	KT_OK(vhx_param_get("poll_max_ns", &saved));
-	v = poll_kicks(backend, 0, &off);
-	if (v == KT_PASS)
-		v = poll_kicks(backend, 50000000, &on);
-	KT_OK(vhx_param_set("poll_max_ns", saved));
-	if (v != KT_PASS)
-		return v;
-	kt_diag("%s: %u reads one by one: %llu kicks without polling, %llu with",
-		what, POLL_REQS / 2, (unsigned long long)off,
-		(unsigned long long)on);
-	KT_ASSERT(off >= POLL_REQS / 2 * 9 / 10,
-		  "%s: control: only %llu kicks without polling", what,
-		  (unsigned long long)off);
-	KT_ASSERT(on <= POLL_REQS / 2 / 4, "%s: %llu kicks while polling",
-		  what, (unsigned long long)on);
-	return KT_PASS;
+	poll_kicks(_metadata, backend, 0, &off);
+	poll_kicks(_metadata, backend, 50000000, &on);
+	TH_LOG("%s: %u reads one by one: %llu kicks without polling, %llu with",
+	       what, POLL_REQS / 2, (unsigned long long)off,
+	       (unsigned long long)on);
+	ASSERT_TRUE(off >= POLL_REQS / 2 * 9 / 10)
+		TH_LOG("%s: control: only %llu kicks without polling", what,
+		       (unsigned long long)off);
+	ASSERT_TRUE(on <= POLL_REQS / 2 / 4)
+		TH_LOG("%s: %llu kicks while polling",
+		       what, (unsigned long long)on);
+}
+
+/*
+ * vhx's poll_max_ns and hold_max_ns as they were before the test, and
+ * the null_blk a test made removed, whatever the test did.
+ */
+FIXTURE(params) {
+	unsigned long poll_max_ns, hold_max_ns;
+	struct nullb n;
+	bool nullb_made;
+};
+
+FIXTURE_SETUP(params)
+{
+	ASSERT_LE(0, vhx_param_get("poll_max_ns", &self->poll_max_ns));
+	ASSERT_LE(0, vhx_param_get("hold_max_ns", &self->hold_max_ns));
+}
+
+FIXTURE_TEARDOWN_PARENT(params)
+{
+	if (self->nullb_made)
+		EXPECT_LE(0, nullb_destroy(&self->n));
+	EXPECT_LE(0, vhx_param_set("poll_max_ns", self->poll_max_ns));
+	EXPECT_LE(0, vhx_param_set("hold_max_ns", self->hold_max_ns));
 }
 
 /*
@@ -1758,29 +1947,26 @@ static int poll_compare(const char *what, int backend)
  * later, from a timer (null_blk, irqmode=2, 200 us).  The window is far
  * longer than a host's default because a TCG round trip is.
  */
-static int tc_poll_reaps(void)
+TEST_F(params, poll_reaps)
 {
 	static const char *const attrs[] = {
 		"size=64", "memory_backed=0", "irqmode=2",
 		"completion_nsec=200000", NULL };
-	struct nullb n;
-	int fd, v, ret;
+	int fd, ret;
 
 	fd = blk_tmpfile(1 << 20);
-	KT_OK(fd);
-	v = poll_compare("tmpfs file", fd);
+	ASSERT_LE(0, fd);
+	poll_compare(_metadata, "tmpfs file", fd);
 	close(fd);
-	if (v != KT_PASS)
-		return v;
-	ret = nullb_create(&n, "vhxfixpoll", attrs);
+	ret = nullb_create(&self->n, "vhxfixpoll", attrs);
 	if (ret)
-		return kt_skip("cannot make a null_blk: %s", strerror(-ret));
-	fd = open(n.path, O_RDONLY | O_CLOEXEC);
-	v = fd < 0 ? KT_FAIL : poll_compare("null_blk, timer", fd);
-	if (fd >= 0)
-		close(fd);
-	ret = nullb_destroy(&n);
-	return v == KT_PASS && ret ? KT_FAIL : v;
+		SKIP(return, "cannot make a null_blk: %s", strerror(-ret));
+	self->nullb_made = true;
+	fd = open(self->n.path, O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd)
+		TH_LOG("open %s: %m", self->n.path);
+	poll_compare(_metadata, "null_blk, timer", fd);
+	close(fd);
 }
 
 /* ---- holding calls ------------------------------------------------------ */
@@ -1798,8 +1984,8 @@ static int hold_reap(struct blk_dev *b)
 	n = vhxg_vq_reap(&b->dev.vqs[0], u, 64);
 	for (i = 0; i < n; i++) {
 		if (blk_status(b, 0, u[i].id) != VIRTIO_BLK_S_OK) {
-			kt_diag("request %u: status %u", u[i].id,
-				blk_status(b, 0, u[i].id));
+			ksft_print_msg("request %u: status %u\n", u[i].id,
+				       blk_status(b, 0, u[i].id));
 			return -1;
 		}
 	}
@@ -1847,7 +2033,8 @@ static int pin_apart(void)
  * handler would (interrupts always enabled, no EVENT_IDX): the calls the
  * device made for the last HOLD_MEASURED.
  */
-static int hold_calls(int backend, unsigned long max_ns, uint64_t *calls)
+static void hold_calls(struct __test_metadata *_metadata, int backend,
+		       unsigned long max_ns, uint64_t *calls)
 {
 	struct blk_cfg cfg = { .features = BLK_ACK &
 					   ~F(VIRTIO_RING_F_EVENT_IDX) };
@@ -1858,16 +2045,18 @@ static int hold_calls(int backend, unsigned long max_ns, uint64_t *calls)
 	struct vhxg_buf buf;
 	int n;
 
-	KT_OK(vhx_param_set("hold_max_ns", max_ns));
-	KT_OK(blk_dev_open(&b, &cfg, backend));
+	ASSERT_LE(0, vhx_param_set("hold_max_ns", max_ns));
+	ASSERT_LE(0, blk_dev_open(&b, &cfg, backend));
 	vq = &b.dev.vqs[0];
 	/* The worker exists once the queue ran. */
-	KT_ASSERT(blk_do(&b, 0, VIRTIO_BLK_T_GET_ID, 0,
-			 blk_buf(&b, VHX_BLK_SERIAL_LEN, 0), VHX_BLK_SERIAL_LEN,
-			 NULL) == VIRTIO_BLK_S_OK, "GET_ID");
-	KT_OK(pin_apart());
+	ASSERT_TRUE(blk_do(&b, 0, VIRTIO_BLK_T_GET_ID, 0,
+			   blk_buf(&b, VHX_BLK_SERIAL_LEN, 0), VHX_BLK_SERIAL_LEN,
+			   NULL) == VIRTIO_BLK_S_OK)
+		TH_LOG("GET_ID");
+	ASSERT_LE(0, pin_apart());
 	buf = (struct vhxg_buf){ blk_buf(&b, 4096, 0), 4096 };
-	KT_ASSERT(buf.addr, "arena full");
+	ASSERT_TRUE(buf.addr)
+		TH_LOG("arena full");
 	for (i = 0; i < HOLD_REQS; i++) {
 		if (i == HOLD_REQS - HOLD_MEASURED) {
 			vhxg_vq_wait_call(vq, 0);
@@ -1876,43 +2065,47 @@ static int hold_calls(int backend, unsigned long max_ns, uint64_t *calls)
 		t = now_ns() + HOLD_GAP_NS;
 		/* A device slower than the pace makes it wait. */
 		while (vq->num_free < 3) {
-			KT_ASSERT(vhxg_vq_wait_used(vq, WAIT_MS) == 1,
-				  "ring full, nothing used");
+			ASSERT_TRUE(vhxg_vq_wait_used(vq, WAIT_MS) == 1)
+				TH_LOG("ring full, nothing used");
 			n = hold_reap(&b);
-			KT_ASSERT(n >= 0, "request failed");
+			ASSERT_TRUE(n >= 0)
+				TH_LOG("request failed");
 			done += n;
 		}
-		KT_ASSERT(blk_post(&b, 0, VIRTIO_BLK_T_IN, (i % 64) * 8, NULL,
-				   0, &buf, 1, 0) >= 0, "request %u", i);
-		KT_OK(blk_kick(&b, 0));
+		ASSERT_TRUE(blk_post(&b, 0, VIRTIO_BLK_T_IN, (i % 64) * 8, NULL,
+				     0, &buf, 1, 0) >= 0)
+			TH_LOG("request %u", i);
+		ASSERT_LE(0, blk_kick(&b, 0));
 		do {
 			n = hold_reap(&b);
-			KT_ASSERT(n >= 0, "request failed");
+			ASSERT_TRUE(n >= 0)
+				TH_LOG("request failed");
 			done += n;
 		} while (now_ns() < t);
 	}
 	while (done < HOLD_REQS) {
-		KT_ASSERT(vhxg_vq_wait_used(vq, WAIT_MS) == 1,
-			  "%u of %u requests never completed",
-			  HOLD_REQS - done, HOLD_REQS);
+		ASSERT_TRUE(vhxg_vq_wait_used(vq, WAIT_MS) == 1)
+			TH_LOG("%u of %u requests never completed",
+			       HOLD_REQS - done, HOLD_REQS);
 		n = hold_reap(&b);
-		KT_ASSERT(n >= 0, "request failed");
+		ASSERT_TRUE(n >= 0)
+			TH_LOG("request failed");
 		done += n;
 	}
 	/* The last completions come with a call, not only to a poller. */
-	KT_ASSERT(vhxg_vq_wait_call(vq, WAIT_MS) == 1 ||
-		  vq->calls > c0, "no call for the last completions");
+	ASSERT_TRUE(vhxg_vq_wait_call(vq, WAIT_MS) == 1 ||
+		    vq->calls > c0)
+		TH_LOG("no call for the last completions");
 	vhxg_vq_wait_call(vq, 0);
 	*calls = vq->calls - c0;
 	blk_dev_close(&b);
-	return KT_PASS;
 }
 
 /*
  * A request at a time: no call is held, so holding costs such a guest
  * nothing.  The window allowed is huge: one held call would show.
  */
-static int hold_qd1(int backend)
+static void hold_qd1(struct __test_metadata *_metadata, int backend)
 {
 	struct blk_cfg cfg = {};
 	struct blk_dev b;
@@ -1921,23 +2114,25 @@ static int hold_qd1(int backend)
 	void *buf;
 	int st;
 
-	KT_OK(vhx_param_set("hold_max_ns", 200000000));
-	KT_OK(blk_dev_open(&b, &cfg, backend));
+	ASSERT_LE(0, vhx_param_set("hold_max_ns", 200000000));
+	ASSERT_LE(0, blk_dev_open(&b, &cfg, backend));
 	buf = blk_buf(&b, 4096, 0);
-	KT_ASSERT(buf, "arena full");
+	ASSERT_TRUE(buf)
+		TH_LOG("arena full");
 	t0 = now_ns();
 	for (i = 0; i < 100; i++) {
 		st = blk_do(&b, 0, VIRTIO_BLK_T_IN, (i % 64) * 8, buf, 4096,
 			    NULL);
-		KT_ASSERT(st == VIRTIO_BLK_S_OK, "read %u: status %d", i, st);
+		ASSERT_TRUE(st == VIRTIO_BLK_S_OK)
+			TH_LOG("read %u: status %d", i, st);
 	}
 	took = now_ns() - t0;
 	blk_dev_close(&b);
-	kt_diag("100 reads one at a time: %llu ms",
-		(unsigned long long)took / 1000000);
-	KT_ASSERT(took < 2000000000ULL, "calls held: 100 reads took %llu ms",
-		  (unsigned long long)took / 1000000);
-	return KT_PASS;
+	TH_LOG("100 reads one at a time: %llu ms",
+	       (unsigned long long)took / 1000000);
+	ASSERT_TRUE(took < 2000000000ULL)
+		TH_LOG("calls held: 100 reads took %llu ms",
+		       (unsigned long long)took / 1000000);
 }
 
 /*
@@ -1945,59 +2140,27 @@ static int hold_qd1(int backend)
  * completions in fewer calls than requests; one that waits for each gets
  * each call at once; a call held always comes.  Windows sized for TCG.
  */
-static int tc_call_hold(void)
+TEST_F(params, call_hold)
 {
 	uint64_t off = 0, on = 0;
-	unsigned long saved;
-	int fd, v;
+	int fd;
 
 	fd = blk_tmpfile(1 << 20);
-	KT_OK(fd);
-	KT_OK(vhx_param_get("hold_max_ns", &saved));
-	v = hold_calls(fd, 0, &off);
-	if (v == KT_PASS)
-		v = hold_calls(fd, 20000000, &on);
-	if (v == KT_PASS)
-		v = hold_qd1(fd);
-	KT_OK(vhx_param_set("hold_max_ns", saved));
+	ASSERT_LE(0, fd);
+	hold_calls(_metadata, fd, 0, &off);
+	hold_calls(_metadata, fd, 20000000, &on);
+	hold_qd1(_metadata, fd);
 	close(fd);
-	if (v != KT_PASS)
-		return v;
-	kt_diag("%u reads %u us apart: %llu calls unheld, %llu held",
-		HOLD_MEASURED, HOLD_GAP_NS / 1000, (unsigned long long)off,
-		(unsigned long long)on);
-	KT_ASSERT(off >= HOLD_MEASURED / 2, "control: only %llu calls unheld",
-		  (unsigned long long)off);
-	KT_ASSERT(on <= HOLD_MEASURED / 8, "%llu calls while holding",
-		  (unsigned long long)on);
-	return KT_PASS;
+	TH_LOG("%u reads %u us apart: %llu calls unheld, %llu held",
+	       HOLD_MEASURED, HOLD_GAP_NS / 1000, (unsigned long long)off,
+	       (unsigned long long)on);
+	ASSERT_TRUE(off >= HOLD_MEASURED / 2)
+		TH_LOG("control: only %llu calls unheld",
+		       (unsigned long long)off);
+	ASSERT_TRUE(on <= HOLD_MEASURED / 8)
+		TH_LOG("%llu calls while holding",
+		       (unsigned long long)on);
 }
 
-static const struct kt_case cases[] = {
-	{ "config_layout", tc_config_layout },
-	{ "serial_default", tc_serial_default },
-	{ "nonowner_ioctls", tc_nonowner_ioctls },
-	{ "set_backend_atomic", tc_set_backend_atomic },
-	{ "wz_no_append", tc_wz_no_append },
-	{ "dwz_durable", tc_dwz_durable },
-	{ "discard_invalidates", tc_discard_invalidates },
-	{ "discard_holder", tc_discard_holder },
-	{ "cred_fsize", tc_cred_fsize },
-	{ "cred_suid", tc_cred_suid },
-	{ "cred_reserve", tc_cred_reserve },
-	{ "cred_quota", tc_cred_quota },
-	{ "used_ring_overrun", tc_used_ring_overrun },
-	{ "inflight_repost", tc_inflight_repost },
-	{ "broken_queue", tc_broken_queue },
-	{ "freeze", tc_freeze },
-	{ "long_ops", tc_long_ops },
-	{ "slow_worker", tc_slow_worker },
-	{ "poll_reaps", tc_poll_reaps },
-	{ "call_hold", tc_call_hold },
-};
 
-int main(int argc, char **argv)
-{
-	return kt_main(argc, argv, cases, KT_ARRAY_SIZE(cases),
-		       "/dev/vhx-blk");
-}
+VHX_TEST_MAIN("/dev/vhx-blk")

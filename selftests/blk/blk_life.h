@@ -21,7 +21,10 @@ int life_flood(struct blk_dev *b);
 int life_workers(pid_t owner);
 /* Wait up to 5 s for them to go; returns how many are left. */
 int life_wait_no_workers(pid_t owner);
-/* Fork an owner with I/O in flight on 4 queues, SIGKILL it; KT verdict. */
+/*
+ * Fork an owner with I/O in flight on 4 queues, SIGKILL it, @rounds
+ * times; 0, or -errno after a diagnostic.
+ */
 int life_kill_rounds(int fd, unsigned int rounds);
 
 #endif /* BLK_LIFE_H */

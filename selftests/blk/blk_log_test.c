@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 
+#include "harness.h"
 #include "blk_common.h"
 #include "blk_slow.h"
 #include "dlog.h"
@@ -29,20 +30,21 @@ struct log_blk {
 	int log_fd;
 };
 
-static int log_open(struct log_blk *l, int backend, unsigned int how)
+static void log_open(struct __test_metadata *_metadata, struct log_blk *l,
+		     int backend, unsigned int how)
 {
 	struct blk_cfg cfg = { .features = LOG_ACK };
 	struct vhxg_arena *a;
 
 	memset(l, 0, sizeof(*l));
 	l->how = how;
-	KT_OK(blk_dev_open(&l->b, &cfg, backend));
+	ASSERT_LE(0, blk_dev_open(&l->b, &cfg, backend));
 	a = &l->b.arena;
-	KT_OK(dlog_init(&l->log, (uintptr_t)a->base + a->size));
+	ASSERT_LE(0, dlog_init(&l->log, (uintptr_t)a->base + a->size));
 	l->log_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	KT_ASSERT(l->log_fd >= 0, "eventfd");
-	KT_OK(dlog_start(&l->log, &l->b.dev, 1, how, l->log_fd));
-	return KT_PASS;
+	ASSERT_TRUE(l->log_fd >= 0)
+		TH_LOG("eventfd");
+	ASSERT_LE(0, dlog_start(&l->log, &l->b.dev, 1, how, l->log_fd));
 }
 
 /*
@@ -65,9 +67,10 @@ static uint8_t *buf_across(struct log_blk *l, size_t len)
  * should show: @in's first @written bytes and its status byte (with
  * LOG_ALL), the used ring (with the ring's LOG flag).
  */
-static int do_logged(struct log_blk *l, uint32_t type, uint64_t sector,
-		     struct vhxg_buf *out, unsigned int nout,
-		     struct vhxg_buf *in, unsigned int nin, uint32_t written)
+static void do_logged(struct __test_metadata *_metadata, struct log_blk *l,
+		      uint32_t type, uint64_t sector, struct vhxg_buf *out,
+		      unsigned int nout, struct vhxg_buf *in, unsigned int nin,
+		      uint32_t written)
 {
 	struct vhxg_vq *vq = &l->b.dev.vqs[0];
 	uint16_t from = vq->last_used;
@@ -76,81 +79,83 @@ static int do_logged(struct log_blk *l, uint32_t type, uint64_t sector,
 	int head, ret;
 
 	head = blk_post(&l->b, 0, type, sector, out, nout, in, nin, 0);
-	KT_ASSERT(head >= 0, "post: %s", strerror(-head));
-	KT_OK(blk_kick(&l->b, 0));
+	ASSERT_TRUE(head >= 0)
+		TH_LOG("post: %s", strerror(-head));
+	ASSERT_LE(0, blk_kick(&l->b, 0));
 	ret = blk_wait_one(&l->b, 0, &u);
-	KT_ASSERT(ret == 1, "no completion (%s)",
-		  ret ? strerror(-ret) : "timeout");
-	KT_ASSERT(blk_status(&l->b, 0, u.id) == VIRTIO_BLK_S_OK,
-		  "status %u", blk_status(&l->b, 0, u.id));
-	KT_ASSERT(u.len == written + 1, "used len %u, want %u", u.len,
-		  written + 1);
+	ASSERT_TRUE(ret == 1)
+		TH_LOG("no completion (%s)", ret ? strerror(-ret) : "timeout");
+	ASSERT_TRUE(blk_status(&l->b, 0, u.id) == VIRTIO_BLK_S_OK)
+		TH_LOG("status %u", blk_status(&l->b, 0, u.id));
+	ASSERT_TRUE(u.len == written + 1)
+		TH_LOG("used len %u, want %u", u.len, written + 1);
 	if (l->how & DLOG_USED)
-		KT_OK(dlog_pages_add_used(&l->want, vq, from, vq->last_used));
+		ASSERT_LE(0, dlog_pages_add_used(&l->want, vq, from, vq->last_used));
 	if (!(l->how & DLOG_ALL))
-		return KT_PASS;
+		return;
 	for (i = 0; i < nin && written; i++) {
 		uint32_t n = written < in[i].len ? written : in[i].len;
 
-		KT_OK(dlog_pages_add(&l->want, (uintptr_t)in[i].addr, n));
+		ASSERT_LE(0, dlog_pages_add(&l->want, (uintptr_t)in[i].addr, n));
 		written -= n;
 	}
-	KT_OK(dlog_pages_add(&l->want,
+	ASSERT_LE(0, dlog_pages_add(&l->want,
 			     (uintptr_t)&l->b.slots[0][u.id].status, 1));
-	return KT_PASS;
 }
 
-static int expect_log(struct log_blk *l, const char *what)
+static void expect_log(struct __test_metadata *_metadata, struct log_blk *l,
+		       const char *what)
 {
-	KT_ASSERT(dlog_expect(&l->log, &l->want, what), "%s", what);
-	KT_ASSERT(dlog_canary_intact(&l->log), "%s: written past the log",
-		  what);
-	return KT_PASS;
+	ASSERT_TRUE(dlog_expect(&l->log, &l->want, what))
+		TH_LOG("%s", what);
+	ASSERT_TRUE(dlog_canary_intact(&l->log))
+		TH_LOG("%s: written past the log", what);
 }
 
 /*
  * A read into three buffers, one crossing a page; a write (its data is
  * only read: status and used ring only); GET_ID's 20 bytes.
  */
-static int log_requests(void)
+TEST(log_requests)
 {
 	struct vhxg_buf in[3], out[1], id[1];
 	struct log_blk l;
 	uint8_t *p, *w, *x;
 	int fd = blk_tmpfile(FILE_BYTES);
 
-	KT_ASSERT(fd >= 0, "tmpfile: %s", strerror(-fd));
-	KT_RUN(log_open(&l, fd, DLOG_ALL | DLOG_USED));
+	ASSERT_TRUE(fd >= 0)
+		TH_LOG("tmpfile: %s", strerror(-fd));
+	log_open(_metadata, &l, fd, DLOG_ALL | DLOG_USED);
 	p = buf_across(&l, 4 * SECTOR);
 	w = buf_across(&l, 8 * SECTOR);
 	x = buf_across(&l, SECTOR);
-	KT_ASSERT(p && w && x, "arena full");
+	ASSERT_TRUE(p && w && x)
+		TH_LOG("arena full");
 	/* Sector 2 of the read lands in the gap, not read back here. */
 	in[0] = (struct vhxg_buf){ p, 2 * SECTOR };
 	in[1] = (struct vhxg_buf){ p + 3 * SECTOR, SECTOR };
 	in[2] = (struct vhxg_buf){ x, SECTOR };
-	KT_RUN(do_logged(&l, VIRTIO_BLK_T_IN, 8, NULL, 0, in, 3, 4 * SECTOR));
-	KT_RUN(expect_log(&l, "read"));
-	KT_ASSERT(vhxg_wait_fd(l.log_fd, WAIT_MS) == 1,
-		  "log eventfd not signalled");
+	do_logged(_metadata, &l, VIRTIO_BLK_T_IN, 8, NULL, 0, in, 3, 4 * SECTOR);
+	expect_log(_metadata, &l, "read");
+	ASSERT_TRUE(vhxg_wait_fd(l.log_fd, WAIT_MS) == 1)
+		TH_LOG("log eventfd not signalled");
 
 	dlog_clear(&l.log);
 	dlog_pages_free(&l.want);
 	out[0] = (struct vhxg_buf){ w, 8 * SECTOR };
-	KT_RUN(do_logged(&l, VIRTIO_BLK_T_OUT, 16, out, 1, NULL, 0, 0));
-	KT_RUN(expect_log(&l, "write"));
+	do_logged(_metadata, &l, VIRTIO_BLK_T_OUT, 16, out, 1, NULL, 0, 0);
+	expect_log(_metadata, &l, "write");
 
 	dlog_clear(&l.log);
 	dlog_pages_free(&l.want);
 	id[0] = (struct vhxg_buf){ p, VIRTIO_BLK_ID_BYTES };
-	KT_RUN(do_logged(&l, VIRTIO_BLK_T_GET_ID, 0, NULL, 0, id, 1,
-			 VIRTIO_BLK_ID_BYTES));
-	KT_RUN(expect_log(&l, "GET_ID"));
-	return KT_PASS;
+	do_logged(_metadata, &l, VIRTIO_BLK_T_GET_ID, 0, NULL, 0, id, 1,
+			 VIRTIO_BLK_ID_BYTES);
+	expect_log(_metadata, &l, "GET_ID");
 }
 
 /* With LOG_ALL off the data is not logged; without the flag, no ring. */
-static int log_switches(void)
+TEST(log_switches)
 {
 	static const struct { unsigned int how; const char *what; } runs[] = {
 		{ DLOG_ALL, "LOG_ALL only" },
@@ -163,22 +168,23 @@ static int log_switches(void)
 	uint8_t *p;
 	int fd;
 
-	for (i = 0; i < KT_ARRAY_SIZE(runs); i++) {
+	for (i = 0; i < ARRAY_SIZE(runs); i++) {
 		fd = blk_tmpfile(FILE_BYTES);
-		KT_ASSERT(fd >= 0, "tmpfile: %s", strerror(-fd));
-		KT_RUN(log_open(&l, fd, runs[i].how));
+		ASSERT_TRUE(fd >= 0)
+			TH_LOG("tmpfile: %s", strerror(-fd));
+		log_open(_metadata, &l, fd, runs[i].how);
 		p = buf_across(&l, 2 * SECTOR);
-		KT_ASSERT(p, "arena full");
+		ASSERT_TRUE(p)
+			TH_LOG("arena full");
 		in[0] = (struct vhxg_buf){ p, 2 * SECTOR };
-		KT_RUN(do_logged(&l, VIRTIO_BLK_T_IN, 0, NULL, 0, in, 1,
-				 2 * SECTOR));
-		KT_RUN(expect_log(&l, runs[i].what));
+		do_logged(_metadata, &l, VIRTIO_BLK_T_IN, 0, NULL, 0, in, 1,
+				 2 * SECTOR);
+		expect_log(_metadata, &l, runs[i].what);
 		blk_dev_close(&l.b);
 		dlog_fini(&l.log);
 		dlog_pages_free(&l.want);
 		close(fd);
 	}
-	return KT_PASS;
 }
 
 /* Reads the disk has in flight (/sys/block/NAME/inflight), or -1. */
@@ -205,7 +211,7 @@ static int disk_reads(const struct nullb *s)
  * write).  The disk completes after 300 ms; once the read is seen in
  * flight there, SET_FEATURES(LOG_ALL) must not return before it left.
  */
-static int log_start_waits(void)
+TEST(log_start_waits)
 {
 	struct vhxg_buf in[1];
 	struct vhxg_used u;
@@ -214,39 +220,34 @@ static int log_start_waits(void)
 	int fd, head, i, before, after;
 
 	if (blk_slow_create(&s, 16, 300000, false))
-		return kt_skip("cannot make a slow null_blk");
+		SKIP(return, "cannot make a slow null_blk");
 	fd = open(s.path, O_RDWR | O_DIRECT | O_CLOEXEC);
-	KT_ASSERT(fd >= 0, "open %s", s.path);
-	KT_RUN(log_open(&l, fd, 0));
+	ASSERT_TRUE(fd >= 0)
+		TH_LOG("open %s", s.path);
+	log_open(_metadata, &l, fd, 0);
 	in[0] = (struct vhxg_buf){ buf_across(&l, 4 * SECTOR), 4 * SECTOR };
-	KT_ASSERT(in[0].addr, "arena full");
+	ASSERT_TRUE(in[0].addr)
+		TH_LOG("arena full");
 	head = blk_post(&l.b, 0, VIRTIO_BLK_T_IN, 0, NULL, 0, in, 1, 0);
-	KT_ASSERT(head >= 0, "post: %s", strerror(-head));
-	KT_OK(blk_kick(&l.b, 0));
+	ASSERT_TRUE(head >= 0)
+		TH_LOG("post: %s", strerror(-head));
+	ASSERT_LE(0, blk_kick(&l.b, 0));
 	for (i = 0; i < 200 && (before = disk_reads(&s)) == 0; i++)
 		usleep(1000);
-	KT_ASSERT(before == 1, "the read never reached the disk (%d)", before);
-	KT_OK(vhxg_set_features(&l.b.dev, l.b.dev.features |
+	ASSERT_TRUE(before == 1)
+		TH_LOG("the read never reached the disk (%d)", before);
+	ASSERT_LE(0, vhxg_set_features(&l.b.dev, l.b.dev.features |
 				F(VHOST_F_LOG_ALL)));
 	after = disk_reads(&s);
-	kt_diag("reads at the disk: %d before SET_FEATURES(LOG_ALL), %d after",
+	TH_LOG("reads at the disk: %d before SET_FEATURES(LOG_ALL), %d after",
 		before, after);
-	KT_ASSERT(after == 0, "logging started with a read in flight");
-	KT_ASSERT(blk_wait_one(&l.b, 0, &u) == 1, "no completion");
+	ASSERT_TRUE(after == 0)
+		TH_LOG("logging started with a read in flight");
+	ASSERT_TRUE(blk_wait_one(&l.b, 0, &u) == 1)
+		TH_LOG("no completion");
 	blk_dev_close(&l.b);
 	close(fd);
-	KT_OK(blk_slow_destroy(&s));
-	return KT_PASS;
+	ASSERT_LE(0, blk_slow_destroy(&s));
 }
 
-static const struct kt_case cases[] = {
-	{ "log_requests", log_requests },
-	{ "log_switches", log_switches },
-	{ "log_start_waits", log_start_waits },
-};
-
-int main(int argc, char **argv)
-{
-	return kt_main(argc, argv, cases, KT_ARRAY_SIZE(cases),
-		       "/dev/vhx-blk");
-}
+VHX_TEST_MAIN("/dev/vhx-blk")

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "blk_common.h"
 
 #define NQ		4
@@ -140,45 +141,47 @@ static void *worker_fn(void *arg)
 	return NULL;
 }
 
-static int run_mq(int fd, uint64_t bytes)
+static void run_mq(struct __test_metadata *_metadata, int fd, uint64_t bytes)
 {
 	struct blk_cfg cfg = { .nq = NQ, .num = NUM };
 	struct worker w[NQ];
 	pthread_t t[NQ];
 	struct blk_dev b;
 	unsigned int q, per = (bytes / NQ) / CHUNK;
+	unsigned int bad = 0;
 	uint8_t *check;
-	int ret = KT_PASS;
 
 	if (per > 512)
 		per = 512;
-	KT_OK(blk_dev_open(&b, &cfg, fd));
+	ASSERT_LE(0, blk_dev_open(&b, &cfg, fd));
 	for (q = 0; q < NQ; q++) {
 		w[q] = (struct worker){ .b = &b, .q = q, .nchunks = per };
 		w[q].first = (uint64_t)q * (bytes / NQ) / SECTOR;
 		w[q].bufs = blk_buf(&b, (size_t)NUM * CHUNK, 0);
-		KT_ASSERT(w[q].bufs, "arena");
+		ASSERT_TRUE(w[q].bufs)
+			TH_LOG("arena");
 	}
-	for (q = 0; q < NQ; q++)
-		KT_ASSERT(!pthread_create(&t[q], NULL, worker_fn, &w[q]),
-			  "pthread_create");
+	for (q = 0; q < NQ; q++) {
+		ASSERT_TRUE(!pthread_create(&t[q], NULL, worker_fn, &w[q]))
+			TH_LOG("pthread_create");
+	}
 	for (q = 0; q < NQ; q++)
 		pthread_join(t[q], NULL);
 	for (q = 0; q < NQ; q++) {
 		if (w[q].err[0]) {
-			kt_diag("%s", w[q].err);
-			ret = KT_FAIL;
+			TH_LOG("%s", w[q].err);
+			bad++;
 		} else if (w[q].verified != per) {
-			kt_diag("q%u: %u of %u reads verified", q,
-				w[q].verified, per);
-			ret = KT_FAIL;
+			TH_LOG("q%u: %u of %u reads verified", q,
+			       w[q].verified, per);
+			bad++;
 		}
 	}
-	if (ret != KT_PASS)
-		return ret;
+	ASSERT_EQ(0, bad);
 	/* What the backend holds, read past the device. */
 	check = malloc(CHUNK);
-	KT_ASSERT(check, "malloc");
+	ASSERT_TRUE(check)
+		TH_LOG("malloc");
 	for (q = 0; q < NQ; q++) {
 		unsigned int i;
 
@@ -186,45 +189,36 @@ static int run_mq(int fd, uint64_t bytes)
 			uint64_t off = (w[q].first + (uint64_t)i * (CHUNK / SECTOR)) *
 				       SECTOR;
 
-			KT_ASSERT(pread(fd, check, CHUNK, off) == CHUNK,
-				  "pread: %m");
-			KT_ASSERT(!blk_check_pattern(check, CHUNK, SEED, off),
-				  "backend data at %llu",
-				  (unsigned long long)off);
+			ASSERT_TRUE(pread(fd, check, CHUNK, off) == CHUNK)
+				TH_LOG("pread: %m");
+			ASSERT_TRUE(!blk_check_pattern(check, CHUNK, SEED, off))
+				TH_LOG("backend data at %llu",
+				       (unsigned long long)off);
 		}
 	}
 	free(check);
 	blk_dev_close(&b);
-	return KT_PASS;
 }
 
-static int tc_mq_file(void)
+TEST(mq_file)
 {
 	uint64_t bytes = 16 << 20;
 	int fd = blk_tmpfile(bytes);
 
-	KT_OK(fd);
-	return run_mq(fd, bytes);
+	ASSERT_LE(0, fd);
+	run_mq(_metadata, fd, bytes);
 }
 
-static int tc_mq_block_device(void)
+TEST(mq_block_device)
 {
 	uint64_t bytes;
 	int fd = blk_open_ramdisk(1, O_RDWR, &bytes);
 
 	if (fd == -ENOENT)
-		return kt_skip("no /dev/ram1 (brd)");
-	KT_OK(fd);
-	return run_mq(fd, bytes);
+		SKIP(return, "no /dev/ram1 (brd)");
+	ASSERT_LE(0, fd);
+	run_mq(_metadata, fd, bytes);
 }
 
-static const struct kt_case cases[] = {
-	{ "mq_file", tc_mq_file },
-	{ "mq_block_device", tc_mq_block_device },
-};
 
-int main(int argc, char **argv)
-{
-	return kt_main(argc, argv, cases, KT_ARRAY_SIZE(cases),
-		       "/dev/vhx-blk");
-}
+VHX_TEST_MAIN("/dev/vhx-blk")

@@ -40,6 +40,7 @@
 #include <sys/wait.h>
 #include <linux/fs.h>
 
+#include "harness.h"
 #include "blk_common.h"
 #include "leak.h"
 #include "nullb.h"
@@ -80,7 +81,7 @@ static int slow_create(struct slow_disk *s, const char *tag)
 	snprintf(s->inflight, sizeof(s->inflight), "/sys/block/%s/inflight",
 		 s->nb.name);
 	if (stat(s->inflight, &st)) {
-		kt_diag("null_blk %s: no %s", s->nb.dir, s->inflight);
+		ksft_print_msg("null_blk %s: no %s\n", s->nb.dir, s->inflight);
 		nullb_destroy(&s->nb);
 		return -ENOENT;
 	}
@@ -88,7 +89,7 @@ static int slow_create(struct slow_disk *s, const char *tag)
 }
 
 /* Wait for null_blk's module refcount to be back at @want. */
-static int nullb_refcnt_back(long long want)
+static void nullb_refcnt_back(struct __test_metadata *_metadata, long long want)
 {
 	long long ref = -1;
 	int i;
@@ -100,33 +101,34 @@ static int nullb_refcnt_back(long long want)
 			break;
 		leak_msleep(100);
 	}
-	KT_ASSERT(ref == want,
-		  "null_blk refcnt %lld, was %lld: a disk is still open",
-		  ref, want);
-	return KT_PASS;
+	ASSERT_TRUE(ref == want)
+		TH_LOG("null_blk refcnt %lld, was %lld: a disk is still open",
+		       ref, want);
 }
 
 /* Once removed: no reference is left. */
-static int slow_released(struct slow_disk *s)
+static void slow_released(struct __test_metadata *_metadata,
+			  struct slow_disk *s)
 {
-	return nullb_refcnt_back(s->refcnt0);
+	nullb_refcnt_back(_metadata, s->refcnt0);
 }
 
 /* Power off, rmdir, and check that no open reference is left. */
-static int slow_destroy(struct slow_disk *s)
+static void slow_destroy(struct __test_metadata *_metadata, struct slow_disk *s)
 {
 	int ret;
 
 	if (!s->nb.dir[0])
-		return KT_PASS;
+		return;
 	ret = nullb_power(&s->nb, false);
-	KT_ASSERT(!ret, "power=0 on %s: %s", s->nb.dir, strerror(-ret));
+	ASSERT_TRUE(!ret)
+		TH_LOG("power=0 on %s: %s", s->nb.dir, strerror(-ret));
 	ret = nullb_remove(&s->nb);
-	KT_ASSERT(!ret, "rmdir %s: %s", s->nb.dir, strerror(-ret));
-	KT_RUN(slow_released(s));
-	kt_diag("null_blk removed cleanly, module refcnt back to %lld",
-		s->refcnt0);
-	return KT_PASS;
+	ASSERT_TRUE(!ret)
+		TH_LOG("rmdir %s: %s", s->nb.dir, strerror(-ret));
+	slow_released(_metadata, s);
+	TH_LOG("null_blk removed cleanly, module refcnt back to %lld",
+	       s->refcnt0);
 }
 
 static int open_rw(const char *path)
@@ -253,22 +255,23 @@ static int tr_resetup(struct traffic *t)
 }
 
 /* After the traffic: reset, set up again, and one write read back. */
-static int tr_verify(struct traffic *t)
+static void tr_verify(struct __test_metadata *_metadata, struct traffic *t)
 {
 	uint8_t *buf = t->bufs[0];
 	int st;
 
-	KT_OK(vhxg_reset_owner(&t->b.dev));
-	KT_OK(tr_resetup(t));
+	ASSERT_LE(0, vhxg_reset_owner(&t->b.dev));
+	ASSERT_LE(0, tr_resetup(t));
 	blk_pattern(buf, CHUNK, 0x7e57, 0);
 	st = blk_do(&t->b, 0, VIRTIO_BLK_T_OUT, 8, buf, CHUNK, NULL);
-	KT_ASSERT(st == VIRTIO_BLK_S_OK, "write after the race: %d", st);
+	ASSERT_TRUE(st == VIRTIO_BLK_S_OK)
+		TH_LOG("write after the race: %d", st);
 	memset(buf, 0, CHUNK);
 	st = blk_do(&t->b, 0, VIRTIO_BLK_T_IN, 8, buf, CHUNK, NULL);
-	KT_ASSERT(st == VIRTIO_BLK_S_OK, "read after the race: %d", st);
-	KT_ASSERT(!blk_check_pattern(buf, CHUNK, 0x7e57, 0),
-		  "data read back differs");
-	return KT_PASS;
+	ASSERT_TRUE(st == VIRTIO_BLK_S_OK)
+		TH_LOG("read after the race: %d", st);
+	ASSERT_TRUE(!blk_check_pattern(buf, CHUNK, 0x7e57, 0))
+		TH_LOG("data read back differs");
 }
 
 /* The block layer's count of requests in flight on @fd's disk. */
@@ -317,24 +320,40 @@ static void seen_add(struct env *e, long long n)
 
 static void seen_report(struct env *e, const char *what)
 {
-	kt_diag("%s: requests in flight at the disk when it happened: "
-		"min %lld avg %lld max %lld over %u cycles", what,
-		e->seen.min, e->seen.n ? e->seen.sum / e->seen.n : 0,
-		e->seen.max, e->seen.n);
+	ksft_print_msg("%s: requests in flight at the disk when it happened: "
+		       "min %lld avg %lld max %lld over %u cycles\n", what,
+		       e->seen.min, e->seen.n ? e->seen.sum / e->seen.n : 0,
+		       e->seen.max, e->seen.n);
 }
 
 /* In the workload: open what every cycle uses, once, before the baseline. */
-static int env_open(struct env *e)
+static void env_open(struct __test_metadata *_metadata, struct env *e)
 {
 	e->slow_fd = open_rw(e->slow.nb.path);
-	KT_OK(e->slow_fd);
+	ASSERT_LE(0, e->slow_fd);
 	e->inflight_fd = open(e->slow.inflight, O_RDONLY | O_CLOEXEC);
-	KT_ASSERT(e->inflight_fd >= 0, "open %s: %m", e->slow.inflight);
-	return KT_PASS;
+	ASSERT_TRUE(e->inflight_fd >= 0)
+		TH_LOG("open %s: %m", e->slow.inflight);
 }
 
 /* Run @fn under leak accounting with a slow null_blk made for it. */
-static int with_slow(const char *name, leak_fn fn)
+/*
+ * The tests that run a workload under leak_run() (see leak.h): TEST_F(),
+ * so that the workload's ASSERT_*() and SKIP() reach the test.
+ */
+FIXTURE(leak) {
+};
+
+FIXTURE_SETUP(leak)
+{
+}
+
+FIXTURE_TEARDOWN_PARENT(leak)
+{
+}
+
+static void with_slow(struct __test_metadata *_metadata, const char *name,
+		      leak_fn fn)
 {
 	struct leak_opts o = { .worker_prefix = "vhx-blk-" };
 	struct env e = { 0 };
@@ -342,10 +361,10 @@ static int with_slow(const char *name, leak_fn fn)
 
 	ret = slow_create(&e.slow, "vhxtd");
 	if (ret)
-		return kt_skip("no slow null_blk: %s", strerror(-ret));
-	v = leak_run(name, fn, &e, &o);
-	ret = slow_destroy(&e.slow);
-	return v == KT_PASS ? ret : v;
+		SKIP(return, "no slow null_blk: %s", strerror(-ret));
+	v = leak_run(_metadata, name, fn, &e, &o);
+	slow_destroy(_metadata, &e.slow);
+	LEAK_CHECK(v);
 }
 
 /* ---- (a) SIGKILL of the owner ---------------------------------------- */
@@ -369,7 +388,8 @@ static void kill_child(struct env *e, int wfd)
 	}
 }
 
-static int kill_cycle(struct env *e, unsigned int i, bool check)
+static void kill_cycle(struct __test_metadata *_metadata, struct env *e,
+		       unsigned int i, bool check)
 {
 	int pfd[2], status;
 	struct pollfd p;
@@ -377,9 +397,11 @@ static int kill_cycle(struct env *e, unsigned int i, bool check)
 	char c = 0;
 	pid_t pid;
 
-	KT_ASSERT(!pipe(pfd), "pipe");
+	ASSERT_TRUE(!pipe(pfd))
+		TH_LOG("pipe");
 	pid = fork();
-	KT_ASSERT(pid >= 0, "fork");
+	ASSERT_TRUE(pid >= 0)
+		TH_LOG("fork");
 	if (!pid) {
 		close(pfd[0]);
 		kill_child(e, pfd[1]);
@@ -394,87 +416,91 @@ static int kill_cycle(struct env *e, unsigned int i, bool check)
 	if (i % 3 == 1)
 		usleep(300 * (i % 7));
 	kill(pid, SIGKILL);
-	KT_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
-	KT_ASSERT(c == 1, "cycle %u: the owner could not set up", i);
-	KT_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-		  "cycle %u: owner status %#x", i, status);
-	KT_ASSERT(n > 0, "cycle %u: no request in flight at the kill", i);
+	ASSERT_TRUE(waitpid(pid, &status, 0) == pid)
+		TH_LOG("waitpid");
+	ASSERT_TRUE(c == 1)
+		TH_LOG("cycle %u: the owner could not set up", i);
+	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+		TH_LOG("cycle %u: owner status %#x", i, status);
+	ASSERT_TRUE(n > 0)
+		TH_LOG("cycle %u: no request in flight at the kill", i);
 	if (check)
 		seen_add(e, n);
-	return KT_PASS;
 }
 
-static int kill_loop(struct leak_ctx *lc, void *arg)
+static void kill_loop(struct __test_metadata *_metadata, struct leak_ctx *lc,
+		      void *arg)
 {
 	struct env *e = arg;
 	unsigned int i;
 
-	KT_RUN(env_open(e));
-	KT_RUN(kill_cycle(e, 0, false));	/* warm up */
-	KT_OK(leak_point(lc, "baseline"));
+	env_open(_metadata, e);
+	kill_cycle(_metadata, e, 0, false);	/* warm up */
+	ASSERT_LE(0, leak_point(lc, "baseline"));
 	for (i = 0; i < CYCLES; i++)
-		KT_RUN(kill_cycle(e, i, true));
+		kill_cycle(_metadata, e, i, true);
 	seen_report(e, "kill");
-	KT_OK(leak_point(lc, "after 100 kills"));
+	ASSERT_LE(0, leak_point(lc, "after 100 kills"));
 	close(e->slow_fd);
 	close(e->inflight_fd);
-	return KT_PASS;
 }
 
-static int tc_kill_loop(void)
+TEST_F(leak, kill_loop)
 {
-	return with_slow("kill_loop", kill_loop);
+	with_slow(_metadata, "kill_loop", kill_loop);
 }
 
 /* ---- (b) close with I/O in flight ------------------------------------- */
 
-static int close_cycle(struct env *e, bool check)
+static void close_cycle(struct __test_metadata *_metadata, struct env *e,
+			bool check)
 {
 	struct traffic t;
 	long long n;
 
-	KT_OK(tr_open(&t, NQ, e->slow_fd, (uint64_t)SLOW_MB << 20));
+	ASSERT_LE(0, tr_open(&t, NQ, e->slow_fd, (uint64_t)SLOW_MB << 20));
 	tr_step(&t);
 	n = wait_inflight(e->inflight_fd, &t);
-	KT_ASSERT(n > 0, "no request in flight at the close");
+	ASSERT_TRUE(n > 0)
+		TH_LOG("no request in flight at the close");
 	if (check)
 		seen_add(e, n);
 	blk_dev_close(&t.b);
-	return KT_PASS;
 }
 
-static int close_loop(struct leak_ctx *lc, void *arg)
+static void close_loop(struct __test_metadata *_metadata, struct leak_ctx *lc,
+		       void *arg)
 {
 	struct env *e = arg;
 	unsigned int i;
 
 	struct traffic t;
 
-	KT_RUN(env_open(e));
-	KT_RUN(close_cycle(e, false));
-	KT_OK(leak_point(lc, "baseline"));
+	env_open(_metadata, e);
+	close_cycle(_metadata, e, false);
+	ASSERT_LE(0, leak_point(lc, "baseline"));
 	/* Positive control: one device with I/O in flight is seen. */
-	KT_OK(tr_open(&t, NQ, e->slow_fd, (uint64_t)SLOW_MB << 20));
+	ASSERT_LE(0, tr_open(&t, NQ, e->slow_fd, (uint64_t)SLOW_MB << 20));
 	tr_step(&t);
-	KT_OK(leak_point(lc, "+holding one device"));
+	ASSERT_LE(0, leak_point(lc, "+holding one device"));
 	blk_dev_close(&t.b);
 	for (i = 0; i < CYCLES; i++)
-		KT_RUN(close_cycle(e, true));
+		close_cycle(_metadata, e, true);
 	seen_report(e, "close");
-	KT_OK(leak_point(lc, "after 100 closes"));
+	ASSERT_LE(0, leak_point(lc, "after 100 closes"));
 	close(e->slow_fd);
 	close(e->inflight_fd);
-	return KT_PASS;
 }
 
-static int tc_close_loop(void)
+TEST_F(leak, close_loop)
 {
-	return with_slow("close_loop", close_loop);
+	with_slow(_metadata, "close_loop", close_loop);
 }
 
 /* ---- (c) RESET_OWNER with I/O in flight -------------------------------- */
 
-static int reset_cycle(struct env *e, struct traffic *t, bool check)
+static void reset_cycle(struct __test_metadata *_metadata, struct env *e,
+			struct traffic *t, bool check)
 {
 	unsigned long reported = t->ok + t->ioerr + t->other;
 	unsigned int q;
@@ -482,48 +508,49 @@ static int reset_cycle(struct env *e, struct traffic *t, bool check)
 
 	tr_step(t);
 	n = wait_inflight(e->inflight_fd, t);
-	KT_ASSERT(n > 0, "no request in flight at RESET_OWNER");
+	ASSERT_TRUE(n > 0)
+		TH_LOG("no request in flight at RESET_OWNER");
 	if (check)
 		seen_add(e, n);
-	KT_OK(vhxg_reset_owner(&t->b.dev));
+	ASSERT_LE(0, vhxg_reset_owner(&t->b.dev));
 	/* What the device took it reported: the owner itself reset it. */
 	for (q = 0; q < t->b.nq; q++)
 		tr_reap(t, q);
-	KT_ASSERT(!t->ioerr && !t->other && !t->badlen,
-		  "after reset: %lu IOERR, %lu other, %lu bad lengths",
-		  t->ioerr, t->other, t->badlen);
-	KT_ASSERT(t->ok + t->ioerr + t->other > reported,
-		  "nothing reported across the reset");
-	return tr_resetup(t) ? KT_FAIL : KT_PASS;
+	ASSERT_TRUE(!t->ioerr && !t->other && !t->badlen)
+		TH_LOG("after reset: %lu IOERR, %lu other, %lu bad lengths",
+		       t->ioerr, t->other, t->badlen);
+	ASSERT_TRUE(t->ok + t->ioerr + t->other > reported)
+		TH_LOG("nothing reported across the reset");
+	ASSERT_EQ(0, tr_resetup(t));
 }
 
-static int reset_loop(struct leak_ctx *lc, void *arg)
+static void reset_loop(struct __test_metadata *_metadata, struct leak_ctx *lc,
+		       void *arg)
 {
 	struct env *e = arg;
 	struct traffic t;
 	unsigned int i;
 
-	KT_RUN(env_open(e));
-	KT_OK(tr_open(&t, NQ, e->slow_fd, (uint64_t)SLOW_MB << 20));
-	KT_RUN(reset_cycle(e, &t, false));
-	KT_OK(vhxg_reset_owner(&t.b.dev));
+	env_open(_metadata, e);
+	ASSERT_LE(0, tr_open(&t, NQ, e->slow_fd, (uint64_t)SLOW_MB << 20));
+	reset_cycle(_metadata, e, &t, false);
+	ASSERT_LE(0, vhxg_reset_owner(&t.b.dev));
 	blk_dev_close(&t.b);
-	KT_OK(leak_point(lc, "baseline"));
-	KT_OK(tr_open(&t, NQ, e->slow_fd, (uint64_t)SLOW_MB << 20));
+	ASSERT_LE(0, leak_point(lc, "baseline"));
+	ASSERT_LE(0, tr_open(&t, NQ, e->slow_fd, (uint64_t)SLOW_MB << 20));
 	for (i = 0; i < CYCLES; i++)
-		KT_RUN(reset_cycle(e, &t, true));
+		reset_cycle(_metadata, e, &t, true);
 	seen_report(e, "RESET_OWNER");
-	kt_diag("%lu requests completed OK across the resets", t.ok);
+	TH_LOG("%lu requests completed OK across the resets", t.ok);
 	blk_dev_close(&t.b);
-	KT_OK(leak_point(lc, "after 100 resets"));
+	ASSERT_LE(0, leak_point(lc, "after 100 resets"));
 	close(e->slow_fd);
 	close(e->inflight_fd);
-	return KT_PASS;
 }
 
-static int tc_reset_loop(void)
+TEST_F(leak, reset_loop)
 {
-	return with_slow("reset_loop", reset_loop);
+	with_slow(_metadata, "reset_loop", reset_loop);
 }
 
 /* ---- races -------------------------------------------------------------- */
@@ -662,20 +689,22 @@ static int race_close_op(struct race *r, unsigned int i)
 	(void)i;
 	close(fd);
 	pthread_mutex_lock(&r->lock);
-	r->t.b.dev.fd = open(kt_dev, O_RDWR | O_CLOEXEC);
+	r->t.b.dev.fd = open(test_dev, O_RDWR | O_CLOEXEC);
 	ret = r->t.b.dev.fd < 0 ? -errno : tr_resetup(&r->t);
 	pthread_mutex_unlock(&r->lock);
 	return ret;
 }
 
-static int race_once(struct race *r, unsigned int ms)
+static void race_once(struct __test_metadata *_metadata, struct race *r,
+		      unsigned int ms)
 {
 	pthread_t d, x;
 	unsigned int q, k;
 
 	r->stop = false;
 	r->ops = r->op_errors = 0;
-	KT_OK(tr_open(&r->t, NQ, r->e->slow_fd, (uint64_t)SLOW_MB << 20));
+	ASSERT_LE(0, tr_open(&r->t, NQ, r->e->slow_fd,
+			     (uint64_t)SLOW_MB << 20));
 	r->full = (struct vhost_memory_region){
 		.guest_phys_addr = (uintptr_t)r->t.b.arena.base,
 		.memory_size = r->t.b.arena.size,
@@ -692,11 +721,14 @@ static int race_once(struct race *r, unsigned int ms)
 		r->orig[2][q] = r->t.b.dev.vqs[q].err_fd;
 		for (k = 0; k < 3; k++) {
 			r->spare[k][q] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-			KT_ASSERT(r->spare[k][q] >= 0, "eventfd");
+			ASSERT_TRUE(r->spare[k][q] >= 0)
+				TH_LOG("eventfd");
 		}
 	}
-	KT_ASSERT(!pthread_create(&d, NULL, race_driver, r), "thread");
-	KT_ASSERT(!pthread_create(&x, NULL, race_racer, r), "thread");
+	ASSERT_TRUE(!pthread_create(&d, NULL, race_driver, r))
+		TH_LOG("thread");
+	ASSERT_TRUE(!pthread_create(&x, NULL, race_racer, r))
+		TH_LOG("thread");
 	leak_msleep(ms);
 	r->stop = true;
 	pthread_join(x, NULL);
@@ -710,38 +742,41 @@ static int race_once(struct race *r, unsigned int ms)
 			close(r->spare[k][q]);
 	}
 	r->t.backend = r->e->slow_fd;
-	KT_RUN(tr_verify(&r->t));
+	tr_verify(_metadata, &r->t);
 	blk_dev_close(&r->t.b);
-	return KT_PASS;
 }
 
-static int race_work(struct leak_ctx *lc, void *arg)
+static void race_work(struct __test_metadata *_metadata, struct leak_ctx *lc,
+		      void *arg)
 {
 	struct race *r = arg;
 
-	KT_RUN(env_open(r->e));
+	env_open(_metadata, r->e);
 	r->other_fd = blk_tmpfile((uint64_t)SLOW_MB << 20);
-	KT_OK(r->other_fd);
+	ASSERT_LE(0, r->other_fd);
 	pthread_mutex_init(&r->lock, NULL);
-	KT_RUN(race_once(r, 100));	/* warm up: threads, caches */
-	KT_OK(leak_point(lc, "baseline"));
-	KT_RUN(race_once(r, RACE_MS));
-	kt_diag("%lu ops (%lu failed) racing traffic: %lu reads OK, "
-		"%lu IOERR, %lu other status, %lu bad lengths", r->ops,
-		r->op_errors, r->t.ok, r->t.ioerr, r->t.other, r->t.badlen);
-	KT_ASSERT(r->ops > 10 && r->t.ok > 0, "no race happened");
-	KT_ASSERT(!r->t.badlen, "used length past the buffer");
-	if (r->op == race_backend_op)
-		KT_ASSERT(!r->t.ioerr && !r->t.other,
-			  "requests drained at a switch must complete OK");
+	race_once(_metadata, r, 100);	/* warm up: threads, caches */
+	ASSERT_LE(0, leak_point(lc, "baseline"));
+	race_once(_metadata, r, RACE_MS);
+	TH_LOG("%lu ops (%lu failed) racing traffic: %lu reads OK, "
+	       "%lu IOERR, %lu other status, %lu bad lengths", r->ops,
+	       r->op_errors, r->t.ok, r->t.ioerr, r->t.other, r->t.badlen);
+	ASSERT_TRUE(r->ops > 10 && r->t.ok > 0)
+		TH_LOG("no race happened");
+	ASSERT_TRUE(!r->t.badlen)
+		TH_LOG("used length past the buffer");
+	if (r->op == race_backend_op) {
+		ASSERT_TRUE(!r->t.ioerr && !r->t.other)
+			TH_LOG("requests drained at a switch must complete OK");
+	}
 	close(r->other_fd);
 	close(r->e->slow_fd);
 	close(r->e->inflight_fd);
-	KT_OK(leak_point(lc, "after the race"));
-	return KT_PASS;
+	ASSERT_LE(0, leak_point(lc, "after the race"));
 }
 
-static int run_race(const char *name, int (*op)(struct race *, unsigned int))
+static void run_race(struct __test_metadata *_metadata, const char *name,
+		     int (*op)(struct race *, unsigned int))
 {
 	struct leak_opts o = { .worker_prefix = "vhx-blk-" };
 	static struct race r;
@@ -750,38 +785,38 @@ static int run_race(const char *name, int (*op)(struct race *, unsigned int))
 
 	ret = slow_create(&e.slow, "vhxtd");
 	if (ret)
-		return kt_skip("no slow null_blk: %s", strerror(-ret));
+		SKIP(return, "no slow null_blk: %s", strerror(-ret));
 	memset(&r, 0, sizeof(r));
 	r.e = &e;
 	r.op = op;
-	v = leak_run(name, race_work, &r, &o);
-	ret = slow_destroy(&e.slow);
-	return v == KT_PASS ? ret : v;
+	v = leak_run(_metadata, name, race_work, &r, &o);
+	slow_destroy(_metadata, &e.slow);
+	LEAK_CHECK(v);
 }
 
-static int tc_race_backend(void)
+TEST_F(leak, race_backend)
 {
-	return run_race("race_backend", race_backend_op);
+	run_race(_metadata, "race_backend", race_backend_op);
 }
 
-static int tc_race_mem_table(void)
+TEST_F(leak, race_mem_table)
 {
-	return run_race("race_mem_table", race_mem_op);
+	run_race(_metadata, "race_mem_table", race_mem_op);
 }
 
-static int tc_race_vring_fds(void)
+TEST_F(leak, race_vring_fds)
 {
-	return run_race("race_vring_fds", race_vring_op);
+	run_race(_metadata, "race_vring_fds", race_vring_op);
 }
 
-static int tc_race_reset_owner(void)
+TEST_F(leak, race_reset_owner)
 {
-	return run_race("race_reset_owner", race_reset_op);
+	run_race(_metadata, "race_reset_owner", race_reset_op);
 }
 
-static int tc_race_close(void)
+TEST_F(leak, race_close)
 {
-	return run_race("race_close", race_close_op);
+	run_race(_metadata, "race_close", race_close_op);
 }
 
 /* ---- backends vanishing ------------------------------------------------- */
@@ -803,7 +838,8 @@ static void *pump_fn(void *arg)
 	return NULL;
 }
 
-static int power_off(struct leak_ctx *lc, void *arg)
+static void power_off(struct __test_metadata *_metadata, struct leak_ctx *lc,
+		      void *arg)
 {
 	struct env *e = arg;
 	struct pump p = { 0 };
@@ -813,44 +849,48 @@ static int power_off(struct leak_ctx *lc, void *arg)
 	long long n;
 	int ret;
 
-	KT_RUN(env_open(e));
-	KT_OK(tr_open(&t, NQ, e->slow_fd, (uint64_t)SLOW_MB << 20));
+	env_open(_metadata, e);
+	ASSERT_LE(0, tr_open(&t, NQ, e->slow_fd, (uint64_t)SLOW_MB << 20));
 	blk_dev_close(&t.b);
-	KT_OK(leak_point(lc, "baseline"));
+	ASSERT_LE(0, leak_point(lc, "baseline"));
 
-	KT_OK(tr_open(&t, NQ, e->slow_fd, (uint64_t)SLOW_MB << 20));
+	ASSERT_LE(0, tr_open(&t, NQ, e->slow_fd, (uint64_t)SLOW_MB << 20));
 	p.t = &t;
 	tr_step(&t);
 	n = wait_inflight(e->inflight_fd, &t);
-	KT_ASSERT(n > 0, "no request in flight");
-	KT_ASSERT(!pthread_create(&th, NULL, pump_fn, &p), "thread");
+	ASSERT_TRUE(n > 0)
+		TH_LOG("no request in flight");
+	ASSERT_TRUE(!pthread_create(&th, NULL, pump_fn, &p))
+		TH_LOG("thread");
 	usleep(20000);
 	n = inflight(e->inflight_fd);
 	ret = nullb_power(&e->slow.nb, false);
-	kt_diag("powered off with %lld requests in flight: %s", n,
-		ret ? strerror(-ret) : "ok");
+	TH_LOG("powered off with %lld requests in flight: %s", n,
+	       ret ? strerror(-ret) : "ok");
 	if (!ret) {
 		ret = nullb_remove(&e->slow.nb);
-		kt_diag("rmdir under I/O: %s", ret ? strerror(-ret) : "ok");
+		TH_LOG("rmdir under I/O: %s", ret ? strerror(-ret) : "ok");
 	}
 	ioerr0 = t.ioerr;
 	usleep(300000);
 	p.stop = true;
 	pthread_join(th, NULL);
-	kt_diag("%lu reads OK, %lu IOERR (%lu after the power-off), %lu other",
-		t.ok, t.ioerr, t.ioerr - ioerr0, t.other);
-	KT_ASSERT(!ret, "could not power off and remove the disk");
-	KT_ASSERT(t.ioerr > 0, "no read failed on a removed disk");
-	KT_ASSERT(!t.other && !t.badlen, "bad status or length");
-	KT_OK(vhxg_reset_owner(&t.b.dev));
+	TH_LOG("%lu reads OK, %lu IOERR (%lu after the power-off), %lu other",
+	       t.ok, t.ioerr, t.ioerr - ioerr0, t.other);
+	ASSERT_TRUE(!ret)
+		TH_LOG("could not power off and remove the disk");
+	ASSERT_TRUE(t.ioerr > 0)
+		TH_LOG("no read failed on a removed disk");
+	ASSERT_TRUE(!t.other && !t.badlen)
+		TH_LOG("bad status or length");
+	ASSERT_LE(0, vhxg_reset_owner(&t.b.dev));
 	blk_dev_close(&t.b);
 	close(e->slow_fd);
 	close(e->inflight_fd);
-	KT_OK(leak_point(lc, "after removal and close"));
-	return KT_PASS;
+	ASSERT_LE(0, leak_point(lc, "after removal and close"));
 }
 
-static int tc_vanish_nullb(void)
+TEST_F(leak, vanish_nullb)
 {
 	struct leak_opts o = { .worker_prefix = "vhx-blk-" };
 	struct env e = { 0 };
@@ -858,16 +898,17 @@ static int tc_vanish_nullb(void)
 
 	ret = slow_create(&e.slow, "vhxtdp");
 	if (ret)
-		return kt_skip("no slow null_blk: %s", strerror(-ret));
-	v = leak_run("vanish_nullb", power_off, &e, &o);
+		SKIP(return, "no slow null_blk: %s", strerror(-ret));
+	v = leak_run(_metadata, "vanish_nullb", power_off, &e, &o);
 	/* The workload removed it, unless it failed before. */
 	if (e.slow.nb.dir[0] && !access(e.slow.nb.dir, F_OK)) {
 		/* The workload did not get that far. */
-		ret = slow_destroy(&e.slow);
-		return v == KT_PASS ? ret : v;
+		slow_destroy(_metadata, &e.slow);
+		LEAK_CHECK(v);
+		return;
 	}
-	ret = slow_released(&e.slow);
-	return v == KT_PASS ? ret : v;
+	slow_released(_metadata, &e.slow);
+	LEAK_CHECK(v);
 }
 
 struct trunc {
@@ -890,7 +931,8 @@ static void *truncate_fn(void *arg)
 	return NULL;
 }
 
-static int truncate_work(struct leak_ctx *lc, void *arg)
+static void truncate_work(struct __test_metadata *_metadata,
+			  struct leak_ctx *lc, void *arg)
 {
 	struct trunc tr = { 0 };
 	struct pump p = { 0 };
@@ -899,36 +941,39 @@ static int truncate_work(struct leak_ctx *lc, void *arg)
 
 	(void)arg;
 	tr.fd = blk_tmpfile(16 << 20);
-	KT_OK(tr.fd);
-	KT_OK(tr_open(&t, NQ, tr.fd, 16 << 20));
+	ASSERT_LE(0, tr.fd);
+	ASSERT_LE(0, tr_open(&t, NQ, tr.fd, 16 << 20));
 	blk_dev_close(&t.b);
-	KT_OK(leak_point(lc, "baseline"));
+	ASSERT_LE(0, leak_point(lc, "baseline"));
 
-	KT_OK(tr_open(&t, NQ, tr.fd, 16 << 20));
+	ASSERT_LE(0, tr_open(&t, NQ, tr.fd, 16 << 20));
 	p.t = &t;
-	KT_ASSERT(!pthread_create(&a, NULL, pump_fn, &p), "thread");
-	KT_ASSERT(!pthread_create(&b, NULL, truncate_fn, &tr), "thread");
+	ASSERT_TRUE(!pthread_create(&a, NULL, pump_fn, &p))
+		TH_LOG("thread");
+	ASSERT_TRUE(!pthread_create(&b, NULL, truncate_fn, &tr))
+		TH_LOG("thread");
 	leak_msleep(RACE_MS / 2);
 	tr.stop = p.stop = true;
 	pthread_join(b, NULL);
 	pthread_join(a, NULL);
-	kt_diag("%lu truncations under %lu reads: %lu OK, %lu IOERR, "
-		"%lu other, %lu bad lengths", tr.n, t.posted, t.ok, t.ioerr,
-		t.other, t.badlen);
-	KT_ASSERT(tr.n > 10 && t.ok > 0, "no race happened");
-	KT_ASSERT(!t.other && !t.badlen, "bad status or length");
-	KT_OK(vhxg_reset_owner(&t.b.dev));
+	TH_LOG("%lu truncations under %lu reads: %lu OK, %lu IOERR, "
+	       "%lu other, %lu bad lengths", tr.n, t.posted, t.ok, t.ioerr,
+	       t.other, t.badlen);
+	ASSERT_TRUE(tr.n > 10 && t.ok > 0)
+		TH_LOG("no race happened");
+	ASSERT_TRUE(!t.other && !t.badlen)
+		TH_LOG("bad status or length");
+	ASSERT_LE(0, vhxg_reset_owner(&t.b.dev));
 	blk_dev_close(&t.b);
 	close(tr.fd);
-	KT_OK(leak_point(lc, "after truncation and close"));
-	return KT_PASS;
+	ASSERT_LE(0, leak_point(lc, "after truncation and close"));
 }
 
-static int tc_vanish_truncate(void)
+TEST_F(leak, vanish_truncate)
 {
 	struct leak_opts o = { .worker_prefix = "vhx-blk-" };
 
-	return leak_run("vanish_truncate", truncate_work, NULL, &o);
+	LEAK_RUN("vanish_truncate", truncate_work, NULL, &o);
 }
 
 /*
@@ -937,7 +982,7 @@ static int tc_vanish_truncate(void)
  * refcount is one up), and drops it when the device is closed; then the
  * disk powers off and goes with no reference left.
  */
-static int tc_backend_fd_closed(void)
+TEST(backend_fd_closed)
 {
 	struct blk_cfg cfg = { .no_backend = true };
 	struct slow_disk s;
@@ -948,52 +993,58 @@ static int tc_backend_fd_closed(void)
 
 	ret = slow_create(&s, "vhxtdc");
 	if (ret)
-		return kt_skip("no slow null_blk: %s", strerror(-ret));
+		SKIP(return, "no slow null_blk: %s", strerror(-ret));
 	/* Its configfs directory may hold a reference of its own. */
 	base = leak_read_ll(NULLB_REFCNT);
 	fd = open_rw(s.nb.path);
-	KT_OK(fd);
-	KT_OK(blk_dev_open(&b, &cfg, -1));
-	KT_OK(blk_set_backend(&b, fd));
+	ASSERT_LE(0, fd);
+	ASSERT_LE(0, blk_dev_open(&b, &cfg, -1));
+	ASSERT_LE(0, blk_set_backend(&b, fd));
 	close(fd);
 	buf = blk_buf(&b, 8 * CHUNK, 0);
-	KT_ASSERT(buf, "arena full");
+	ASSERT_TRUE(buf)
+		TH_LOG("arena full");
 	for (i = 0; i < 8; i++) {
 		blk_pattern(buf + i * CHUNK, CHUNK, 50 + i,
 			    (uint64_t)i * 64 * SECTOR);
 		st = blk_do(&b, 0, VIRTIO_BLK_T_OUT, i * 64, buf + i * CHUNK,
 			    CHUNK, NULL);
-		KT_ASSERT(st == VIRTIO_BLK_S_OK, "write %d: status %d", i, st);
+		ASSERT_TRUE(st == VIRTIO_BLK_S_OK)
+			TH_LOG("write %d: status %d", i, st);
 	}
 	memset(buf, 0, 8 * CHUNK);
 	for (i = 0; i < 8; i++) {
 		st = blk_do(&b, 0, VIRTIO_BLK_T_IN, i * 64, buf + i * CHUNK,
 			    CHUNK, NULL);
-		KT_ASSERT(st == VIRTIO_BLK_S_OK, "read %d: status %d", i, st);
-		KT_ASSERT(!blk_check_pattern(buf + i * CHUNK, CHUNK, 50 + i,
-					     (uint64_t)i * 64 * SECTOR),
-			  "read %d: not what was written", i);
+		ASSERT_TRUE(st == VIRTIO_BLK_S_OK)
+			TH_LOG("read %d: status %d", i, st);
+		ASSERT_TRUE(!blk_check_pattern(buf + i * CHUNK, CHUNK, 50 + i,
+					       (uint64_t)i * 64 * SECTOR))
+			TH_LOG("read %d: not what was written", i);
 	}
 	held = leak_read_ll(NULLB_REFCNT);
-	kt_diag("8 writes and reads with the VMM's fd closed; null_blk refcnt %lld (%lld before the open)",
-		held, base);
-	KT_ASSERT(held == base + 1,
-		  "null_blk refcnt %lld while the device holds the disk, want %lld",
-		  held, base + 1);
+	TH_LOG("8 writes and reads with the VMM's fd closed; null_blk refcnt %lld (%lld before the open)",
+	       held, base);
+	ASSERT_TRUE(held == base + 1)
+		TH_LOG("null_blk refcnt %lld while the device holds the disk, want %lld",
+		       held, base + 1);
 	blk_dev_close(&b);
 	/* The data reached the disk, read from a fresh open. */
-	KT_ASSERT(!posix_memalign((void **)&buf, 4096, CHUNK), "memalign");
+	ASSERT_TRUE(!posix_memalign((void **)&buf, 4096, CHUNK))
+		TH_LOG("memalign");
 	fd = open(s.nb.path, O_RDONLY | O_DIRECT | O_CLOEXEC);
-	KT_ASSERT(fd >= 0, "open %s: %m", s.nb.path);
-	KT_ASSERT(pread(fd, buf, CHUNK, 7 * 64 * SECTOR) == CHUNK, "pread: %m");
+	ASSERT_TRUE(fd >= 0)
+		TH_LOG("open %s: %m", s.nb.path);
+	ASSERT_TRUE(pread(fd, buf, CHUNK, 7 * 64 * SECTOR) == CHUNK)
+		TH_LOG("pread: %m");
 	close(fd);
-	ret = blk_check_pattern(buf, CHUNK, 57, 7 * 64 * SECTOR) ? KT_FAIL :
-	      KT_PASS;
+	ret = blk_check_pattern(buf, CHUNK, 57, 7 * 64 * SECTOR);
 	free(buf);
-	KT_ASSERT(ret == KT_PASS, "the last write is not on the disk");
+	ASSERT_EQ(0, ret)
+		TH_LOG("the last write is not on the disk");
 	/* Closing the device dropped its reference to the disk. */
-	KT_RUN(nullb_refcnt_back(base));
-	return slow_destroy(&s);
+	nullb_refcnt_back(_metadata, base);
+	slow_destroy(_metadata, &s);
 }
 
 /* ---- scale: 16 queues ------------------------------------------------- */
@@ -1001,7 +1052,8 @@ static int tc_backend_fd_closed(void)
 #define SQ	16
 #define SNUM	32
 
-static int scale_work(struct leak_ctx *lc, void *arg)
+static void scale_work(struct __test_metadata *_metadata, struct leak_ctx *lc,
+		       void *arg)
 {
 	/* vhxg handles 8 queues per struct: queues 8..15 live in b[1]. */
 	static struct blk_dev b[2];
@@ -1010,17 +1062,17 @@ static int scale_work(struct leak_ctx *lc, void *arg)
 	uint8_t *bufs;
 	int pass;
 
-	KT_RUN(env_open(e));
+	env_open(_metadata, e);
 	for (pass = 0; pass < 2; pass++) {
 		struct vhxg_dev *d0 = &b[0].dev;
 
 		memset(b, 0, sizeof(b));
-		KT_OK(vhxg_arena_init(&b[0].arena, ARENA));
-		KT_OK(vhxg_open(d0, kt_dev, &b[0].arena));
-		KT_OK(vhxg_set_owner(d0));
-		KT_OK(vhxg_set_features(d0, BLK_ACK));
-		KT_OK(vhxg_set_mem_identity(d0));
-		KT_OK(vhxg_open(&b[1].dev, "/dev/null", &b[0].arena));
+		ASSERT_LE(0, vhxg_arena_init(&b[0].arena, ARENA));
+		ASSERT_LE(0, vhxg_open(d0, test_dev, &b[0].arena));
+		ASSERT_LE(0, vhxg_set_owner(d0));
+		ASSERT_LE(0, vhxg_set_features(d0, BLK_ACK));
+		ASSERT_LE(0, vhxg_set_mem_identity(d0));
+		ASSERT_LE(0, vhxg_open(&b[1].dev, "/dev/null", &b[0].arena));
 		close(b[1].dev.fd);
 		b[1].dev.fd = d0->fd;
 		b[1].dev.features = d0->features;
@@ -1029,17 +1081,19 @@ static int scale_work(struct leak_ctx *lc, void *arg)
 			struct blk_dev *h = &b[q / 8];
 			struct vhxg_vq *vq = &h->dev.vqs[q % 8];
 
-			KT_OK(vhxg_vq_init(&h->dev, q % 8, SNUM, 0));
+			ASSERT_LE(0, vhxg_vq_init(&h->dev, q % 8, SNUM, 0));
 			vq->index = q;
-			KT_OK(vhxg_vq_configure(vq));
+			ASSERT_LE(0, vhxg_vq_configure(vq));
 			h->slots[q % 8] = vhxg_alloc(&b[0].arena,
 						    SNUM * sizeof(struct blk_slot),
 						    16);
-			KT_ASSERT(h->slots[q % 8], "arena");
+			ASSERT_TRUE(h->slots[q % 8])
+				TH_LOG("arena");
 		}
 		bufs = blk_buf(&b[0], (size_t)SQ * SNUM * CHUNK, 0);
-		KT_ASSERT(bufs, "arena");
-		KT_OK(blk_set_backend(&b[0], e->slow_fd));
+		ASSERT_TRUE(bufs)
+			TH_LOG("arena");
+		ASSERT_LE(0, blk_set_backend(&b[0], e->slow_fd));
 		/* Every queue full of reads, refilled four times. */
 		for (round = 0; round < 5; round++) {
 			for (q = 0; q < SQ; q++) {
@@ -1049,9 +1103,12 @@ static int scale_work(struct leak_ctx *lc, void *arg)
 				int n, j;
 
 				n = vhxg_vq_reap(vq, u, SNUM);
-				for (j = 0; j < n; j++)
-					KT_ASSERT(blk_status(h, q % 8, u[j].id) ==
-						  VIRTIO_BLK_S_OK, "q%u status", q);
+				for (j = 0; j < n; j++) {
+					ASSERT_TRUE(blk_status(h, q % 8,
+							       u[j].id) ==
+						    VIRTIO_BLK_S_OK)
+						TH_LOG("q%u status", q);
+				}
 				done[q] += n;
 				while (vq->num_free) {
 					struct vhxg_buf d = {
@@ -1060,55 +1117,62 @@ static int scale_work(struct leak_ctx *lc, void *arg)
 						CHUNK,
 					};
 
-					KT_ASSERT(blk_post(h, q % 8, VIRTIO_BLK_T_IN,
-							   q * 64, NULL, 0, &d,
-							   1, VHXG_ADD_INDIRECT)
-						  >= 0, "post");
+					ASSERT_TRUE(blk_post(h, q % 8,
+							     VIRTIO_BLK_T_IN,
+							     q * 64, NULL, 0, &d,
+							     1, VHXG_ADD_INDIRECT)
+						    >= 0)
+						TH_LOG("post");
 				}
 				blk_kick(h, q % 8);
 			}
-			if (!round)
-				KT_ASSERT(wait_inflight(e->inflight_fd, NULL) > 0,
-					  "nothing in flight");
+			if (!round) {
+				ASSERT_TRUE(wait_inflight(e->inflight_fd,
+							  NULL) > 0)
+					TH_LOG("nothing in flight");
+			}
 			leak_msleep(30);
 		}
 		for (q = 0; q < SQ; q++) {
 			if (pass && !done[q])
-				kt_diag("queue %u: no request completed", q);
-			KT_ASSERT(!pass || done[q], "queue %u idle", q);
+				TH_LOG("queue %u: no request completed", q);
+			ASSERT_TRUE(!pass || done[q])
+				TH_LOG("queue %u idle", q);
 		}
-		kt_diag("pass %d: %d vhx-blk workers; closing with %lld in "
-			"flight", pass, leak_count_threads("vhx-blk-"),
-			inflight(e->inflight_fd));
+		TH_LOG("pass %d: %d vhx-blk workers; closing with %lld in "
+		       "flight", pass, leak_count_threads("vhx-blk-"),
+		       inflight(e->inflight_fd));
 		for (q = 0; q < 8; q++)
 			vhxg_vq_fini(&b[1].dev.vqs[q]);
 		blk_dev_close(&b[0]);
-		if (!pass)
-			KT_OK(leak_point(lc, "baseline"));
+		if (!pass) {
+			ASSERT_LE(0, leak_point(lc, "baseline"));
+		}
 	}
 	close(e->slow_fd);
 	close(e->inflight_fd);
-	KT_OK(leak_point(lc, "after 16 queues"));
-	return KT_PASS;
+	ASSERT_LE(0, leak_point(lc, "after 16 queues"));
 }
 
-static int tc_scale_16q(void)
+TEST_F(leak, scale_16q)
 {
-	return with_slow("scale_16q", scale_work);
+	with_slow(_metadata, "scale_16q", scale_work);
 }
 
 /* ---- noise -------------------------------------------------------------- */
 
 /* The kill loop's shape without vhx: how much the figures move anyway. */
-static int idle_cycle(struct env *e)
+static void idle_cycle(struct __test_metadata *_metadata, struct env *e)
 {
 	int pfd[2], status;
 	char c = 0;
 	pid_t pid;
 
-	KT_ASSERT(!pipe(pfd), "pipe");
+	ASSERT_TRUE(!pipe(pfd))
+		TH_LOG("pipe");
 	pid = fork();
-	KT_ASSERT(pid >= 0, "fork");
+	ASSERT_TRUE(pid >= 0)
+		TH_LOG("fork");
 	if (!pid) {
 		struct vhxg_arena a;
 		int fd = open("/dev/null", O_RDWR);
@@ -1121,53 +1185,35 @@ static int idle_cycle(struct env *e)
 			pause();
 	}
 	close(pfd[1]);
-	KT_ASSERT(read(pfd[0], &c, 1) == 1 && c, "child");
+	ASSERT_TRUE(read(pfd[0], &c, 1) == 1 && c)
+		TH_LOG("child");
 	close(pfd[0]);
 	inflight(e->inflight_fd);
 	kill(pid, SIGKILL);
-	KT_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
-	return KT_PASS;
+	ASSERT_TRUE(waitpid(pid, &status, 0) == pid)
+		TH_LOG("waitpid");
 }
 
-static int idle_loop(struct leak_ctx *lc, void *arg)
+static void idle_loop(struct __test_metadata *_metadata, struct leak_ctx *lc,
+		      void *arg)
 {
 	struct env *e = arg;
 	unsigned int i;
 
-	KT_RUN(env_open(e));
-	KT_RUN(idle_cycle(e));
-	KT_OK(leak_point(lc, "baseline"));
+	env_open(_metadata, e);
+	idle_cycle(_metadata, e);
+	ASSERT_LE(0, leak_point(lc, "baseline"));
 	for (i = 0; i < CYCLES; i++)
-		KT_RUN(idle_cycle(e));
-	KT_OK(leak_point(lc, "after 100 idle cycles"));
+		idle_cycle(_metadata, e);
+	ASSERT_LE(0, leak_point(lc, "after 100 idle cycles"));
 	close(e->slow_fd);
 	close(e->inflight_fd);
-	return KT_PASS;
 }
 
-static int tc_idle_noise(void)
+TEST_F(leak, idle_noise)
 {
-	return with_slow("idle_noise", idle_loop);
+	with_slow(_metadata, "idle_noise", idle_loop);
 }
 
-static const struct kt_case cases[] = {
-	{ "idle_noise", tc_idle_noise },
-	{ "kill_loop", tc_kill_loop },
-	{ "close_loop", tc_close_loop },
-	{ "reset_loop", tc_reset_loop },
-	{ "race_backend", tc_race_backend },
-	{ "race_mem_table", tc_race_mem_table },
-	{ "race_vring_fds", tc_race_vring_fds },
-	{ "race_reset_owner", tc_race_reset_owner },
-	{ "race_close", tc_race_close },
-	{ "vanish_nullb", tc_vanish_nullb },
-	{ "vanish_truncate", tc_vanish_truncate },
-	{ "scale_16q", tc_scale_16q },
-	{ "backend_fd_closed", tc_backend_fd_closed },
-};
 
-int main(int argc, char **argv)
-{
-	return kt_main(argc, argv, cases, KT_ARRAY_SIZE(cases),
-		       "/dev/vhx-blk");
-}
+VHX_TEST_MAIN("/dev/vhx-blk")

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
+#include "harness.h"
 #include "blk_life.h"
 
 static bool module_loaded(void)
@@ -23,7 +24,7 @@ static bool module_loaded(void)
 	return !stat("/sys/module/vhx", &st);
 }
 
-static int reload(void)
+static void reload(struct __test_metadata *_metadata)
 {
 	const char *env = getenv("VHX_MODULE");
 	char path[512], cmd[600];
@@ -36,43 +37,34 @@ static int reload(void)
 		uname(&u);
 		snprintf(path, sizeof(path), "build/kmod/%s/vhx.ko", u.release);
 	}
-	if (stat(path, &st)) {
-		kt_diag("no module at %s to load again", path);
-		return KT_FAIL;
-	}
+	ASSERT_EQ(0, stat(path, &st))
+		TH_LOG("no module at %s to load again", path);
 	snprintf(cmd, sizeof(cmd), "insmod '%s'", path);
-	KT_ASSERT(!system(cmd) && module_loaded(), "%s failed", cmd);
-	return KT_PASS;
+	ASSERT_TRUE(!system(cmd) && module_loaded())
+		TH_LOG("%s failed", cmd);
 }
 
-static int tc_kill_then_unload(void)
+TEST(kill_then_unload)
 {
 	struct nullb s;
 	int fd, ret, i;
 
 	if (!module_loaded())
-		return kt_skip("vhx is not loaded as a module");
+		SKIP(return, "vhx is not loaded as a module");
 	fd = life_backend(&s);
-	KT_OK(fd);
+	ASSERT_LE(0, fd);
 	ret = life_kill_rounds(fd, 20);
 	close(fd);
 	blk_slow_destroy(&s);
-	if (ret != KT_PASS)
-		return ret;
+	ASSERT_EQ(0, ret);
 	for (i = 0; i < 20 && module_loaded(); i++) {
 		if (system("rmmod vhx 2>/dev/null"))
 			usleep(250000);
 	}
-	KT_ASSERT(!module_loaded(), "rmmod vhx failed: a reference is left");
-	return reload();
+	ASSERT_TRUE(!module_loaded())
+		TH_LOG("rmmod vhx failed: a reference is left");
+	reload(_metadata);
 }
 
-static const struct kt_case cases[] = {
-	{ "kill_then_unload", tc_kill_then_unload },
-};
 
-int main(int argc, char **argv)
-{
-	return kt_main(argc, argv, cases, KT_ARRAY_SIZE(cases),
-		       "/dev/vhx-blk");
-}
+VHX_TEST_MAIN("/dev/vhx-blk")

@@ -9,7 +9,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
-#include "ktap.h"
+#include "kselftest.h"
 #include "nullb.h"
 
 #define NULLB_DIR	"/sys/kernel/config/nullb"
@@ -111,7 +111,7 @@ int nullb_create(struct nullb *n, const char *tag, const char *const *attrs)
 			 attrs[i]);
 		ret = nullb_set(n, attr, eq + 1);
 		if (ret)
-			kt_diag("null_blk %s: %s", attrs[i], strerror(-ret));
+			ksft_print_msg("null_blk %s: %s\n", attrs[i], strerror(-ret));
 	}
 	if (!ret)
 		ret = nullb_power(n, true);

@@ -7,7 +7,7 @@
 #include <sys/mman.h>
 
 #include "dlog.h"
-#include "ktap.h"
+#include "kselftest.h"
 
 #define CANARY	0x5a
 
@@ -163,25 +163,25 @@ bool dlog_expect(const struct dlog *l, const struct dlog_pages *want,
 	size_t i;
 
 	if (dlog_marked(l, &got)) {
-		kt_diag("%s: cannot read the log", what);
+		ksft_print_msg("%s: cannot read the log\n", what);
 		return false;
 	}
 	for (i = 0; i < want->n; i++) {
 		if (!has(&got, want->pg[i])) {
-			kt_diag("%s: page %#llx written, not marked", what,
+			ksft_print_msg("%s: page %#llx written, not marked\n", what,
 				(unsigned long long)(want->pg[i] * DLOG_PAGE));
 			ok = false;
 		}
 	}
 	for (i = 0; i < got.n; i++) {
 		if (!has(want, got.pg[i])) {
-			kt_diag("%s: page %#llx marked, not written", what,
+			ksft_print_msg("%s: page %#llx marked, not written\n", what,
 				(unsigned long long)(got.pg[i] * DLOG_PAGE));
 			ok = false;
 		}
 	}
 	if (ok)
-		kt_diag("%s: %zu pages marked, as written", what, got.n);
+		ksft_print_msg("%s: %zu pages marked, as written\n", what, got.n);
 	dlog_pages_free(&got);
 	return ok;
 }
@@ -227,7 +227,7 @@ int dlog_start(struct dlog *l, struct vhxg_dev *d, unsigned int nvqs,
 		ret = dlog_set_ring(&d->vqs[i], how & DLOG_USED,
 				    (uintptr_t)d->vqs[i].used);
 	if (ret)
-		kt_diag("starting the log: %s", strerror(-ret));
+		ksft_print_msg("starting the log: %s\n", strerror(-ret));
 	dlog_clear(l);
 	return ret;
 }

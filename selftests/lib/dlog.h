@@ -43,7 +43,7 @@ int dlog_marked(const struct dlog *l, struct dlog_pages *out);
 int dlog_pages_add(struct dlog_pages *s, uint64_t gpa, uint64_t len);
 void dlog_pages_free(struct dlog_pages *s);
 /*
- * Do the marked pages equal @want exactly?  Prints (through kt_diag)
+ * Do the marked pages equal @want exactly?  Prints (ksft_print_msg())
  * what is missing and what is extra, as guest addresses.
  */
 bool dlog_expect(const struct dlog *l, const struct dlog_pages *want,

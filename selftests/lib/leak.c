@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "ktap.h"
+#include "kselftest.h"
 #include "leak.h"
 
 #define CG_ROOT		"/sys/fs/cgroup"
@@ -152,7 +152,7 @@ int leak_count_threads(const char *prefix)
 
 	leak_for_each_task(count_one, &c);
 	if (c.n)
-		kt_diag("%d threads named %s* alive, e.g. %s", c.n, prefix,
+		ksft_print_msg("%d threads named %s* alive, e.g. %s\n", c.n, prefix,
 			strtok(c.first, "\n"));
 	return c.n;
 }
@@ -202,7 +202,7 @@ int leak_stuck_tasks(void)
 		snprintf(path, sizeof(path), "/proc/%d/comm", first.tid[i]);
 		if (read_file(path, buf, sizeof(buf)) < 0)
 			buf[0] = '\0';
-		kt_diag("task %d (%s) stuck in D state", first.tid[i],
+		ksft_print_msg("task %d (%s) stuck in D state\n", first.tid[i],
 			strtok(buf, "\n") ? buf : "?");
 		snprintf(path, sizeof(path), "/proc/%d/stack", first.tid[i]);
 		if (read_file(path, buf, sizeof(buf)) > 0) {
@@ -210,7 +210,7 @@ int leak_stuck_tasks(void)
 
 			for (line = strtok_r(buf, "\n", &save); line;
 			     line = strtok_r(NULL, "\n", &save))
-				kt_diag("  %s", line);
+				ksft_print_msg("  %s\n", line);
 		}
 	}
 	return first.n;
@@ -257,7 +257,7 @@ int leak_kmsg_splats(int fd)
 		msg = msg ? msg + 1 : rec;
 		if (!regexec(&re, msg, 0, NULL, 0)) {
 			if (n < 10)
-				kt_diag("kernel: %s", strtok(msg, "\n"));
+				ksft_print_msg("kernel: %s\n", strtok(msg, "\n"));
 			n++;
 		}
 	}
@@ -405,7 +405,7 @@ static int snapshot(const char *cg, struct leak_snap *s, struct slab_ent *e,
 	s->slab = stat_field(buf, "slab");
 	s->sock = stat_field(buf, "sock");
 	if (s->kernel < 0 || s->slab < 0 || s->sock < 0) {
-		kt_diag("memory.stat lacks kernel/slab/sock");
+		ksft_print_msg("memory.stat lacks kernel/slab/sock\n");
 		return -EINVAL;
 	}
 	snprintf(path, sizeof(path), "%s/memory.current", cg);
@@ -446,7 +446,7 @@ static void slab_growth(const struct slab_ent *a, int na,
 			}
 	}
 	for (k = 0; k < 3 && top[k].name; k++)
-		kt_diag("  slabinfo: %s +%lld bytes", top[k].name, top[k].d);
+		ksft_print_msg("  slabinfo: %s +%lld bytes\n", top[k].name, top[k].d);
 }
 
 /* ---- the runner -------------------------------------------------------- */
@@ -463,23 +463,22 @@ int leak_point(struct leak_ctx *lc, const char *label)
 	return ack ? -EIO : 0;
 }
 
-static void workload(const char *cg, leak_fn fn, void *arg, int wfd,
-		     int rfd)
+static void workload(struct __test_metadata *_metadata, const char *cg,
+		     leak_fn fn, void *arg, int wfd, int rfd)
 {
 	struct leak_ctx lc = { .wfd = wfd, .rfd = rfd };
 	char path[256];
-	int ret;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
 	if (write_str(path, "0")) {
-		kt_diag("cannot enter %s: %m", cg);
-		_exit(KT_FAIL);
+		ksft_print_msg("cannot enter %s: %m\n", cg);
+		_exit(KSFT_FAIL);
 	}
-	ret = fn(&lc, arg);
-	/* Not exit(): the parent's atexit cleanups are not ours to run. */
+	/* Its verdict reaches the test through the shared _metadata. */
+	fn(_metadata, &lc, arg);
 	fflush(stdout);
-	_exit(ret);
+	_exit(KSFT_PASS);
 }
 
 struct point_state {
@@ -499,7 +498,7 @@ static bool check_delta(const char *what, long long d, long long tol,
 	if (d <= tol)
 		return true;
 	if (!quiet)
-		kt_diag("LEAK: %s grew by %lld bytes (tolerance %lld)", what,
+		ksft_print_msg("LEAK: %s grew by %lld bytes (tolerance %lld)\n", what,
 			d, tol);
 	return false;
 }
@@ -526,8 +525,8 @@ static void print_deltas(const struct point_state *ps, const char *label,
 {
 	const struct leak_snap *b = &ps->base;
 
-	kt_diag("%s: %s vs baseline: kernel %+lld slab %+lld sock %+lld "
-		"current %+lld; system-wide SUnreclaim %+lld slabinfo %+lld",
+	ksft_print_msg("%s: %s vs baseline: kernel %+lld slab %+lld sock %+lld "
+		"current %+lld; system-wide SUnreclaim %+lld slabinfo %+lld\n",
 		ps->name, label, s->kernel - b->kernel, s->slab - b->slab,
 		s->sock - b->sock, s->current - b->current,
 		s->sunreclaim - b->sunreclaim, s->slabinfo - b->slabinfo);
@@ -564,8 +563,8 @@ static bool measure_deltas(struct point_state *ps, const char *label,
 	for (i = 0; i < LEAK_RECHECKS; i++) {
 		if (deltas_ok(ps, s, true)) {
 			if (i)
-				kt_diag("%s: back within tolerance at '%s' "
-					"after %lld ms more", ps->name, label,
+				ksft_print_msg("%s: back within tolerance at '%s' "
+					"after %lld ms more\n", ps->name, label,
 					now_ms() - t0);
 			return true;
 		}
@@ -591,28 +590,28 @@ static bool measure(struct point_state *ps, const char *label)
 	drain_stocks();
 	t0 = now_ms();
 	if (leak_kmsg_splats(ps->kmsg)) {
-		kt_diag("%s: kernel splat before '%s'", ps->name, label);
+		ksft_print_msg("%s: kernel splat before '%s'\n", ps->name, label);
 		ok = false;
 	}
 	if (!grow && ps->o->worker_prefix &&
 	    leak_count_threads(ps->o->worker_prefix)) {
-		kt_diag("%s: worker threads left at '%s'", ps->name, label);
+		ksft_print_msg("%s: worker threads left at '%s'\n", ps->name, label);
 		ok = false;
 	}
 	if (leak_stuck_tasks()) {
-		kt_diag("%s: tasks stuck in D state at '%s'", ps->name, label);
+		ksft_print_msg("%s: tasks stuck in D state at '%s'\n", ps->name, label);
 		ok = false;
 	}
 	/* memory.stat is exact after the periodic (2 s) stats flush. */
 	if (settle_and_read(ps, t0, &s, &ns)) {
-		kt_diag("%s: cannot read memory figures", ps->name);
+		ksft_print_msg("%s: cannot read memory figures\n", ps->name);
 		return false;
 	}
 	if (!ps->npoints++) {
 		ps->base = s;
 		ps->nbase = ns;
-		kt_diag("%s: %s: kernel %lld slab %lld sock %lld current %lld "
-			"SUnreclaim %lld slabinfo %lld", ps->name, label,
+		ksft_print_msg("%s: %s: kernel %lld slab %lld sock %lld current %lld "
+			"SUnreclaim %lld slabinfo %lld\n", ps->name, label,
 			s.kernel, s.slab, s.sock, s.current, s.sunreclaim,
 			s.slabinfo);
 		return ok;
@@ -621,8 +620,8 @@ static bool measure(struct point_state *ps, const char *label)
 		print_deltas(ps, label, &s);
 		/* A positive control: the workload holds vhx objects now. */
 		if (s.slab - ps->base.slab < LEAK_MIN_HELD) {
-			kt_diag("%s: holding devices, slab grew only %lld "
-				"bytes: vhx is not charged to the cgroup",
+			ksft_print_msg("%s: holding devices, slab grew only %lld "
+				"bytes: vhx is not charged to the cgroup\n",
 				ps->name, s.slab - ps->base.slab);
 			return false;
 		}
@@ -635,15 +634,15 @@ static bool measure(struct point_state *ps, const char *label)
 	return ok;
 }
 
-int leak_run(const char *name, leak_fn fn, void *arg,
-	     const struct leak_opts *opts)
+int leak_run(struct __test_metadata *_metadata, const char *name,
+	     leak_fn fn, void *arg, const struct leak_opts *opts)
 {
 	static struct slab_ent base_slabs[MAX_SLABS], slabs[MAX_SLABS];
 	struct point_state ps = {
 		.name = name, .o = opts, .base_slabs = base_slabs,
 		.slabs = slabs,
 	};
-	int up[2], down[2], status, verdict = KT_PASS, ret;
+	int up[2], down[2], status, verdict = KSFT_PASS, ret;
 	char cg[128], line[128];
 	long long start;
 	size_t len = 0;
@@ -652,21 +651,23 @@ int leak_run(const char *name, leak_fn fn, void *arg,
 
 	start = now_ms();
 	ret = cg_setup(cg, sizeof(cg));
-	if (ret)
-		return kt_skip("no cgroup v2 memory controller: %s",
+	if (ret) {
+		ksft_print_msg("no cgroup v2 memory controller: %s\n",
 			       strerror(-ret));
+		return KSFT_SKIP;
+	}
 	ps.cg = cg;
 	ps.kmsg = leak_kmsg_open();
 	if (pipe(up) || pipe(down))
-		return KT_FAIL;
+		return KSFT_FAIL;
 	fflush(stdout);
 	pid = fork();
 	if (pid < 0)
-		return KT_FAIL;
+		return KSFT_FAIL;
 	if (!pid) {
 		close(up[0]);
 		close(down[1]);
-		workload(cg, fn, arg, up[1], down[0]);
+		workload(_metadata, cg, fn, arg, up[1], down[0]);
 	}
 	close(up[1]);
 	close(down[0]);
@@ -679,7 +680,7 @@ int leak_run(const char *name, leak_fn fn, void *arg,
 			line[--len] = '\0';
 		ack = !measure(&ps, line);
 		if (ack)
-			verdict = KT_FAIL;
+			verdict = KSFT_FAIL;
 		if (write(down[1], &ack, 1) != 1)
 			break;
 	}
@@ -689,25 +690,22 @@ int leak_run(const char *name, leak_fn fn, void *arg,
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (!WIFEXITED(status)) {
-		kt_diag("%s: workload killed by signal %d", name,
+		ksft_print_msg("%s: workload killed by signal %d\n", name,
 			WTERMSIG(status));
-		verdict = KT_FAIL;
-	} else if (WEXITSTATUS(status) != KT_PASS) {
-		if (WEXITSTATUS(status) == KT_SKIP && verdict == KT_PASS)
-			verdict = KT_SKIP;
-		else
-			verdict = KT_FAIL;
+		verdict = KSFT_FAIL;
+	} else if (WEXITSTATUS(status) != KSFT_PASS) {
+		verdict = KSFT_FAIL;
 	}
-	if (ps.npoints < 2 && verdict == KT_PASS) {
-		kt_diag("%s: only %d measurement points", name, ps.npoints);
-		verdict = KT_FAIL;
+	if (ps.npoints < 2 && verdict == KSFT_PASS) {
+		ksft_print_msg("%s: only %d measurement points\n", name, ps.npoints);
+		verdict = KSFT_FAIL;
 	}
 	if (leak_kmsg_splats(ps.kmsg)) {
-		kt_diag("%s: kernel splat", name);
-		verdict = KT_FAIL;
+		ksft_print_msg("%s: kernel splat\n", name);
+		verdict = KSFT_FAIL;
 	}
 	close(ps.kmsg);
 	cg_remove(cg);
-	kt_diag("%s: %lld ms", name, now_ms() - start);
+	ksft_print_msg("%s: %lld ms\n", name, now_ms() - start);
 	return verdict;
 }

@@ -50,16 +50,43 @@ struct leak_opts {
 };
 
 struct leak_ctx;
+struct __test_metadata;
 
-/* The workload; returns a KT_* verdict.  Runs in the cgroup. */
-typedef int (*leak_fn)(struct leak_ctx *lc, void *arg);
+/*
+ * The workload: a child process in the cgroup, whose ASSERT_*() and
+ * SKIP() reach the test through the harness's _metadata.  That is shared
+ * with forked processes in a TEST_F() only, so a test that runs a
+ * workload is a TEST_F().
+ */
+typedef void (*leak_fn)(struct __test_metadata *_metadata,
+			struct leak_ctx *lc, void *arg);
 
 /*
  * Run @fn in a fresh memory cgroup and check every point it reports.
- * Returns KT_PASS, KT_FAIL, or KT_SKIP when there is no memory cgroup.
+ * Returns KSFT_PASS, KSFT_FAIL (what failed is printed), or KSFT_SKIP
+ * when there is no memory cgroup.
  */
-int leak_run(const char *name, leak_fn fn, void *arg,
-	     const struct leak_opts *opts);
+int leak_run(struct __test_metadata *_metadata, const char *name,
+	     leak_fn fn, void *arg, const struct leak_opts *opts);
+
+/*
+ * In a test: fail it on what leak_run() returned (@verdict) or skip it,
+ * when it or its workload skipped.  LEAK_RUN() runs and checks at once;
+ * LEAK_CHECK() leaves room for the test's cleanup in between (a failed
+ * ASSERT_*() in the workload ends the workload, not the test).
+ */
+#define LEAK_CHECK(verdict) do {					\
+	int __leak = (verdict);						\
+									\
+	if (_metadata->exit_code == KSFT_SKIP)	/* the workload's */	\
+		return;							\
+	if (__leak == KSFT_SKIP)					\
+		SKIP(return, "no cgroup v2 memory controller");		\
+	ASSERT_EQ(KSFT_PASS, __leak);					\
+} while (0)
+
+#define LEAK_RUN(name, fn, arg, opts)					\
+	LEAK_CHECK(leak_run(_metadata, name, fn, arg, opts))
 /*
  * In the workload: stop here until the parent has measured.  A label
  * starting with '+' is a positive control taken while the workload holds

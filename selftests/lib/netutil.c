@@ -18,8 +18,20 @@
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
 
-#include "ktap.h"
 #include "netutil.h"
+
+/* A "# " diagnostic line, as KTAP comments are (vhx-netgen links this too). */
+static void __attribute__((format(printf, 1, 2))) diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("# ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fputc('\n', stdout);
+	fflush(stdout);
+}
 
 const uint8_t test_src_mac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
 const uint8_t test_dst_mac[6] = { 0x02, 0, 0, 0, 0, 0x02 };
@@ -28,7 +40,7 @@ static int fail(const char *what, const char *name)
 {
 	int err = errno;
 
-	kt_diag("%s %s: %s", what, name ? name : "", strerror(err));
+	diag("%s %s: %s", what, name ? name : "", strerror(err));
 	return -err;
 }
 
@@ -102,7 +114,7 @@ int netif_prepare(const char *ifname)
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		if (write(fd, "1", 1) != 1)
-			kt_diag("cannot disable ipv6 on %s", ifname);
+			diag("cannot disable ipv6 on %s", ifname);
 		close(fd);
 	}
 	return netif_up(ifname);
@@ -156,7 +168,7 @@ int pkt_open(const char *ifname, bool vnet_hdr)
 	/* Bursts of frames must not overflow the default buffer. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
 		       sizeof(rcvbuf)) < 0)
-		kt_diag("SO_RCVBUFFORCE: %s", strerror(errno));
+		diag("SO_RCVBUFFORCE: %s", strerror(errno));
 	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
 		fail("bind AF_PACKET to", ifname);
 		close(fd);
@@ -275,7 +287,7 @@ bool bytes_equal(const void *got, const void *want, size_t len,
 
 	for (i = 0; i < len; i++) {
 		if (g[i] != w[i]) {
-			kt_diag("%s differs at byte %zu of %zu: %#x, want %#x",
+			diag("%s differs at byte %zu of %zu: %#x, want %#x",
 				what, i, len, g[i], w[i]);
 			return false;
 		}
@@ -294,27 +306,22 @@ int run_cmd(const char *fmt, ...)
 	va_end(ap);
 	ret = system(cmd);
 	if (ret) {
-		kt_diag("'%s' failed (status %d)", cmd, ret);
+		diag("'%s' failed (status %d)", cmd, ret);
 		return -EIO;
 	}
 	return 0;
 }
 
-static char cleanup_link[IFNAMSIZ];
-static char cleanup_node[64];
-
-static void macvtap_cleanup(void)
+void macvtap_destroy(struct macvtap *m)
 {
-	char cmd[64];
-
-	if (cleanup_node[0])
-		unlink(cleanup_node);
-	if (cleanup_link[0]) {
-		snprintf(cmd, sizeof(cmd), "ip link del %s 2>/dev/null",
-			 cleanup_link);
-		if (system(cmd))
-			fprintf(stderr, "cannot remove %s\n", cleanup_link);
-	}
+	if (m->node_made)
+		unlink(m->devpath);
+	/* Gone already when a test deleted it. */
+	if (m->lower[0] && if_nametoindex(m->lower) &&
+	    run_cmd("ip link del %s 2>/dev/null", m->lower))
+		diag("cannot remove %s", m->lower);
+	m->node_made = false;
+	m->lower[0] = '\0';
 }
 
 /* Find /dev/tapN for the macvtap, creating the node if nothing did. */
@@ -337,7 +344,7 @@ static int macvtap_node(struct macvtap *m)
 	ok = fscanf(f, "%u:%u", &maj, &min) == 2;
 	fclose(f);
 	if (!ok) {
-		kt_diag("cannot parse %s", path);
+		diag("cannot parse %s", path);
 		return -EINVAL;
 	}
 	snprintf(m->devpath, sizeof(m->devpath), "/dev/tap%d", idx);
@@ -349,7 +356,7 @@ static int macvtap_node(struct macvtap *m)
 	unlink(m->devpath);
 	if (mknod(m->devpath, S_IFCHR | 0600, makedev(maj, min)) < 0)
 		return fail("mknod", m->devpath);
-	snprintf(cleanup_node, sizeof(cleanup_node), "%s", m->devpath);
+	m->node_made = true;
 	return 0;
 }
 
@@ -357,20 +364,22 @@ int macvtap_create(struct macvtap *m)
 {
 	int pid = getpid() % 100000, ret;
 
+	m->node_made = false;
 	snprintf(m->lower, IFNAMSIZ, "vxa%d", pid);
 	snprintf(m->peer, IFNAMSIZ, "vxb%d", pid);
 	snprintf(m->name, IFNAMSIZ, "vxm%d", pid);
 	if (system("ip -V >/dev/null 2>&1")) {
-		kt_diag("no 'ip' command");
+		diag("no 'ip' command");
+		m->lower[0] = '\0';
 		return -ENOENT;
 	}
 	run_cmd("ip link del %s 2>/dev/null || true", m->lower);
 	ret = run_cmd("ip link add %s type veth peer name %s",
 		      m->lower, m->peer);
-	if (ret)
+	if (ret) {
+		m->lower[0] = '\0';
 		return ret;
-	snprintf(cleanup_link, IFNAMSIZ, "%s", m->lower);
-	atexit(macvtap_cleanup);
+	}
 	ret = run_cmd("ip link add link %s name %s type macvtap mode bridge",
 		      m->lower, m->name);
 	if (!ret)

@@ -2,7 +2,7 @@
 /*
  * Host-side plumbing for net selftests: taps, macvtaps, AF_PACKET sockets
  * and test frames.  Every function prints a "# " diagnostic when it fails
- * and returns -errno, so callers can just KT_OK() it.
+ * and returns -errno.
  */
 #ifndef NETUTIL_H
 #define NETUTIL_H
@@ -61,16 +61,22 @@ bool bytes_equal(const void *got, const void *want, size_t len,
 /* Run a shell command; 0 when it exits 0. */
 int run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* veth pair with a bridge-mode macvtap on one end, removed at exit. */
+/*
+ * veth pair with a bridge-mode macvtap on one end.  macvtap_destroy()
+ * removes what macvtap_create() made, even after a failed create, and
+ * may be called again.
+ */
 struct macvtap {
 	char lower[IFNAMSIZ];	/* veth end carrying the macvtap */
 	char peer[IFNAMSIZ];	/* the other veth end: the "wire" */
 	char name[IFNAMSIZ];	/* the macvtap link */
 	char devpath[64];	/* its character device */
+	bool node_made;		/* devpath is our own mknod */
 	uint8_t mac[6];
 };
 
 int macvtap_create(struct macvtap *m);
 int macvtap_open(const struct macvtap *m);
+void macvtap_destroy(struct macvtap *m);
 
 #endif /* NETUTIL_H */

@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <linux/if_tun.h>
 
+#include "kselftest.h"
 #include "common.h"
 
 #define ARENA_SIZE	(64u << 20)
@@ -32,7 +33,7 @@ bool net_canary_intact(const void *p, size_t len, const char *what)
 
 	for (i = 0; i < len; i++) {
 		if (b[i] != CANARY) {
-			kt_diag("%s: canary byte %zu of %zu overwritten (%#x)",
+			ksft_print_msg("%s: canary byte %zu of %zu overwritten (%#x)\n",
 				what, i, len, b[i]);
 			return false;
 		}
@@ -48,12 +49,12 @@ int net_attach(struct net_env *e, int fd)
 	if (!ret)
 		ret = vhxg_net_set_backend(&e->dev, TXQ, fd);
 	if (ret)
-		kt_diag("NET_SET_BACKEND fd %d: %s", fd, strerror(-ret));
+		ksft_print_msg("NET_SET_BACKEND fd %d: %s\n", fd, strerror(-ret));
 	return ret;
 }
 
 /* Owner, features, memory table, rings: everything but opening. */
-static int net_configure(struct net_env *e)
+int net_configure(struct net_env *e)
 {
 	uint64_t offered, want = e->cfg.features;
 	unsigned int num = e->cfg.num;
@@ -65,11 +66,11 @@ static int net_configure(struct net_env *e)
 	if (!ret)
 		ret = vhxg_get_features(&e->dev, &offered);
 	if (ret) {
-		kt_diag("SET_OWNER/GET_FEATURES: %s", strerror(-ret));
+		ksft_print_msg("SET_OWNER/GET_FEATURES: %s\n", strerror(-ret));
 		return ret;
 	}
 	if (want & ~offered) {
-		kt_diag("features %#llx not offered (offered %#llx)",
+		ksft_print_msg("features %#llx not offered (offered %#llx)\n",
 			(unsigned long long)(want & ~offered),
 			(unsigned long long)offered);
 		return -EOPNOTSUPP;
@@ -82,7 +83,7 @@ static int net_configure(struct net_env *e)
 	if (!ret)
 		ret = vhxg_vq_setup(&e->dev, TXQ, num);
 	if (ret) {
-		kt_diag("device setup: %s", strerror(-ret));
+		ksft_print_msg("device setup: %s\n", strerror(-ret));
 		return ret;
 	}
 	e->rx = &e->dev.vqs[RXQ];
@@ -96,10 +97,10 @@ static int net_configure(struct net_env *e)
 
 int net_setup_dev(struct net_env *e)
 {
-	int ret = vhxg_open(&e->dev, kt_dev, e->arena);
+	int ret = vhxg_open(&e->dev, test_dev, e->arena);
 
 	if (ret) {
-		kt_diag("open %s: %s", kt_dev, strerror(-ret));
+		ksft_print_msg("open %s: %s\n", test_dev, strerror(-ret));
 		return ret;
 	}
 	return net_configure(e);
@@ -158,6 +159,19 @@ int net_setup(struct net_env *e, const struct net_cfg *cfg)
 	return e->pkt_fd < 0 ? e->pkt_fd : 0;
 }
 
+void net_teardown(struct net_env *e)
+{
+	vhxg_close(&e->dev);
+	if (e->pkt_fd >= 0)
+		close(e->pkt_fd);
+	if (e->tap_fd >= 0 && e->tap_fd != e->cfg.backend_fd)
+		close(e->tap_fd);
+	e->pkt_fd = -1;
+	e->tap_fd = -1;
+	if (e->arena == &e->own_arena)
+		vhxg_arena_fini(&e->own_arena);
+}
+
 /* ---- TX ------------------------------------------------------------------ */
 
 int net_tx(struct net_env *e, const void *frame, size_t len,
@@ -207,7 +221,7 @@ int net_tx_reap(struct net_env *e, unsigned int n)
 	while (got < n) {
 		ret = vhxg_vq_wait_used(e->tx, WAIT_MS);
 		if (ret <= 0) {
-			kt_diag("TX: %u of %u chains used (%s)", got, n,
+			ksft_print_msg("TX: %u of %u chains used (%s)\n", got, n,
 				ret ? strerror(-ret) : "timeout");
 			return ret ? ret : -ETIMEDOUT;
 		}
@@ -215,62 +229,14 @@ int net_tx_reap(struct net_env *e, unsigned int n)
 		got += ret;
 	}
 	if (e->tx->bad_used) {
-		kt_diag("TX: %lu used entries with a bad id", e->tx->bad_used);
+		ksft_print_msg("TX: %lu used entries with a bad id\n", e->tx->bad_used);
 		return -EPROTO;
 	}
 	if (vhxg_vq_wait_err(e->tx, 0)) {
-		kt_diag("TX: ERR eventfd fired on a valid ring");
+		ksft_print_msg("TX: ERR eventfd fired on a valid ring\n");
 		return -EPROTO;
 	}
 	return 0;
-}
-
-int net_expect_frame(struct net_env *e, const void *frame, size_t len)
-{
-	static uint8_t got[MAX_FRAME];
-	struct virtio_net_hdr vh;
-	ssize_t n;
-
-	n = pkt_recv(e->pkt_fd, got, sizeof(got), WAIT_MS, TEST_ETHERTYPE,
-		     e->cfg.pkt_vnet_hdr ? &vh : NULL);
-	if (n <= 0) {
-		kt_diag("no frame of %zu bytes out of %s (%s)", len, e->ifname,
-			n ? strerror((int)-n) : "timeout");
-		return KT_FAIL;
-	}
-	if ((size_t)n != len) {
-		kt_diag("frame out of %s is %zd bytes, want %zu (seed %#x)",
-			e->ifname, n, len, frame_seed(got));
-		return KT_FAIL;
-	}
-	return bytes_equal(got, frame, len, "TX frame") ? KT_PASS : KT_FAIL;
-}
-
-int net_expect_silence(struct net_env *e)
-{
-	static uint8_t got[MAX_FRAME];
-	struct virtio_net_hdr vh;
-	ssize_t n;
-
-	n = pkt_recv(e->pkt_fd, got, sizeof(got), QUIET_MS, TEST_ETHERTYPE,
-		     e->cfg.pkt_vnet_hdr ? &vh : NULL);
-	if (n > 0) {
-		kt_diag("unexpected frame of %zd bytes (seed %#x) out of %s",
-			n, frame_seed(got), e->ifname);
-		return KT_FAIL;
-	}
-	return n < 0 ? KT_FAIL : KT_PASS;
-}
-
-int net_tx_check(struct net_env *e, size_t len, uint32_t seed)
-{
-	static uint8_t frame[MAX_FRAME];
-
-	frame_build(frame, len, NULL, seed);
-	KT_OK(net_tx(e, frame, len, NULL, 1, 0));
-	KT_RUN(net_expect_frame(e, frame, len));
-	KT_OK(net_tx_reap(e, 1));
-	return KT_PASS;
 }
 
 int net_tx_raw(struct net_env *e, const uint64_t *addr, const uint32_t *len,
@@ -304,7 +270,7 @@ int net_wait_used_idx(struct vhxg_vq *vq, uint16_t idx, int timeout_ms)
 			return 1;
 		usleep(1000);
 	}
-	kt_diag("used idx %u, want %u", vq->used->idx, idx);
+	ksft_print_msg("used idx %u, want %u\n", vq->used->idx, idx);
 	return 0;
 }
 
@@ -353,12 +319,12 @@ static ssize_t gather(struct net_env *e, const struct vhxg_used *u,
 	size_t off = 0;
 
 	if (u->id >= e->rx->num || !e->rx_slots[u->id].base) {
-		kt_diag("RX used id %u was never posted", u->id);
+		ksft_print_msg("RX used id %u was never posted\n", u->id);
 		return -EPROTO;
 	}
 	s = &e->rx_slots[u->id];
 	if (u->len > s->buflen * s->ndesc || u->len > room) {
-		kt_diag("RX used len %u > chain of %u x %u", u->len,
+		ksft_print_msg("RX used len %u > chain of %u x %u\n", u->len,
 			s->ndesc, s->buflen);
 		return -EPROTO;
 	}
@@ -410,7 +376,7 @@ ssize_t net_rx_get(struct net_env *e, void *frame, size_t max,
 			n = reap_one(e, buf + total, sizeof(buf) - total,
 				     WAIT_MS);
 			if (n <= 0) {
-				kt_diag("RX: buffer %u of %u missing", k + 1,
+				ksft_print_msg("RX: buffer %u of %u missing\n", k + 1,
 					h.num_buffers);
 				return n ? n : -ETIMEDOUT;
 			}
@@ -418,16 +384,16 @@ ssize_t net_rx_get(struct net_env *e, void *frame, size_t max,
 			e->rx_nused++;
 		}
 		if ((size_t)total < e->hdr_len + ETH_HLEN_) {
-			kt_diag("RX: runt of %zd bytes", total);
+			ksft_print_msg("RX: runt of %zd bytes\n", total);
 			return -EPROTO;
 		}
 		if (frame_ethertype(buf + e->hdr_len) == TEST_ETHERTYPE)
 			break;
-		kt_diag("RX: dropping a frame of ethertype %#x",
+		ksft_print_msg("RX: dropping a frame of ethertype %#x\n",
 			frame_ethertype(buf + e->hdr_len));
 	}
 	if (vhxg_vq_wait_err(e->rx, 0)) {
-		kt_diag("RX: ERR eventfd fired on a valid ring");
+		ksft_print_msg("RX: ERR eventfd fired on a valid ring\n");
 		return -EPROTO;
 	}
 	if (vh)
@@ -436,65 +402,6 @@ ssize_t net_rx_get(struct net_env *e, void *frame, size_t max,
 	memcpy(frame, buf + e->hdr_len,
 	       (size_t)total < max ? (size_t)total : max);
 	return total;
-}
-
-int net_rx_check(struct net_env *e, size_t len, uint32_t seed)
-{
-	static uint8_t frame[MAX_FRAME], got[MAX_FRAME];
-	struct virtio_net_hdr zero = { 0 };
-	ssize_t n;
-
-	frame_build(frame, len, e->rx_dst, seed);
-	KT_OK(pkt_send(e->pkt_fd, frame, len,
-		       e->cfg.pkt_vnet_hdr ? &zero : NULL));
-	n = net_rx_get(e, got, sizeof(got), NULL, WAIT_MS);
-	KT_ASSERT(n > 0, "no RX frame of %zu bytes (%s)", len,
-		  n ? strerror((int)-n) : "timeout");
-	KT_ASSERT((size_t)n == len, "RX frame is %zd bytes, want %zu", n, len);
-	KT_ASSERT(bytes_equal(got, frame, len, "RX frame"), "seed %#x", seed);
-	return KT_PASS;
-}
-
-/* ---- reset --------------------------------------------------------------- */
-
-int net_reset_and_verify(struct net_env *e)
-{
-	static uint8_t frame[MAX_FRAME], got[MAX_FRAME];
-	uint32_t seed = 0x5e5e0000 + getpid();
-	struct virtio_net_hdr zero = { 0 }, vh;
-	unsigned int tries;
-	ssize_t n;
-
-	KT_OK(vhxg_reset_owner(&e->dev));
-	vhxg_vq_fini(e->rx);
-	vhxg_vq_fini(e->tx);
-	KT_OK(net_configure(e));
-	/*
-	 * Frames the device sent before the reset may still wait on the
-	 * link (upstream sends what it read from a bad ring, say).
-	 */
-	while ((n = pkt_recv(e->pkt_fd, got, sizeof(got), 50, TEST_ETHERTYPE,
-			     e->cfg.pkt_vnet_hdr ? &vh : NULL)) > 0)
-		kt_diag("TX after reset: older frame, seed %#x",
-			frame_seed(got));
-	KT_RUN(net_tx_check(e, 100, seed));
-	KT_OK(net_rx_post(e, 16, 2048, 1, 0));
-	frame_build(frame, 200, e->rx_dst, seed + 1);
-	KT_OK(pkt_send(e->pkt_fd, frame, 200,
-		       e->cfg.pkt_vnet_hdr ? &zero : NULL));
-	/* Frames queued in the tap before the reset may come first. */
-	for (tries = 0; tries < 8; tries++) {
-		n = net_rx_get(e, got, sizeof(got), NULL, WAIT_MS);
-		KT_ASSERT(n > 0, "no RX after reset (%s)",
-			  n ? strerror((int)-n) : "timeout");
-		if (frame_seed(got) == seed + 1)
-			break;
-		kt_diag("RX after reset: older frame, seed %#x",
-			frame_seed(got));
-	}
-	KT_ASSERT(n == 200 && bytes_equal(got, frame, 200, "RX after reset"),
-		  "len %zd", n);
-	return KT_PASS;
 }
 
 /* ---- helpers for the malformed-input and hostile-memory tests ---------- */

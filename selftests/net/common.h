@@ -12,7 +12,7 @@
 #include <net/if.h>
 
 #include "vhxg.h"
-#include "ktap.h"
+#include "testdev.h"
 #include "netutil.h"
 
 #define RXQ		0	/* vhost-net queue numbering */
@@ -68,13 +68,25 @@ struct net_env {
 	unsigned int rx_nused;	/* used entries of the last RX frame */
 };
 
+/*
+ * Checks that fail the test (net_tx_check() and the like) are in check.h,
+ * for test bodies.
+ */
+
 /* The features every net test negotiates at least. */
 #define BASE_FEATURES	F(VIRTIO_F_VERSION_1)
 
 int net_setup(struct net_env *e, const struct net_cfg *cfg);
+/* Owner, features, memory table, rings, backend: all but opening. */
+int net_configure(struct net_env *e);
 /* Device part only (owner, features, memory, rings, backend). */
 int net_setup_dev(struct net_env *e);
 int net_attach(struct net_env *e, int fd);
+/*
+ * Close what net_setup() opened (not a backend_fd given in its cfg) and
+ * free its own arena; for a fixture's teardown.
+ */
+void net_teardown(struct net_env *e);
 
 /* TX: one frame in one chain of @nsplit descriptors (1 = contiguous). */
 int net_tx(struct net_env *e, const void *frame, size_t len,
@@ -82,12 +94,6 @@ int net_tx(struct net_env *e, const void *frame, size_t len,
 	   unsigned int add_flags);
 /* Wait until @n TX chains are used and reap them. */
 int net_tx_reap(struct net_env *e, unsigned int n);
-/* Wait for @frame to come out of the link; KT_PASS or KT_FAIL. */
-int net_expect_frame(struct net_env *e, const void *frame, size_t len);
-/* Assert that no test frame comes out within QUIET_MS. */
-int net_expect_silence(struct net_env *e);
-/* Build, send, see it out and reaped: KT_PASS or KT_FAIL. */
-int net_tx_check(struct net_env *e, size_t len, uint32_t seed);
 
 /* RX: post @n chains of @ndesc buffers of @buflen bytes each. */
 int net_rx_post(struct net_env *e, unsigned int n, uint32_t buflen,
@@ -99,8 +105,6 @@ int net_rx_post(struct net_env *e, unsigned int n, uint32_t buflen,
  */
 ssize_t net_rx_get(struct net_env *e, void *frame, size_t max,
 		   struct virtio_net_hdr_mrg_rxbuf *vh, int timeout_ms);
-/* Inject @len/@seed into the link and check it lands intact. */
-int net_rx_check(struct net_env *e, size_t len, uint32_t seed);
 
 /* Post one TX chain of raw guest addresses; publish and kick. */
 int net_tx_raw(struct net_env *e, const uint64_t *addr, const uint32_t *len,
@@ -108,8 +112,6 @@ int net_tx_raw(struct net_env *e, const uint64_t *addr, const uint32_t *len,
 /* Wait (without consuming calls) until @vq's used idx reaches @idx. */
 int net_wait_used_idx(struct vhxg_vq *vq, uint16_t idx, int timeout_ms);
 
-/* RESET_OWNER, then a full fresh setup and traffic both ways. */
-int net_reset_and_verify(struct net_env *e);
 
 /* A fresh non-blocking eventfd; the case's exit closes it. */
 int eventfd_for_test(void);

@@ -16,11 +16,11 @@
 #include <netinet/in.h>
 #include <sys/wait.h>
 
-#include "common.h"
+#include "check.h"
 
 static struct vhxg_arena arena;
 
-/* Open kt_dev with an arena; take ownership when @owner. */
+/* Open test_dev with an arena; take ownership when @owner. */
 static int open_dev(struct vhxg_dev *d, bool owner)
 {
 	int ret;
@@ -30,9 +30,9 @@ static int open_dev(struct vhxg_dev *d, bool owner)
 		if (ret)
 			return ret;
 	}
-	ret = vhxg_open(d, kt_dev, &arena);
+	ret = vhxg_open(d, test_dev, &arena);
 	if (ret) {
-		kt_diag("open %s: %s", kt_dev, strerror(-ret));
+		ksft_print_msg("open %s: %s\n", test_dev, strerror(-ret));
 		return ret;
 	}
 	return owner ? vhxg_set_owner(d) : 0;
@@ -53,7 +53,7 @@ static int open_dev(struct vhxg_dev *d, bool owner)
  * data tests use.  Both offer VHOST_F_LOG_ALL: without it QEMU blocks
  * migration.
  */
-static int features_offered(void)
+TEST(features_offered)
 {
 	static const struct { int bit; const char *name; } want[] = {
 		{ VIRTIO_F_VERSION_1, "VERSION_1" },
@@ -68,25 +68,22 @@ static int features_offered(void)
 	struct vhxg_dev d;
 	uint64_t f;
 	size_t i;
-	int bad = 0;
 
-	KT_OK(open_dev(&d, false));
-	KT_OK(vhxg_get_features(&d, &f));
-	kt_diag("offered %#llx", (unsigned long long)f);
-	for (i = 0; i < KT_ARRAY_SIZE(want); i++) {
-		if (!(f & F(want[i].bit))) {
-			kt_diag("%s missing", want[i].name);
-			bad++;
-		}
+	ASSERT_LE(0, open_dev(&d, false));
+	ASSERT_LE(0, vhxg_get_features(&d, &f));
+	TH_LOG("offered %#llx", (unsigned long long)f);
+	for (i = 0; i < ARRAY_SIZE(want); i++) {
+		EXPECT_TRUE(f & F(want[i].bit))
+			TH_LOG("%s missing", want[i].name);
 	}
-	if (!kt_dev_is_vhx())
-		return bad ? KT_FAIL : KT_PASS;
-	KT_ASSERT(f == VHX_NET_FEATURES, "offered %#llx, want exactly %#llx "
-		  "(extra %#llx, missing %#llx)", (unsigned long long)f,
-		  (unsigned long long)VHX_NET_FEATURES,
-		  (unsigned long long)(f & ~VHX_NET_FEATURES),
-		  (unsigned long long)(VHX_NET_FEATURES & ~f));
-	return bad ? KT_FAIL : KT_PASS;
+	if (!test_dev_is_vhx())
+		return;
+	ASSERT_TRUE(f == VHX_NET_FEATURES)
+		TH_LOG("offered %#llx, want exactly %#llx "
+		       "(extra %#llx, missing %#llx)", (unsigned long long)f,
+		       (unsigned long long)VHX_NET_FEATURES,
+		       (unsigned long long)(f & ~VHX_NET_FEATURES),
+		       (unsigned long long)(VHX_NET_FEATURES & ~f));
 }
 
 /*
@@ -97,7 +94,7 @@ static int features_offered(void)
  * with log_guest_addr, SET_FEATURES LOG_ALL; before and after a backend
  * is attached, and traffic goes on.
  */
-static int log_ioctls(void)
+TEST(log_ioctls)
 {
 	struct vhost_vring_addr a = { .index = 0 };
 	struct net_cfg cfg = { .features = BASE_FEATURES, .hdr = HDR_TAP };
@@ -107,75 +104,76 @@ static int log_ioctls(void)
 	struct vhxg_vq *vq;
 	int efd, none = -1, pfd[2], r[2];
 
-	KT_OK(open_dev(&d, true));
-	KT_OK(vhxg_vq_init(&d, 0, 256, 0));
+	ASSERT_LE(0, open_dev(&d, true));
+	ASSERT_LE(0, vhxg_vq_init(&d, 0, 256, 0));
 	vq = &d.vqs[0];
-	KT_OK(vhxg_set_vring_num(&d, 0, 256));
+	ASSERT_LE(0, vhxg_set_vring_num(&d, 0, 256));
 	base = (uintptr_t)vhxg_alloc(&arena, 4096, 4096);
-	KT_ASSERT(base, "arena full");
+	ASSERT_TRUE(base)
+		TH_LOG("arena full");
 	efd = eventfd_for_test();
-	KT_ASSERT(pipe(pfd) == 0, "pipe");
+	ASSERT_EQ(0, pipe(pfd));
 	a.desc_user_addr = (uintptr_t)vq->desc;
 	a.avail_user_addr = (uintptr_t)vq->avail;
 	a.used_user_addr = (uintptr_t)vq->used;
 	a.log_guest_addr = (uintptr_t)vq->used;
 	a.flags = 1u << VHOST_VRING_F_LOG;
-	KT_OK(vhxg_ioctl(&d, VHOST_SET_LOG_BASE, &base));
-	KT_OK(vhxg_ioctl(&d, VHOST_SET_LOG_FD, &efd));
-	KT_OK(vhxg_ioctl(&d, VHOST_SET_LOG_FD, &none));
-	KT_ERR(vhxg_ioctl(&d, VHOST_SET_LOG_FD, &pfd[0]), EINVAL);
+	ASSERT_EQ(0, vhxg_ioctl(&d, VHOST_SET_LOG_BASE, &base));
+	ASSERT_EQ(0, vhxg_ioctl(&d, VHOST_SET_LOG_FD, &efd));
+	ASSERT_EQ(0, vhxg_ioctl(&d, VHOST_SET_LOG_FD, &none));
+	ASSERT_EQ(-EINVAL, vhxg_ioctl(&d, VHOST_SET_LOG_FD, &pfd[0]));
 	close(pfd[1]);
-	KT_ERR(vhxg_ioctl(&d, VHOST_SET_LOG_FD, &pfd[1]), EBADF);
-	KT_OK(vhxg_ioctl(&d, VHOST_SET_VRING_ADDR, &a));
-	KT_OK(vhxg_set_features(&d, F(VHOST_F_LOG_ALL)));
+	ASSERT_EQ(-EBADF, vhxg_ioctl(&d, VHOST_SET_LOG_FD, &pfd[1]));
+	ASSERT_EQ(0, vhxg_ioctl(&d, VHOST_SET_VRING_ADDR, &a));
+	ASSERT_EQ(0, vhxg_set_features(&d, F(VHOST_F_LOG_ALL)));
 
 	/*
 	 * With a memory table and a backend running, as QEMU starts logging
 	 * for a migration.  The log must be able to cover the table.
 	 */
-	KT_OK(net_setup(&e, &cfg));
-	KT_OK(vhxg_ioctl(&e.dev, VHOST_SET_LOG_FD, &efd));
+	ASSERT_LE(0, net_setup(&e, &cfg));
+	ASSERT_EQ(0, vhxg_ioctl(&e.dev, VHOST_SET_LOG_FD, &efd));
 	r[0] = vhxg_ioctl(&e.dev, VHOST_SET_LOG_BASE, &kbase);
 	r[1] = vhxg_ioctl(&e.dev, VHOST_SET_LOG_BASE, &top);
-	KT_OK(vhxg_ioctl(&e.dev, VHOST_SET_LOG_BASE, &base));
-	if (kt_dev_is_vhx()) {
-		KT_ASSERT(r[0] == -EFAULT && r[1] == -EFAULT,
-			  "log at a kernel address: %d, at the top: %d, want "
-			  "-EFAULT", r[0], r[1]);
+	ASSERT_EQ(0, vhxg_ioctl(&e.dev, VHOST_SET_LOG_BASE, &base));
+	if (test_dev_is_vhx()) {
+		ASSERT_TRUE(r[0] == -EFAULT && r[1] == -EFAULT)
+			TH_LOG("log at a kernel address: %d, at the top: %d, "
+			       "want -EFAULT", r[0], r[1]);
 	} else {
-		kt_diag("upstream: log at a kernel address %s, at the top %s",
-			r[0] ? strerror(-r[0]) : "taken",
-			r[1] ? strerror(-r[1]) : "taken");
+		TH_LOG("upstream: log at a kernel address %s, at the top %s",
+		       r[0] ? strerror(-r[0]) : "taken",
+		       r[1] ? strerror(-r[1]) : "taken");
 	}
 	a.index = TXQ;
 	a.desc_user_addr = (uintptr_t)e.tx->desc;
 	a.avail_user_addr = (uintptr_t)e.tx->avail;
 	a.used_user_addr = (uintptr_t)e.tx->used;
 	a.log_guest_addr = (uintptr_t)e.tx->used;
-	KT_OK(vhxg_ioctl(&e.dev, VHOST_SET_VRING_ADDR, &a));
+	ASSERT_EQ(0, vhxg_ioctl(&e.dev, VHOST_SET_VRING_ADDR, &a));
 	a.flags = 0;
-	KT_OK(vhxg_ioctl(&e.dev, VHOST_SET_VRING_ADDR, &a));
-	KT_RUN(net_tx_check(&e, 100, 0x109));
-	return KT_PASS;
+	ASSERT_EQ(0, vhxg_ioctl(&e.dev, VHOST_SET_VRING_ADDR, &a));
+	net_tx_check(_metadata, &e, 100, 0x109);
 }
 
-static int set_features_unknown(void)
+
+TEST(set_features_unknown)
 {
 	struct vhxg_dev d;
 	uint64_t f, bit;
 
-	KT_OK(open_dev(&d, true));
-	KT_OK(vhxg_get_features(&d, &f));
-	KT_ASSERT(~f, "every feature bit offered?");
+	ASSERT_LE(0, open_dev(&d, true));
+	ASSERT_LE(0, vhxg_get_features(&d, &f));
+	ASSERT_TRUE(~f)
+		TH_LOG("every feature bit offered?");
 	bit = ~f & -~f;		/* lowest bit not offered */
-	KT_ERR(vhxg_set_features(&d, f | bit), EOPNOTSUPP);
-	KT_ERR(vhxg_set_features(&d, F(63)), EOPNOTSUPP);
-	KT_OK(vhxg_set_features(&d, f));
-	KT_OK(vhxg_set_features(&d, 0));
-	return KT_PASS;
+	ASSERT_EQ(-EOPNOTSUPP, vhxg_set_features(&d, f | bit));
+	ASSERT_EQ(-EOPNOTSUPP, vhxg_set_features(&d, F(63)));
+	ASSERT_LE(0, vhxg_set_features(&d, f));
+	ASSERT_LE(0, vhxg_set_features(&d, 0));
 }
 
-static int before_owner_eperm(void)
+TEST(before_owner_eperm)
 {
 	struct vhost_memory_region r = { 0 };
 	unsigned int base;
@@ -183,34 +181,32 @@ static int before_owner_eperm(void)
 	uint64_t f;
 	int efd;
 
-	KT_OK(open_dev(&d, false));
+	ASSERT_LE(0, open_dev(&d, false));
 	efd = eventfd_for_test();
-	KT_ERR(vhxg_set_mem_table(&d, &r, 0), EPERM);
-	KT_ERR(vhxg_set_vring_num(&d, 0, 256), EPERM);
-	KT_ERR(vhxg_set_vring_base(&d, 0, 0), EPERM);
-	KT_ERR(vhxg_get_vring_base(&d, 0, &base), EPERM);
-	KT_ERR(vhxg_set_vring_addr(&d, 0, 0, 0, 0, 0), EPERM);
-	KT_ERR(vhxg_set_vring_fd(&d, VHOST_SET_VRING_KICK, 0, efd), EPERM);
-	KT_ERR(vhxg_set_vring_fd(&d, VHOST_SET_VRING_CALL, 0, efd), EPERM);
-	KT_ERR(vhxg_set_vring_fd(&d, VHOST_SET_VRING_ERR, 0, efd), EPERM);
-	KT_ERR(vhxg_net_set_backend(&d, 0, -1), EPERM);
-	KT_ERR(vhxg_reset_owner(&d), EPERM);
+	ASSERT_EQ(-EPERM, vhxg_set_mem_table(&d, &r, 0));
+	ASSERT_EQ(-EPERM, vhxg_set_vring_num(&d, 0, 256));
+	ASSERT_EQ(-EPERM, vhxg_set_vring_base(&d, 0, 0));
+	ASSERT_EQ(-EPERM, vhxg_get_vring_base(&d, 0, &base));
+	ASSERT_EQ(-EPERM, vhxg_set_vring_addr(&d, 0, 0, 0, 0, 0));
+	ASSERT_EQ(-EPERM, vhxg_set_vring_fd(&d, VHOST_SET_VRING_KICK, 0, efd));
+	ASSERT_EQ(-EPERM, vhxg_set_vring_fd(&d, VHOST_SET_VRING_CALL, 0, efd));
+	ASSERT_EQ(-EPERM, vhxg_set_vring_fd(&d, VHOST_SET_VRING_ERR, 0, efd));
+	ASSERT_EQ(-EPERM, vhxg_net_set_backend(&d, 0, -1));
+	ASSERT_EQ(-EPERM, vhxg_reset_owner(&d));
 	/* Features need no owner. */
-	KT_OK(vhxg_get_features(&d, &f));
-	KT_OK(vhxg_set_features(&d, F(VIRTIO_F_VERSION_1)));
-	return KT_PASS;
+	ASSERT_LE(0, vhxg_get_features(&d, &f));
+	ASSERT_LE(0, vhxg_set_features(&d, F(VIRTIO_F_VERSION_1)));
 }
 
-static int set_owner_twice(void)
+TEST(set_owner_twice)
 {
 	struct vhxg_dev d;
 
-	KT_OK(open_dev(&d, true));
-	KT_ERR(vhxg_set_owner(&d), EBUSY);
-	return KT_PASS;
+	ASSERT_LE(0, open_dev(&d, true));
+	ASSERT_EQ(-EBUSY, vhxg_set_owner(&d));
 }
 
-static int vring_index_enobufs(void)
+TEST(vring_index_enobufs)
 {
 	static const unsigned int bad[] = { 2, 3, 1000, 0x10000, 0xffffffff };
 	struct vhxg_dev d;
@@ -218,24 +214,23 @@ static int vring_index_enobufs(void)
 	size_t i;
 	int efd = eventfd_for_test();
 
-	KT_OK(open_dev(&d, true));
-	for (i = 0; i < KT_ARRAY_SIZE(bad); i++) {
+	ASSERT_LE(0, open_dev(&d, true));
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		unsigned int idx = bad[i];
 
-		KT_ERR(vhxg_set_vring_num(&d, idx, 256), ENOBUFS);
-		KT_ERR(vhxg_set_vring_base(&d, idx, 0), ENOBUFS);
-		KT_ERR(vhxg_get_vring_base(&d, idx, &base), ENOBUFS);
-		KT_ERR(vhxg_set_vring_addr(&d, idx, 0, 0, 0, 0), ENOBUFS);
-		KT_ERR(vhxg_set_vring_fd(&d, VHOST_SET_VRING_KICK, idx, efd),
-		       ENOBUFS);
-		KT_ERR(vhxg_set_vring_fd(&d, VHOST_SET_VRING_CALL, idx, efd),
-		       ENOBUFS);
-		KT_ERR(vhxg_net_set_backend(&d, idx, -1), ENOBUFS);
+		ASSERT_EQ(-ENOBUFS, vhxg_set_vring_num(&d, idx, 256));
+		ASSERT_EQ(-ENOBUFS, vhxg_set_vring_base(&d, idx, 0));
+		ASSERT_EQ(-ENOBUFS, vhxg_get_vring_base(&d, idx, &base));
+		ASSERT_EQ(-ENOBUFS, vhxg_set_vring_addr(&d, idx, 0, 0, 0, 0));
+		ASSERT_EQ(-ENOBUFS, vhxg_set_vring_fd(&d, VHOST_SET_VRING_KICK,
+						      idx, efd));
+		ASSERT_EQ(-ENOBUFS, vhxg_set_vring_fd(&d, VHOST_SET_VRING_CALL,
+						      idx, efd));
+		ASSERT_EQ(-ENOBUFS, vhxg_net_set_backend(&d, idx, -1));
 	}
-	return KT_PASS;
 }
 
-static int vring_num_checks(void)
+TEST(vring_num_checks)
 {
 	static const unsigned int bad[] = { 0, 3, 100, 255, 65535, 65536,
 					    0x80000000 };
@@ -243,104 +238,111 @@ static int vring_num_checks(void)
 	struct vhxg_dev d;
 	size_t i;
 
-	KT_OK(open_dev(&d, true));
-	for (i = 0; i < KT_ARRAY_SIZE(bad); i++)
-		KT_ERR(vhxg_set_vring_num(&d, 0, bad[i]), EINVAL);
-	for (i = 0; i < KT_ARRAY_SIZE(good); i++)
-		KT_OK(vhxg_set_vring_num(&d, 1, good[i]));
-	return KT_PASS;
+	ASSERT_LE(0, open_dev(&d, true));
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		ASSERT_EQ(-EINVAL, vhxg_set_vring_num(&d, 0, bad[i]));
+	}
+	for (i = 0; i < ARRAY_SIZE(good); i++) {
+		ASSERT_LE(0, vhxg_set_vring_num(&d, 1, good[i]));
+	}
 }
 
-static int vring_addr_checks(void)
+TEST(vring_addr_checks)
 {
 	struct vhxg_dev d;
 	struct vhxg_vq *vq;
 	uint64_t desc, avail, used;
 
-	KT_OK(open_dev(&d, true));
-	KT_OK(vhxg_vq_init(&d, 0, 256, 0));
+	ASSERT_LE(0, open_dev(&d, true));
+	ASSERT_LE(0, vhxg_vq_init(&d, 0, 256, 0));
 	vq = &d.vqs[0];
 	desc = (uintptr_t)vq->desc;
 	avail = (uintptr_t)vq->avail;
 	used = (uintptr_t)vq->used;
-	KT_OK(vhxg_set_vring_num(&d, 0, 256));
+	ASSERT_LE(0, vhxg_set_vring_num(&d, 0, 256));
 	/* Upstream checks avail and used alignment, not the desc table's. */
-	KT_ERR(vhxg_set_vring_addr(&d, 0, desc, avail + 1, used, 0), EINVAL);
-	KT_ERR(vhxg_set_vring_addr(&d, 0, desc, avail, used + 2, 0), EINVAL);
-	KT_ERR(vhxg_set_vring_addr(&d, 0, desc, avail, used + 1, 0), EINVAL);
-	KT_ERR(vhxg_set_vring_addr(&d, 0, desc, avail, used, 0x80),
-	       EOPNOTSUPP);
-	KT_OK(vhxg_set_vring_addr(&d, 0, desc, avail, used, 0));
+	ASSERT_EQ(-EINVAL, vhxg_set_vring_addr(&d, 0, desc, avail + 1, used,
+					       0));
+	ASSERT_EQ(-EINVAL, vhxg_set_vring_addr(&d, 0, desc, avail, used + 2,
+					       0));
+	ASSERT_EQ(-EINVAL, vhxg_set_vring_addr(&d, 0, desc, avail, used + 1,
+					       0));
+	ASSERT_EQ(-EOPNOTSUPP, vhxg_set_vring_addr(&d, 0, desc, avail, used,
+						   0x80));
+	ASSERT_LE(0, vhxg_set_vring_addr(&d, 0, desc, avail, used, 0));
 	/* The minimum alignments are enough. */
-	KT_OK(vhxg_set_vring_addr(&d, 0, desc + 16, avail + 2, used + 4, 0));
-	return KT_PASS;
+	ASSERT_LE(0, vhxg_set_vring_addr(&d, 0, desc + 16, avail + 2, used + 4,
+					 0));
 }
 
-static int vring_base_roundtrip(void)
+TEST(vring_base_roundtrip)
 {
 	struct vhxg_dev d;
 	unsigned int base;
 
-	KT_OK(open_dev(&d, true));
-	KT_OK(vhxg_set_vring_num(&d, 1, 256));
-	KT_OK(vhxg_set_vring_base(&d, 1, 77));
-	KT_OK(vhxg_get_vring_base(&d, 1, &base));
-	KT_ASSERT(base == 77, "GET_VRING_BASE %u, want 77", base);
-	KT_OK(vhxg_set_vring_base(&d, 1, 0xffff));
-	KT_OK(vhxg_get_vring_base(&d, 1, &base));
-	KT_ASSERT(base == 0xffff, "GET_VRING_BASE %u, want 0xffff", base);
-	return KT_PASS;
+	ASSERT_LE(0, open_dev(&d, true));
+	ASSERT_LE(0, vhxg_set_vring_num(&d, 1, 256));
+	ASSERT_LE(0, vhxg_set_vring_base(&d, 1, 77));
+	ASSERT_LE(0, vhxg_get_vring_base(&d, 1, &base));
+	ASSERT_TRUE(base == 77)
+		TH_LOG("GET_VRING_BASE %u, want 77", base);
+	ASSERT_LE(0, vhxg_set_vring_base(&d, 1, 0xffff));
+	ASSERT_LE(0, vhxg_get_vring_base(&d, 1, &base));
+	ASSERT_TRUE(base == 0xffff)
+		TH_LOG("GET_VRING_BASE %u, want 0xffff", base);
 }
 
 /* With a backend attached, ring size and base are frozen. */
-static int vring_busy_while_running(void)
+TEST(vring_busy_while_running)
 {
 	struct net_cfg cfg = { .features = BASE_FEATURES, .hdr = HDR_TAP };
 	struct net_env e;
 	struct vhxg_vq *tx;
 
-	KT_OK(net_setup(&e, &cfg));
+	ASSERT_LE(0, net_setup(&e, &cfg));
 	tx = e.tx;
-	KT_ERR(vhxg_set_vring_num(&e.dev, TXQ, 128), EBUSY);
-	KT_ERR(vhxg_set_vring_base(&e.dev, TXQ, 0), EBUSY);
-	KT_OK(vhxg_set_vring_addr(&e.dev, TXQ, (uintptr_t)tx->desc,
-				  (uintptr_t)tx->avail, (uintptr_t)tx->used,
-				  0));
-	KT_RUN(net_tx_check(&e, 60, 1));
-	KT_OK(net_attach(&e, -1));
-	KT_OK(vhxg_set_vring_num(&e.dev, TXQ, 256));
-	KT_OK(vhxg_set_vring_base(&e.dev, TXQ, 1));
-	return KT_PASS;
+	ASSERT_EQ(-EBUSY, vhxg_set_vring_num(&e.dev, TXQ, 128));
+	ASSERT_EQ(-EBUSY, vhxg_set_vring_base(&e.dev, TXQ, 0));
+	ASSERT_LE(0, vhxg_set_vring_addr(&e.dev, TXQ, (uintptr_t)tx->desc,
+					 (uintptr_t)tx->avail, (uintptr_t)tx->used,
+					 0));
+	net_tx_check(_metadata, &e, 60, 1);
+	ASSERT_LE(0, net_attach(&e, -1));
+	ASSERT_LE(0, vhxg_set_vring_num(&e.dev, TXQ, 256));
+	ASSERT_LE(0, vhxg_set_vring_base(&e.dev, TXQ, 1));
 }
 
-static int backend_bad_fds(void)
+TEST(backend_bad_fds)
 {
 	struct vhxg_dev d;
 	int p[2], udp, raw, pdgram, efd;
 
-	KT_OK(open_dev(&d, true));
-	KT_OK(vhxg_set_mem_identity(&d));
-	KT_OK(vhxg_vq_setup(&d, 0, 256));
-	KT_ASSERT(!pipe(p), "pipe: %s", strerror(errno));
+	ASSERT_LE(0, open_dev(&d, true));
+	ASSERT_LE(0, vhxg_set_mem_identity(&d));
+	ASSERT_LE(0, vhxg_vq_setup(&d, 0, 256));
+	ASSERT_TRUE(!pipe(p))
+		TH_LOG("pipe: %s", strerror(errno));
 	udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	KT_ASSERT(udp >= 0, "socket: %s", strerror(errno));
+	ASSERT_TRUE(udp >= 0)
+		TH_LOG("socket: %s", strerror(errno));
 	raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
-	KT_ASSERT(raw >= 0, "socket AF_INET SOCK_RAW: %s", strerror(errno));
+	ASSERT_TRUE(raw >= 0)
+		TH_LOG("socket AF_INET SOCK_RAW: %s", strerror(errno));
 	pdgram = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	KT_ASSERT(pdgram >= 0, "socket AF_PACKET SOCK_DGRAM: %s",
-		  strerror(errno));
+	ASSERT_TRUE(pdgram >= 0)
+		TH_LOG("socket AF_PACKET SOCK_DGRAM: %s",
+		       strerror(errno));
 	efd = eventfd_for_test();
-	KT_ERR(vhxg_net_set_backend(&d, 0, p[0]), ENOTSOCK);
-	KT_ERR(vhxg_net_set_backend(&d, 0, efd), ENOTSOCK);
-	KT_ERR(vhxg_net_set_backend(&d, 0, udp), ENOTSOCK);
+	ASSERT_EQ(-ENOTSOCK, vhxg_net_set_backend(&d, 0, p[0]));
+	ASSERT_EQ(-ENOTSOCK, vhxg_net_set_backend(&d, 0, efd));
+	ASSERT_EQ(-ENOTSOCK, vhxg_net_set_backend(&d, 0, udp));
 	/* Upstream takes raw sockets of AF_PACKET only, never AF_INET's. */
-	KT_ERR(vhxg_net_set_backend(&d, 0, raw), ENOTSOCK);
-	KT_ERR(vhxg_net_set_backend(&d, 0, pdgram), ENOTSOCK);
-	KT_ERR(vhxg_net_set_backend(&d, 0, 999), ENOTSOCK);
-	KT_ERR(vhxg_net_set_backend(&d, 0, -5), ENOTSOCK);
+	ASSERT_EQ(-ENOTSOCK, vhxg_net_set_backend(&d, 0, raw));
+	ASSERT_EQ(-ENOTSOCK, vhxg_net_set_backend(&d, 0, pdgram));
+	ASSERT_EQ(-ENOTSOCK, vhxg_net_set_backend(&d, 0, 999));
+	ASSERT_EQ(-ENOTSOCK, vhxg_net_set_backend(&d, 0, -5));
 	/* Detaching what was never attached is fine. */
-	KT_OK(vhxg_net_set_backend(&d, 0, -1));
-	return KT_PASS;
+	ASSERT_LE(0, vhxg_net_set_backend(&d, 0, -1));
 }
 
 /*
@@ -348,33 +350,35 @@ static int backend_bad_fds(void)
  * vhx serves taps only and refuses it with ENOTSOCK, on either queue.
  * Upstream accepts it as a backend (printed, then skipped).
  */
-static int backend_packet_socket(void)
+TEST(backend_packet_socket)
 {
 	struct vhxg_dev d;
 	int pkt, ret;
 
-	KT_OK(open_dev(&d, true));
-	KT_OK(vhxg_set_mem_identity(&d));
-	KT_OK(vhxg_vq_setup(&d, 0, 256));
-	KT_OK(vhxg_vq_setup(&d, 1, 256));
+	ASSERT_LE(0, open_dev(&d, true));
+	ASSERT_LE(0, vhxg_set_mem_identity(&d));
+	ASSERT_LE(0, vhxg_vq_setup(&d, 0, 256));
+	ASSERT_LE(0, vhxg_vq_setup(&d, 1, 256));
 	pkt = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
-	KT_ASSERT(pkt >= 0, "socket AF_PACKET SOCK_RAW: %s", strerror(errno));
+	ASSERT_TRUE(pkt >= 0)
+		TH_LOG("socket AF_PACKET SOCK_RAW: %s", strerror(errno));
 	ret = vhxg_net_set_backend(&d, 0, pkt);
-	if (!kt_dev_is_vhx()) {
-		kt_diag("upstream: AF_PACKET SOCK_RAW backend %s",
-			ret ? strerror(-ret) : "accepted");
-		if (!ret)
-			KT_OK(vhxg_net_set_backend(&d, 0, -1));
-		return kt_skip("vhx-specific: upstream takes raw packet "
-			       "sockets");
+	if (!test_dev_is_vhx()) {
+		TH_LOG("upstream: AF_PACKET SOCK_RAW backend %s",
+		       ret ? strerror(-ret) : "accepted");
+		if (!ret) {
+			ASSERT_LE(0, vhxg_net_set_backend(&d, 0, -1));
+		}
+		SKIP(return, "vhx-specific: upstream takes raw packet "
+			     "sockets");
 	}
-	KT_ASSERT(ret == -ENOTSOCK, "AF_PACKET SOCK_RAW on RX: %s, want "
-		  "ENOTSOCK", ret ? strerror(-ret) : "accepted");
-	KT_ERR(vhxg_net_set_backend(&d, 1, pkt), ENOTSOCK);
-	return KT_PASS;
+	ASSERT_TRUE(ret == -ENOTSOCK)
+		TH_LOG("AF_PACKET SOCK_RAW on RX: %s, want "
+		       "ENOTSOCK", ret ? strerror(-ret) : "accepted");
+	ASSERT_EQ(-ENOTSOCK, vhxg_net_set_backend(&d, 1, pkt));
 }
 
-static int vring_fd_checks(void)
+TEST(vring_fd_checks)
 {
 	static const unsigned long reqs[] = {
 		VHOST_SET_VRING_KICK, VHOST_SET_VRING_CALL, VHOST_SET_VRING_ERR
@@ -383,70 +387,71 @@ static int vring_fd_checks(void)
 	int p[2], efd;
 	size_t i;
 
-	KT_OK(open_dev(&d, true));
-	KT_ASSERT(!pipe(p), "pipe: %s", strerror(errno));
+	ASSERT_LE(0, open_dev(&d, true));
+	ASSERT_TRUE(!pipe(p))
+		TH_LOG("pipe: %s", strerror(errno));
 	efd = eventfd_for_test();
-	for (i = 0; i < KT_ARRAY_SIZE(reqs); i++) {
-		KT_ERR(vhxg_set_vring_fd(&d, reqs[i], 0, p[0]), EINVAL);
-		KT_ERR(vhxg_set_vring_fd(&d, reqs[i], 0, 999), EBADF);
-		KT_OK(vhxg_set_vring_fd(&d, reqs[i], 0, efd));
-		KT_OK(vhxg_set_vring_fd(&d, reqs[i], 0, efd));
-		KT_OK(vhxg_set_vring_fd(&d, reqs[i], 0, -1));
+	for (i = 0; i < ARRAY_SIZE(reqs); i++) {
+		ASSERT_EQ(-EINVAL, vhxg_set_vring_fd(&d, reqs[i], 0, p[0]));
+		ASSERT_EQ(-EBADF, vhxg_set_vring_fd(&d, reqs[i], 0, 999));
+		ASSERT_LE(0, vhxg_set_vring_fd(&d, reqs[i], 0, efd));
+		ASSERT_LE(0, vhxg_set_vring_fd(&d, reqs[i], 0, efd));
+		ASSERT_LE(0, vhxg_set_vring_fd(&d, reqs[i], 0, -1));
 	}
-	return KT_PASS;
 }
 
-static int busyloop_timeout(void)
+TEST(busyloop_timeout)
 {
 	struct vhost_vring_state s = { .index = 0, .num = 50 };
 	struct vhxg_dev d;
 
-	KT_OK(open_dev(&d, true));
-	KT_OK(vhxg_ioctl(&d, VHOST_SET_VRING_BUSYLOOP_TIMEOUT, &s));
+	ASSERT_LE(0, open_dev(&d, true));
+	ASSERT_LE(0, vhxg_ioctl(&d, VHOST_SET_VRING_BUSYLOOP_TIMEOUT, &s));
 	s = (struct vhost_vring_state){ .index = 1, .num = 7 };
-	KT_OK(vhxg_ioctl(&d, VHOST_SET_VRING_BUSYLOOP_TIMEOUT, &s));
+	ASSERT_LE(0, vhxg_ioctl(&d, VHOST_SET_VRING_BUSYLOOP_TIMEOUT, &s));
 	s = (struct vhost_vring_state){ .index = 0 };
-	KT_OK(vhxg_ioctl(&d, VHOST_GET_VRING_BUSYLOOP_TIMEOUT, &s));
-	KT_ASSERT(s.num == 50, "vq0 busyloop %u, want 50", s.num);
+	ASSERT_LE(0, vhxg_ioctl(&d, VHOST_GET_VRING_BUSYLOOP_TIMEOUT, &s));
+	ASSERT_TRUE(s.num == 50)
+		TH_LOG("vq0 busyloop %u, want 50", s.num);
 	s = (struct vhost_vring_state){ .index = 1 };
-	KT_OK(vhxg_ioctl(&d, VHOST_GET_VRING_BUSYLOOP_TIMEOUT, &s));
-	KT_ASSERT(s.num == 7, "vq1 busyloop %u, want 7", s.num);
+	ASSERT_LE(0, vhxg_ioctl(&d, VHOST_GET_VRING_BUSYLOOP_TIMEOUT, &s));
+	ASSERT_TRUE(s.num == 7)
+		TH_LOG("vq1 busyloop %u, want 7", s.num);
 	s = (struct vhost_vring_state){ .index = 2, .num = 1 };
-	KT_ERR(vhxg_ioctl(&d, VHOST_SET_VRING_BUSYLOOP_TIMEOUT, &s), ENOBUFS);
-	return KT_PASS;
+	ASSERT_EQ(-ENOBUFS, vhxg_ioctl(&d, VHOST_SET_VRING_BUSYLOOP_TIMEOUT,
+				       &s));
 }
 
-static int backend_features(void)
+TEST(backend_features)
 {
 	struct vhxg_dev d;
 	uint64_t f;
 
-	KT_OK(open_dev(&d, false));
-	KT_OK(vhxg_get_backend_features(&d, &f));
-	kt_diag("backend features %#llx", (unsigned long long)f);
-	KT_OK(vhxg_set_backend_features(&d, f));
-	KT_OK(vhxg_set_backend_features(&d, 0));
-	KT_ERR(vhxg_set_backend_features(&d, F(63)), EOPNOTSUPP);
-	KT_ERR(vhxg_set_backend_features(&d, ~f), EOPNOTSUPP);
-	return KT_PASS;
+	ASSERT_LE(0, open_dev(&d, false));
+	ASSERT_LE(0, vhxg_get_backend_features(&d, &f));
+	TH_LOG("backend features %#llx", (unsigned long long)f);
+	ASSERT_LE(0, vhxg_set_backend_features(&d, f));
+	ASSERT_LE(0, vhxg_set_backend_features(&d, 0));
+	ASSERT_EQ(-EOPNOTSUPP, vhxg_set_backend_features(&d, F(63)));
+	ASSERT_EQ(-EOPNOTSUPP, vhxg_set_backend_features(&d, ~f));
 }
 
 static int read_max_mem_regions(unsigned int *n)
 {
-	const char *path = kt_dev_is_vhx() ?
+	const char *path = test_dev_is_vhx() ?
 		"/sys/module/vhx/parameters/max_mem_regions" :
 		"/sys/module/vhost/parameters/max_mem_regions";
 	FILE *f = fopen(path, "r");
 	int ok;
 
 	if (!f) {
-		kt_diag("%s: %s", path, strerror(errno));
+		ksft_print_msg("%s: %s\n", path, strerror(errno));
 		return -errno;
 	}
 	ok = fscanf(f, "%u", n) == 1;
 	fclose(f);
 	if (!ok) {
-		kt_diag("%s: not a number", path);
+		ksft_print_msg("%s: not a number\n", path);
 		return -EINVAL;
 	}
 	return 0;
@@ -470,7 +475,7 @@ static void identity_regions(struct vhost_memory_region *r, unsigned int n,
  * max_mem_regions (default 64) regions go in, one more is E2BIG, and so
  * is 65536; the order of the regions does not matter.
  */
-static int mem_table_limits(void)
+TEST(mem_table_limits)
 {
 	struct vhost_memory_region *r, *rev;
 	struct vhost_memory hdr = { .nregions = 1, .padding = 1 };
@@ -478,30 +483,31 @@ static int mem_table_limits(void)
 	unsigned int i, max, big = 65536;
 	size_t slice;
 
-	KT_OK(open_dev(&d, true));
-	KT_OK(read_max_mem_regions(&max));
-	kt_diag("max_mem_regions %u", max);
-	KT_ASSERT(max == 64, "max_mem_regions %u, the default is 64", max);
+	ASSERT_LE(0, open_dev(&d, true));
+	ASSERT_LE(0, read_max_mem_regions(&max));
+	TH_LOG("max_mem_regions %u", max);
+	ASSERT_TRUE(max == 64)
+		TH_LOG("max_mem_regions %u, the default is 64", max);
 	r = calloc(big, sizeof(*r));
 	rev = calloc(max + 1, sizeof(*rev));
-	KT_ASSERT(r && rev, "out of memory");
+	ASSERT_TRUE(r && rev)
+		TH_LOG("out of memory");
 	slice = (arena.size / (max + 1)) & ~(size_t)4095;
 	identity_regions(r, max + 1, slice);
-	KT_OK(vhxg_set_mem_table(&d, r, max));
-	KT_ERR(vhxg_set_mem_table(&d, r, max + 1), E2BIG);
+	ASSERT_LE(0, vhxg_set_mem_table(&d, r, max));
+	ASSERT_EQ(-E2BIG, vhxg_set_mem_table(&d, r, max + 1));
 	/* Unsorted: the same regions in reverse order. */
 	for (i = 0; i < max; i++)
 		rev[i] = r[max - 1 - i];
-	KT_OK(vhxg_set_mem_table(&d, rev, max));
-	KT_OK(vhxg_set_mem_table(&d, r, 0));
-	KT_OK(vhxg_set_mem_table(&d, r, 1));
+	ASSERT_LE(0, vhxg_set_mem_table(&d, rev, max));
+	ASSERT_LE(0, vhxg_set_mem_table(&d, r, 0));
+	ASSERT_LE(0, vhxg_set_mem_table(&d, r, 1));
 	for (i = 0; i < big; i++)
 		r[i] = r[0];
-	KT_ERR(vhxg_set_mem_table(&d, r, big), E2BIG);
-	KT_ERR(vhxg_ioctl(&d, VHOST_SET_MEM_TABLE, &hdr), EOPNOTSUPP);
+	ASSERT_EQ(-E2BIG, vhxg_set_mem_table(&d, r, big));
+	ASSERT_EQ(-EOPNOTSUPP, vhxg_ioctl(&d, VHOST_SET_MEM_TABLE, &hdr));
 	free(rev);
 	free(r);
-	return KT_PASS;
 }
 
 /*
@@ -509,7 +515,7 @@ static int mem_table_limits(void)
  * are refused by vhx (EINVAL); adjacent ones are fine.  Upstream puts
  * them in an interval tree and does not check (printed, then skipped).
  */
-static int mem_table_overlap(void)
+TEST(mem_table_overlap)
 {
 	static const struct { uint64_t off; bool ok; } second[] = {
 		{ 0, false },			/* the same range */
@@ -523,8 +529,8 @@ static int mem_table_overlap(void)
 	unsigned int i, k;
 	int ret;
 
-	KT_OK(open_dev(&d, true));
-	for (i = 0; i < KT_ARRAY_SIZE(second); i++) {
+	ASSERT_LE(0, open_dev(&d, true));
+	for (i = 0; i < ARRAY_SIZE(second); i++) {
 		for (k = 0; k < 2; k++) {
 			unsigned int a = k, b = !k;
 
@@ -540,31 +546,32 @@ static int mem_table_overlap(void)
 			};
 			ret = vhxg_set_mem_table(&d, r, 2);
 			if (second[i].ok) {
-				KT_ASSERT(!ret, "adjacent regions refused: %s",
-					  strerror(-ret));
+				ASSERT_TRUE(!ret)
+					TH_LOG("adjacent regions refused: %s",
+					       strerror(-ret));
 				continue;
 			}
-			if (!kt_dev_is_vhx()) {
-				kt_diag("upstream: regions overlapping at +%llu "
-					"(%s first): %s",
-					(unsigned long long)second[i].off,
-					k ? "higher" : "lower",
-					ret ? strerror(-ret) : "accepted");
+			if (!test_dev_is_vhx()) {
+				TH_LOG("upstream: regions overlapping at +%llu "
+				       "(%s first): %s",
+				       (unsigned long long)second[i].off,
+				       k ? "higher" : "lower",
+				       ret ? strerror(-ret) : "accepted");
 				continue;
 			}
-			KT_ASSERT(ret == -EINVAL, "regions overlapping at +%llu "
-				  "(%s first): %s, want EINVAL",
-				  (unsigned long long)second[i].off,
-				  k ? "higher" : "lower",
-				  ret ? strerror(-ret) : "accepted");
+			ASSERT_TRUE(ret == -EINVAL)
+				TH_LOG("regions overlapping at +%llu "
+				       "(%s first): %s, want EINVAL",
+				       (unsigned long long)second[i].off,
+				       k ? "higher" : "lower",
+				       ret ? strerror(-ret) : "accepted");
 		}
 	}
-	if (!kt_dev_is_vhx())
-		return kt_skip("vhx-specific: upstream does not check overlaps");
-	return KT_PASS;
+	if (!test_dev_is_vhx())
+		SKIP(return, "vhx-specific: upstream does not check overlaps");
 }
 
-static int mem_table_bad_regions(void)
+TEST(mem_table_bad_regions)
 {
 	struct vhost_memory_region r = {
 		.guest_phys_addr = 0x100000,
@@ -572,20 +579,19 @@ static int mem_table_bad_regions(void)
 	};
 	struct vhxg_dev d;
 
-	KT_OK(open_dev(&d, true));
+	ASSERT_LE(0, open_dev(&d, true));
 	r.userspace_addr = (uintptr_t)arena.base;
 	r.memory_size = 0;
-	KT_ERR(vhxg_set_mem_table(&d, &r, 1), EFAULT);
+	ASSERT_EQ(-EFAULT, vhxg_set_mem_table(&d, &r, 1));
 	r.guest_phys_addr = 0xfffffffffffff000ULL;
 	r.memory_size = 0x2000;
-	KT_ERR(vhxg_set_mem_table(&d, &r, 1), EFAULT);
+	ASSERT_EQ(-EFAULT, vhxg_set_mem_table(&d, &r, 1));
 	/* A refused table leaves the old one; a good one still goes in. */
 	r.guest_phys_addr = 0x100000;
-	KT_OK(vhxg_set_mem_table(&d, &r, 1));
-	return KT_PASS;
+	ASSERT_LE(0, vhxg_set_mem_table(&d, &r, 1));
 }
 
-static int unknown_ioctl(void)
+TEST(unknown_ioctl)
 {
 	struct vhxg_dev d;
 	uint8_t serial[VHX_BLK_SERIAL_LEN] = { 0 };
@@ -596,25 +602,25 @@ static int unknown_ioctl(void)
 	 * Upstream reads a vring index from the argument of any ioctl it
 	 * does not know, so give it one that is valid: 0.
 	 */
-	KT_OK(open_dev(&d, true));
-	KT_ERR(vhxg_ioctl(&d, _IO(VHOST_VIRTIO, 0xfe), &zero), ENOTTY);
+	ASSERT_LE(0, open_dev(&d, true));
+	ASSERT_EQ(-ENOTTY, vhxg_ioctl(&d, _IO(VHOST_VIRTIO, 0xfe), &zero));
 	/* vhx-blk's own ioctls mean nothing to a net device. */
-	KT_ERR(vhxg_ioctl(&d, VHX_BLK_SET_BACKEND, &fd), ENOTTY);
-	KT_ERR(vhxg_ioctl(&d, VHX_BLK_SET_SERIAL, serial), ENOTTY);
-	return KT_PASS;
+	ASSERT_EQ(-ENOTTY, vhxg_ioctl(&d, VHX_BLK_SET_BACKEND, &fd));
+	ASSERT_EQ(-ENOTTY, vhxg_ioctl(&d, VHX_BLK_SET_SERIAL, serial));
 }
 
 /* Another process (another mm) is not the owner. */
-static int other_process_eperm(void)
+TEST(other_process_eperm)
 {
 	struct vhxg_dev d;
 	int status;
 	pid_t pid;
 
-	KT_OK(open_dev(&d, true));
-	KT_OK(vhxg_set_vring_num(&d, 0, 256));
+	ASSERT_LE(0, open_dev(&d, true));
+	ASSERT_LE(0, vhxg_set_vring_num(&d, 0, 256));
 	pid = fork();
-	KT_ASSERT(pid >= 0, "fork: %s", strerror(errno));
+	ASSERT_TRUE(pid >= 0)
+		TH_LOG("fork: %s", strerror(errno));
 	if (!pid) {
 		uint64_t f;
 
@@ -631,39 +637,13 @@ static int other_process_eperm(void)
 			_exit(5);
 		_exit(0);
 	}
-	KT_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
-	KT_ASSERT(WIFEXITED(status) && !WEXITSTATUS(status),
-		  "child's ioctl %d did not behave (1 NUM, 2 MEM, 3 BACKEND, "
-		  "4 RESET, 5 GET_FEATURES)", WEXITSTATUS(status));
-	KT_OK(vhxg_set_vring_num(&d, 0, 128));
-	return KT_PASS;
+	ASSERT_TRUE(waitpid(pid, &status, 0) == pid)
+		TH_LOG("waitpid");
+	ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+		TH_LOG("child's ioctl %d did not behave (1 NUM, 2 MEM, 3 BACKEND, "
+		       "4 RESET, 5 GET_FEATURES)", WEXITSTATUS(status));
+	ASSERT_LE(0, vhxg_set_vring_num(&d, 0, 128));
 }
 
-static const struct kt_case cases[] = {
-	{ "features_offered", features_offered },
-	{ "set_features_unknown", set_features_unknown },
-	{ "before_owner_eperm", before_owner_eperm },
-	{ "set_owner_twice", set_owner_twice },
-	{ "vring_index_enobufs", vring_index_enobufs },
-	{ "vring_num_checks", vring_num_checks },
-	{ "vring_addr_checks", vring_addr_checks },
-	{ "vring_base_roundtrip", vring_base_roundtrip },
-	{ "vring_busy_while_running", vring_busy_while_running },
-	{ "backend_bad_fds", backend_bad_fds },
-	{ "vring_fd_checks", vring_fd_checks },
-	{ "busyloop_timeout", busyloop_timeout },
-	{ "backend_features", backend_features },
-	{ "mem_table_limits", mem_table_limits },
-	{ "mem_table_overlap", mem_table_overlap },
-	{ "log_ioctls", log_ioctls },
-	{ "backend_packet_socket", backend_packet_socket },
-	{ "other_process_eperm", other_process_eperm },
-	{ "unknown_ioctl", unknown_ioctl },
-	{ "mem_table_bad_regions", mem_table_bad_regions },
-};
 
-int main(int argc, char **argv)
-{
-	return kt_main(argc, argv, cases, KT_ARRAY_SIZE(cases),
-		       "/dev/vhx-net");
-}
+VHX_TEST_MAIN("/dev/vhx-net")

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common.h"
+#include "check.h"
 
 #define OUTSIDE		(1u << 20)	/* arena tail not in the table */
 #define FRAME_LEN	1000
@@ -35,30 +35,31 @@ struct hostile {
 
 static uint8_t frame[MAX_FRAME];
 
-static int setup(struct hostile *h, uint64_t features, unsigned int num)
+static void setup(struct __test_metadata *_metadata, struct hostile *h,
+		  uint64_t features, unsigned int num)
 {
 	struct net_cfg cfg = { .features = BASE_FEATURES | features,
 			       .hdr = HDR_TAP, .num = num };
 	struct vhxg_arena *a;
 
 	memset(h, 0, sizeof(*h));
-	KT_OK(net_setup(&h->e, &cfg));
+	ASSERT_LE(0, net_setup(&h->e, &cfg));
 	a = h->e.arena;
 	/* Cut the tail off the table: identity setups never map it again. */
 	a->size -= OUTSIDE;
 	h->outside = a->base + a->size;
 	net_fill_canary(h->outside, OUTSIDE);
-	KT_OK(vhxg_set_mem_identity(&h->e.dev));
-	KT_RUN(net_tx_check(&h->e, 100, 0x600d));
+	ASSERT_LE(0, vhxg_set_mem_identity(&h->e.dev));
+	net_tx_check(_metadata, &h->e, 100, 0x600d);
 
 	h->len = h->e.hdr_len + FRAME_LEN;
 	h->buf = vhxg_alloc(a, h->len, 64);
-	KT_ASSERT(h->buf, "arena full");
+	ASSERT_TRUE(h->buf)
+		TH_LOG("arena full");
 	memset(h->buf, 0, h->e.hdr_len);
 	frame_build(h->buf + h->e.hdr_len, FRAME_LEN, NULL, 0xbad);
 	h->tx_used = h->e.tx->used->idx;
 	h->rx_used = h->e.rx->used->idx;
-	return KT_PASS;
 }
 
 static bool outside_intact(struct hostile *h, size_t from)
@@ -90,139 +91,147 @@ static int inject(struct hostile *h)
  * A second, longer look after a quiet wait: nothing left the link and the
  * used idx of @vq still stands at @used.
  */
-static int expect_late_quiet(struct net_env *e, struct vhxg_vq *vq,
-			     uint16_t used)
+static void expect_late_quiet(struct __test_metadata *_metadata,
+			      struct net_env *e, struct vhxg_vq *vq,
+			      uint16_t used)
 {
 	ssize_t n;
 
 	usleep(LATE_MS * 1000);
-	KT_ASSERT(vq->used->idx == used, "late: used idx moved from %u to %u",
-		  used, vq->used->idx);
+	ASSERT_TRUE(vq->used->idx == used)
+		TH_LOG("late: used idx moved from %u to %u",
+		       used, vq->used->idx);
 	n = pkt_recv(e->pkt_fd, frame, sizeof(frame), 1, TEST_ETHERTYPE, NULL);
-	KT_ASSERT(n == 0, "late: a frame of %zd bytes came out", n);
-	return KT_PASS;
+	ASSERT_TRUE(n == 0)
+		TH_LOG("late: a frame of %zd bytes came out", n);
 }
 
 /* vhx: the queue stays stopped until reconfigured. */
-static int expect_stopped(struct hostile *h, struct vhxg_vq *vq)
+static void expect_stopped(struct __test_metadata *_metadata, struct hostile *h,
+			   struct vhxg_vq *vq)
 {
 	struct net_env *e = &h->e;
 	uint16_t used = vq->used->idx;
 
 	if (vq == e->tx) {
 		frame_build(frame, 200, NULL, 0x570);
-		KT_OK(net_tx(e, frame, 200, NULL, 1, 0));
-		KT_OK(vhxg_vq_kick_force(vq));
+		ASSERT_LE(0, net_tx(e, frame, 200, NULL, 1, 0));
+		ASSERT_LE(0, vhxg_vq_kick_force(vq));
 	} else {
-		KT_OK(net_rx_post(e, 4, 2048, 1, 0));
-		KT_OK(vhxg_vq_kick_force(vq));
-		KT_OK(inject(h));
+		ASSERT_LE(0, net_rx_post(e, 4, 2048, 1, 0));
+		ASSERT_LE(0, vhxg_vq_kick_force(vq));
+		ASSERT_LE(0, inject(h));
 	}
-	KT_RUN(net_expect_silence(e));
-	KT_ASSERT(vq->used->idx == used,
-		  "stopped queue moved its used idx from %u to %u", used,
-		  vq->used->idx);
-	return expect_late_quiet(e, vq, used);
+	net_expect_silence(_metadata, e);
+	ASSERT_TRUE(vq->used->idx == used)
+		TH_LOG("stopped queue moved its used idx from %u to %u", used,
+		       vq->used->idx);
+	expect_late_quiet(_metadata, e, vq, used);
 }
 
 /* The common verdict on a queue that was fed something bad. */
-static int expect_rejected(struct hostile *h, struct vhxg_vq *vq)
+static void expect_rejected(struct __test_metadata *_metadata,
+			    struct hostile *h, struct vhxg_vq *vq)
 {
 	struct net_env *e = &h->e;
 	int ret;
 
 	ret = vhxg_vq_wait_err(vq, WAIT_MS);
-	KT_ASSERT(ret == 1, "ERR eventfd did not fire (%d)", ret);
-	KT_RUN(net_expect_silence(e));
-	KT_ASSERT(e->tx->used->idx == h->tx_used &&
-		  e->rx->used->idx == h->rx_used,
-		  "used idx moved: TX %u -> %u, RX %u -> %u", h->tx_used,
-		  e->tx->used->idx, h->rx_used, e->rx->used->idx);
-	KT_ASSERT(outside_intact(h, CANARY_OFF), "device wrote outside");
-	if (kt_dev_is_vhx())
-		KT_RUN(expect_stopped(h, vq));
+	ASSERT_TRUE(ret == 1)
+		TH_LOG("ERR eventfd did not fire (%d)", ret);
+	net_expect_silence(_metadata, e);
+	ASSERT_TRUE(e->tx->used->idx == h->tx_used &&
+		    e->rx->used->idx == h->rx_used)
+		TH_LOG("used idx moved: TX %u -> %u, RX %u -> %u", h->tx_used,
+		       e->tx->used->idx, h->rx_used, e->rx->used->idx);
+	ASSERT_TRUE(outside_intact(h, CANARY_OFF))
+		TH_LOG("device wrote outside");
+	if (test_dev_is_vhx())
+		expect_stopped(_metadata, h, vq);
 	else
-		kt_diag("queue-stops check is vhx-specific, not run");
-	KT_RUN(net_reset_and_verify(e));
-	KT_ASSERT(outside_intact(h, CANARY_OFF), "device wrote outside");
-	return KT_PASS;
+		TH_LOG("queue-stops check is vhx-specific, not run");
+	net_reset_and_verify(_metadata, e);
+	ASSERT_TRUE(outside_intact(h, CANARY_OFF))
+		TH_LOG("device wrote outside");
 }
 
 /*
  * Post one descriptor at a fresh head (with a frame waiting, for RX) and
  * expect the device to reject it.
  */
-static int reject_one_desc(struct hostile *h, struct vhxg_vq *vq,
-			   uint64_t addr, uint32_t len, uint16_t flags,
-			   uint16_t next)
+static void reject_one_desc(struct __test_metadata *_metadata,
+			    struct hostile *h, struct vhxg_vq *vq,
+			    uint64_t addr, uint32_t len, uint16_t flags,
+			    uint16_t next)
 {
 	uint16_t id;
 
 	take(vq, 1, &id);
 	vhxg_vq_put_desc(vq, id, addr, len, flags, next);
-	KT_OK(post_head(vq, id));
-	if (vq == h->e.rx)
-		KT_OK(inject(h));
-	return expect_rejected(h, vq);
+	ASSERT_LE(0, post_head(vq, id));
+	if (vq == h->e.rx) {
+		ASSERT_LE(0, inject(h));
+	}
+	expect_rejected(_metadata, h, vq);
 }
 
 /* ---- addresses ----------------------------------------------------------- */
 
-static int desc_outside_table_tx(void)
+TEST(desc_outside_table_tx)
 {
 	struct hostile h;
 
-	KT_RUN(setup(&h, 0, 0));
+	setup(_metadata, &h, 0, 0);
 	/* A valid frame, so that a device that reads it would send it. */
 	memcpy(h.outside, h.buf, h.len);
-	return reject_one_desc(&h, h.e.tx, (uintptr_t)h.outside, h.len, 0, 0);
+	reject_one_desc(_metadata, &h, h.e.tx, (uintptr_t)h.outside, h.len, 0, 0);
 }
 
-static int desc_outside_table_rx(void)
+TEST(desc_outside_table_rx)
 {
 	struct hostile h;
 
-	KT_RUN(setup(&h, F(VIRTIO_NET_F_MRG_RXBUF), 0));
-	return reject_one_desc(&h, h.e.rx, (uintptr_t)h.outside + CANARY_OFF,
+	setup(_metadata, &h, F(VIRTIO_NET_F_MRG_RXBUF), 0);
+	reject_one_desc(_metadata, &h, h.e.rx, (uintptr_t)h.outside + CANARY_OFF,
 			       2048, VRING_DESC_F_WRITE, 0);
 }
 
-static int desc_addr_wraps(void)
+TEST(desc_addr_wraps)
 {
 	struct hostile h;
 
-	KT_RUN(setup(&h, 0, 0));
-	return reject_one_desc(&h, h.e.tx, 0xfffffffffffff000ULL, 0x2000, 0, 0);
+	setup(_metadata, &h, 0, 0);
+	reject_one_desc(_metadata, &h, h.e.tx, 0xfffffffffffff000ULL, 0x2000, 0, 0);
 }
 
-static int desc_addr_wraps_rx(void)
+TEST(desc_addr_wraps_rx)
 {
 	struct hostile h;
 
-	KT_RUN(setup(&h, F(VIRTIO_NET_F_MRG_RXBUF), 0));
-	return reject_one_desc(&h, h.e.rx, 0xffffffffffffff00ULL, 0x1000,
+	setup(_metadata, &h, F(VIRTIO_NET_F_MRG_RXBUF), 0);
+	reject_one_desc(_metadata, &h, h.e.rx, 0xffffffffffffff00ULL, 0x1000,
 			       VRING_DESC_F_WRITE, 0);
 }
 
 /* A writable buffer that starts inside the table and ends outside. */
-static int desc_spans_region_end(void)
+TEST(desc_spans_region_end)
 {
 	struct hostile h;
 	uint16_t id;
 
-	KT_RUN(setup(&h, F(VIRTIO_NET_F_MRG_RXBUF), 0));
+	setup(_metadata, &h, F(VIRTIO_NET_F_MRG_RXBUF), 0);
 	take(h.e.rx, 1, &id);
 	vhxg_vq_put_desc(h.e.rx, id, (uintptr_t)h.outside - 100, 2048,
 			 VRING_DESC_F_WRITE, 0);
-	KT_OK(post_head(h.e.rx, id));
-	KT_OK(inject(&h));
-	KT_RUN(expect_rejected(&h, h.e.rx));
-	KT_ASSERT(outside_intact(&h, 0), "wrote past the region's end");
-	return KT_PASS;
+	ASSERT_LE(0, post_head(h.e.rx, id));
+	ASSERT_LE(0, inject(&h));
+	expect_rejected(_metadata, &h, h.e.rx);
+	ASSERT_TRUE(outside_intact(&h, 0))
+		TH_LOG("wrote past the region's end");
 }
 
 /* Two regions with a hole between them; a buffer across the hole. */
-static int desc_spans_hole(void)
+TEST(desc_spans_hole)
 {
 	struct vhost_memory_region r[2];
 	struct vhxg_arena *a;
@@ -230,7 +239,7 @@ static int desc_spans_hole(void)
 	uint8_t *hole;
 	uint16_t id;
 
-	KT_RUN(setup(&h, F(VIRTIO_NET_F_MRG_RXBUF), 0));
+	setup(_metadata, &h, F(VIRTIO_NET_F_MRG_RXBUF), 0);
 	a = h.e.arena;
 	hole = vhxg_alloc(a, 3 * 4096, 4096) + 4096;
 	net_fill_canary(hole, 4096);
@@ -244,27 +253,26 @@ static int desc_spans_hole(void)
 		.userspace_addr = (uintptr_t)hole + 4096,
 		.memory_size = a->base + a->size - (hole + 4096),
 	};
-	KT_OK(vhxg_set_mem_table(&h.e.dev, r, 2));
+	ASSERT_LE(0, vhxg_set_mem_table(&h.e.dev, r, 2));
 	take(h.e.rx, 1, &id);
 	vhxg_vq_put_desc(h.e.rx, id, (uintptr_t)hole - 100, 4096 + 200,
 			 VRING_DESC_F_WRITE, 0);
-	KT_OK(post_head(h.e.rx, id));
-	KT_OK(inject(&h));
-	KT_RUN(expect_rejected(&h, h.e.rx));
-	KT_ASSERT(net_canary_intact(hole, 4096, "hole between regions"),
-		  "wrote into the hole");
-	return KT_PASS;
+	ASSERT_LE(0, post_head(h.e.rx, id));
+	ASSERT_LE(0, inject(&h));
+	expect_rejected(_metadata, &h, h.e.rx);
+	ASSERT_TRUE(net_canary_intact(hole, 4096, "hole between regions"))
+		TH_LOG("wrote into the hole");
 }
 
-static int indirect_outside_table(void)
+TEST(indirect_outside_table)
 {
 	struct hostile h;
 	struct vring_desc *t;
 
-	KT_RUN(setup(&h, F(VIRTIO_RING_F_INDIRECT_DESC), 0));
+	setup(_metadata, &h, F(VIRTIO_RING_F_INDIRECT_DESC), 0);
 	t = (struct vring_desc *)h.outside;
 	t[0] = (struct vring_desc){ (uintptr_t)h.buf, h.len, 0, 0 };
-	return reject_one_desc(&h, h.e.tx, (uintptr_t)t, 16,
+	reject_one_desc(_metadata, &h, h.e.tx, (uintptr_t)t, 16,
 			       VRING_DESC_F_INDIRECT, 0);
 }
 
@@ -291,7 +299,7 @@ static void ring_part(struct vhxg_vq *vq, unsigned int w, uint8_t **p,
  * back.  Upstream does not check rings against the table (printed, then
  * skipped).
  */
-static int ring_outside_table(void)
+TEST(ring_outside_table)
 {
 	struct vhost_memory_region r[2];
 	unsigned int w;
@@ -305,11 +313,12 @@ static int ring_outside_table(void)
 		size_t len;
 		int ret;
 
-		KT_RUN(setup(&h, 0, 0));
+		setup(_metadata, &h, 0, 0);
 		tx = h.e.tx;
 		a = h.e.arena;
 		ring_part(tx, w, &hole, &len);
-		KT_ASSERT(hole > a->base, "TX ring at the arena's start");
+		ASSERT_TRUE(hole > a->base)
+			TH_LOG("TX ring at the arena's start");
 		r[0] = (struct vhost_memory_region){
 			.guest_phys_addr = (uintptr_t)a->base,
 			.userspace_addr = (uintptr_t)a->base,
@@ -321,43 +330,47 @@ static int ring_outside_table(void)
 			.memory_size = a->base + a->size - (hole + len),
 		};
 		used = tx->used->idx;
-		KT_OK(vhxg_set_mem_table(&h.e.dev, r, 2));
-		if (!kt_dev_is_vhx()) {
+		ASSERT_LE(0, vhxg_set_mem_table(&h.e.dev, r, 2));
+		if (!test_dev_is_vhx()) {
 			ret = vhxg_vq_wait_err(tx, QUIET_MS);
-			kt_diag("upstream, %s outside the table: ERR %s",
-				ring_name[w], ret == 1 ? "fired" : "not fired");
-			KT_RUN(net_tx_check(&h.e, 200, 0x0f0 + w));
-			kt_diag("upstream, %s outside the table: TX goes on",
-				ring_name[w]);
-			return kt_skip("vhx-specific: upstream does not check "
-				       "rings against the memory table");
+			TH_LOG("upstream, %s outside the table: ERR %s",
+			       ring_name[w], ret == 1 ? "fired" : "not fired");
+			net_tx_check(_metadata, &h.e, 200, 0x0f0 + w);
+			TH_LOG("upstream, %s outside the table: TX goes on",
+			       ring_name[w]);
+			SKIP(return, "vhx-specific: upstream does not check "
+				     "rings against the memory table");
 		}
-		KT_ASSERT(vhxg_vq_wait_err(tx, WAIT_MS) == 1,
-			  "%s outside the new table: no ERR", ring_name[w]);
-		KT_OK(net_tx(&h.e, h.buf + h.e.hdr_len, FRAME_LEN, NULL, 1, 0));
+		ASSERT_TRUE(vhxg_vq_wait_err(tx, WAIT_MS) == 1)
+			TH_LOG("%s outside the new table: no ERR", ring_name[w]);
+		ASSERT_LE(0, net_tx(&h.e, h.buf + h.e.hdr_len, FRAME_LEN, NULL,
+				    1, 0));
 		snap = malloc(len);
-		KT_ASSERT(snap, "malloc");
+		ASSERT_TRUE(snap)
+			TH_LOG("malloc");
 		memcpy(snap, hole, len);
-		KT_OK(vhxg_vq_kick_force(tx));
-		KT_RUN(net_expect_silence(&h.e));
-		KT_ASSERT(tx->used->idx == used, "%s outside: used idx %u -> %u",
-			  ring_name[w], used, tx->used->idx);
-		KT_ASSERT(!memcmp(snap, hole, len),
-			  "%s outside: the device changed it", ring_name[w]);
-		KT_ASSERT(outside_intact(&h, 0), "%s outside", ring_name[w]);
+		ASSERT_LE(0, vhxg_vq_kick_force(tx));
+		net_expect_silence(_metadata, &h.e);
+		ASSERT_TRUE(tx->used->idx == used)
+			TH_LOG("%s outside: used idx %u -> %u",
+			       ring_name[w], used, tx->used->idx);
+		ASSERT_TRUE(!memcmp(snap, hole, len))
+			TH_LOG("%s outside: the device changed it", ring_name[w]);
+		ASSERT_TRUE(outside_intact(&h, 0))
+			TH_LOG("%s outside", ring_name[w]);
 		/* The other queue is not affected. */
-		KT_OK(net_rx_post(&h.e, 4, 2048, 1, 0));
-		KT_RUN(net_rx_check(&h.e, 300, 0x0f8 + w));
+		ASSERT_LE(0, net_rx_post(&h.e, 4, 2048, 1, 0));
+		net_rx_check(_metadata, &h.e, 300, 0x0f8 + w);
 		/* Late misbehaviour: look again after a longer wait. */
-		KT_RUN(expect_late_quiet(&h.e, tx, used));
-		KT_ASSERT(!memcmp(snap, hole, len),
-			  "%s outside: the device changed it late",
-			  ring_name[w]);
+		expect_late_quiet(_metadata, &h.e, tx, used);
+		ASSERT_TRUE(!memcmp(snap, hole, len))
+			TH_LOG("%s outside: the device changed it late",
+			       ring_name[w]);
 		free(snap);
-		KT_RUN(net_reset_and_verify(&h.e));
-		KT_ASSERT(outside_intact(&h, CANARY_OFF), "after reset");
+		net_reset_and_verify(_metadata, &h.e);
+		ASSERT_TRUE(outside_intact(&h, CANARY_OFF))
+			TH_LOG("after reset");
 	}
-	return KT_PASS;
 }
 
 /*
@@ -368,7 +381,7 @@ static int ring_outside_table(void)
  * with its old rings.  A kernel address is outside for both devices; a
  * mapped address outside the memory table only for vhx (upstream: printed).
  */
-static int ring_outside_at_backend(void)
+TEST(ring_outside_at_backend)
 {
 	const uint64_t kaddr = 0xffff888000000000ULL;
 	unsigned int w;
@@ -379,124 +392,133 @@ static int ring_outside_at_backend(void)
 		uint64_t ring[3], good[3];
 		int ret;
 
-		KT_RUN(setup(&h, 0, 0));
+		setup(_metadata, &h, 0, 0);
 		tx = h.e.tx;
 		good[0] = (uintptr_t)tx->desc;
 		good[1] = (uintptr_t)tx->avail;
 		good[2] = (uintptr_t)tx->used;
 
 		/* Detached, then attached: a kernel address. */
-		KT_OK(vhxg_net_set_backend(&h.e.dev, TXQ, -1));
+		ASSERT_LE(0, vhxg_net_set_backend(&h.e.dev, TXQ, -1));
 		memcpy(ring, good, sizeof(ring));
 		ring[w] = kaddr;
-		KT_OK(vhxg_set_vring_addr(&h.e.dev, TXQ, ring[0], ring[1],
-					  ring[2], 0));
+		ASSERT_LE(0, vhxg_set_vring_addr(&h.e.dev, TXQ, ring[0],
+						 ring[1],
+						 ring[2], 0));
 		ret = vhxg_net_set_backend(&h.e.dev, TXQ, h.e.tap_fd);
-		KT_ASSERT(ret == -EFAULT, "%s at a kernel address: "
-			  "NET_SET_BACKEND %s, want EFAULT", ring_name[w],
-			  ret ? strerror(-ret) : "accepted");
+		ASSERT_TRUE(ret == -EFAULT)
+			TH_LOG("%s at a kernel address: "
+			       "NET_SET_BACKEND %s, want EFAULT", ring_name[w],
+			       ret ? strerror(-ret) : "accepted");
 
 		/* Detached, then attached: mapped, but not in the table. */
 		ring[w] = (uintptr_t)h.outside + CANARY_OFF;
-		KT_OK(vhxg_set_vring_addr(&h.e.dev, TXQ, ring[0], ring[1],
-					  ring[2], 0));
+		ASSERT_LE(0, vhxg_set_vring_addr(&h.e.dev, TXQ, ring[0],
+						 ring[1],
+						 ring[2], 0));
 		ret = vhxg_net_set_backend(&h.e.dev, TXQ, h.e.tap_fd);
-		if (kt_dev_is_vhx()) {
-			KT_ASSERT(ret == -EFAULT, "%s outside the table: "
-				  "NET_SET_BACKEND %s, want EFAULT",
-				  ring_name[w],
-				  ret ? strerror(-ret) : "accepted");
+		if (test_dev_is_vhx()) {
+			ASSERT_TRUE(ret == -EFAULT)
+				TH_LOG("%s outside the table: "
+				       "NET_SET_BACKEND %s, want EFAULT",
+				       ring_name[w],
+				       ret ? strerror(-ret) : "accepted");
 		} else {
-			kt_diag("upstream, %s outside the table: "
-				"NET_SET_BACKEND %s", ring_name[w],
-				ret ? strerror(-ret) : "accepted");
-			KT_OK(vhxg_net_set_backend(&h.e.dev, TXQ, -1));
+			TH_LOG("upstream, %s outside the table: "
+			       "NET_SET_BACKEND %s", ring_name[w],
+			       ret ? strerror(-ret) : "accepted");
+			ASSERT_LE(0, vhxg_net_set_backend(&h.e.dev, TXQ, -1));
 		}
 
 		/* Back to the good rings; then moving them while attached. */
-		KT_OK(vhxg_set_vring_addr(&h.e.dev, TXQ, good[0], good[1],
-					  good[2], 0));
-		KT_OK(vhxg_net_set_backend(&h.e.dev, TXQ, h.e.tap_fd));
+		ASSERT_LE(0, vhxg_set_vring_addr(&h.e.dev, TXQ, good[0],
+						 good[1],
+						 good[2], 0));
+		ASSERT_LE(0, vhxg_net_set_backend(&h.e.dev, TXQ, h.e.tap_fd));
 		ring[w] = kaddr;
 		ret = vhxg_set_vring_addr(&h.e.dev, TXQ, ring[0], ring[1],
 					  ring[2], 0);
-		KT_ASSERT(ret == -EINVAL, "%s at a kernel address, attached: "
-			  "SET_VRING_ADDR %s, want EINVAL", ring_name[w],
-			  ret ? strerror(-ret) : "accepted");
+		ASSERT_TRUE(ret == -EINVAL)
+			TH_LOG("%s at a kernel address, attached: "
+			       "SET_VRING_ADDR %s, want EINVAL", ring_name[w],
+			       ret ? strerror(-ret) : "accepted");
 		ring[w] = (uintptr_t)h.outside + CANARY_OFF;
 		ret = vhxg_set_vring_addr(&h.e.dev, TXQ, ring[0], ring[1],
 					  ring[2], 0);
-		if (kt_dev_is_vhx()) {
-			KT_ASSERT(ret == -EINVAL, "%s outside the table, "
-				  "attached: SET_VRING_ADDR %s, want EINVAL",
-				  ring_name[w],
-				  ret ? strerror(-ret) : "accepted");
+		if (test_dev_is_vhx()) {
+			ASSERT_TRUE(ret == -EINVAL)
+				TH_LOG("%s outside the table, "
+				       "attached: SET_VRING_ADDR %s, want EINVAL",
+				       ring_name[w],
+				       ret ? strerror(-ret) : "accepted");
 		} else {
-			kt_diag("upstream, %s outside the table, attached: "
-				"SET_VRING_ADDR %s", ring_name[w],
-				ret ? strerror(-ret) : "accepted");
-			KT_OK(vhxg_set_vring_addr(&h.e.dev, TXQ, good[0],
-						  good[1], good[2], 0));
+			TH_LOG("upstream, %s outside the table, attached: "
+			       "SET_VRING_ADDR %s", ring_name[w],
+			       ret ? strerror(-ret) : "accepted");
+			ASSERT_LE(0, vhxg_set_vring_addr(&h.e.dev, TXQ, good[0],
+							 good[1], good[2], 0));
 		}
 		/* Upstream may have read the canary as a ring: ERR then. */
-		if (kt_dev_is_vhx())
-			KT_ASSERT(vhxg_vq_wait_err(tx, 0) == 0, "%s: ERR fired",
-				  ring_name[w]);
-		else if (vhxg_vq_wait_err(tx, 0) == 1) {
+		if (test_dev_is_vhx()) {
+			ASSERT_TRUE(vhxg_vq_wait_err(tx, 0) == 0)
+				TH_LOG("%s: ERR fired",
+				       ring_name[w]);
+		} else if (vhxg_vq_wait_err(tx, 0) == 1) {
 			/* Where its ring stands then is anyone's guess. */
-			kt_diag("upstream, %s outside the table: ERR fired",
-				ring_name[w]);
-			KT_RUN(net_reset_and_verify(&h.e));
+			TH_LOG("upstream, %s outside the table: ERR fired",
+			       ring_name[w]);
+			net_reset_and_verify(_metadata, &h.e);
 			continue;
 		}
-		KT_RUN(net_tx_check(&h.e, 200, 0x0e0 + w));
+		net_tx_check(_metadata, &h.e, 200, 0x0e0 + w);
 		/* Upstream may write there: for it, that is user memory. */
-		if (kt_dev_is_vhx())
-			KT_ASSERT(outside_intact(&h, 0), "%s outside",
-				  ring_name[w]);
+		if (test_dev_is_vhx()) {
+			ASSERT_TRUE(outside_intact(&h, 0))
+				TH_LOG("%s outside",
+				       ring_name[w]);
+		}
 	}
-	return KT_PASS;
 }
 
 /* ---- ring structure ------------------------------------------------------ */
 
-static int head_out_of_range(void)
+TEST(head_out_of_range)
 {
 	struct hostile h;
 
-	KT_RUN(setup(&h, 0, 0));
-	KT_OK(post_head(h.e.tx, h.e.tx->num));
-	return expect_rejected(&h, h.e.tx);
+	setup(_metadata, &h, 0, 0);
+	ASSERT_LE(0, post_head(h.e.tx, h.e.tx->num));
+	expect_rejected(_metadata, &h, h.e.tx);
 }
 
-static int next_out_of_range(void)
+TEST(next_out_of_range)
 {
 	struct hostile h;
 
-	KT_RUN(setup(&h, 0, 0));
-	return reject_one_desc(&h, h.e.tx, (uintptr_t)h.buf, 100,
+	setup(_metadata, &h, 0, 0);
+	reject_one_desc(_metadata, &h, h.e.tx, (uintptr_t)h.buf, 100,
 			       VRING_DESC_F_NEXT, h.e.tx->num + 5);
 }
 
-static int desc_self_loop(void)
+TEST(desc_self_loop)
 {
 	struct hostile h;
 	uint16_t id;
 
-	KT_RUN(setup(&h, 0, 0));
+	setup(_metadata, &h, 0, 0);
 	take(h.e.tx, 1, &id);
 	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)h.buf, 100,
 			 VRING_DESC_F_NEXT, id);
-	KT_OK(post_head(h.e.tx, id));
-	return expect_rejected(&h, h.e.tx);
+	ASSERT_LE(0, post_head(h.e.tx, id));
+	expect_rejected(_metadata, &h, h.e.tx);
 }
 
-static int desc_loop(void)
+TEST(desc_loop)
 {
 	struct hostile h;
 	uint16_t id[3];
 
-	KT_RUN(setup(&h, 0, 0));
+	setup(_metadata, &h, 0, 0);
 	take(h.e.tx, 3, id);
 	vhxg_vq_put_desc(h.e.tx, id[0], (uintptr_t)h.buf, 12,
 			 VRING_DESC_F_NEXT, id[1]);
@@ -504,133 +526,133 @@ static int desc_loop(void)
 			 VRING_DESC_F_NEXT, id[2]);
 	vhxg_vq_put_desc(h.e.tx, id[2], (uintptr_t)h.buf + 112, 100,
 			 VRING_DESC_F_NEXT, id[1]);
-	KT_OK(post_head(h.e.tx, id[0]));
-	return expect_rejected(&h, h.e.tx);
+	ASSERT_LE(0, post_head(h.e.tx, id[0]));
+	expect_rejected(_metadata, &h, h.e.tx);
 }
 
-static int indirect_loop(void)
+TEST(indirect_loop)
 {
 	struct hostile h;
 	struct vring_desc *t;
 
-	KT_RUN(setup(&h, F(VIRTIO_RING_F_INDIRECT_DESC), 0));
+	setup(_metadata, &h, F(VIRTIO_RING_F_INDIRECT_DESC), 0);
 	t = vhxg_alloc(h.e.arena, 64, 16);
 	t[0] = (struct vring_desc){ (uintptr_t)h.buf, 12,
 				    VRING_DESC_F_NEXT, 1 };
 	t[1] = (struct vring_desc){ (uintptr_t)h.buf + 12, 100,
 				    VRING_DESC_F_NEXT, 0 };
-	return reject_one_desc(&h, h.e.tx, (uintptr_t)t, 32,
+	reject_one_desc(_metadata, &h, h.e.tx, (uintptr_t)t, 32,
 			       VRING_DESC_F_INDIRECT, 0);
 }
 
-static int nested_indirect(void)
+TEST(nested_indirect)
 {
 	struct hostile h;
 	struct vring_desc *t, *inner;
 
-	KT_RUN(setup(&h, F(VIRTIO_RING_F_INDIRECT_DESC), 0));
+	setup(_metadata, &h, F(VIRTIO_RING_F_INDIRECT_DESC), 0);
 	t = vhxg_alloc(h.e.arena, 16, 16);
 	inner = vhxg_alloc(h.e.arena, 16, 16);
 	inner[0] = (struct vring_desc){ (uintptr_t)h.buf, h.len, 0, 0 };
 	t[0] = (struct vring_desc){ (uintptr_t)inner, 16,
 				    VRING_DESC_F_INDIRECT, 0 };
-	return reject_one_desc(&h, h.e.tx, (uintptr_t)t, 16,
+	reject_one_desc(_metadata, &h, h.e.tx, (uintptr_t)t, 16,
 			       VRING_DESC_F_INDIRECT, 0);
 }
 
-static int indirect_len(uint32_t len)
+static void indirect_len(struct __test_metadata *_metadata, uint32_t len)
 {
 	struct hostile h;
 	struct vring_desc *t;
 
-	KT_RUN(setup(&h, F(VIRTIO_RING_F_INDIRECT_DESC), 0));
+	setup(_metadata, &h, F(VIRTIO_RING_F_INDIRECT_DESC), 0);
 	t = vhxg_alloc(h.e.arena, 64, 16);
 	t[0] = (struct vring_desc){ (uintptr_t)h.buf, h.len, 0, 0 };
-	return reject_one_desc(&h, h.e.tx, (uintptr_t)t, len,
+	reject_one_desc(_metadata, &h, h.e.tx, (uintptr_t)t, len,
 			       VRING_DESC_F_INDIRECT, 0);
 }
 
-static int indirect_len_not_16(void)
+TEST(indirect_len_not_16)
 {
-	return indirect_len(24);
+	indirect_len(_metadata, 24);
 }
 
-static int indirect_len_zero(void)
+TEST(indirect_len_zero)
 {
-	return indirect_len(0);
+	indirect_len(_metadata, 0);
 }
 
-static int indirect_without_feature(void)
+TEST(indirect_without_feature)
 {
 	struct hostile h;
 	struct vring_desc *t;
 
-	if (!kt_dev_is_vhx())
-		return kt_skip("vhx-specific");
-	KT_RUN(setup(&h, 0, 0));
+	if (!test_dev_is_vhx())
+		SKIP(return, "vhx-specific");
+	setup(_metadata, &h, 0, 0);
 	t = vhxg_alloc(h.e.arena, 16, 16);
 	t[0] = (struct vring_desc){ (uintptr_t)h.buf, h.len, 0, 0 };
-	return reject_one_desc(&h, h.e.tx, (uintptr_t)t, 16,
+	reject_one_desc(_metadata, &h, h.e.tx, (uintptr_t)t, 16,
 			       VRING_DESC_F_INDIRECT, 0);
 }
 
-static int avail_idx_jump(void)
+TEST(avail_idx_jump)
 {
 	struct hostile h;
 	uint16_t id;
 
-	KT_RUN(setup(&h, 0, 0));
+	setup(_metadata, &h, 0, 0);
 	take(h.e.tx, 1, &id);
 	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)h.buf, h.len, 0, 0);
 	vhxg_vq_put_avail(h.e.tx, id);
 	vhxg_vq_set_avail_idx(h.e.tx, h.e.tx->avail_idx + h.e.tx->num);
-	KT_OK(vhxg_vq_kick_force(h.e.tx));
-	return expect_rejected(&h, h.e.tx);
+	ASSERT_LE(0, vhxg_vq_kick_force(h.e.tx));
+	expect_rejected(_metadata, &h, h.e.tx);
 }
 
 /* RX chains must be all writable; a readable one after writable is bad. */
-static int rx_readable_after_writable(void)
+TEST(rx_readable_after_writable)
 {
 	struct hostile h;
 	uint8_t *b;
 	uint16_t id[2];
 
-	KT_RUN(setup(&h, F(VIRTIO_NET_F_MRG_RXBUF), 0));
+	setup(_metadata, &h, F(VIRTIO_NET_F_MRG_RXBUF), 0);
 	b = vhxg_alloc(h.e.arena, 4096, 64);
 	take(h.e.rx, 2, id);
 	vhxg_vq_put_desc(h.e.rx, id[0], (uintptr_t)b, 2048,
 			 VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, id[1]);
 	vhxg_vq_put_desc(h.e.rx, id[1], (uintptr_t)b + 2048, 2048, 0, 0);
-	KT_OK(post_head(h.e.rx, id[0]));
-	KT_OK(inject(&h));
-	return expect_rejected(&h, h.e.rx);
+	ASSERT_LE(0, post_head(h.e.rx, id[0]));
+	ASSERT_LE(0, inject(&h));
+	expect_rejected(_metadata, &h, h.e.rx);
 }
 
-static int rx_readable_only(void)
+TEST(rx_readable_only)
 {
 	struct hostile h;
 	uint8_t *b;
 
-	KT_RUN(setup(&h, F(VIRTIO_NET_F_MRG_RXBUF), 0));
+	setup(_metadata, &h, F(VIRTIO_NET_F_MRG_RXBUF), 0);
 	b = vhxg_alloc(h.e.arena, 2048, 64);
-	return reject_one_desc(&h, h.e.rx, (uintptr_t)b, 2048, 0, 0);
+	reject_one_desc(_metadata, &h, h.e.rx, (uintptr_t)b, 2048, 0, 0);
 }
 
-static int tx_writable_desc(void)
+TEST(tx_writable_desc)
 {
 	struct hostile h;
 	uint8_t *b;
 	uint16_t id[2];
 
-	KT_RUN(setup(&h, 0, 0));
+	setup(_metadata, &h, 0, 0);
 	b = vhxg_alloc(h.e.arena, 256, 64);
 	take(h.e.tx, 2, id);
 	vhxg_vq_put_desc(h.e.tx, id[0], (uintptr_t)h.buf, h.len,
 			 VRING_DESC_F_NEXT, id[1]);
 	vhxg_vq_put_desc(h.e.tx, id[1], (uintptr_t)b, 256,
 			 VRING_DESC_F_WRITE, 0);
-	KT_OK(post_head(h.e.tx, id[0]));
-	return expect_rejected(&h, h.e.tx);
+	ASSERT_LE(0, post_head(h.e.tx, id[0]));
+	expect_rejected(_metadata, &h, h.e.tx);
 }
 
 /*
@@ -638,7 +660,7 @@ static int tx_writable_desc(void)
  * packet has more segments than the queue has entries, and upstream takes
  * it.  The frame, split over 17 table entries on a 16-entry ring, leaves.
  */
-static int indirect_longer_than_ring(void)
+TEST(indirect_longer_than_ring)
 {
 	struct hostile h;
 	struct vring_desc *t;
@@ -647,44 +669,46 @@ static int indirect_longer_than_ring(void)
 	uint32_t piece;
 	uint16_t id;
 
-	KT_RUN(setup(&h, F(VIRTIO_RING_F_INDIRECT_DESC), 16));
+	setup(_metadata, &h, F(VIRTIO_RING_F_INDIRECT_DESC), 16);
 	t = vhxg_alloc(h.e.arena, 16 * n, 16);
-	KT_ASSERT(t, "arena full");
+	ASSERT_TRUE(t)
+		TH_LOG("arena full");
 	piece = h.len / n;
 	for (i = 0; i < n; i++)
 		t[i] = (struct vring_desc){
 			(uintptr_t)h.buf + i * piece,
 			i + 1 < n ? piece : h.len - i * piece,
 			i + 1 < n ? VRING_DESC_F_NEXT : 0, i + 1 };
-	KT_OK(vhxg_vq_take_chain(h.e.tx, 1, &id));
+	ASSERT_LE(0, vhxg_vq_take_chain(h.e.tx, 1, &id));
 	vhxg_vq_put_desc(h.e.tx, id, (uintptr_t)t, 16 * n,
 			 VRING_DESC_F_INDIRECT, 0);
-	KT_OK(post_head(h.e.tx, id));
-	KT_RUN(net_expect_frame(&h.e, h.buf + h.e.hdr_len, FRAME_LEN));
+	ASSERT_LE(0, post_head(h.e.tx, id));
+	net_expect_frame(_metadata, &h.e, h.buf + h.e.hdr_len, FRAME_LEN);
 	/* One used entry, for the table's head. */
 	for (i = 0; i < 50 && !vhxg_vq_pending(h.e.tx); i++)
 		usleep(10000);
-	KT_ASSERT(vhxg_vq_reap(h.e.tx, &u, 1) == 1 && u.id == id &&
-		  !h.e.tx->bad_used, "the table's head was not used (%u "
-		  "pending, %lu bad)", vhxg_vq_pending(h.e.tx),
-		  h.e.tx->bad_used);
-	KT_ASSERT(vhxg_vq_wait_err(h.e.tx, 0) == 0, "ERR on a valid chain");
-	return KT_PASS;
+	ASSERT_TRUE(vhxg_vq_reap(h.e.tx, &u, 1) == 1 && u.id == id &&
+		    !h.e.tx->bad_used)
+		TH_LOG("the table's head was not used (%u "
+		       "pending, %lu bad)", vhxg_vq_pending(h.e.tx),
+		       h.e.tx->bad_used);
+	ASSERT_TRUE(vhxg_vq_wait_err(h.e.tx, 0) == 0)
+		TH_LOG("ERR on a valid chain");
 }
 
 /* The boundary that must work: a chain of exactly num descriptors. */
-static int chain_of_ring_size(void)
+TEST(chain_of_ring_size)
 {
 	struct hostile h;
 	unsigned int n = 16;
 
-	KT_RUN(setup(&h, F(VIRTIO_RING_F_INDIRECT_DESC), n));
+	setup(_metadata, &h, F(VIRTIO_RING_F_INDIRECT_DESC), n);
 	frame_build(frame, FRAME_LEN, NULL, 0x16);
-	KT_OK(net_tx(&h.e, frame, FRAME_LEN, NULL, n, 0));
-	KT_RUN(net_expect_frame(&h.e, frame, FRAME_LEN));
-	KT_OK(net_tx_reap(&h.e, 1));
-	KT_ASSERT(vhxg_vq_wait_err(h.e.tx, 0) == 0, "ERR on a valid chain");
-	return KT_PASS;
+	ASSERT_LE(0, net_tx(&h.e, frame, FRAME_LEN, NULL, n, 0));
+	net_expect_frame(_metadata, &h.e, frame, FRAME_LEN);
+	ASSERT_LE(0, net_tx_reap(&h.e, 1));
+	ASSERT_TRUE(vhxg_vq_wait_err(h.e.tx, 0) == 0)
+		TH_LOG("ERR on a valid chain");
 }
 
 /*
@@ -692,27 +716,29 @@ static int chain_of_ring_size(void)
  * queue the way a VMM does on a device reset: detach, SET_VRING_BASE to
  * where the used ring stands, reattach.  Traffic must resume there.
  */
-static int recover_by_set_vring_base(void)
+TEST(recover_by_set_vring_base)
 {
 	struct hostile h;
 	struct vhxg_vq *tx;
 	uint16_t base;
 
-	KT_RUN(setup(&h, 0, 0));
+	setup(_metadata, &h, 0, 0);
 	tx = h.e.tx;
-	KT_OK(post_head(tx, tx->num));
-	KT_ASSERT(vhxg_vq_wait_err(tx, WAIT_MS) == 1, "no ERR");
-	KT_RUN(net_expect_silence(&h.e));
-	KT_OK(net_attach(&h.e, -1));
+	ASSERT_LE(0, post_head(tx, tx->num));
+	ASSERT_TRUE(vhxg_vq_wait_err(tx, WAIT_MS) == 1)
+		TH_LOG("no ERR");
+	net_expect_silence(_metadata, &h.e);
+	ASSERT_LE(0, net_attach(&h.e, -1));
 	base = tx->used->idx;
-	KT_ASSERT(base == h.tx_used, "used idx %u, want %u", base, h.tx_used);
+	ASSERT_TRUE(base == h.tx_used)
+		TH_LOG("used idx %u, want %u", base, h.tx_used);
 	vhxg_vq_rewind(tx, base);
-	KT_OK(vhxg_set_vring_base(&h.e.dev, TXQ, base));
-	KT_OK(net_attach(&h.e, h.e.tap_fd));
-	KT_RUN(net_tx_check(&h.e, 300, 0x4ec0));
-	KT_ASSERT(tx->used->idx == (uint16_t)(base + 1), "used idx %u",
-		  tx->used->idx);
-	return KT_PASS;
+	ASSERT_LE(0, vhxg_set_vring_base(&h.e.dev, TXQ, base));
+	ASSERT_LE(0, net_attach(&h.e, h.e.tap_fd));
+	net_tx_check(_metadata, &h.e, 300, 0x4ec0);
+	ASSERT_TRUE(tx->used->idx == (uint16_t)(base + 1))
+		TH_LOG("used idx %u",
+		       tx->used->idx);
 }
 
 /*
@@ -720,82 +746,50 @@ static int recover_by_set_vring_base(void)
  * backend is detached and attached again (which restarts a stopped vhx
  * queue); the device resumes at the repaired entry.
  */
-static int recover_by_backend_reattach(void)
+TEST(recover_by_backend_reattach)
 {
 	struct hostile h;
 	struct vhxg_vq *tx;
 	uint16_t id, slot;
 
-	KT_RUN(setup(&h, 0, 0));
+	setup(_metadata, &h, 0, 0);
 	tx = h.e.tx;
 	slot = tx->avail_idx;
-	KT_OK(post_head(tx, tx->num));
-	KT_ASSERT(vhxg_vq_wait_err(tx, WAIT_MS) == 1, "no ERR");
-	KT_RUN(net_expect_silence(&h.e));
+	ASSERT_LE(0, post_head(tx, tx->num));
+	ASSERT_TRUE(vhxg_vq_wait_err(tx, WAIT_MS) == 1)
+		TH_LOG("no ERR");
+	net_expect_silence(_metadata, &h.e);
 	take(tx, 1, &id);
 	vhxg_vq_put_desc(tx, id, (uintptr_t)h.buf, h.len, 0, 0);
 	__atomic_store_n(&tx->avail->ring[slot & (tx->num - 1)], id,
 			 __ATOMIC_RELEASE);
-	KT_OK(net_attach(&h.e, -1));
-	KT_OK(net_attach(&h.e, h.e.tap_fd));
-	KT_OK(vhxg_vq_kick_force(tx));
-	KT_RUN(net_expect_frame(&h.e, h.buf + h.e.hdr_len, FRAME_LEN));
-	KT_ASSERT(net_wait_used_idx(tx, h.tx_used + 1, WAIT_MS),
-		  "repaired chain not used");
-	KT_ASSERT(tx->used->ring[h.tx_used & (tx->num - 1)].id == id,
-		  "used id %u, want %u",
-		  tx->used->ring[h.tx_used & (tx->num - 1)].id, id);
-	return KT_PASS;
+	ASSERT_LE(0, net_attach(&h.e, -1));
+	ASSERT_LE(0, net_attach(&h.e, h.e.tap_fd));
+	ASSERT_LE(0, vhxg_vq_kick_force(tx));
+	net_expect_frame(_metadata, &h.e, h.buf + h.e.hdr_len, FRAME_LEN);
+	ASSERT_TRUE(net_wait_used_idx(tx, h.tx_used + 1, WAIT_MS))
+		TH_LOG("repaired chain not used");
+	ASSERT_TRUE(tx->used->ring[h.tx_used & (tx->num - 1)].id == id)
+		TH_LOG("used id %u, want %u",
+		       tx->used->ring[h.tx_used & (tx->num - 1)].id, id);
 }
 
 /* With no ERR eventfd the queue still refuses; nothing breaks. */
-static int bad_head_without_err_fd(void)
+TEST(bad_head_without_err_fd)
 {
 	struct hostile h;
 
-	KT_RUN(setup(&h, 0, 0));
-	KT_OK(vhxg_set_vring_fd(&h.e.dev, VHOST_SET_VRING_ERR, TXQ, -1));
-	KT_OK(post_head(h.e.tx, h.e.tx->num));
-	KT_RUN(net_expect_silence(&h.e));
-	KT_ASSERT(h.e.tx->used->idx == h.tx_used, "used idx moved");
-	KT_RUN(expect_late_quiet(&h.e, h.e.tx, h.tx_used));
-	KT_ASSERT(vhxg_vq_wait_err(h.e.tx, 0) == 0, "ERR fd was detached");
-	KT_RUN(net_reset_and_verify(&h.e));
-	return KT_PASS;
+	setup(_metadata, &h, 0, 0);
+	ASSERT_LE(0, vhxg_set_vring_fd(&h.e.dev, VHOST_SET_VRING_ERR, TXQ, -1));
+	ASSERT_LE(0, post_head(h.e.tx, h.e.tx->num));
+	net_expect_silence(_metadata, &h.e);
+	ASSERT_TRUE(h.e.tx->used->idx == h.tx_used)
+		TH_LOG("used idx moved");
+	expect_late_quiet(_metadata, &h.e, h.e.tx, h.tx_used);
+	ASSERT_TRUE(vhxg_vq_wait_err(h.e.tx, 0) == 0)
+		TH_LOG("ERR fd was detached");
+	net_reset_and_verify(_metadata, &h.e);
 }
 
-static const struct kt_case cases[] = {
-	{ "desc_outside_table_tx", desc_outside_table_tx },
-	{ "desc_outside_table_rx", desc_outside_table_rx },
-	{ "desc_addr_wraps", desc_addr_wraps },
-	{ "desc_addr_wraps_rx", desc_addr_wraps_rx },
-	{ "desc_spans_region_end", desc_spans_region_end },
-	{ "desc_spans_hole", desc_spans_hole },
-	{ "indirect_outside_table", indirect_outside_table },
-	{ "ring_outside_table", ring_outside_table },
-	{ "ring_outside_at_backend", ring_outside_at_backend },
-	{ "head_out_of_range", head_out_of_range },
-	{ "next_out_of_range", next_out_of_range },
-	{ "desc_self_loop", desc_self_loop },
-	{ "desc_loop", desc_loop },
-	{ "indirect_loop", indirect_loop },
-	{ "nested_indirect", nested_indirect },
-	{ "indirect_len_not_16", indirect_len_not_16 },
-	{ "indirect_len_zero", indirect_len_zero },
-	{ "indirect_without_feature", indirect_without_feature },
-	{ "avail_idx_jump", avail_idx_jump },
-	{ "rx_readable_after_writable", rx_readable_after_writable },
-	{ "rx_readable_only", rx_readable_only },
-	{ "tx_writable_desc", tx_writable_desc },
-	{ "indirect_longer_than_ring", indirect_longer_than_ring },
-	{ "chain_of_ring_size", chain_of_ring_size },
-	{ "recover_by_set_vring_base", recover_by_set_vring_base },
-	{ "recover_by_backend_reattach", recover_by_backend_reattach },
-	{ "bad_head_without_err_fd", bad_head_without_err_fd },
-};
 
-int main(int argc, char **argv)
-{
-	return kt_main(argc, argv, cases, KT_ARRAY_SIZE(cases),
-		       "/dev/vhx-net");
-}
+VHX_TEST_MAIN("/dev/vhx-net")

@@ -49,7 +49,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
-#include "common.h"
+#include "check.h"
 #include "leak.h"
 
 #define CYCLES		100
@@ -66,12 +66,12 @@
 /* The reference only shows upstream's behaviour: fewer cycles will do. */
 static unsigned int cycles(void)
 {
-	return kt_dev_is_vhx() ? CYCLES : CYCLES_REF;
+	return test_dev_is_vhx() ? CYCLES : CYCLES_REF;
 }
 
 static const char *worker_prefix(void)
 {
-	return kt_dev_is_vhx() ? "vhx-net-" : "vhost-";
+	return test_dev_is_vhx() ? "vhx-net-" : "vhost-";
 }
 
 /* ---- host side: taps and frames ---------------------------------------- */
@@ -125,7 +125,7 @@ static int tap_make(struct tap *t, int flags)
 }
 
 /* Close our fds; the tap must then disappear (nothing else holds it). */
-static int tap_gone(struct tap *t)
+static void tap_gone(struct __test_metadata *_metadata, struct tap *t)
 {
 	int i;
 
@@ -138,12 +138,12 @@ static int tap_gone(struct tap *t)
 	t->fd = t->inj = t->drops_fd = -1;
 	for (i = 0; i < 100; i++) {
 		if (!if_nametoindex(t->ifname))
-			return KT_PASS;
+			return;
 		leak_msleep(50);
 	}
-	kt_diag("tap %s still exists after its last fd was closed",
-		t->ifname);
-	return KT_FAIL;
+	ASSERT_EQ(0, if_nametoindex(t->ifname))
+		TH_LOG("tap %s still exists after its last fd was closed",
+		       t->ifname);
 }
 
 static long long tap_drops(struct tap *t)
@@ -219,7 +219,7 @@ static int dev_open(struct dev *v, struct vhxg_arena *a, int backend,
 	memset(v, 0, sizeof(*v));
 	v->arena = a;
 	v->backend = backend;
-	ret = vhxg_open(&v->d, kt_dev, a);
+	ret = vhxg_open(&v->d, test_dev, a);
 	if (!ret)
 		ret = dev_config(v);
 	if (!ret)
@@ -318,7 +318,8 @@ static unsigned int pending(const struct vhxg_vq *vq)
 }
 
 /* Traffic flows both ways: TX chains used, RX buffers filled. */
-static int dev_check_traffic(struct dev *v, struct tap *t)
+static void dev_check_traffic(struct __test_metadata *_metadata, struct dev *v,
+			      struct tap *t)
 {
 	unsigned long tx0 = v->tx_done, rx0 = v->rx_done;
 	int i;
@@ -329,12 +330,12 @@ static int dev_check_traffic(struct dev *v, struct tap *t)
 		tx_fill(v);
 		rx_fill(v, NRX);
 		if (v->tx_done > tx0 + NUM && v->rx_done > rx0)
-			return KT_PASS;
+			return;
 		usleep(2000);
 	}
-	kt_diag("no traffic: %lu TX chains and %lu RX buffers used",
-		v->tx_done - tx0, v->rx_done - rx0);
-	return KT_FAIL;
+	ASSERT_TRUE(v->tx_done > tx0 + NUM && v->rx_done > rx0)
+		TH_LOG("no traffic: %lu TX chains and %lu RX buffers used",
+		       v->tx_done - tx0, v->rx_done - rx0);
 }
 
 /* ---- shared state of a case ------------------------------------------ */
@@ -355,62 +356,78 @@ struct env {
 	} seen;
 };
 
-static int env_arena(struct env *e)
+static void env_arena(struct __test_metadata *_metadata, struct env *e)
 {
 	void *p = mmap(NULL, ARENA, PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
-	KT_ASSERT(p != MAP_FAILED, "mmap: %m");
+	ASSERT_TRUE(p != MAP_FAILED)
+		TH_LOG("mmap: %m");
 	memset(p, 0, ARENA);
 	e->rep = p;
 	e->arena = (struct vhxg_arena){ .base = (uint8_t *)p + 4096,
 					.size = ARENA - 4096 };
-	return KT_PASS;
 }
 
 static void seen_report(struct env *e, const char *what)
 {
-	kt_diag("%s: over %u cycles, at the moment: %lu TX chains not yet "
-		"used, %lu RX buffers filled; the tap's queue was full in "
-		"%u cycles (%lu frames dropped)", what, e->seen.n,
-		e->seen.tx_pending, e->seen.rx_used, e->seen.full,
-		e->seen.drops);
+	ksft_print_msg("%s: over %u cycles, at the moment: %lu TX chains not yet "
+		       "used, %lu RX buffers filled; the tap's queue was full in "
+		       "%u cycles (%lu frames dropped)\n", what, e->seen.n,
+		       e->seen.tx_pending, e->seen.rx_used, e->seen.full,
+		       e->seen.drops);
 }
 
 /* The loops must really have had the tap's queue full and TX in flight. */
-static int seen_check(struct env *e)
+static void seen_check(struct __test_metadata *_metadata, struct env *e)
 {
-	KT_ASSERT(e->seen.tx_pending > 0, "no TX chain was in flight");
-	KT_ASSERT(e->seen.full >= (cycles() - 10) / 2,
-		  "the tap's queue was full in only %u cycles", e->seen.full);
-	return KT_PASS;
+	ASSERT_TRUE(e->seen.tx_pending > 0)
+		TH_LOG("no TX chain was in flight");
+	ASSERT_TRUE(e->seen.full >= (cycles() - 10) / 2)
+		TH_LOG("the tap's queue was full in only %u cycles", e->seen.full);
 }
 
 /* Keep the tap's queue full; count the frames it had no room for. */
-static int refill(struct env *e, bool check)
+static void refill(struct __test_metadata *_metadata, struct env *e, bool check)
 {
 	long long d0 = tap_drops(&e->tap), d1;
 
-	KT_OK(inject(e->tap.inj, REFILL, NULL));
+	ASSERT_LE(0, inject(e->tap.inj, REFILL, NULL));
 	d1 = tap_drops(&e->tap);
 	if (check) {
 		e->seen.full += d1 > d0;
 		e->seen.drops += d1 - d0;
 	}
-	return KT_PASS;
 }
 
-static int with_tap(const char *name, leak_fn fn, int tap_flags)
+/*
+ * The tests that run a workload under leak_run() (see leak.h): a
+ * TEST_F(), so that the workload's ASSERT_*() reach the test; the
+ * macvtap, when a test makes one, is removed whatever happened.
+ */
+FIXTURE(leak) {
+	struct macvtap m;
+};
+
+FIXTURE_SETUP(leak)
+{
+}
+
+FIXTURE_TEARDOWN_PARENT(leak)
+{
+	macvtap_destroy(&self->m);
+}
+
+static void with_tap(struct __test_metadata *_metadata, const char *name,
+		     leak_fn fn, int tap_flags)
 {
 	struct leak_opts o = { .worker_prefix = worker_prefix() };
 	static struct env e;
-	int v, ret;
 
 	memset(&e, 0, sizeof(e));
-	KT_OK(tap_make(&e.tap, tap_flags));
-	v = leak_run(name, fn, &e, &o);
-	ret = tap_gone(&e.tap);
-	return v == KT_PASS ? ret : v;
+	ASSERT_LE(0, tap_make(&e.tap, tap_flags));
+	LEAK_RUN(name, fn, &e, &o);
+	tap_gone(_metadata, &e.tap);
 }
 
 /* ---- (a) SIGKILL of the owner ---------------------------------------- */
@@ -438,7 +455,8 @@ static void kill_child(struct env *e, int wfd)
 	}
 }
 
-static int kill_cycle(struct env *e, unsigned int i, bool check)
+static void kill_cycle(struct __test_metadata *_metadata, struct env *e,
+		       unsigned int i, bool check)
 {
 	const struct vhxg_vq *tx, *rx;
 	int pfd[2], status;
@@ -446,10 +464,12 @@ static int kill_cycle(struct env *e, unsigned int i, bool check)
 	char c = 0;
 	pid_t pid;
 
-	KT_RUN(refill(e, check && i >= 10));
-	KT_ASSERT(!pipe(pfd), "pipe");
+	refill(_metadata, e, check && i >= 10);
+	ASSERT_TRUE(!pipe(pfd))
+		TH_LOG("pipe");
 	pid = fork();
-	KT_ASSERT(pid >= 0, "fork");
+	ASSERT_TRUE(pid >= 0)
+		TH_LOG("fork");
 	if (!pid) {
 		close(pfd[0]);
 		kill_child(e, pfd[1]);
@@ -469,41 +489,44 @@ static int kill_cycle(struct env *e, unsigned int i, bool check)
 		e->seen.n++;
 	}
 	kill(pid, SIGKILL);
-	KT_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
-	KT_ASSERT(c == 1, "cycle %u: the owner could not set up", i);
-	KT_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-		  "cycle %u: owner status %#x", i, status);
-	return KT_PASS;
+	ASSERT_TRUE(waitpid(pid, &status, 0) == pid)
+		TH_LOG("waitpid");
+	ASSERT_TRUE(c == 1)
+		TH_LOG("cycle %u: the owner could not set up", i);
+	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+		TH_LOG("cycle %u: owner status %#x", i, status);
 }
 
-static int kill_loop(struct leak_ctx *lc, void *arg)
+static void kill_loop(struct __test_metadata *_metadata, struct leak_ctx *lc,
+		      void *arg)
 {
 	struct env *e = arg;
 	unsigned int i;
 
-	KT_RUN(env_arena(e));
-	KT_RUN(kill_cycle(e, 0, false));
-	KT_OK(leak_point(lc, "baseline"));
+	env_arena(_metadata, e);
+	kill_cycle(_metadata, e, 0, false);
+	ASSERT_LE(0, leak_point(lc, "baseline"));
 	for (i = 0; i < cycles(); i++)
-		KT_RUN(kill_cycle(e, i, true));
+		kill_cycle(_metadata, e, i, true);
 	seen_report(e, "kill");
-	KT_RUN(seen_check(e));
-	KT_ASSERT(e->seen.rx_used > 0, "no RX frame reached the guest");
-	KT_OK(leak_point(lc, "after the kills"));
+	seen_check(_metadata, e);
+	ASSERT_TRUE(e->seen.rx_used > 0)
+		TH_LOG("no RX frame reached the guest");
+	ASSERT_LE(0, leak_point(lc, "after the kills"));
 	munmap(e->rep, ARENA);
-	return KT_PASS;
 }
 
-static int tc_kill_loop(void)
+TEST_F(leak, kill_loop)
 {
-	return with_tap("kill_loop", kill_loop, 0);
+	with_tap(_metadata, "kill_loop", kill_loop, 0);
 }
 
 /* ---- (b) close, (c) RESET_OWNER, with traffic ------------------------- */
 
-static int load(struct env *e, struct dev *v, unsigned int i, bool check)
+static void load(struct __test_metadata *_metadata, struct env *e,
+		 struct dev *v, unsigned int i, bool check)
 {
-	KT_RUN(refill(e, check && i >= 10));
+	refill(_metadata, e, check && i >= 10);
 	rx_fill(v, NRX);
 	tx_fill(v);
 	usleep(500 * (i % 4));
@@ -513,81 +536,80 @@ static int load(struct env *e, struct dev *v, unsigned int i, bool check)
 					      v->rx->last_used);
 		e->seen.n++;
 	}
-	return KT_PASS;
 }
 
-static int close_cycle(struct env *e, unsigned int i, bool check)
+static void close_cycle(struct __test_metadata *_metadata, struct env *e,
+			unsigned int i, bool check)
 {
 	struct dev v;
 
 	vhxg_arena_reset(&e->arena);
-	KT_OK(dev_open(&v, &e->arena, e->tap.fd, NUM));
-	KT_RUN(load(e, &v, i, check));
+	ASSERT_LE(0, dev_open(&v, &e->arena, e->tap.fd, NUM));
+	load(_metadata, e, &v, i, check);
 	dev_close(&v);
-	return KT_PASS;
 }
 
-static int close_loop(struct leak_ctx *lc, void *arg)
+static void close_loop(struct __test_metadata *_metadata, struct leak_ctx *lc,
+		       void *arg)
 {
 	struct env *e = arg;
 	unsigned int i;
 	struct dev v;
 
-	KT_RUN(env_arena(e));
-	KT_RUN(close_cycle(e, 0, false));
-	KT_OK(leak_point(lc, "baseline"));
+	env_arena(_metadata, e);
+	close_cycle(_metadata, e, 0, false);
+	ASSERT_LE(0, leak_point(lc, "baseline"));
 	/* Positive control: one device with traffic is seen. */
 	vhxg_arena_reset(&e->arena);
-	KT_OK(dev_open(&v, &e->arena, e->tap.fd, NUM));
-	KT_RUN(load(e, &v, 0, false));
-	KT_OK(leak_point(lc, "+holding one device"));
+	ASSERT_LE(0, dev_open(&v, &e->arena, e->tap.fd, NUM));
+	load(_metadata, e, &v, 0, false);
+	ASSERT_LE(0, leak_point(lc, "+holding one device"));
 	dev_close(&v);
 	for (i = 0; i < cycles(); i++)
-		KT_RUN(close_cycle(e, i, true));
+		close_cycle(_metadata, e, i, true);
 	seen_report(e, "close");
-	KT_RUN(seen_check(e));
-	KT_OK(leak_point(lc, "after the closes"));
+	seen_check(_metadata, e);
+	ASSERT_LE(0, leak_point(lc, "after the closes"));
 	munmap(e->rep, ARENA);
-	return KT_PASS;
 }
 
-static int tc_close_loop(void)
+TEST_F(leak, close_loop)
 {
-	return with_tap("close_loop", close_loop, 0);
+	with_tap(_metadata, "close_loop", close_loop, 0);
 }
 
-static int reset_loop(struct leak_ctx *lc, void *arg)
+static void reset_loop(struct __test_metadata *_metadata, struct leak_ctx *lc,
+		       void *arg)
 {
 	struct env *e = arg;
 	unsigned int i;
 	struct dev v;
 
-	KT_RUN(env_arena(e));
-	KT_OK(dev_open(&v, &e->arena, e->tap.fd, NUM));
-	KT_RUN(load(e, &v, 0, false));
-	KT_OK(vhxg_reset_owner(&v.d));
+	env_arena(_metadata, e);
+	ASSERT_LE(0, dev_open(&v, &e->arena, e->tap.fd, NUM));
+	load(_metadata, e, &v, 0, false);
+	ASSERT_LE(0, vhxg_reset_owner(&v.d));
 	dev_close(&v);
-	KT_OK(leak_point(lc, "baseline"));
+	ASSERT_LE(0, leak_point(lc, "baseline"));
 	vhxg_arena_reset(&e->arena);
-	KT_OK(dev_open(&v, &e->arena, e->tap.fd, NUM));
+	ASSERT_LE(0, dev_open(&v, &e->arena, e->tap.fd, NUM));
 	for (i = 0; i < cycles(); i++) {
-		KT_RUN(load(e, &v, i, true));
-		KT_OK(vhxg_reset_owner(&v.d));
-		KT_OK(dev_resetup(&v));
+		load(_metadata, e, &v, i, true);
+		ASSERT_LE(0, vhxg_reset_owner(&v.d));
+		ASSERT_LE(0, dev_resetup(&v));
 	}
 	seen_report(e, "RESET_OWNER");
-	KT_RUN(seen_check(e));
+	seen_check(_metadata, e);
 	/* Still a working device after all that. */
-	KT_RUN(dev_check_traffic(&v, &e->tap));
+	dev_check_traffic(_metadata, &v, &e->tap);
 	dev_close(&v);
-	KT_OK(leak_point(lc, "after the resets"));
+	ASSERT_LE(0, leak_point(lc, "after the resets"));
 	munmap(e->rep, ARENA);
-	return KT_PASS;
 }
 
-static int tc_reset_loop(void)
+TEST_F(leak, reset_loop)
 {
-	return with_tap("reset_loop", reset_loop, 0);
+	with_tap(_metadata, "reset_loop", reset_loop, 0);
 }
 
 /* ---- races -------------------------------------------------------------- */
@@ -728,13 +750,14 @@ static int race_close_op(struct race *r, unsigned int i)
 	(void)i;
 	close(r->v.d.fd);
 	pthread_mutex_lock(&r->lock);
-	r->v.d.fd = open(kt_dev, O_RDWR | O_CLOEXEC);
+	r->v.d.fd = open(test_dev, O_RDWR | O_CLOEXEC);
 	ret = r->v.d.fd < 0 ? -errno : dev_resetup(&r->v);
 	pthread_mutex_unlock(&r->lock);
 	return ret;
 }
 
-static int race_once(struct race *r, unsigned int ms)
+static void race_once(struct __test_metadata *_metadata, struct race *r,
+		      unsigned int ms)
 {
 	unsigned int q, k;
 	pthread_t d, x;
@@ -742,7 +765,7 @@ static int race_once(struct race *r, unsigned int ms)
 	r->stop = false;
 	r->ops = r->op_errors = 0;
 	vhxg_arena_reset(&r->e->arena);
-	KT_OK(dev_open(&r->v, &r->e->arena, r->e->tap.fd, NUM));
+	ASSERT_LE(0, dev_open(&r->v, &r->e->arena, r->e->tap.fd, NUM));
 	r->full = (struct vhost_memory_region){
 		.guest_phys_addr = (uintptr_t)r->e->arena.base,
 		.memory_size = r->e->arena.size,
@@ -759,11 +782,14 @@ static int race_once(struct race *r, unsigned int ms)
 		r->orig[2][q] = r->v.d.vqs[q].err_fd;
 		for (k = 0; k < 3; k++) {
 			r->spare[k][q] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-			KT_ASSERT(r->spare[k][q] >= 0, "eventfd");
+			ASSERT_TRUE(r->spare[k][q] >= 0)
+				TH_LOG("eventfd");
 		}
 	}
-	KT_ASSERT(!pthread_create(&d, NULL, race_driver, r), "thread");
-	KT_ASSERT(!pthread_create(&x, NULL, race_racer, r), "thread");
+	ASSERT_TRUE(!pthread_create(&d, NULL, race_driver, r))
+		TH_LOG("thread");
+	ASSERT_TRUE(!pthread_create(&x, NULL, race_racer, r))
+		TH_LOG("thread");
 	leak_msleep(ms);
 	r->stop = true;
 	pthread_join(x, NULL);
@@ -776,74 +802,73 @@ static int race_once(struct race *r, unsigned int ms)
 			close(r->spare[k][q]);
 	}
 	/* The device works again after a reset. */
-	KT_OK(vhxg_reset_owner(&r->v.d));
-	KT_OK(dev_resetup(&r->v));
-	KT_RUN(dev_check_traffic(&r->v, &r->e->tap));
+	ASSERT_LE(0, vhxg_reset_owner(&r->v.d));
+	ASSERT_LE(0, dev_resetup(&r->v));
+	dev_check_traffic(_metadata, &r->v, &r->e->tap);
 	dev_close(&r->v);
-	return KT_PASS;
 }
 
-static int race_work(struct leak_ctx *lc, void *arg)
+static void race_work(struct __test_metadata *_metadata, struct leak_ctx *lc,
+		      void *arg)
 {
 	struct race *r = arg;
 	unsigned long tx, rx;
 
-	KT_RUN(env_arena(r->e));
+	env_arena(_metadata, r->e);
 	pthread_mutex_init(&r->lock, NULL);
-	KT_RUN(race_once(r, 100));
-	KT_OK(leak_point(lc, "baseline"));
+	race_once(_metadata, r, 100);
+	ASSERT_LE(0, leak_point(lc, "baseline"));
 	tx = r->v.tx_done;
 	rx = r->v.rx_done;
-	KT_RUN(race_once(r, RACE_MS));
-	kt_diag("%lu ops (%lu failed) racing traffic: %lu TX chains and "
-		"%lu RX buffers used", r->ops, r->op_errors, r->v.tx_done - tx,
-		r->v.rx_done - rx);
-	KT_ASSERT(r->ops > 10, "no race happened");
+	race_once(_metadata, r, RACE_MS);
+	TH_LOG("%lu ops (%lu failed) racing traffic: %lu TX chains and "
+	       "%lu RX buffers used", r->ops, r->op_errors, r->v.tx_done - tx,
+	       r->v.rx_done - rx);
+	ASSERT_TRUE(r->ops > 10)
+		TH_LOG("no race happened");
 	munmap(r->e->rep, ARENA);
-	KT_OK(leak_point(lc, "after the race"));
-	return KT_PASS;
+	ASSERT_LE(0, leak_point(lc, "after the race"));
 }
 
-static int run_race(const char *name, int (*op)(struct race *, unsigned int))
+static void run_race(struct __test_metadata *_metadata, const char *name,
+		     int (*op)(struct race *, unsigned int))
 {
 	struct leak_opts o = { .worker_prefix = worker_prefix() };
 	static struct race r;
 	static struct env e;
-	int v, ret;
 
 	memset(&e, 0, sizeof(e));
 	memset(&r, 0, sizeof(r));
-	KT_OK(tap_make(&e.tap, 0));
+	ASSERT_LE(0, tap_make(&e.tap, 0));
 	r.e = &e;
 	r.op = op;
-	v = leak_run(name, race_work, &r, &o);
-	ret = tap_gone(&e.tap);
-	return v == KT_PASS ? ret : v;
+	LEAK_RUN(name, race_work, &r, &o);
+	tap_gone(_metadata, &e.tap);
 }
 
-static int tc_race_mem_table(void)
+TEST_F(leak, race_mem_table)
 {
-	return run_race("race_mem_table", race_mem_op);
+	run_race(_metadata, "race_mem_table", race_mem_op);
 }
 
-static int tc_race_vring_fds(void)
+TEST_F(leak, race_vring_fds)
 {
-	return run_race("race_vring_fds", race_vring_op);
+	run_race(_metadata, "race_vring_fds", race_vring_op);
 }
 
-static int tc_race_backend(void)
+TEST_F(leak, race_backend)
 {
-	return run_race("race_backend", race_backend_op);
+	run_race(_metadata, "race_backend", race_backend_op);
 }
 
-static int tc_race_reset_owner(void)
+TEST_F(leak, race_reset_owner)
 {
-	return run_race("race_reset_owner", race_reset_op);
+	run_race(_metadata, "race_reset_owner", race_reset_op);
 }
 
-static int tc_race_close(void)
+TEST_F(leak, race_close)
 {
-	return run_race("race_close", race_close_op);
+	run_race(_metadata, "race_close", race_close_op);
 }
 
 /* ---- backends vanishing ------------------------------------------------- */
@@ -880,7 +905,8 @@ static void *pump_fn(void *arg)
 	return NULL;
 }
 
-static int vanish_work(struct leak_ctx *lc, void *arg)
+static void vanish_work(struct __test_metadata *_metadata, struct leak_ctx *lc,
+			void *arg)
 {
 	struct vanish *w = arg;
 	struct pump p = { 0 };
@@ -889,38 +915,40 @@ static int vanish_work(struct leak_ctx *lc, void *arg)
 	pthread_t th;
 	int ret;
 
-	KT_RUN(env_arena(w->e));
-	KT_OK(dev_open(&v, &w->e->arena, w->backend, NUM));
+	env_arena(_metadata, w->e);
+	ASSERT_LE(0, dev_open(&v, &w->e->arena, w->backend, NUM));
 	dev_close(&v);
-	KT_OK(leak_point(lc, "baseline"));
+	ASSERT_LE(0, leak_point(lc, "baseline"));
 
 	vhxg_arena_reset(&w->e->arena);
-	KT_OK(dev_open(&v, &w->e->arena, w->backend, NUM));
+	ASSERT_LE(0, dev_open(&v, &w->e->arena, w->backend, NUM));
 	p.v = &v;
 	p.w = w;
-	KT_ASSERT(!pthread_create(&th, NULL, pump_fn, &p), "thread");
+	ASSERT_TRUE(!pthread_create(&th, NULL, pump_fn, &p))
+		TH_LOG("thread");
 	leak_msleep(300);
 	tx = v.tx_done;
 	rx = v.rx_done;
 	ret = w->yank(w);
-	kt_diag("%s under traffic (%lu TX, %lu RX so far): %s", w->what, tx,
-		rx, ret ? strerror(-ret) : "ok");
+	TH_LOG("%s under traffic (%lu TX, %lu RX so far): %s", w->what, tx,
+	       rx, ret ? strerror(-ret) : "ok");
 	leak_msleep(400);
 	p.stop = true;
 	pthread_join(th, NULL);
-	kt_diag("after it: %lu TX chains and %lu RX buffers used",
-		v.tx_done - tx, v.rx_done - rx);
-	KT_ASSERT(!ret, "could not take the backend away");
-	KT_ASSERT(tx > 0, "no traffic before");
+	TH_LOG("after it: %lu TX chains and %lu RX buffers used",
+	       v.tx_done - tx, v.rx_done - rx);
+	ASSERT_TRUE(!ret)
+		TH_LOG("could not take the backend away");
+	ASSERT_TRUE(tx > 0)
+		TH_LOG("no traffic before");
 	if (w->restore) {
-		KT_OK(w->restore(w, &v));
-		KT_RUN(dev_check_traffic(&v, &w->e->tap));
+		ASSERT_LE(0, w->restore(w, &v));
+		dev_check_traffic(_metadata, &v, &w->e->tap);
 	}
-	KT_OK(vhxg_reset_owner(&v.d));
+	ASSERT_LE(0, vhxg_reset_owner(&v.d));
 	dev_close(&v);
 	munmap(w->e->rep, ARENA);
-	KT_OK(leak_point(lc, "after it and close"));
-	return KT_PASS;
+	ASSERT_LE(0, leak_point(lc, "after it and close"));
 }
 
 /*
@@ -967,30 +995,26 @@ static int yank_tap(struct vanish *w)
 	return link_del(w->e->tap.ifname);
 }
 
-static int tc_vanish_tap(void)
+TEST_F(leak, vanish_tap)
 {
 	struct leak_opts o = { .worker_prefix = worker_prefix() };
 	static struct vanish w;
 	static struct env e;
-	int v;
 
 	memset(&w, 0, sizeof(w));
 	memset(&e, 0, sizeof(e));
-	KT_OK(tap_make(&e.tap, 0));
+	ASSERT_LE(0, tap_make(&e.tap, 0));
 	w.e = &e;
 	w.backend = e.tap.fd;
 	w.inj = e.tap.inj;
 	w.yank = yank_tap;
 	snprintf(w.what, sizeof(w.what), "tap %s deleted", e.tap.ifname);
-	v = leak_run("vanish_tap", vanish_work, &w, &o);
-	if (v == KT_PASS && if_nametoindex(e.tap.ifname)) {
-		kt_diag("%s still exists", e.tap.ifname);
-		v = KT_FAIL;
-	}
+	LEAK_RUN("vanish_tap", vanish_work, &w, &o);
+	EXPECT_EQ(0, if_nametoindex(e.tap.ifname))
+		TH_LOG("%s still exists", e.tap.ifname);
 	close(e.tap.inj);
 	close(e.tap.drops_fd);
 	close(e.tap.fd);
-	return v;
 }
 
 static int detach_queue(int fd, int flag)
@@ -1017,25 +1041,23 @@ static int restore_queue(struct vanish *w, struct dev *v)
 	return ret;
 }
 
-static int tc_vanish_detach_queue(void)
+TEST_F(leak, vanish_detach_queue)
 {
 	struct leak_opts o = { .worker_prefix = worker_prefix() };
 	static struct vanish w;
 	static struct env e;
-	int v, ret;
 
 	memset(&w, 0, sizeof(w));
 	memset(&e, 0, sizeof(e));
-	KT_OK(tap_make(&e.tap, IFF_MULTI_QUEUE));
+	ASSERT_LE(0, tap_make(&e.tap, IFF_MULTI_QUEUE));
 	w.e = &e;
 	w.backend = e.tap.fd;
 	w.inj = e.tap.inj;
 	w.yank = yank_queue;
 	w.restore = restore_queue;
 	snprintf(w.what, sizeof(w.what), "TUNSETQUEUE IFF_DETACH_QUEUE");
-	v = leak_run("vanish_detach_queue", vanish_work, &w, &o);
-	ret = tap_gone(&e.tap);
-	return v == KT_PASS ? ret : v;
+	LEAK_RUN("vanish_detach_queue", vanish_work, &w, &o);
+	tap_gone(_metadata, &e.tap);
 }
 
 static int yank_lower(struct vanish *w)
@@ -1043,36 +1065,35 @@ static int yank_lower(struct vanish *w)
 	return link_del(w->m.lower);
 }
 
-static int tc_vanish_macvtap_lower(void)
+TEST_F(leak, vanish_macvtap_lower)
 {
 	struct leak_opts o = { .worker_prefix = worker_prefix() };
 	static struct vanish w;
 	static struct env e;
-	int v, fd;
+	int fd;
 
 	memset(&w, 0, sizeof(w));
 	memset(&e, 0, sizeof(e));
-	if (macvtap_create(&w.m))
-		return kt_skip("cannot make a macvtap");
+	if (macvtap_create(&self->m))
+		SKIP(return, "cannot make a macvtap");
+	w.m = self->m;
 	fd = macvtap_open(&w.m);
-	KT_OK(fd);
-	KT_OK(tap_set_hdr_sz(fd, sizeof(struct virtio_net_hdr_mrg_rxbuf)));
+	ASSERT_LE(0, fd);
+	ASSERT_LE(0, tap_set_hdr_sz(fd,
+				    sizeof(struct virtio_net_hdr_mrg_rxbuf)));
 	w.inj = inj_open(w.m.peer);
-	KT_OK(w.inj);
+	ASSERT_LE(0, w.inj);
 	w.e = &e;
 	w.backend = fd;
 	w.dst = w.m.mac;
 	w.yank = yank_lower;
 	snprintf(w.what, sizeof(w.what), "lower device %s deleted",
 		 w.m.lower);
-	v = leak_run("vanish_macvtap_lower", vanish_work, &w, &o);
+	LEAK_RUN("vanish_macvtap_lower", vanish_work, &w, &o);
 	close(fd);
 	close(w.inj);
-	if (v == KT_PASS && if_nametoindex(w.m.name)) {
-		kt_diag("macvtap %s still exists", w.m.name);
-		v = KT_FAIL;
-	}
-	return v;
+	EXPECT_EQ(0, if_nametoindex(w.m.name))
+		TH_LOG("macvtap %s still exists", w.m.name);
 }
 
 /* ---- scale: 256 devices ------------------------------------------------ */
@@ -1081,7 +1102,8 @@ struct scale {
 	struct tap taps[NSAMPLE];
 };
 
-static int scale_work(struct leak_ctx *lc, void *arg)
+static void scale_work(struct __test_metadata *_metadata, struct leak_ctx *lc,
+		       void *arg)
 {
 	struct scale *s = arg;
 	struct rlimit rl = { 8192, 8192 };
@@ -1091,10 +1113,12 @@ static int scale_work(struct leak_ctx *lc, void *arg)
 	unsigned int i, j;
 	int pass;
 
-	KT_ASSERT(!setrlimit(RLIMIT_NOFILE, &rl), "RLIMIT_NOFILE: %m");
+	ASSERT_TRUE(!setrlimit(RLIMIT_NOFILE, &rl))
+		TH_LOG("RLIMIT_NOFILE: %m");
 	v = calloc(NDEV, sizeof(*v));
-	KT_ASSERT(v, "calloc");
-	KT_OK(vhxg_arena_init(&a, 48 << 20));
+	ASSERT_TRUE(v)
+		TH_LOG("calloc");
+	ASSERT_LE(0, vhxg_arena_init(&a, 48 << 20));
 	for (pass = 0; pass < 2; pass++) {
 		/*
 		 * The warm-up pass opens as many: the fd table grows past
@@ -1104,15 +1128,17 @@ static int scale_work(struct leak_ctx *lc, void *arg)
 		unsigned int n = NDEV;
 
 		vhxg_arena_reset(&a);
-		for (i = 0; i < n; i++)
-			KT_OK(dev_open(&v[i], &a, i < NSAMPLE ? s->taps[i].fd :
-				       -1, 16));
+		for (i = 0; i < n; i++) {
+			ASSERT_LE(0, dev_open(&v[i], &a,
+					      i < NSAMPLE ? s->taps[i].fd :
+					      -1, 16));
+		}
 		for (i = 0; i < NSAMPLE; i++)
-			KT_RUN(dev_check_traffic(&v[i], &s->taps[i]));
+			dev_check_traffic(_metadata, &v[i], &s->taps[i]);
 		if (pass) {
-			kt_diag("%u devices open, %d worker threads", n,
-				leak_count_threads(worker_prefix()));
-			KT_OK(leak_point(lc, "+256 devices open"));
+			TH_LOG("%u devices open, %d worker threads", n,
+			       leak_count_threads(worker_prefix()));
+			ASSERT_LE(0, leak_point(lc, "+256 devices open"));
 		}
 		for (i = 0; i < n; i++)
 			order[i] = i;
@@ -1126,30 +1152,26 @@ static int scale_work(struct leak_ctx *lc, void *arg)
 		}
 		for (i = 0; i < n; i++)
 			dev_close(&v[order[i]]);
-		if (!pass)
-			KT_OK(leak_point(lc, "baseline"));
+		if (!pass) {
+			ASSERT_LE(0, leak_point(lc, "baseline"));
+		}
 	}
 	vhxg_arena_fini(&a);
 	free(v);
-	KT_OK(leak_point(lc, "after 256 devices closed"));
-	return KT_PASS;
+	ASSERT_LE(0, leak_point(lc, "after 256 devices closed"));
 }
 
-static int tc_scale_256(void)
+TEST_F(leak, scale_256)
 {
 	struct leak_opts o = { .worker_prefix = worker_prefix() };
 	static struct scale s;
-	int i, v, ret;
+	int i;
 
 	for (i = 0; i < NSAMPLE; i++)
-		KT_OK(tap_make(&s.taps[i], 0));
-	v = leak_run("scale_256", scale_work, &s, &o);
-	for (i = 0; i < NSAMPLE; i++) {
-		ret = tap_gone(&s.taps[i]);
-		if (v == KT_PASS)
-			v = ret;
-	}
-	return v;
+		ASSERT_LE(0, tap_make(&s.taps[i], 0));
+	LEAK_RUN("scale_256", scale_work, &s, &o);
+	for (i = 0; i < NSAMPLE; i++)
+		tap_gone(_metadata, &s.taps[i]);
 }
 
 /* ---- the VMM's backend fd closed after SET_BACKEND ---------------------- */
@@ -1175,84 +1197,85 @@ static bool link_stays(const char *ifname)
 }
 
 /* A few frames each way through a device whose tap fd we no longer have. */
-static int backend_traffic(struct net_env *e, uint32_t seed, bool rx)
+static void backend_traffic(struct __test_metadata *_metadata,
+			    struct net_env *e, uint32_t seed, bool rx)
 {
 	static const size_t lens[] = { 60, 1000, 1514 };
 	size_t i;
 
-	for (i = 0; i < KT_ARRAY_SIZE(lens); i++)
-		KT_RUN(net_tx_check(e, lens[i], seed + i));
+	for (i = 0; i < ARRAY_SIZE(lens); i++)
+		net_tx_check(_metadata, e, lens[i], seed + i);
 	if (!rx)
-		return KT_PASS;
-	KT_OK(net_rx_post(e, 8, 2048, 1, 0));
-	for (i = 0; i < KT_ARRAY_SIZE(lens); i++)
-		KT_RUN(net_rx_check(e, lens[i], seed + 16 + i));
-	return KT_PASS;
+		return;
+	ASSERT_LE(0, net_rx_post(e, 8, 2048, 1, 0));
+	for (i = 0; i < ARRAY_SIZE(lens); i++)
+		net_rx_check(_metadata, e, lens[i], seed + 16 + i);
 }
 
 /* Set up a device on a fresh tap, then close our fd of the tap. */
-static int backend_handed_over(struct net_env *e)
+static void backend_handed_over(struct __test_metadata *_metadata,
+				struct net_env *e)
 {
 	struct net_cfg cfg = { .features = BASE_FEATURES, .hdr = HDR_TAP };
 
-	KT_OK(net_setup(e, &cfg));
+	ASSERT_LE(0, net_setup(e, &cfg));
 	close(e->tap_fd);
 	e->tap_fd = -1;
-	KT_ASSERT(link_stays(e->ifname),
-		  "tap %s went away with our fd: the device holds no reference",
-		  e->ifname);
-	KT_RUN(backend_traffic(e, 0xbac0 << 16, true));
-	KT_ASSERT(if_nametoindex(e->ifname), "tap %s gone during traffic",
-		  e->ifname);
-	return KT_PASS;
+	ASSERT_TRUE(link_stays(e->ifname))
+		TH_LOG("tap %s went away with our fd: the device holds no reference",
+		       e->ifname);
+	backend_traffic(_metadata, e, 0xbac0 << 16, true);
+	ASSERT_TRUE(if_nametoindex(e->ifname))
+		TH_LOG("tap %s gone during traffic",
+		       e->ifname);
 }
 
-static int tc_backend_fd_closed(void)
+TEST(backend_fd_closed)
 {
 	struct net_env e;
 
-	KT_RUN(backend_handed_over(&e));
+	backend_handed_over(_metadata, &e);
 	close(e.pkt_fd);
 	vhxg_close(&e.dev);
-	KT_ASSERT(link_gone(e.ifname),
-		  "tap %s still exists after the device was closed", e.ifname);
-	return KT_PASS;
+	ASSERT_TRUE(link_gone(e.ifname))
+		TH_LOG("tap %s still exists after the device was closed", e.ifname);
 }
 
 /*
  * Each queue holds the tap: detaching RX leaves it to TX, which still
  * sends; detaching TX too releases it while the device stays open.
  */
-static int tc_backend_fd_closed_detach(void)
+TEST(backend_fd_closed_detach)
 {
 	struct net_env e;
 
-	KT_RUN(backend_handed_over(&e));
-	KT_OK(vhxg_net_set_backend(&e.dev, RXQ, -1));
-	KT_ASSERT(link_stays(e.ifname),
-		  "tap %s went away with RX detached, TX still attached",
-		  e.ifname);
-	KT_RUN(backend_traffic(&e, 0xbac1 << 16, false));
-	KT_OK(vhxg_net_set_backend(&e.dev, TXQ, -1));
+	backend_handed_over(_metadata, &e);
+	ASSERT_LE(0, vhxg_net_set_backend(&e.dev, RXQ, -1));
+	ASSERT_TRUE(link_stays(e.ifname))
+		TH_LOG("tap %s went away with RX detached, TX still attached",
+		       e.ifname);
+	backend_traffic(_metadata, &e, 0xbac1 << 16, false);
+	ASSERT_LE(0, vhxg_net_set_backend(&e.dev, TXQ, -1));
 	close(e.pkt_fd);
-	KT_ASSERT(link_gone(e.ifname),
-		  "tap %s still exists with both queues detached", e.ifname);
+	ASSERT_TRUE(link_gone(e.ifname))
+		TH_LOG("tap %s still exists with both queues detached", e.ifname);
 	vhxg_close(&e.dev);
-	return KT_PASS;
 }
 
 /* ---- noise -------------------------------------------------------------- */
 
-static int idle_cycle(struct env *e)
+static void idle_cycle(struct __test_metadata *_metadata, struct env *e)
 {
 	int pfd[2], status;
 	char c = 0;
 	pid_t pid;
 
-	KT_RUN(refill(e, false));
-	KT_ASSERT(!pipe(pfd), "pipe");
+	refill(_metadata, e, false);
+	ASSERT_TRUE(!pipe(pfd))
+		TH_LOG("pipe");
 	pid = fork();
-	KT_ASSERT(pid >= 0, "fork");
+	ASSERT_TRUE(pid >= 0)
+		TH_LOG("fork");
 	if (!pid) {
 		int fd = open("/dev/null", O_RDWR);
 
@@ -1264,53 +1287,33 @@ static int idle_cycle(struct env *e)
 			pause();
 	}
 	close(pfd[1]);
-	KT_ASSERT(read(pfd[0], &c, 1) == 1 && c, "child");
+	ASSERT_TRUE(read(pfd[0], &c, 1) == 1 && c)
+		TH_LOG("child");
 	close(pfd[0]);
 	kill(pid, SIGKILL);
-	KT_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
-	return KT_PASS;
+	ASSERT_TRUE(waitpid(pid, &status, 0) == pid)
+		TH_LOG("waitpid");
 }
 
-static int idle_loop(struct leak_ctx *lc, void *arg)
+static void idle_loop(struct __test_metadata *_metadata, struct leak_ctx *lc,
+		      void *arg)
 {
 	struct env *e = arg;
 	unsigned int i;
 
-	KT_RUN(env_arena(e));
-	KT_RUN(idle_cycle(e));
-	KT_OK(leak_point(lc, "baseline"));
+	env_arena(_metadata, e);
+	idle_cycle(_metadata, e);
+	ASSERT_LE(0, leak_point(lc, "baseline"));
 	for (i = 0; i < cycles(); i++)
-		KT_RUN(idle_cycle(e));
-	KT_OK(leak_point(lc, "after the idle cycles"));
+		idle_cycle(_metadata, e);
+	ASSERT_LE(0, leak_point(lc, "after the idle cycles"));
 	munmap(e->rep, ARENA);
-	return KT_PASS;
 }
 
-static int tc_idle_noise(void)
+TEST_F(leak, idle_noise)
 {
-	return with_tap("idle_noise", idle_loop, 0);
+	with_tap(_metadata, "idle_noise", idle_loop, 0);
 }
 
-static const struct kt_case cases[] = {
-	{ "idle_noise", tc_idle_noise },
-	{ "kill_loop", tc_kill_loop },
-	{ "close_loop", tc_close_loop },
-	{ "reset_loop", tc_reset_loop },
-	{ "race_mem_table", tc_race_mem_table },
-	{ "race_vring_fds", tc_race_vring_fds },
-	{ "race_backend", tc_race_backend },
-	{ "race_reset_owner", tc_race_reset_owner },
-	{ "race_close", tc_race_close },
-	{ "vanish_tap", tc_vanish_tap },
-	{ "vanish_detach_queue", tc_vanish_detach_queue },
-	{ "vanish_macvtap_lower", tc_vanish_macvtap_lower },
-	{ "scale_256", tc_scale_256 },
-	{ "backend_fd_closed", tc_backend_fd_closed },
-	{ "backend_fd_closed_detach", tc_backend_fd_closed_detach },
-};
 
-int main(int argc, char **argv)
-{
-	return kt_main(argc, argv, cases, KT_ARRAY_SIZE(cases),
-		       "/dev/vhx-net");
-}
+VHX_TEST_MAIN("/dev/vhx-net")

@@ -29,7 +29,7 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
-#include "common.h"
+#include "check.h"
 #include "leak.h"
 
 #define NOBODY	65534	/* uid and gid of the non-root owner */
@@ -59,7 +59,7 @@ static int find_workers(int owner, struct worker_thread *out, int max)
 	int n = 0, fd;
 	ssize_t len;
 
-	if (kt_dev_is_vhx())
+	if (test_dev_is_vhx())
 		snprintf(prefix, sizeof(prefix), "vhx-net-%d.", owner);
 	else
 		snprintf(prefix, sizeof(prefix), "vhost-%d", owner);
@@ -89,7 +89,7 @@ static int find_workers(int owner, struct worker_thread *out, int max)
 			comm[strcspn(comm, "\n")] = '\0';
 			/* upstream's name is exactly vhost-PID */
 			if (strncmp(comm, prefix, strlen(prefix)) ||
-			    (!kt_dev_is_vhx() && comm[strlen(prefix)]))
+			    (!test_dev_is_vhx() && comm[strlen(prefix)]))
 				continue;
 			if (n < max) {
 				out[n].pid = atoi(p->d_name);
@@ -156,7 +156,7 @@ static int start_owner(bool holder, int *holder_pid)
 		return -errno;
 	if (!pid) {
 		close(pipefd[0]);
-		fd = open(kt_dev, O_RDWR);
+		fd = open(test_dev, O_RDWR);
 		if (fd < 0 || ioctl(fd, VHOST_SET_OWNER, NULL))
 			_exit(1);
 		if (holder) {
@@ -191,35 +191,38 @@ static void kill_wait(int pid)
 	waitpid(pid, NULL, 0);
 }
 
-static int worker_model(void)
+TEST(worker_model)
 {
 	struct worker_thread w[4];
 	int owner, holder, n;
 
 	owner = start_owner(false, &holder);
-	KT_OK(owner);
+	ASSERT_LE(0, owner);
 	n = find_workers(owner, w, 4);
 	if (n != 1) {
 		kill_wait(owner);
-		KT_ASSERT(n == 1, "%d worker threads for owner %d, want 1", n,
-			  owner);
+		ASSERT_TRUE(n == 1)
+			TH_LOG("%d worker threads for owner %d, want 1", n,
+			       owner);
 	}
-	kt_diag("worker %d in thread group %d, parent %d", w[0].tid, w[0].pid,
-		parent_pid(w[0].pid));
+	TH_LOG("worker %d in thread group %d, parent %d", w[0].tid, w[0].pid,
+	       parent_pid(w[0].pid));
 	if (owner_thread_model()) {
 		if (w[0].pid != owner) {
 			kill_wait(owner);
-			KT_ASSERT(false, "worker %d is not a thread of owner %d",
-				  w[0].tid, owner);
+			ASSERT_TRUE(false)
+				TH_LOG("worker %d is not a thread of owner %d",
+				       w[0].tid, owner);
 		}
 	} else if (w[0].pid != w[0].tid || parent_pid(w[0].pid) != 2) {
 		kill_wait(owner);
-		KT_ASSERT(false, "worker %d is not a kernel thread", w[0].tid);
+		ASSERT_TRUE(false)
+			TH_LOG("worker %d is not a kernel thread", w[0].tid);
 	}
 	kill_wait(owner);
 	n = wait_workers(owner, 0);
-	KT_ASSERT(n == 0, "%d worker threads left after the owner died", n);
-	return KT_PASS;
+	ASSERT_TRUE(n == 0)
+		TH_LOG("%d worker threads left after the owner died", n);
 }
 
 /*
@@ -227,30 +230,33 @@ static int worker_model(void)
  * owner-thread workers the worker goes with the owner; a kernel-thread
  * worker stays until that last fd is closed.
  */
-static int worker_dies_with_owner(void)
+TEST(worker_dies_with_owner)
 {
 	int owner, holder, n;
 
 	owner = start_owner(true, &holder);
-	KT_OK(owner);
-	KT_ASSERT(holder > 0, "no fd holder");
+	ASSERT_LE(0, owner);
+	ASSERT_TRUE(holder > 0)
+		TH_LOG("no fd holder");
 	kill_wait(owner);
 	if (owner_thread_model()) {
 		n = wait_workers(owner, 0);
 		kill_wait(holder);
-		KT_ASSERT(n == 0, "%d worker threads outlived owner %d", n,
-			  owner);
+		ASSERT_TRUE(n == 0)
+			TH_LOG("%d worker threads outlived owner %d", n,
+			       owner);
 	} else {
 		/* Give a wrong implementation time to show itself. */
 		usleep(QUIET_MS * 1000);
 		n = wait_workers(owner, 1);
 		kill_wait(holder);
-		KT_ASSERT(n == 1, "%d kernel-thread workers while the fd lives",
-			  n);
+		ASSERT_TRUE(n == 1)
+			TH_LOG("%d kernel-thread workers while the fd lives",
+			       n);
 	}
 	n = wait_workers(owner, 0);
-	KT_ASSERT(n == 0, "%d worker threads after the last close", n);
-	return KT_PASS;
+	ASSERT_TRUE(n == 0)
+		TH_LOG("%d worker threads after the last close", n);
 }
 
 /* ---- a non-root owner ------------------------------------------------- */
@@ -259,13 +265,13 @@ static int worker_dies_with_owner(void)
  * Become NOBODY with the device node already open (it is root's, 0600).
  * The death signal goes with the old uid: set it again.
  */
-static int become_nobody(void)
+static void become_nobody(struct __test_metadata *_metadata)
 {
-	KT_ASSERT(!setgroups(0, NULL) && !setresgid(NOBODY, NOBODY, NOBODY) &&
-		  !setresuid(NOBODY, NOBODY, NOBODY), "cannot become %d: %m",
-		  NOBODY);
+	ASSERT_TRUE(!setgroups(0, NULL) && !setresgid(NOBODY, NOBODY, NOBODY) &&
+		    !setresuid(NOBODY, NOBODY, NOBODY))
+		TH_LOG("cannot become %d: %m",
+		       NOBODY);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	return KT_PASS;
 }
 
 /* The first number of /proc/@tid/status's @key line (real uid, gid). */
@@ -322,15 +328,16 @@ static int nobody_tasks(void)
 	return n;
 }
 
-static int set_nproc(rlim_t soft)
+static void set_nproc(struct __test_metadata *_metadata, rlim_t soft)
 {
 	struct rlimit rl;
 
-	KT_ASSERT(!getrlimit(RLIMIT_NPROC, &rl), "getrlimit: %m");
+	ASSERT_TRUE(!getrlimit(RLIMIT_NPROC, &rl))
+		TH_LOG("getrlimit: %m");
 	rl.rlim_cur = soft;
-	KT_ASSERT(!setrlimit(RLIMIT_NPROC, &rl), "RLIMIT_NPROC %lu: %m",
-		  (unsigned long)soft);
-	return KT_PASS;
+	ASSERT_TRUE(!setrlimit(RLIMIT_NPROC, &rl))
+		TH_LOG("RLIMIT_NPROC %lu: %m",
+		       (unsigned long)soft);
 }
 
 /* 0 if a fork succeeds (the child exits at once), else -errno. */
@@ -350,29 +357,31 @@ static int try_fork(void)
  * Set the soft RLIMIT_NPROC to what NOBODY has, and check it: a fork
  * fails there and succeeds with one more.  Returns the limit in *limit.
  */
-static int nproc_at_limit(rlim_t *limit)
+static void nproc_at_limit(struct __test_metadata *_metadata, rlim_t *limit)
 {
 	int n = nobody_tasks(), ret;
 
-	KT_ASSERT(n > 0, "no task of uid %d, not even this one", NOBODY);
-	KT_RUN(set_nproc(n + 1));
+	ASSERT_TRUE(n > 0)
+		TH_LOG("no task of uid %d, not even this one", NOBODY);
+	set_nproc(_metadata, n + 1);
 	ret = try_fork();
-	KT_ASSERT(!ret, "fork with RLIMIT_NPROC %d, %d tasks: %s", n + 1, n,
-		  strerror(-ret));
-	KT_RUN(set_nproc(n));
+	ASSERT_TRUE(!ret)
+		TH_LOG("fork with RLIMIT_NPROC %d, %d tasks: %s", n + 1, n,
+		       strerror(-ret));
+	set_nproc(_metadata, n);
 	ret = try_fork();
-	KT_ASSERT(ret == -EAGAIN,
-		  "fork at RLIMIT_NPROC %d (%d tasks): got %s, want EAGAIN", n,
-		  n, ret ? strerror(-ret) : "success");
+	ASSERT_TRUE(ret == -EAGAIN)
+		TH_LOG("fork at RLIMIT_NPROC %d (%d tasks): got %s, want EAGAIN", n,
+		       n, ret ? strerror(-ret) : "success");
 	*limit = n;
-	return KT_PASS;
 }
 
 /*
  * @owner's single worker: in @owner's cgroup, and, when it is a thread of
  * the owner, with its real uid and gid; a kernel thread's are root's.
  */
-static int check_worker_identity(int owner, struct worker_thread *w)
+static void check_worker_identity(struct __test_metadata *_metadata, int owner,
+				  struct worker_thread *w)
 {
 	char path[64], mine[256], its[256];
 	long uid, gid;
@@ -380,155 +389,175 @@ static int check_worker_identity(int owner, struct worker_thread *w)
 	ssize_t len;
 
 	n = find_workers(owner, w, 1);
-	KT_ASSERT(n == 1, "%d worker threads for owner %d, want 1", n, owner);
+	ASSERT_TRUE(n == 1)
+		TH_LOG("%d worker threads for owner %d, want 1", n, owner);
 	fd = open("/proc/self/cgroup", O_RDONLY);
 	len = fd < 0 ? -1 : read(fd, mine, sizeof(mine) - 1);
-	KT_ASSERT(len > 0, "/proc/self/cgroup: %m");
+	ASSERT_TRUE(len > 0)
+		TH_LOG("/proc/self/cgroup: %m");
 	mine[len] = '\0';
 	close(fd);
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", w->tid);
 	fd = open(path, O_RDONLY);
 	len = fd < 0 ? -1 : read(fd, its, sizeof(its) - 1);
-	KT_ASSERT(len > 0, "%s: %m", path);
+	ASSERT_TRUE(len > 0)
+		TH_LOG("%s: %m", path);
 	its[len] = '\0';
 	close(fd);
-	KT_ASSERT(!strcmp(mine, its), "worker %d in cgroup %s, owner in %s",
-		  w->tid, strtok(its, "\n"), strtok(mine, "\n"));
+	ASSERT_TRUE(!strcmp(mine, its))
+		TH_LOG("worker %d in cgroup %s, owner in %s",
+		       w->tid, strtok(its, "\n"), strtok(mine, "\n"));
 	uid = task_status_id(w->tid, "Uid:");
 	gid = task_status_id(w->tid, "Gid:");
-	kt_diag("worker %d: thread group %d, uid %ld gid %ld, cgroup %s",
-		w->tid, w->pid, uid, gid, strtok(its, "\n"));
+	TH_LOG("worker %d: thread group %d, uid %ld gid %ld, cgroup %s",
+	       w->tid, w->pid, uid, gid, strtok(its, "\n"));
 	if (owner_thread_model()) {
-		KT_ASSERT(w->pid == owner, "worker %d is not a thread of %d",
-			  w->tid, owner);
-		KT_ASSERT(uid == NOBODY && gid == NOBODY,
-			  "worker %d runs as uid %ld gid %ld, owner as %d",
-			  w->tid, uid, gid, NOBODY);
+		ASSERT_TRUE(w->pid == owner)
+			TH_LOG("worker %d is not a thread of %d",
+			       w->tid, owner);
+		ASSERT_TRUE(uid == NOBODY && gid == NOBODY)
+			TH_LOG("worker %d runs as uid %ld gid %ld, owner as %d",
+			       w->tid, uid, gid, NOBODY);
 	} else {
-		KT_ASSERT(w->pid == w->tid && uid == 0 && gid == 0,
-			  "kernel-thread worker %d: thread group %d uid %ld",
-			  w->tid, w->pid, uid);
+		ASSERT_TRUE(w->pid == w->tid && uid == 0 && gid == 0)
+			TH_LOG("kernel-thread worker %d: thread group %d uid %ld",
+			       w->tid, w->pid, uid);
 	}
-	return KT_PASS;
 }
 
 /* In a memory cgroup of its own (leak_run), as NOBODY. */
-static int identity_work(struct leak_ctx *lc, void *arg)
+static void identity_work(struct __test_metadata *_metadata,
+			  struct leak_ctx *lc, void *arg)
 {
 	struct worker_thread w;
 	int fd;
 
 	(void)arg;
-	KT_OK(leak_point(lc, "baseline"));
-	fd = open(kt_dev, O_RDWR);
-	KT_ASSERT(fd >= 0, "open %s: %m", kt_dev);
-	KT_RUN(become_nobody());
-	KT_ASSERT(!ioctl(fd, VHOST_SET_OWNER, NULL), "SET_OWNER: %m");
-	KT_RUN(check_worker_identity(getpid(), &w));
+	ASSERT_LE(0, leak_point(lc, "baseline"));
+	fd = open(test_dev, O_RDWR);
+	ASSERT_TRUE(fd >= 0)
+		TH_LOG("open %s: %m", test_dev);
+	become_nobody(_metadata);
+	ASSERT_TRUE(!ioctl(fd, VHOST_SET_OWNER, NULL))
+		TH_LOG("SET_OWNER: %m");
+	check_worker_identity(_metadata, getpid(), &w);
 	close(fd);
-	KT_ASSERT(wait_workers(getpid(), 0) == 0, "worker outlived the fd");
-	return leak_point(lc, "device closed");
+	ASSERT_TRUE(wait_workers(getpid(), 0) == 0)
+		TH_LOG("worker outlived the fd");
+	ASSERT_LE(0, leak_point(lc, "device closed"));
 }
 
-static int worker_identity(void)
+/*
+ * The tests whose workload runs under leak_run() (see leak.h): TEST_F(),
+ * so that the workload's ASSERT_*() and SKIP() reach the test.
+ */
+FIXTURE(leak) {
+};
+
+FIXTURE_SETUP(leak)
+{
+}
+
+FIXTURE_TEARDOWN_PARENT(leak)
+{
+}
+
+TEST_F(leak, worker_identity)
 {
 	struct leak_opts o = {
-		.worker_prefix = kt_dev_is_vhx() ? "vhx-net-" : "vhost-",
+		.worker_prefix = test_dev_is_vhx() ? "vhx-net-" : "vhost-",
 	};
 
-	return leak_run("worker_identity", identity_work, NULL, &o);
+	LEAK_RUN("worker_identity", identity_work, NULL, &o);
 }
 
 #define NPROC_TRIES	256
 
 /* At the limit: SET_OWNER fails, @tries times, and leaves nothing. */
-static int owner_refused(int fd, rlim_t limit, int tries)
+static void owner_refused(struct __test_metadata *_metadata, int fd,
+			  rlim_t limit, int tries)
 {
 	int i, err, n;
 
 	for (i = 0; i < tries; i++) {
 		err = ioctl(fd, VHOST_SET_OWNER, NULL) ? errno : 0;
-		KT_ASSERT(err, "SET_OWNER at RLIMIT_NPROC %lu: success (try %d)",
-			  (unsigned long)limit, i);
-		if (!i && kt_dev_is_vhx())
-			KT_ASSERT(err == EAGAIN,
-				  "SET_OWNER at the limit: %s, want EAGAIN",
-				  strerror(err));
-		else if (!i)
-			kt_diag("upstream: SET_OWNER at the limit: %s",
-				strerror(err));
+		ASSERT_TRUE(err)
+			TH_LOG("SET_OWNER at RLIMIT_NPROC %lu: success (try %d)",
+			       (unsigned long)limit, i);
+		if (!i && test_dev_is_vhx()) {
+			ASSERT_TRUE(err == EAGAIN)
+				TH_LOG("SET_OWNER at the limit: %s, want EAGAIN",
+				       strerror(err));
+		} else if (!i)
+			TH_LOG("upstream: SET_OWNER at the limit: %s",
+			       strerror(err));
 	}
 	n = find_workers(getpid(), NULL, 0);
-	KT_ASSERT(n == 0, "%d worker threads after SET_OWNER failed", n);
+	ASSERT_TRUE(n == 0)
+		TH_LOG("%d worker threads after SET_OWNER failed", n);
 	n = nobody_tasks();
-	KT_ASSERT(n == (int)limit, "%d tasks of uid %d after %d refused "
-		  "SET_OWNERs, %lu before", n, NOBODY, tries,
-		  (unsigned long)limit);
-	return KT_PASS;
+	ASSERT_TRUE(n == (int)limit)
+		TH_LOG("%d tasks of uid %d after %d refused "
+		       "SET_OWNERs, %lu before", n, NOBODY, tries,
+		       (unsigned long)limit);
 }
 
-static int nproc_work(struct leak_ctx *lc, void *arg)
+static void nproc_work(struct __test_metadata *_metadata, struct leak_ctx *lc,
+		       void *arg)
 {
 	struct worker_thread w;
 	rlim_t limit;
 	int fd, ret;
 
 	(void)arg;
-	fd = open(kt_dev, O_RDWR);
-	KT_ASSERT(fd >= 0, "open %s: %m", kt_dev);
-	KT_RUN(become_nobody());
-	KT_RUN(nproc_at_limit(&limit));
-	kt_diag("uid %d at its RLIMIT_NPROC of %lu tasks", NOBODY,
-		(unsigned long)limit);
+	fd = open(test_dev, O_RDWR);
+	ASSERT_TRUE(fd >= 0)
+		TH_LOG("open %s: %m", test_dev);
+	become_nobody(_metadata);
+	nproc_at_limit(_metadata, &limit);
+	TH_LOG("uid %d at its RLIMIT_NPROC of %lu tasks", NOBODY,
+	       (unsigned long)limit);
 	if (!owner_thread_model()) {
 		/* A kernel thread is not counted: ownership is granted. */
-		KT_OK(leak_point(lc, "baseline"));
-		KT_ASSERT(!ioctl(fd, VHOST_SET_OWNER, NULL),
-			  "SET_OWNER at the limit: %m, want a kernel thread");
-		KT_RUN(check_worker_identity(getpid(), &w));
+		ASSERT_LE(0, leak_point(lc, "baseline"));
+		ASSERT_TRUE(!ioctl(fd, VHOST_SET_OWNER, NULL))
+			TH_LOG("SET_OWNER at the limit: %m, want a kernel thread");
+		check_worker_identity(_metadata, getpid(), &w);
 		close(fd);
-		KT_ASSERT(wait_workers(getpid(), 0) == 0,
-			  "worker outlived the fd");
-		KT_OK(leak_point(lc, "device closed"));
-		return kt_skip("kernel-thread workers (before 6.12) do not "
-			       "count in RLIMIT_NPROC: SET_OWNER at the limit "
-			       "succeeded");
+		ASSERT_TRUE(wait_workers(getpid(), 0) == 0)
+			TH_LOG("worker outlived the fd");
+		ASSERT_LE(0, leak_point(lc, "device closed"));
+		SKIP(return, "kernel-thread workers (before 6.12) do not "
+			     "count in RLIMIT_NPROC: SET_OWNER at the limit "
+			     "succeeded");
 	}
-	KT_RUN(owner_refused(fd, limit, 1));
-	KT_OK(leak_point(lc, "baseline"));
-	KT_RUN(owner_refused(fd, limit, NPROC_TRIES));
-	KT_OK(leak_point(lc, "after 256 refused SET_OWNERs"));
+	owner_refused(_metadata, fd, limit, 1);
+	ASSERT_LE(0, leak_point(lc, "baseline"));
+	owner_refused(_metadata, fd, limit, NPROC_TRIES);
+	ASSERT_LE(0, leak_point(lc, "after 256 refused SET_OWNERs"));
 	/* One task more allowed: now the worker fits, on the same fd. */
-	KT_RUN(set_nproc(limit + 1));
+	set_nproc(_metadata, limit + 1);
 	ret = ioctl(fd, VHOST_SET_OWNER, NULL) ? -errno : 0;
-	KT_OK(ret);
-	KT_RUN(check_worker_identity(getpid(), &w));
+	ASSERT_LE(0, ret);
+	check_worker_identity(_metadata, getpid(), &w);
 	ret = try_fork();
-	KT_ASSERT(ret == -EAGAIN, "fork with the worker counted: %s",
-		  ret ? strerror(-ret) : "success");
+	ASSERT_TRUE(ret == -EAGAIN)
+		TH_LOG("fork with the worker counted: %s",
+		       ret ? strerror(-ret) : "success");
 	close(fd);
-	KT_ASSERT(wait_workers(getpid(), 0) == 0, "worker outlived the fd");
-	return leak_point(lc, "device closed");
+	ASSERT_TRUE(wait_workers(getpid(), 0) == 0)
+		TH_LOG("worker outlived the fd");
+	ASSERT_LE(0, leak_point(lc, "device closed"));
 }
 
-static int worker_nproc_limit(void)
+TEST_F(leak, worker_nproc_limit)
 {
 	struct leak_opts o = {
-		.worker_prefix = kt_dev_is_vhx() ? "vhx-net-" : "vhost-",
+		.worker_prefix = test_dev_is_vhx() ? "vhx-net-" : "vhost-",
 	};
 
-	return leak_run("worker_nproc_limit", nproc_work, NULL, &o);
+	LEAK_RUN("worker_nproc_limit", nproc_work, NULL, &o);
 }
 
-static const struct kt_case cases[] = {
-	{ "worker_model", worker_model },
-	{ "worker_dies_with_owner", worker_dies_with_owner },
-	{ "worker_identity", worker_identity },
-	{ "worker_nproc_limit", worker_nproc_limit },
-};
 
-int main(int argc, char **argv)
-{
-	return kt_main(argc, argv, cases, KT_ARRAY_SIZE(cases),
-		       "/dev/vhx-net");
-}
+VHX_TEST_MAIN("/dev/vhx-net")
