@@ -90,13 +90,15 @@ static void do_logged(struct __test_metadata *_metadata, struct log_blk *l,
 	ASSERT_TRUE(u.len == written + 1)
 		TH_LOG("used len %u, want %u", u.len, written + 1);
 	if (l->how & DLOG_USED)
-		ASSERT_LE(0, dlog_pages_add_used(&l->want, vq, from, vq->last_used));
+		ASSERT_LE(0, dlog_pages_add_used(&l->want, vq, from,
+						 vq->last_used));
 	if (!(l->how & DLOG_ALL))
 		return;
 	for (i = 0; i < nin && written; i++) {
 		uint32_t n = written < in[i].len ? written : in[i].len;
 
-		ASSERT_LE(0, dlog_pages_add(&l->want, (uintptr_t)in[i].addr, n));
+		ASSERT_LE(0, dlog_pages_add(&l->want, (uintptr_t)in[i].addr,
+					    n));
 		written -= n;
 	}
 	ASSERT_LE(0, dlog_pages_add(&l->want,
@@ -135,7 +137,8 @@ TEST(log_requests)
 	in[0] = (struct vhxg_buf){ p, 2 * SECTOR };
 	in[1] = (struct vhxg_buf){ p + 3 * SECTOR, SECTOR };
 	in[2] = (struct vhxg_buf){ x, SECTOR };
-	do_logged(_metadata, &l, VIRTIO_BLK_T_IN, 8, NULL, 0, in, 3, 4 * SECTOR);
+	do_logged(_metadata, &l, VIRTIO_BLK_T_IN, 8, NULL, 0, in, 3,
+		  4 * SECTOR);
 	expect_log(_metadata, &l, "read");
 	ASSERT_TRUE(vhxg_wait_fd(l.log_fd, WAIT_MS) == 1)
 		TH_LOG("log eventfd not signalled");

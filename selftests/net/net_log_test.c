@@ -82,7 +82,8 @@ static void rx_frame(struct __test_metadata *_metadata, struct log_env *l,
 	while (total < e->hdr_len + len) {
 		ret = vhxg_vq_wait_used(e->rx, WAIT_MS);
 		ASSERT_TRUE(ret == 1)
-			TH_LOG("no RX entry (%s)", ret ? strerror(-ret) : "timeout");
+			TH_LOG("no RX entry (%s)",
+			       ret ? strerror(-ret) : "timeout");
 		ASSERT_TRUE(vhxg_vq_reap(e->rx, &u, 1) == 1)
 			TH_LOG("reap");
 		if (data)
@@ -176,7 +177,8 @@ TEST(log_tx)
 	from = l.e.tx->last_used;
 	net_tx_check(_metadata, &l.e, 1000, 0x505);
 	net_tx_check(_metadata, &l.e, 3000, 0x506);
-	ASSERT_LE(0, dlog_pages_add_used(&l.want, l.e.tx, from, l.e.tx->last_used));
+	ASSERT_LE(0, dlog_pages_add_used(&l.want, l.e.tx, from,
+					 l.e.tx->last_used));
 	expect_log(_metadata, &l, "TX");
 }
 
@@ -246,7 +248,8 @@ TEST(log_regions)
 	dlog_fini(&l.log);
 	l.end = gpa + (2 << 16);
 	ASSERT_LE(0, dlog_init(&l.log, l.end));
-	ASSERT_LE(0, dlog_start(&l.log, &e->dev, 2, LOG_ALL | LOG_USED, l.log_fd));
+	ASSERT_LE(0, dlog_start(&l.log, &e->dev, 2, LOG_ALL | LOG_USED,
+				l.log_fd));
 
 	addr[0] = gpa + (1 << 16) - 4096 - 500;	/* crosses a page */
 	addr[1] = gpa + (1 << 16) - 300;	/* crosses the regions */
@@ -263,23 +266,31 @@ TEST(log_regions)
 			TH_LOG("no RX");
 		ASSERT_TRUE(vhxg_vq_reap(e->rx, &u, 1) == 1)
 			TH_LOG("reap");
-		ASSERT_TRUE(u.id == (unsigned int)head && u.len == e->hdr_len + flen)
-			TH_LOG("used %u/%u, want %d/%zu", u.id, u.len, head, e->hdr_len + flen);
+		ASSERT_TRUE(u.id == (unsigned int)head &&
+			    u.len == e->hdr_len + flen)
+			TH_LOG("used %u/%u, want %d/%zu", u.id, u.len, head,
+			       e->hdr_len + flen);
 		/*
 		 * Where it landed, behind the guest's addresses: the first
 		 * buffer in region 1 (our mem + 64 KiB on), the second's
 		 * first 300 bytes at its end, the rest in region 2 (mem).
 		 */
 		total = e->hdr_len + flen;
-		ASSERT_TRUE(bytes_equal(mem + (2 << 16) - 4096 - 500 + e->hdr_len, frame, 1000 - e->hdr_len, "buffer 1"))
+		ASSERT_TRUE(bytes_equal(mem + (2 << 16) - 4096 - 500 +
+					e->hdr_len, frame, 1000 - e->hdr_len,
+					"buffer 1"))
 			TH_LOG("buffer 1");
-		ASSERT_TRUE(bytes_equal(mem + (2 << 16) - 300, frame + 1000 - e->hdr_len, 300, "buffer 2, region 1"))
+		ASSERT_TRUE(bytes_equal(mem + (2 << 16) - 300,
+					frame + 1000 - e->hdr_len, 300,
+					"buffer 2, region 1"))
 			TH_LOG("buffer 2");
-		ASSERT_TRUE(bytes_equal(mem, frame + 1300 - e->hdr_len, total - 1300, "buffer 2, region 2"))
+		ASSERT_TRUE(bytes_equal(mem, frame + 1300 - e->hdr_len,
+					total - 1300, "buffer 2, region 2"))
 			TH_LOG("buffer 2");
 		ASSERT_LE(0, dlog_pages_add(&l.want, addr[0], 1000));
 		ASSERT_LE(0, dlog_pages_add(&l.want, addr[1], total - 1000));
-		ASSERT_LE(0, dlog_pages_add_used(&l.want, e->rx, from, e->rx->last_used));
+		ASSERT_LE(0, dlog_pages_add_used(&l.want, e->rx, from,
+						 e->rx->last_used));
 	}
 	expect_log(_metadata, &l, "two regions");
 }
@@ -297,7 +308,8 @@ TEST(log_unwritable)
 
 	log_setup(_metadata, &l, BASE_FEATURES, LOG_ALL | LOG_USED);
 	ASSERT_LE(0, net_rx_post(&l.e, 2, 2000, 1, 0));
-	ASSERT_TRUE(mprotect(l.log.mapping, l.log.canary - l.log.mapping, PROT_READ) == 0)
+	ASSERT_TRUE(mprotect(l.log.mapping, l.log.canary - l.log.mapping,
+			     PROT_READ) == 0)
 		TH_LOG("mprotect");
 	frame_build(frame, 500, l.e.rx_dst, 0x530);
 	ASSERT_LE(0, pkt_send(l.e.pkt_fd, frame, 500, NULL));
@@ -308,7 +320,8 @@ TEST(log_unwritable)
 		SKIP(return, "vhx-specific: upstream ignores log faults");
 	}
 	ASSERT_TRUE(ret == 2)
-		TH_LOG("no ERR (%s)", ret == 1 ? "frame delivered" : "nothing happened");
+		TH_LOG("no ERR (%s)",
+		       ret == 1 ? "frame delivered" : "nothing happened");
 }
 
 /*
@@ -336,7 +349,8 @@ TEST(log_used_outside)
 		SKIP(return, "vhx-specific: upstream logs past the table");
 	}
 	ASSERT_TRUE(ret == 2)
-		TH_LOG("no ERR (%s)", ret == 1 ? "frame delivered" : "nothing happened");
+		TH_LOG("no ERR (%s)",
+		       ret == 1 ? "frame delivered" : "nothing happened");
 	ASSERT_TRUE(dlog_canary_intact(&l.log))
 		TH_LOG("written past the log");
 }
@@ -379,7 +393,8 @@ TEST(log_table_too_big)
 			       "log against a new table");
 	}
 	ASSERT_TRUE(ret == -EFAULT)
-		TH_LOG("SET_MEM_TABLE: %s, want EFAULT", ret ? strerror(-ret) : "taken");
+		TH_LOG("SET_MEM_TABLE: %s, want EFAULT",
+		       ret ? strerror(-ret) : "taken");
 	rx_post_across(_metadata, &l, 2, 2000, 1, 0);
 	rx_frame(_metadata, &l, 300, 0x532, true, true);
 	expect_log(_metadata, &l, "after the refused table");
