@@ -169,16 +169,16 @@ bool dlog_expect(const struct dlog *l, const struct dlog_pages *want,
 	for (i = 0; i < want->n; i++) {
 		if (!has(&got, want->pg[i])) {
 			ksft_print_msg("%s: page %#llx written, not marked\n",
-				       what,
-				(unsigned long long)(want->pg[i] * DLOG_PAGE));
+				       what, (unsigned long long)want->pg[i] *
+				       DLOG_PAGE);
 			ok = false;
 		}
 	}
 	for (i = 0; i < got.n; i++) {
 		if (!has(want, got.pg[i])) {
 			ksft_print_msg("%s: page %#llx marked, not written\n",
-				       what,
-				(unsigned long long)(got.pg[i] * DLOG_PAGE));
+				       what, (unsigned long long)got.pg[i] *
+				       DLOG_PAGE);
 			ok = false;
 		}
 	}
