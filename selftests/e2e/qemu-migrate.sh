@@ -151,7 +151,7 @@ mig_value() {
 
 # ticks LOG: the guest's "E2E-TICK n k=v..." lines in LOG.
 ticks() {
-	tr -d '\r' < "$1" | grep -aE '^E2E-TICK [0-9]+( [a-z]+[0-9]+=[0-9]+)*$'
+	tr -d '\r' < "$1" | grep -aE '^E2E-TICK [0-9]+( [a-z]+[0-9]+=[0-9]*)*$'
 }
 
 # queue_deltas PAIRS FIRST LAST: "rx0=+N tx0=+N ..." between two tick
@@ -172,7 +172,7 @@ queue_deltas() {
 		for (q = 0; q < pairs; q++) {
 			for (d = 0; d < 2; d++) {
 				k = (d ? "tx" : "rx") q
-				if (!(k in f) || !(k in l)) {
+				if (f[k] == "" || l[k] == "") {
 					out = out " " k "=missing"
 					ok = 0
 					continue
