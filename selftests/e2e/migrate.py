@@ -5,11 +5,19 @@
   migrate.py has-log-all DEV
       exit 0 if the vhost device node DEV offers VHOST_F_LOG_ALL
       (VHOST_GET_FEATURES), 1 if not, 2 if it cannot be asked.
-  migrate.py migrate SRC-QMP DST-QMP URI TIMEOUT
+  migrate.py migrate SRC-QMP DST-QMP URI TIMEOUT [HOLD-URL]
       live-migrate the VM of SRC-QMP to the one waiting on DST-QMP
       (-incoming URI): query-migrate's blocked-reasons first, then
       migrate, query-migrate every 50 ms until it ends, then the status of
-      both sides.  Prints key=value lines (see below).
+      both sides.  Prints key=value lines (see below).  With HOLD-URL,
+      the migration cannot converge (downtime-limit 1 ms) until the
+      first pass over guest memory is done, HOLD-URL was fetched then
+      (with max-bandwidth 1 MiB/s meanwhile) and a second has passed;
+      then both parameters are restored: whatever the device writes in
+      that second lands in pages already sent once, which only the dirty
+      log brings over again.
+  migrate.py get URL
+      fetch URL (an HTTP GET), print the answer; exit 0 iff it came.
   migrate.py quit QMP
       ask a QEMU to quit; silent if it is gone.
   migrate.py stream ADDR PORT STOPFILE RATE OUT
@@ -34,6 +42,7 @@ import socket
 import struct
 import sys
 import time
+import urllib.request
 
 VHOST_GET_FEATURES = 0x8008af00
 VHOST_F_LOG_ALL = 26
@@ -116,15 +125,34 @@ def wait_status(qmp, want, timeout):
         time.sleep(0.05)
 
 
-def migrate(src_path, dst_path, uri, timeout):
+def http_get(url, timeout=10):
+    try:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(url, timeout=timeout) as r:
+            return True, r.read().decode(errors="replace").strip()
+    except (OSError, ValueError) as e:
+        return False, "error: %s" % e
+
+
+HOLD_S = 1.0
+
+
+def migrate(src_path, dst_path, uri, timeout, hold_url=None):
     """Prints blocked, dst_status, start_ns, error (if migrate failed),
-    status, total_ms, downtime_ms, setup_ms, transferred, dirty_syncs,
-    end_ns, dst_after, src_after; exit status 0 iff completed."""
+    held and held_ms (with HOLD-URL: its answer, and how long before the
+    end it came), status, total_ms, downtime_ms, setup_ms, transferred,
+    dirty_syncs, end_ns, dst_after, src_after; exit status 0 iff
+    completed."""
     src = Qmp(src_path)
     dst = Qmp(dst_path)
     info = src.cmd("query-migrate")
     kv("blocked", "; ".join(info.get("blocked-reasons", [])))
     kv("dst_status", dst.cmd("query-status")["status"])
+    params = src.cmd("query-migrate-parameters")
+    restore = {k: params[k] for k in ("downtime-limit", "max-bandwidth")}
+    if hold_url:
+        src.cmd("migrate-set-parameters", **{"downtime-limit": 1})
+    held_at = None
     kv("start_ns", time.time_ns())
     try:
         src.cmd("migrate", uri=uri)
@@ -138,12 +166,29 @@ def migrate(src_path, dst_path, uri, timeout):
         status = info.get("status", "none")
         if status in ("completed", "failed", "cancelled"):
             break
+        if (hold_url and held_at is None and
+                info.get("ram", {}).get("dirty-sync-count", 0) >= 2):
+            # Slow passes while held: a pass a few ms long with a dirty
+            # sync after each would keep nested KVM write-faulting the
+            # guest into a crawl.
+            src.cmd("migrate-set-parameters", **{"max-bandwidth": 1 << 20})
+            ok, answer = http_get(hold_url, timeout=30)
+            kv("held", answer)
+            held_at = time.monotonic()
+            if not ok:
+                held_at -= HOLD_S
+        if (hold_url and held_at is not None and
+                time.monotonic() >= held_at + HOLD_S):
+            src.cmd("migrate-set-parameters", **restore)
+            hold_url = None
         if time.monotonic() > deadline:
             status = "timeout (%s)" % status
             src.cmd("migrate_cancel")
             break
         time.sleep(0.05)
     end_ns = time.time_ns()
+    if held_at is not None:
+        kv("held_ms", int((time.monotonic() - held_at) * 1000))
     kv("status", status)
     if "error-desc" in info:
         kv("error", info["error-desc"])
@@ -308,7 +353,12 @@ def main(argv):
     if cmd == "has-log-all":
         return has_log_all(args[0])
     if cmd == "migrate":
-        return migrate(args[0], args[1], args[2], float(args[3]))
+        return migrate(args[0], args[1], args[2], float(args[3]),
+                       args[4] if len(args) > 4 else None)
+    if cmd == "get":
+        ok, answer = http_get(args[0])
+        print(answer)
+        return 0 if ok else 1
     if cmd == "quit":
         return quit_qemu(args[0])
     if cmd == "stream":

@@ -69,11 +69,17 @@ guest_addr=10.63.0.2
 stream_rate=2000000
 helper_pids=()
 
-# Per case: boot net-up no-migration-blocker migrated traffic-before
-# traffic-during traffic-after dest-running stream-qI... queues-after
-# guest-ping exit-status guest-kernel-clean.
-case_results() {
-	echo $((12 + $1))
+
+# case_checks PAIRS: the names of one case's results, in order.
+case_checks() {
+	local i
+
+	echo boot net-up no-migration-blocker migrated readers-held \
+		traffic-before traffic-during traffic-after dest-running
+	for i in $(seq 0 $(($1 - 1))); do
+		echo "stream-q$i held-q$i"
+	done
+	echo guest-responds queues-after guest-ping exit-status guest-kernel-clean
 }
 
 need_kvm
@@ -90,7 +96,7 @@ if [ -n "$qemu" ] && command -v python3 > /dev/null && [ -c "$dev" ]; then
 	fi
 fi
 
-ktap_plan $(($(case_results 1) + $(case_results 2)))
+ktap_plan $(($(case_checks 1 | wc -w) + $(case_checks 2 | wc -w)))
 diag "vhost device: $dev ($(cat "$work/features" 2> /dev/null))"
 
 mig_cleanup() {
@@ -193,29 +199,26 @@ run_case() {
 	local log_a=$work/a$c.log log_b=$work/b$c.log
 	local qmp_a=$work/qmp-a$c.sock qmp_b=$work/qmp-b$c.sock
 	local uri=unix:$work/mig$c.sock stop=$work/stop$c
-	local pid_a pid_b rc_a rc_b i ok boot_ms blocked status detail
-	local first last streams=() common=() dev_opts
-	local rest=(traffic-before traffic-during traffic-after dest-running)
+	local www=http://$guest_addr:8080/cgi-bin
+	local pid_a pid_b rc_a rc_b=none i s ok boot_ms blocked status detail
+	local migrated=0 held release=none release_rc=1 common=() dev_opts
 
 	ktap_prefix="${pairs}pair$([ "$pairs" = 1 ] || echo s)-"
-	for i in $(seq 0 $((pairs - 1))); do
-		streams+=("stream-q$i")
-	done
-	rest+=("${streams[@]}" queues-after guest-ping)
 	mig_out=$work/migrate$c.txt
 	: > "$mig_out"
 	: > "$log_a"
 	: > "$log_b"
 
 	if ! setup_net "$pairs"; then
-		fail_rest "cannot set up the bridge and taps" boot net-up \
-			no-migration-blocker migrated "${rest[@]}" exit-status \
-			guest-kernel-clean
+		fail_rest "cannot set up the bridge and taps" $(case_checks "$pairs")
 		return
 	fi
 	for i in $(seq 0 $((pairs - 1))); do
 		python3 "$helper" stream "$host_addr" $((port + i)) "$stop" \
-			"$stream_rate" "$work/stream$c.$i" &
+			"$stream_rate" "$work/stream$c.q$i" &
+		helper_pids+=($!)
+		python3 "$helper" stream "$host_addr" $((port + 5 + i)) "$stop" \
+			"$stream_rate" "$work/stream$c.h$i" &
 		helper_pids+=($!)
 	done
 
@@ -266,7 +269,9 @@ run_case() {
 	if grep -aq "E2E-RESULT net-up ok" "$log_a"; then
 		ok=1
 		for i in $(seq 0 $((pairs - 1))); do
-			wait_for_path "$work/stream$c.$i.conn" 30 || ok=0
+			for s in q h; do
+				wait_for_path "$work/stream$c.$s$i.conn" 30 || ok=0
+			done
 		done
 		[ $ok = 1 ] || diag "the guest did not connect to every stream"
 	fi
@@ -274,7 +279,8 @@ run_case() {
 	helper_pids+=($!)
 	sleep 3			# traffic before
 
-	python3 "$helper" migrate "$qmp_a" "$qmp_b" "$uri" 180 > "$mig_out" 2>&1
+	python3 "$helper" migrate "$qmp_a" "$qmp_b" "$uri" 180 "$www/hold" \
+		> "$mig_out" 2>&1
 	sed 's/^/# migrate: /' "$mig_out"
 	blocked=$(mig_value blocked)
 	[ -z "$blocked" ] && grep -q '^blocked=' "$mig_out"
@@ -283,13 +289,20 @@ run_case() {
 	detail="status ${status:-none}"
 	[ "$status" != completed ] || detail="$detail, total-time $(mig_value total_ms) ms, downtime $(mig_value downtime_ms) ms, setup $(mig_value setup_ms) ms, $(($(mig_value transferred) / 1048576)) MiB in $(mig_value dirty_syncs) dirty syncs"
 	[ -z "$(mig_value error)" ] || detail="$detail: $(mig_value error)"
-	[ "$status" = completed ]
-	ktap_result migrated $? "$detail"
+	[ "$status" = completed ] && migrated=1
+	ktap_result migrated $((!migrated)) "$detail"
+	held=$(mig_value held)
+	[ $migrated = 1 ] && [ "$(set -- $held; echo $#)" = $((pairs + 1)) ] &&
+		[ "${held%% *}" = hold ]
+	ktap_result readers-held $? "after the first pass over guest memory, $(mig_value held_ms) ms before the end: ${held:-never}"
 
 	# The source is done with once the destination runs.
 	python3 "$helper" quit "$qmp_a"
-	if [ "$status" = completed ]; then
+	if [ $migrated = 1 ]; then
 		sleep 5		# traffic after
+		release=$(python3 "$helper" get "$www/release")
+		release_rc=$?
+		sleep 1		# the held readers catch up
 	fi
 	touch "$stop"
 	for i in "${helper_pids[@]}"; do
@@ -299,17 +312,18 @@ run_case() {
 	wait "$pid_a"
 	rc_a=$?
 
-	if [ "$status" != completed ] || [ $ok = 0 ]; then
+	check_traffic "$c"
+	if [ $migrated = 1 ] && [ $ok = 1 ]; then
+		check_after "$pairs" "$c"
+	else
 		python3 "$helper" quit "$qmp_b"
 		wait "$pid_b"
 		rc_b=$?
-		if [ "$status" != completed ]; then
-			fail_rest "not migrated" "${rest[@]}"
-		else
-			fail_rest "the guest's network never came up" "${rest[@]}"
-		fi
-	else
-		check_after "$pairs" "$c"
+		detail="not migrated"
+		[ $migrated = 0 ] || detail="the guest's network never came up"
+		fail_rest "$detail" dest-running $(case_checks "$pairs" |
+			sed -n 's/.*\(stream-q[0-9]\+ held-q[0-9]\+\).*/\1/p') \
+			guest-responds queues-after guest-ping
 	fi
 
 	grep -aq "vhx-guest: exit 0" "$log_b" && [ "$rc_a" = 0 ] && [ "$rc_b" = 0 ]
@@ -323,25 +337,42 @@ run_case() {
 	fi
 }
 
-# check_after PAIRS CASE: everything after a completed migration (uses
-# run_case's locals).
-check_after() {
-	local pairs=$1 c=$2 p before during after first_ms gap line ok i sent got
+# check_traffic CASE: the pings before, during and after (uses run_case's
+# locals).
+check_traffic() {
+	local c=$1 p before during after first_ms gap
 
-	p=$(python3 "$helper" pings "$work/ping$c" "$(mig_value start_ns)" "$(mig_value end_ns)")
-	diag "pings (replies/sent): $p"
+	p=$(python3 "$helper" pings "$work/ping$c" "$(mig_value start_ns)" \
+		"$(mig_value end_ns)" 2> /dev/null)
+	diag "pings (replies/sent): ${p:-none}"
+	if [ $migrated = 0 ]; then
+		# Nothing ran past the refused migrate: all pings are "before".
+		p=$(python3 "$helper" pings "$work/ping$c" "$(date +%s%N)" \
+			"$(date +%s%N)" 2> /dev/null)
+	fi
 	before=${p#*before=}; before=${before%% *}
 	during=${p#*during=}; during=${during%% *}
 	after=${p#*after=}; after=${after%% *}
 	first_ms=${p#*first_after_ms=}; first_ms=${first_ms%% *}
 	gap=${p#*max_gap_ms=}
-	[ "${before%/*}" -gt 0 ] && [ $((2 * ${before%/*})) -ge "${before#*/}" ]
-	ktap_result traffic-before $? "$before pings answered in the 3 s before"
+	[ -n "$p" ] && [ "${before%/*}" -gt 0 ] &&
+		[ $((2 * ${before%/*})) -ge "${before#*/}" ]
+	ktap_result traffic-before $? "$before pings answered before the migration"
+	if [ $migrated = 0 ]; then
+		fail_rest "not migrated" traffic-during traffic-after
+		return
+	fi
 	[ "${during%/*}" -gt 0 ]
 	ktap_result traffic-during $? "$during pings answered during the $(mig_value total_ms) ms migration"
 	[ "${after%/*}" -gt 0 ] && [ $((2 * ${after%/*})) -ge "${after#*/}" ] &&
 		[ "$first_ms" != - ] && [ "$first_ms" -lt 5000 ]
 	ktap_result traffic-after $? "$after pings answered after the switch-over, the first $first_ms ms after it; longest time without a reply $gap ms (QEMU's downtime $(mig_value downtime_ms) ms)"
+}
+
+# check_after PAIRS CASE: everything after a completed migration (uses
+# run_case's locals).
+check_after() {
+	local pairs=$1 c=$2 line i s sent first last name
 
 	# Wait for the guest to finish on B (streams, then its ping).
 	wait_for_line "$log_b" "vhx-guest: exit" 90
@@ -356,19 +387,34 @@ check_after() {
 		[ -n "$first" ] && [ "$first" != "$last" ]
 	ktap_result dest-running $? "B $(mig_value dst_after), A $(mig_value src_after); guest ticks on B: ${first:+${first#E2E-TICK } .. ${last#E2E-TICK }}"
 
+	# What L1 sent against what the guest read: the q streams flowed
+	# all along; the h streams' data written during the hold was read on B.
 	for i in $(seq 0 $((pairs - 1))); do
-		line=$(tr -d '\r' < "$log_b" | grep -a "^E2E-MD5 $i " | tail -n 1)
-		set -- $line
-		sent=$(cat "$work/stream$c.$i" 2> /dev/null)
-		got="md5=${3:-none} bytes=${4:-none} wget=${5:-none}"
-		diag "stream $i: L1 sent $sent; guest got $got"
-		[ -n "$line" ] && [ "${5:-}" = 0 ] &&
-			[ "$sent" = "bytes=$4 md5=$3 error=" ]
-		ktap_result "stream-q$i" $? "$((${4:-0} / 1048576)) MiB over queue pair $i across the migration, md5 ${3:-none}"
+		for s in q h; do
+			line=$(tr -d '\r' < "$log_b" | grep -a "^E2E-MD5 $s$i " | tail -n 1)
+			# shellcheck disable=SC2086 # the guest's words
+			set -- $line
+			sent=$(cat "$work/stream$c.$s$i" 2> /dev/null)
+			diag "stream $s$i: L1 sent ${sent:-nothing}; guest got md5=${3:-none} bytes=${4:-none} wget=${5:-none}"
+			name=stream-q$i
+			detail="read as it came"
+			if [ $s = h ]; then
+				name=held-q$i
+				detail="its reader stopped from the end of the first pass to after the switch-over"
+			fi
+			if [ -n "$line" ] && [ "${5:-}" = 0 ] &&
+			   [ "$sent" = "bytes=$4 md5=$3 error=" ]; then
+				ktap_result "$name" 0 "$((${4} / 1048576)) MiB over queue pair $i, $detail: intact"
+			else
+				ktap_result "$name" 1 "$((${4:-0} / 1048576)) MiB over queue pair $i, $detail: NOT what L1 sent"
+			fi
+		done
 	done
 
+	[ $release_rc = 0 ] && [ "${release%% *}" = release ]
+	ktap_result guest-responds $? "the guest's httpd on B answered: ${release:-nothing}"
 	detail=$(queue_deltas "$pairs" "$first" "$last")
-	ktap_result queues-after $? "packets on B per queue: $detail"
+	ktap_result queues-after $? "interrupts on B per queue: $detail"
 	report_guest "$log_b" guest-ping
 }
 
@@ -386,10 +432,7 @@ if [ -z "$qemu" ] || ! command -v python3 > /dev/null || [ ! -c "$dev" ]; then
 	diag "need qemu-system-x86_64, python3 and $dev"
 	for c in 1 2; do
 		ktap_prefix="${c}pair$([ $c = 1 ] || echo s)-"
-		fail_rest "cannot run" boot net-up no-migration-blocker migrated \
-			traffic-before traffic-during traffic-after dest-running \
-			$(seq -f "stream-q%.0f" 0 $((c - 1))) queues-after guest-ping \
-			exit-status guest-kernel-clean
+		fail_rest "cannot run" $(case_checks $c)
 	done
 	exit 1
 fi
