@@ -4,7 +4,7 @@
 # Live migration of a running QEMU guest whose virtio-net is served by a
 # vhost-net device (the vhx issue 13 e2e test):
 #
-#   qemu-migrate.sh [--dev DEV] [--no-skip]
+#   qemu-migrate.sh [--dev DEV] [--no-skip] [--strip-log]
 #
 # DEV is the vhost device node QEMU's vhostfd= / vhostfds= are opened on:
 # /dev/vhx-net (default) or upstream's /dev/vhost-net (the reference run
@@ -20,28 +20,43 @@
 # the guest's MAC to the second port, and the guest is not reconfigured.
 #
 # Traffic before, during and after the migration: L1 pings the guest
-# every 20 ms, and the guest fetches one paced HTTP stream (2 MB/s of
-# pseudo-random bytes) per queue pair from L1, pinned to vCPU i so that
-# it runs over queue pair i; the streams end after the switch-over, and
-# the guest reports each one's md5, which must be what L1 sent: data the
-# device wrote into guest memory while the migration ran reached the
-# destination intact (the dirty log's job).  Migration goes over QMP:
-# query-migrate's blocked-reasons must be empty ("vhost lacks
-# VHOST_F_LOG_ALL" is a blocker QEMU registers for a device without dirty
-# logging), then migrate, then query-migrate until completed; QEMU's
-# total-time and downtime are reported.  After the switch-over: B runs, A
-# is in postmigrate, the guest keeps printing on B's console, every queue
-# of the guest moved packets on B, the guest pings L1.
+# every 20 ms, and for each queue pair i the guest fetches two paced HTTP
+# streams (2 MB/s each of pseudo-random bytes, no two chunks alike) from
+# L1 with wget pinned to vCPU i, so that they run over queue pair i.  The
+# streams end after the switch-over, and the guest reports each one's
+# md5, which must be what L1 sent.  Stream qI is read as it comes.
+# Stream hI is the held one: once QEMU's first pass over guest memory is
+# done, the guest stops its reader (a CGI of a busybox httpd in the
+# guest) and the migration is kept from converging for another second
+# (downtime-limit 1 ms, max-bandwidth 1 MiB/s, then both restored):
+# what the device writes for hI in that second lands in pages QEMU has
+# sent once already and stays unread in guest memory until the reader
+# is continued on B, so it reaches B intact only if the device marked
+# those pages in the dirty log.  (A device that acked VHOST_F_LOG_ALL but
+# logged nothing made every stream's md5 differ, both cases; see the
+# commit message.)  Migration goes over QMP: query-migrate's
+# blocked-reasons must be empty ("vhost lacks VHOST_F_LOG_ALL" is the
+# blocker QEMU registers for a device without dirty logging), then
+# migrate, then query-migrate until completed; QEMU's total-time (the
+# held second included) and downtime are reported.  After the
+# switch-over: B runs, A is in postmigrate, the guest keeps printing on
+# B's console and answers HTTP there, every queue of the guest got
+# interrupts from the device on B, the guest pings L1.
 #
 # A device that does not offer VHOST_F_LOG_ALL cannot be migrated: unless
 # --no-skip, the whole run is skipped up front then (selftests/
 # expected-skips allows that for vhx until it does dirty logging); with
 # --no-skip it runs, and QEMU's blocker shows as the failure.
+#
+# --strip-log checks the test itself: QEMU runs with strip-log.c
+# preloaded, which turns DEV into a device that acks dirty logging and
+# logs nothing; the stream-* and held-* results must fail then.
 set -u
 . "$(dirname "$0")/lib.bash"
 
 dev=/dev/vhx-net
 skip_no_log=1
+strip_log=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--dev)
@@ -53,8 +68,12 @@ while [ $# -gt 0 ]; do
 		skip_no_log=0
 		shift
 		;;
+	--strip-log)
+		strip_log=1
+		shift
+		;;
 	*)
-		echo "usage: qemu-migrate.sh [--dev DEV] [--no-skip]" >&2
+		echo "usage: qemu-migrate.sh [--dev DEV] [--no-skip] [--strip-log]" >&2
 		exit 2
 		;;
 	esac
@@ -231,13 +250,13 @@ run_case() {
 	rm -f "$work/boot-ms"
 	if [ "$pairs" = 1 ]; then
 		dev_opts=virtio-net-pci,netdev=n0,mac=$mac
-		run_guest "$log_a" timeout 600 "$qemu" "${common[@]}" \
+		run_guest "$log_a" timeout 600 "${qemu_env[@]}" "$qemu" "${common[@]}" \
 			-pidfile "$work/qemu-a$c.pid" \
 			-qmp "unix:$qmp_a,server=on,wait=off" \
 			-netdev "tap,id=n0,ifname=$tap_a,script=no,downscript=no,vhost=on,vhostfd=3" \
 			-device "$dev_opts" 3<> "$dev" &
 		pid_a=$!
-		run_guest "$log_b" timeout 600 "$qemu" "${common[@]}" \
+		run_guest "$log_b" timeout 600 "${qemu_env[@]}" "$qemu" "${common[@]}" \
 			-pidfile "$work/qemu-b$c.pid" \
 			-qmp "unix:$qmp_b,server=on,wait=off" \
 			-netdev "tap,id=n0,ifname=$tap_b,script=no,downscript=no,vhost=on,vhostfd=3" \
@@ -245,13 +264,13 @@ run_case() {
 		pid_b=$!
 	else
 		dev_opts=virtio-net-pci,netdev=n0,mq=on,vectors=$((2 * pairs + 2)),mac=$mac
-		run_guest "$log_a" timeout 600 python3 "$with_fds" "$tap_a" "$dev" \
+		run_guest "$log_a" timeout 600 "${qemu_env[@]}" python3 "$with_fds" "$tap_a" "$dev" \
 			"$pairs" "$qemu" "${common[@]}" \
 			-pidfile "$work/qemu-a$c.pid" \
 			-qmp "unix:$qmp_a,server=on,wait=off" \
 			-netdev @NETDEV@ -device "$dev_opts" &
 		pid_a=$!
-		run_guest "$log_b" timeout 600 python3 "$with_fds" "$tap_b" "$dev" \
+		run_guest "$log_b" timeout 600 "${qemu_env[@]}" python3 "$with_fds" "$tap_b" "$dev" \
 			"$pairs" "$qemu" "${common[@]}" \
 			-pidfile "$work/qemu-b$c.pid" \
 			-qmp "unix:$qmp_b,server=on,wait=off" \
@@ -438,6 +457,14 @@ if [ -z "$qemu" ] || ! command -v python3 > /dev/null || [ ! -c "$dev" ]; then
 fi
 
 initrd=$(guest_initramfs "") || initrd=
+qemu_env=()
+if [ $strip_log = 1 ]; then
+	cc -O2 -Wall -shared -fPIC -o "$work/strip-log.so" \
+		"$top/selftests/e2e/strip-log.c" -ldl ||
+		diag "cannot build strip-log.so"
+	qemu_env=(env "LD_PRELOAD=$work/strip-log.so")
+	diag "QEMU runs with strip-log.so: $dev logs nothing"
+fi
 with_fds=$(qemu_fds_wrapper)
 run_case 1
 run_case 2
