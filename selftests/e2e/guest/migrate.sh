@@ -70,12 +70,6 @@ ln -s /e2e/held-cgi.sh /tmp/www/cgi-bin/hold
 ln -s /e2e/held-cgi.sh /tmp/www/cgi-bin/release
 httpd -p 8080 -h /tmp/www
 
-# Room in the sockets for what the held streams receive while held: a
-# socket past its receive buffer has its queue collapsed, the data copied
-# by the CPU into new pages, which KVM's own dirty log brings over to B
-# whatever the device's log says.
-echo "4096 8388608 16777216" > /proc/sys/net/ipv4/tcp_rmem
-
 i=0
 while [ $i -lt "$pairs" ]; do
 	fetch "q$i" $((port + i)) $i &
