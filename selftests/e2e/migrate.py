@@ -168,9 +168,9 @@ def migrate(src_path, dst_path, uri, timeout, hold_url=None):
             break
         if (hold_url and held_at is None and
                 info.get("ram", {}).get("dirty-sync-count", 0) >= 2):
-            # Slow passes while held: a pass a few ms long with a dirty
-            # sync after each would keep nested KVM write-faulting the
-            # guest into a crawl.
+            # Slow passes while held: passes a few ms long, each with its
+            # dirty sync, keep nested KVM write-faulting the guest into a
+            # crawl (at 32 MiB/s, one guest stopped for good).
             src.cmd("migrate-set-parameters", **{"max-bandwidth": 1 << 20})
             ok, answer = http_get(hold_url, timeout=30)
             kv("held", answer)
