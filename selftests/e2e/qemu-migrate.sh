@@ -24,24 +24,28 @@
 # streams (2 MB/s each of pseudo-random bytes, no two chunks alike) from
 # L1 with wget pinned to vCPU i, so that they run over queue pair i.  The
 # streams end after the switch-over, and the guest reports each one's
-# md5, which must be what L1 sent.  Stream qI is read as it comes.
-# Stream hI is the held one: once QEMU's first pass over guest memory is
-# done, the guest stops its reader (a CGI of a busybox httpd in the
-# guest) and the migration is kept from converging for another second
-# (downtime-limit 1 ms, max-bandwidth 1 MiB/s, then both restored):
-# what the device writes for hI in that second lands in pages QEMU has
-# sent once already and stays unread in guest memory until the reader
-# is continued on B, so it reaches B intact only if the device marked
-# those pages in the dirty log.  (A device that acked VHOST_F_LOG_ALL but
-# logged nothing made every stream's md5 differ, both cases; see the
-# commit message.)  Migration goes over QMP: query-migrate's
-# blocked-reasons must be empty ("vhost lacks VHOST_F_LOG_ALL" is the
-# blocker QEMU registers for a device without dirty logging), then
-# migrate, then query-migrate until completed; QEMU's total-time (the
-# held second included) and downtime are reported.  After the
-# switch-over: B runs, A is in postmigrate, the guest keeps printing on
-# B's console and answers HTTP there, every queue of the guest got
-# interrupts from the device on B, the guest pings L1.
+# md5, which must be what L1 sent.  Stream qI is read as it comes; hI is
+# held: its reader is stopped (a CGI of a busybox httpd in the guest)
+# from the end of QEMU's first pass over guest memory until after the
+# switch-over, so that what the device wrote for it crosses over unread.
+# The migration is steered so that the device writes into pages QEMU
+# has sent once already: it cannot converge (downtime-limit 1 ms) before
+# the first pass is done, nor for a second after (max-bandwidth 1 MiB/s
+# then), and then both parameters are restored.  What the device wrote
+# after a page was sent reaches B only through the dirty log: with
+# --strip-log (a device that acks VHOST_F_LOG_ALL and logs nothing), 3
+# of 4 cases had a stream arrive corrupted, always a qI one, while with
+# upstream's log every stream arrived intact in every run (the hI
+# streams stayed intact even without the log: the guest's own writes
+# near their data seem to have dirtied those pages).
+#
+# Migration goes over QMP: query-migrate's blocked-reasons must be empty
+# ("vhost lacks VHOST_F_LOG_ALL" is the blocker QEMU registers for a
+# device without dirty logging), then migrate, then query-migrate until
+# completed; QEMU's total-time (the held second included) and downtime
+# are reported.  After the switch-over: B runs, A is in postmigrate, the
+# guest keeps printing on B's console and answers HTTP there, every queue
+# of the guest got interrupts from the device on B, the guest pings L1.
 #
 # A device that does not offer VHOST_F_LOG_ALL cannot be migrated: unless
 # --no-skip, the whole run is skipped up front then (selftests/
