@@ -32,12 +32,14 @@
 # has sent once already: it cannot converge (downtime-limit 1 ms) before
 # the first pass is done, nor for a second after (max-bandwidth 1 MiB/s
 # then), and then both parameters are restored.  What the device wrote
-# after a page was sent reaches B only through the dirty log: with
-# --strip-log (a device that acks VHOST_F_LOG_ALL and logs nothing), 3
-# of 4 cases had a stream arrive corrupted, always a qI one, while with
-# upstream's log every stream arrived intact in every run (the hI
-# streams stayed intact even without the log: the guest's own writes
-# near their data seem to have dirtied those pages).
+# after a page was sent reaches B only through the dirty log.  With
+# --strip-log (a device that acks VHOST_F_LOG_ALL and logs nothing) a qI
+# stream arrived corrupted in both cases of one run and in neither of
+# one case of another (with a guest tuned otherwise), so a broken log is
+# caught often, not always; with upstream's log every stream arrived
+# intact in every run.  The hI streams arrived intact even without the
+# log: the guest's own writes (TCP queue collapsing, skb tails) seem to
+# dirty the pages of data held in a socket, which KVM's log covers.
 #
 # Migration goes over QMP: query-migrate's blocked-reasons must be empty
 # ("vhost lacks VHOST_F_LOG_ALL" is the blocker QEMU registers for a
