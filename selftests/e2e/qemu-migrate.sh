@@ -33,13 +33,13 @@
 # the first pass is done, nor for a second after (max-bandwidth 1 MiB/s
 # then), and then both parameters are restored.  What the device wrote
 # after a page was sent reaches B only through the dirty log.  With
-# --strip-log (a device that acks VHOST_F_LOG_ALL and logs nothing) a qI
-# stream arrived corrupted in both cases of one run and in neither of
-# one case of another (with a guest tuned otherwise), so a broken log is
-# caught often, not always; with upstream's log every stream arrived
-# intact in every run.  The hI streams arrived intact even without the
-# log: the guest's own writes (TCP queue collapsing, skb tails) seem to
-# dirty the pages of data held in a socket, which KVM's log covers.
+# --strip-log (a device that acks VHOST_F_LOG_ALL and logs nothing) a
+# stream arrived corrupted in 3 of 5 cases, in at least one case of each
+# run that finished both (twice a qI stream, once qI and hI together);
+# with upstream's log every stream arrived intact in every run.  So a
+# device that does not log is caught often, not always: the guest's own
+# writes (skb tails, TCP queue collapsing) dirty many of the pages the
+# device wrote, and KVM's log covers those.
 #
 # Migration goes over QMP: query-migrate's blocked-reasons must be empty
 # ("vhost lacks VHOST_F_LOG_ALL" is the blocker QEMU registers for a
