@@ -29,21 +29,25 @@ ktap_plan() {
 	echo "1..$1"
 }
 
-# ktap_result NAME STATUS [DETAIL]: STATUS 0 is ok.
+# ktap_result NAME STATUS [DETAIL]: STATUS 0 is ok.  NAME is prefixed
+# with $ktap_prefix (empty unless a test runs its checks more than once,
+# one set per case).
 ktap_result() {
+	local name=${ktap_prefix:-}$1
+
 	ktap_n=$((ktap_n + 1))
-	[ -z "${3:-}" ] || echo "# $1: $3"
+	[ -z "${3:-}" ] || echo "# $name: $3"
 	if [ "$2" = 0 ]; then
-		echo "ok $ktap_n - $1"
+		echo "ok $ktap_n - $name"
 	else
-		echo "not ok $ktap_n - $1"
+		echo "not ok $ktap_n - $name"
 		ktap_failed=1
 	fi
 }
 
 ktap_skip() {
 	ktap_n=$((ktap_n + 1))
-	echo "ok $ktap_n - $1 # SKIP $2"
+	echo "ok $ktap_n - ${ktap_prefix:-}$1 # SKIP $2"
 }
 
 diag() {
@@ -97,6 +101,38 @@ setup_host_net() {
 	ip link set "$tap" up || return 1
 	iperf3 -s -B "10.$1.0.1" > "$work/iperf3-server.log" 2>&1 &
 	iperf_pid=$!
+}
+
+# qemu_fds_wrapper: writes $work/with-fds.py and prints its path.
+#
+#   python3 WRAPPER TAP DEV PAIRS QEMU ARGS...
+#
+# opens PAIRS queues of the multiqueue tap TAP and PAIRS vhost fds on the
+# device node DEV (/dev/vhx-net, /dev/vhost-net), then execs QEMU with
+# every @NETDEV@ in ARGS replaced by
+# "tap,id=n0,vhost=on,fds=T0:T1...,vhostfds=V0:V1...": QEMU takes
+# vhostfds= only together with fds=, and bash cannot TUNSETIFF.
+qemu_fds_wrapper() {
+	cat > "$work/with-fds.py" <<'PY'
+import fcntl, os, struct, sys
+
+TUNSETIFF = 0x400454ca
+IFF_TAP, IFF_NO_PI, IFF_VNET_HDR, IFF_MULTI_QUEUE = 0x2, 0x1000, 0x4000, 0x100
+tap, dev, pairs, argv = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+taps, vhosts = [], []
+for _ in range(pairs):
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", tap.encode(), flags))
+    taps.append(fd)
+    vhosts.append(os.open(dev, os.O_RDWR))
+for fd in taps + vhosts:
+    os.set_inheritable(fd, True)
+netdev = "tap,id=n0,vhost=on,fds=%s,vhostfds=%s" % (
+    ":".join(map(str, taps)), ":".join(map(str, vhosts)))
+os.execvp(argv[0], [a.replace("@NETDEV@", netdev) for a in argv])
+PY
+	echo "$work/with-fds.py"
 }
 
 # run_guest LOG CMD...: run a VMM, its console into LOG; sets boot_ms to

@@ -30,30 +30,11 @@ flavour=
 initrd=$(guest_initramfs "$flavour") || initrd=
 setup_host_net 62 || diag "cannot set up the tap"
 
-# Open the tap queues and the vhost fds, then exec QEMU with them: QEMU
-# takes vhostfds= only together with fds=, and bash cannot TUNSETIFF.
-cat > "$work/with-fds.py" <<'PY'
-import fcntl, os, struct, sys
-
-TUNSETIFF = 0x400454ca
-IFF_TAP, IFF_NO_PI, IFF_VNET_HDR, IFF_MULTI_QUEUE = 0x2, 0x1000, 0x4000, 0x100
-tap, argv = sys.argv[1], sys.argv[2:]
-taps, vhosts = [], []
-for _ in range(2):
-    fd = os.open("/dev/net/tun", os.O_RDWR)
-    flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE
-    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", tap.encode(), flags))
-    taps.append(fd)
-    vhosts.append(os.open("/dev/vhx-net", os.O_RDWR))
-for fd in taps + vhosts:
-    os.set_inheritable(fd, True)
-netdev = "tap,id=n0,vhost=on,fds=%s,vhostfds=%s" % (
-    ":".join(map(str, taps)), ":".join(map(str, vhosts)))
-os.execvp(argv[0], [a.replace("@NETDEV@", netdev) for a in argv])
-PY
+# The tap queues and the vhost fds are opened by lib.bash's wrapper.
+with_fds=$(qemu_fds_wrapper)
 
 log=$work/console.log
-run_guest "$log" timeout 250 python3 "$work/with-fds.py" "$tap" "$qemu" -enable-kvm -cpu host -smp 2 \
+run_guest "$log" timeout 250 python3 "$with_fds" "$tap" /dev/vhx-net 2 "$qemu" -enable-kvm -cpu host -smp 2 \
 	-m 512 -nodefaults -no-user-config -display none -no-reboot \
 	-serial stdio -kernel "$kernel" -initrd "$initrd" \
 	-append "console=ttyS0 loglevel=5 panic=-1 -- \"/e2e/check.sh 10.62.0.2 10.62.0.1 2 0\"" \
