@@ -85,6 +85,16 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
+# Opt-in for now (VHX_E2E_MIGRATE=1): on vhx the two-pair case lost the
+# guest's network after the switch-over in 1 of 3 runs, and one run's
+# test VM panicked (corrupted stack end in a QEMU thread); not explained
+# yet, so it stays out of make check until it is.
+if [ "${VHX_E2E_MIGRATE:-0}" != 1 ]; then
+	echo "TAP version 13"
+	echo "1..0 # SKIP opt-in: VHX_E2E_MIGRATE=1"
+	exit 0
+fi
+
 helper=$top/selftests/e2e/migrate.py
 bridge=vhxmig0
 tap_a=vhxmig1
