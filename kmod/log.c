@@ -15,7 +15,6 @@
  */
 #include <linux/highmem.h>
 #include <linux/mm.h>
-#include <linux/sched/mm.h>
 
 #include "vhx.h"
 
@@ -26,11 +25,15 @@
 static u64 vhx_log_pages(const struct vhx_mem *mem)
 {
 	const struct vhx_mem_region *r;
+	u64 end;
 
 	if (!mem || !mem->nregions)
 		return 0;
 	r = &mem->regions[mem->nregions - 1];
-	return DIV_ROUND_UP_ULL(r->gpa + r->size, 1ULL << VHX_LOG_PAGE_SHIFT);
+	end = r->gpa + r->size;		/* no wrap: vhx_mem_check() */
+	/* Not DIV_ROUND_UP: a table may end within a page of 2^64. */
+	return (end >> VHX_LOG_PAGE_SHIFT) +
+	       !!(end & ((1ULL << VHX_LOG_PAGE_SHIFT) - 1));
 }
 
 /* Bytes of log the memory table needs. */
